@@ -1,0 +1,75 @@
+/* The executor: walks a plan. Host steps run in the launcher and are
+ * journaled; child steps run in the container's first process, inside the new
+ * namespaces, after the launcher says "go" over the sync socket. */
+#pragma once
+#include <stdbool.h>
+#include <sys/ioctl.h>
+#include <sys/types.h>
+
+#include "diyctl/error.h"
+#include "diyctl/journal.h"
+#include "diyctl/plan.h"
+
+struct dc_exec_ctx {
+        const struct dc_plan *plan;
+        /* launcher side */
+        struct dc_journal *journal;
+        int lock_fd;             /* flock on STATE/lock, held for the container's life */
+        pid_t child;             /* the container's first process, in the launcher's pid ns */
+        /* child side */
+        int sync_fd;             /* socketpair end: launcher <-> first process */
+        int root_fd;             /* O_PATH fd of the prepared rootfs (before pivot_root) */
+        char *root;              /* its path in the child's mount namespace */
+        bool have_winsize;
+        struct winsize winsize;
+};
+
+struct dc_exec_opts {
+        bool verbose;            /* print each step as it runs (stderr) */
+        int notify_fd;           /* -1, or an fd written "READY=1\n" once the process runs */
+};
+
+/* Run the plan in the foreground: returns 0 and sets *exit_code (the
+ * container's code, 128+N for a signal) or a negative errno with err filled;
+ * on every path what was changed on the host is undone. */
+int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int *exit_code,
+               struct dc_error *err);
+
+/* Undo every journaled change of the container whose state dir is given,
+ * newest first; idempotent. Returns 0, or negative with err filled (a damaged
+ * journal: everything complete before the damage is still undone). */
+int dc_teardown(const char *state_dir, struct dc_error *err);
+
+/* The same, for a caller that already holds the state dir's lock. */
+int dc_teardown_locked(const char *state_dir, struct dc_error *err);
+/* Take the state dir's lock: 0 with *fd set, -EBUSY when a launcher holds it. */
+int dc_statedir_lock(const char *dir, int *fd, struct dc_error *err);
+
+/* Child side (src/exec/child.c): runs child steps then execs. Never returns. */
+__attribute__((noreturn)) void dc_child_main(struct dc_exec_ctx *ctx);
+
+/* Sync protocol messages (SOCK_SEQPACKET). */
+enum {
+        DC_MSG_GO = 'G',        /* launcher -> child: struct winsize follows, optional */
+        DC_MSG_ERROR = 'E',     /* child -> launcher: error text follows */
+        DC_MSG_PTY = 'P',       /* child -> launcher: pty master fd in SCM_RIGHTS */
+};
+int dc_send_msg(int fd, char type, const void *data, size_t len, int pass_fd);
+/* Returns bytes of payload (>= 0), -ENODATA on orderly EOF, or -errno. *type set. */
+int dc_recv_msg(int fd, char *type, void *buf, size_t cap, int *recv_fd);
+
+/* pty relay (src/exec/pty.c) */
+struct dc_pty_relay;
+int dc_pty_relay_start(int master, struct dc_pty_relay **out, struct dc_error *err);
+/* Handle readiness; returns 0, or 1 when the master hung up. */
+int dc_pty_relay_io(struct dc_pty_relay *r, short in_revents, short master_revents);
+void dc_pty_relay_winch(struct dc_pty_relay *r);
+void dc_pty_relay_poll_fds(struct dc_pty_relay *r, int *in_fd, short *in_ev, int *master_fd,
+                           short *master_ev);
+void dc_pty_relay_finish(struct dc_pty_relay *r); /* drain, restore terminal, free */
+
+/* Minimal init as PID 1 (src/exec/init.c): forks, runs `run` in the child,
+ * closes close_fds in itself, reaps everything, forwards signals; exits with
+ * the main child's status (128+N for a signal). */
+__attribute__((noreturn)) void dc_init_run(void (*run)(void *), void *arg, const int *close_fds,
+                                           size_t n_close);

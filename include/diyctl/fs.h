@@ -1,0 +1,24 @@
+/* Paths inside a rootfs are resolved without ever leaving it: openat2 with
+ * RESOLVE_IN_ROOT, so absolute symlinks and ".." stay inside. */
+#pragma once
+#include <stdbool.h>
+
+#include "diyctl/error.h"
+
+enum dc_create { DC_CREATE_NONE, DC_CREATE_DIR, DC_CREATE_FILE };
+
+/* Open PATH (absolute or relative, interpreted inside root_fd) as an O_PATH
+ * fd, creating missing parent directories and, when asked, the final
+ * component. Returns the fd or a negative errno with err filled. */
+int dc_open_in_root(int root_fd, const char *path, enum dc_create create, struct dc_error *err);
+
+/* "/proc/self/fd/N" for mounting by fd. */
+struct dc_fdpath {
+        char s[32];
+};
+struct dc_fdpath dc_fdpath(int fd);
+
+/* Lexically normalise an absolute path: collapse //, ., and .. (never above /). */
+char *dc_path_normalize(const char *path);
+/* dir + "/" + rel (rel may be absolute: then rel alone), normalised. */
+char *dc_path_join(const char *dir, const char *rel);

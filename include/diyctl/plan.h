@@ -1,0 +1,48 @@
+/* Validation and planning: a pure function from a config (and a few facts about
+ * the caller) to an ordered list of fully resolved steps. No side effects. */
+#pragma once
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "diyctl/config.h"
+#include "diyctl/error.h"
+#include "diyctl/step.h"
+
+struct dc_plan_opts {
+        const char *state_root; /* NULL: /run/diyctl, or $XDG_RUNTIME_DIR/diyctl when not root */
+        bool stdin_tty;         /* decides process.terminal = "auto" */
+        uid_t uid;              /* the caller */
+        gid_t gid;
+        bool skip_fs_checks;    /* unit tests: do not stat volume sources or rootfs */
+};
+
+struct dc_plan {
+        char *name;
+        char *config_file;
+        char *state_dir;        /* STATE_ROOT/NAME */
+        unsigned namespaces;    /* DC_NS_* */
+        bool terminal;          /* give the process a pty */
+        bool init;              /* minimal init as PID 1 */
+        struct dc_step *steps;
+        size_t n;
+};
+
+int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts,
+                  struct dc_plan **out, struct dc_error *err);
+void dc_plan_free(struct dc_plan *p);
+static inline void dc_plan_freep(struct dc_plan **p)
+{
+        if (*p)
+                dc_plan_free(*p);
+}
+#define _cleanup_plan_ __attribute__((cleanup(dc_plan_freep)))
+
+/* Human-readable listing: one numbered line per step, host steps marked. */
+void dc_plan_print(const struct dc_plan *p, FILE *out);
+void dc_plan_print_json(const struct dc_plan *p, FILE *out);
+
+/* Default state root for the caller. Returned string is owned by the caller. */
+char *dc_state_root(uid_t uid);
+/* Valid container name: [a-z0-9][a-z0-9_.-]{0,62} */
+bool dc_name_valid(const char *name);

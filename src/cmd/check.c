@@ -1,0 +1,91 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "diyctl/util.h"
+
+/* Options shared by check, plan and start: --json, --set, -d, -v. */
+struct opts {
+        bool json;
+        bool detach;
+        struct dc_strv sets;
+};
+
+int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets, bool *json);
+int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets, bool *json)
+{
+        static const struct option longopts[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "set", required_argument, NULL, 's' },
+                { "verbose", no_argument, NULL, 'v' },
+                { NULL, 0, NULL, 0 },
+        };
+        optind = 1;
+        int c;
+        while ((c = getopt_long(argc, argv, "+vs:", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'j':
+                        if (!json) {
+                                dc_usage_error(cmd, "--json is not an option of %s", cmd);
+                                return -1;
+                        }
+                        *json = true;
+                        break;
+                case 's':
+                        if (!strchr(optarg, '=')) {
+                                dc_usage_error(cmd, "--set takes KEY=VALUE, not %s", optarg);
+                                return -1;
+                        }
+                        dc_strv_push(sets, optarg);
+                        break;
+                case 'v':
+                        dc_verbose = true;
+                        break;
+                default:
+                        dc_usage_error(cmd, "bad option");
+                        return -1;
+                }
+        }
+        return optind;
+}
+
+int dc_cmd_check(int argc, char **argv)
+{
+        struct dc_strv sets = { 0 };
+        bool json = false;
+        int first = dc_parse_common(argc, argv, "check", &sets, &json);
+        if (first < 0)
+                return 2;
+        if (first >= argc) {
+                dc_usage_error("check", "no config file given");
+                dc_strv_free(&sets);
+                return 2;
+        }
+        int bad = 0;
+        if (json)
+                fputs("[", stdout);
+        for (int i = first; i < argc; i++) {
+                struct dc_error err = { 0 };
+                _cleanup_config_ struct dc_config *c = NULL;
+                _cleanup_plan_ struct dc_plan *p = NULL;
+                int r = dc_load_plan(argv[i], (const char *const *)sets.v, sets.n, &c, &p, &err);
+                if (r < 0)
+                        bad++;
+                if (json) {
+                        fputs(i > first ? ",{\"file\":" : "{\"file\":", stdout);
+                        dc_json_str(stdout, argv[i]);
+                        fprintf(stdout, ",\"ok\":%s,\"error\":", r < 0 ? "false" : "true");
+                        dc_json_str(stdout, r < 0 ? err.msg : NULL);
+                        fputs("}", stdout);
+                } else if (r < 0) {
+                        dc_print_error(&err);
+                } else {
+                        printf("%s: ok (%s)\n", argv[i], c->name);
+                }
+        }
+        if (json)
+                fputs("]\n", stdout);
+        dc_strv_free(&sets);
+        return bad ? 1 : 0;
+}

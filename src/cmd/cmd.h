@@ -1,0 +1,31 @@
+#pragma once
+#include <stdbool.h>
+
+#include "diyctl/config.h"
+#include "diyctl/error.h"
+#include "diyctl/plan.h"
+
+struct dc_cmd {
+        const char *name;
+        int (*run)(int argc, char **argv);
+        const char *usage;
+        const char *summary;
+};
+
+int dc_cmd_check(int argc, char **argv);
+int dc_cmd_plan(int argc, char **argv);
+int dc_cmd_start(int argc, char **argv);
+int dc_cmd_cleanup(int argc, char **argv);
+int dc_cmd_journal(int argc, char **argv);
+
+extern bool dc_verbose;
+
+/* Print "diyctl: MESSAGE" on stderr. */
+void dc_print_error(const struct dc_error *err);
+void dc_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Load FILE with overrides and build its plan. */
+int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, struct dc_config **config,
+                 struct dc_plan **plan, struct dc_error *err);
+/* --help for a subcommand: prints usage, returns true when argv asks for it. */
+bool dc_wants_help(int argc, char **argv, const char *name);

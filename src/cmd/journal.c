@@ -1,0 +1,69 @@
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "diyctl/journal.h"
+#include "diyctl/util.h"
+
+int dc_cmd_journal(int argc, char **argv)
+{
+        bool json = false;
+        int i = 1;
+        if (i < argc && strcmp(argv[i], "--json") == 0) {
+                json = true;
+                i++;
+        }
+        if (i != argc - 1) {
+                dc_usage_error("journal", "name one container");
+                return 2;
+        }
+        if (!dc_name_valid(argv[i])) {
+                fprintf(stderr, "diyctl: %s is not a valid container name\n", argv[i]);
+                return 1;
+        }
+        _cleanup_free_ char *root = dc_state_root(getuid());
+        _cleanup_free_ char *path = dc_xasprintf("%s/%s/journal", root, argv[i]);
+        struct dc_jcontent jc = { 0 };
+        struct dc_error err = { 0 };
+        if (dc_journal_read(path, &jc, &err) < 0) {
+                dc_print_error(&err);
+                return 1;
+        }
+        if (json) {
+                fputs("{\"name\":", stdout);
+                dc_json_str(stdout, jc.name);
+                fputs(",\"records\":[", stdout);
+        } else {
+                printf("%-4s %-7s %-14s %s\n", "SEQ", "STATE", "KIND", "FIELDS");
+        }
+        for (size_t k = 0; k < jc.n; k++) {
+                const struct dc_jentry *e = &jc.entries[k];
+                const char *state = e->undone ? "undone" : e->done ? "done" : "intent";
+                if (json) {
+                        fprintf(stdout, "%s{\"seq\":%u,\"state\":\"%s\",\"kind\":", k ? "," : "", e->seq, state);
+                        dc_json_str(stdout, e->kind);
+                        fputs(",\"fields\":{", stdout);
+                        for (size_t f = 0; f < e->kv.n; f++) {
+                                fputs(f ? "," : "", stdout);
+                                dc_json_str(stdout, e->kv.v[f].key);
+                                fputc(':', stdout);
+                                dc_json_str(stdout, e->kv.v[f].val);
+                        }
+                        fputs("}}", stdout);
+                        continue;
+                }
+                printf("%-4u %-7s %-14s", e->seq, state, e->kind);
+                for (size_t f = 0; f < e->kv.n; f++)
+                        printf(" %s=%s", e->kv.v[f].key, e->kv.v[f].val);
+                putchar('\n');
+        }
+        if (json) {
+                fprintf(stdout, "],\"damaged_line\":%d}\n", jc.damaged_line);
+        } else if (jc.damaged_line) {
+                printf("line %d is damaged: %s\n", jc.damaged_line, jc.damage);
+        }
+        int rc = jc.damaged_line ? 1 : 0;
+        dc_jcontent_free(&jc);
+        return rc;
+}

@@ -1,0 +1,348 @@
+/* The container's first process: waits for the launcher's "go", runs the
+ * child steps of the plan, then becomes the configured process. Errors go
+ * back to the launcher over the sync socket; this code never prints. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "diyctl/exec.h"
+#include "diyctl/util.h"
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+struct exit_msg {
+        int code;
+        char text[1800];
+};
+
+__attribute__((noreturn)) static void fail(struct dc_exec_ctx *ctx, int code, const struct dc_error *err)
+{
+        struct exit_msg m = { .code = code };
+        snprintf(m.text, sizeof(m.text), "%.1790s", err->msg);
+        dc_send_msg(ctx->sync_fd, DC_MSG_ERROR, &m, sizeof(m.code) + strlen(m.text) + 1, -1);
+        _exit(code);
+}
+
+struct cmd {
+        struct dc_exec_ctx *ctx;
+        const struct dc_step *s;
+        int pty_slave;      /* -1 without a terminal */
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups;
+        size_t n_groups;
+};
+
+/* Look a user or group up in the container's own files (we are past pivot_root). */
+static int lookup_id(const char *file, const char *name, unsigned *id, unsigned *gid_out)
+{
+        _cleanup_fclose_ FILE *f = fopen(file, "re");
+        if (!f)
+                return -ENOENT;
+        char line[1024];
+        while (fgets(line, sizeof(line), f)) {
+                char *save = NULL;
+                char *n = strtok_r(line, ":", &save);
+                (void)strtok_r(NULL, ":", &save); /* password */
+                char *i = strtok_r(NULL, ":", &save);
+                char *g = strtok_r(NULL, ":", &save);
+                if (!n || !i || strcmp(n, name) != 0)
+                        continue;
+                *id = (unsigned)strtoul(i, NULL, 10);
+                if (gid_out && g)
+                        *gid_out = (unsigned)strtoul(g, NULL, 10);
+                return 0;
+        }
+        return -ENOENT;
+}
+
+static bool all_digits(const char *s)
+{
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (*s < '0' || *s > '9')
+                        return false;
+        return true;
+}
+
+static int resolve_user(struct cmd *c, struct dc_error *err)
+{
+        const char *spec = dc_kvs_get(&c->s->args, "user");
+        const char *origin = dc_kvs_get(&c->s->args, "user-origin");
+        _cleanup_free_ char *u = dc_xstrdup(spec);
+        char *g = strchr(u, ':');
+        if (g)
+                *g++ = 0;
+        unsigned uid = 0, gid = 0;
+        bool have_gid = false;
+        if (all_digits(u)) {
+                uid = (unsigned)strtoul(u, NULL, 10);
+        } else if (lookup_id("/etc/passwd", u, &uid, &gid) == 0) {
+                have_gid = true;
+        } else {
+                return dc_err(err, ENOENT, "%s: user %s is not in the rootfs's /etc/passwd", origin, u);
+        }
+        if (g) {
+                if (all_digits(g))
+                        gid = (unsigned)strtoul(g, NULL, 10);
+                else if (lookup_id("/etc/group", g, &gid, NULL) < 0)
+                        return dc_err(err, ENOENT, "%s: group %s is not in the rootfs's /etc/group", origin, g);
+        } else if (!have_gid) {
+                /* numeric uid alone: its primary group from passwd when listed, else 0 */
+                _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
+                char line[1024];
+                while (f && fgets(line, sizeof(line), f)) {
+                        unsigned fu, fg;
+                        if (sscanf(line, "%*[^:]:%*[^:]:%u:%u:", &fu, &fg) == 2 && fu == uid) {
+                                gid = fg;
+                                break;
+                        }
+                }
+        }
+        c->uid = uid;
+        c->gid = gid;
+        return 0;
+}
+
+/* Find args[0] the way a shell would, in the container's PATH (from the
+ * configured env, else a standard one). */
+static char *find_program(const char *name, const struct dc_kvs *args)
+{
+        if (strchr(name, '/'))
+                return dc_xstrdup(name);
+        const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        for (size_t i = 0; i < args->n; i++)
+                if (strcmp(args->v[i].key, "env") == 0 && dc_startswith(args->v[i].val, "PATH="))
+                        path = args->v[i].val + 5;
+        _cleanup_free_ char *copy = dc_xstrdup(path);
+        char *save = NULL;
+        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                _cleanup_free_ char *p = dc_xasprintf("%s/%s", *d ? d : ".", name);
+                if (access(p, X_OK) == 0)
+                        return DC_TAKE(p);
+        }
+        return NULL;
+}
+
+static void reset_signals(void)
+{
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int sig = 1; sig < NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        signal(sig, SIG_DFL);
+}
+
+/* Becomes the configured process (in the init's child, or directly). */
+static void run_command(void *arg)
+{
+        struct cmd *c = arg;
+        struct dc_exec_ctx *ctx = c->ctx;
+        const struct dc_kvs *a = &c->s->args;
+        struct dc_error err = { 0 };
+        const char *origin = dc_kvs_get(a, "origin");
+
+        reset_signals();
+        if (c->pty_slave >= 0) {
+                if (setsid() < 0 || ioctl(c->pty_slave, TIOCSCTTY, 0) < 0) {
+                        dc_err(&err, errno, "cannot make the pty the controlling terminal: %s", strerror(errno));
+                        fail(ctx, 125, &err);
+                }
+                for (int fd = 0; fd < 3; fd++)
+                        if (dup2(c->pty_slave, fd) < 0) {
+                                dc_err(&err, errno, "dup2: %s", strerror(errno));
+                                fail(ctx, 125, &err);
+                        }
+                if (c->pty_slave > 2)
+                        close(c->pty_slave);
+        }
+        if (setgroups(0, NULL) < 0 || setgid(c->gid) < 0 || setuid(c->uid) < 0) {
+                dc_err(&err, errno, "cannot become %u:%u: %s", c->uid, c->gid, strerror(errno));
+                fail(ctx, 125, &err);
+        }
+        const char *cwd = dc_kvs_get(a, "cwd");
+        if (chdir(cwd) < 0) {
+                dc_err(&err, errno, "process.cwd: %s: %s", cwd, strerror(errno));
+                fail(ctx, 125, &err);
+        }
+        struct dc_strv argv = { 0 }, envp = { 0 };
+        for (size_t i = 0; i < a->n; i++) {
+                if (strcmp(a->v[i].key, "arg") == 0)
+                        dc_strv_push(&argv, a->v[i].val);
+                else if (strcmp(a->v[i].key, "env") == 0)
+                        dc_strv_push(&envp, a->v[i].val);
+        }
+        char *no_env[] = { NULL };
+        char *prog = find_program(argv.v[0], a);
+        if (!prog) {
+                dc_err(&err, ENOENT, "%s: %s: command not found in the rootfs", origin, argv.v[0]);
+                fail(ctx, 127, &err);
+        }
+        execve(prog, argv.v, envp.v ? envp.v : no_env);
+        int e = errno;
+        dc_err(&err, e, "%s: cannot run %s: %s", origin, prog, strerror(e));
+        fail(ctx, e == ENOENT ? 127 : 126, &err);
+}
+
+/* The pty: a new master from the container's own devpts; the slave becomes
+ * the process's terminal, the master goes to the launcher. */
+static int open_pty(struct dc_exec_ctx *ctx, int *slave, struct dc_error *err)
+{
+        _cleanup_close_ int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0)
+                return dc_err(err, errno, "cannot open /dev/ptmx: %s", strerror(errno));
+        int unlock = 0;
+        if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+                return dc_err(err, errno, "cannot unlock the pty: %s", strerror(errno));
+        int s = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (s < 0)
+                return dc_err(err, errno, "cannot open the pty's terminal: %s", strerror(errno));
+        if (ctx->have_winsize)
+                ioctl(s, TIOCSWINSZ, &ctx->winsize);
+        int r = dc_send_msg(ctx->sync_fd, DC_MSG_PTY, "", 1, master);
+        if (r < 0) {
+                close(s);
+                return dc_err(err, r, "cannot hand the pty to the launcher: %s", strerror(-r));
+        }
+        *slave = s;
+        return 0;
+}
+
+void dc_child_main(struct dc_exec_ctx *ctx)
+{
+        struct dc_error err = { 0 };
+        /* Only what we pass on survives exec: everything else inherited is CLOEXEC. */
+        syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+        /* If the launcher dies, so does the container: a container never outlives
+         * the process that owns its journal. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+        char type = 0;
+        struct winsize ws;
+        int n = dc_recv_msg(ctx->sync_fd, &type, &ws, sizeof(ws), NULL);
+        if (n < 0 || type != DC_MSG_GO)
+                _exit(125);
+        if (n == (int)sizeof(ws)) {
+                ctx->winsize = ws;
+                ctx->have_winsize = true;
+        }
+
+        const struct dc_plan *p = ctx->plan;
+        const struct dc_step *exec_step = NULL;
+        for (size_t i = 0; i < p->n; i++) {
+                const struct dc_step *s = &p->steps[i];
+                if (s->ops->side != DC_SIDE_CHILD)
+                        continue;
+                if (strcmp(s->ops->kind, "exec") == 0) {
+                        exec_step = s;
+                        break;
+                }
+                if (s->ops->apply(s, ctx, &err) < 0)
+                        fail(ctx, 125, &err);
+        }
+        if (!exec_step) {
+                dc_err(&err, EINVAL, "plan has no exec step");
+                fail(ctx, 125, &err);
+        }
+        struct cmd c = { .ctx = ctx, .s = exec_step, .pty_slave = -1 };
+        if (resolve_user(&c, &err) < 0)
+                fail(ctx, 125, &err);
+        if (dc_streq(dc_kvs_get(&exec_step->args, "terminal"), "1") && open_pty(ctx, &c.pty_slave, &err) < 0)
+                fail(ctx, 125, &err);
+        if (dc_streq(dc_kvs_get(&exec_step->args, "init"), "1")) {
+                int fds[] = { ctx->sync_fd, c.pty_slave };
+                dc_init_run(run_command, &c, fds, c.pty_slave >= 0 ? 2 : 1);
+        }
+        run_command(&c);
+        _exit(125);
+}
+
+int dc_send_msg(int fd, char type, const void *data, size_t len, int pass_fd)
+{
+        char buf[2048];
+        if (len + 1 > sizeof(buf))
+                return -EMSGSIZE;
+        buf[0] = type;
+        if (len)
+                memcpy(buf + 1, data, len);
+        struct iovec iov = { .iov_base = buf, .iov_len = len + 1 };
+        union {
+                char b[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } cbuf;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        if (pass_fd >= 0) {
+                memset(&cbuf, 0, sizeof(cbuf));
+                mh.msg_control = cbuf.b;
+                mh.msg_controllen = sizeof(cbuf.b);
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+        }
+        for (;;) {
+                ssize_t r = sendmsg(fd, &mh, MSG_NOSIGNAL);
+                if (r >= 0)
+                        return 0;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
+int dc_recv_msg(int fd, char *type, void *buf, size_t cap, int *recv_fd)
+{
+        char tmp[2048];
+        struct iovec iov = { .iov_base = tmp, .iov_len = sizeof(tmp) };
+        union {
+                char b[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } cbuf;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.b,
+                             .msg_controllen = sizeof(cbuf.b) };
+        ssize_t r;
+        do
+                r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        while (r < 0 && errno == EINTR);
+        if (r < 0)
+                return -errno;
+        if (r == 0)
+                return -ENODATA;
+        if (recv_fd)
+                *recv_fd = -1;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                        int got;
+                        memcpy(&got, CMSG_DATA(cm), sizeof(int));
+                        if (recv_fd)
+                                *recv_fd = got;
+                        else
+                                close(got);
+                }
+        }
+        *type = tmp[0];
+        size_t n = (size_t)r - 1;
+        if (n > cap)
+                n = cap;
+        if (n)
+                memcpy(buf, tmp + 1, n);
+        return (int)n;
+}

@@ -1,0 +1,422 @@
+/* Child-side steps: they run in the container's first process, inside its
+ * new mount namespace, before pivot_root. Nothing here is visible on the host,
+ * so nothing is journaled. Every path inside the rootfs is resolved within it
+ * (dc_open_in_root) and mounted by file descriptor. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "diyctl/exec.h"
+#include "diyctl/fs.h"
+#include "diyctl/util.h"
+#include "steps/steps.h"
+
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#define DC_MOUNT_ATTR_RDONLY 0x00000001
+
+struct dc_mount_attr {
+        uint64_t attr_set;
+        uint64_t attr_clr;
+        uint64_t propagation;
+        uint64_t userns_fd;
+};
+
+/* Make the mount at fd (and, with recursive, everything below it) read-only. */
+static int set_readonly(int fd, bool recursive, const char *what, struct dc_error *err)
+{
+        struct dc_mount_attr attr = { .attr_set = DC_MOUNT_ATTR_RDONLY };
+        if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
+                    sizeof(attr)) < 0)
+                return dc_err(err, errno, "cannot make %s read-only: %s", what, strerror(errno));
+        return 0;
+}
+
+static unsigned long parse_flags(const char *s)
+{
+        static const struct {
+                const char *name;
+                unsigned long flag;
+        } map[] = {
+                { "ro", MS_RDONLY }, { "nosuid", MS_NOSUID }, { "nodev", MS_NODEV },
+                { "noexec", MS_NOEXEC }, { "relatime", MS_RELATIME }, { "strictatime", MS_STRICTATIME },
+        };
+        unsigned long flags = 0;
+        if (!s)
+                return 0;
+        _cleanup_free_ char *copy = dc_xstrdup(s);
+        char *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                for (size_t i = 0; i < DC_ARRAY_SIZE(map); i++)
+                        if (strcmp(t, map[i].name) == 0)
+                                flags |= map[i].flag;
+        return flags;
+}
+
+static void describe_args(const struct dc_step *s, FILE *out)
+{
+        for (size_t i = 0; i < s->args.n; i++)
+                fprintf(out, "%s%s=%s", i ? " " : "", s->args.v[i].key, s->args.v[i].val);
+}
+
+/* --- make-private ------------------------------------------------------ */
+
+static int make_private_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        (void)s;
+        (void)ctx;
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return dc_err(err, errno, "cannot make / private: %s", strerror(errno));
+        return 0;
+}
+
+static void make_private_describe(const struct dc_step *s, FILE *out)
+{
+        (void)s;
+        fputs("mount --make-rprivate / (nothing propagates back to the host)", out);
+}
+
+const struct dc_step_ops dc_make_private_ops = {
+        .kind = "make-private",
+        .side = DC_SIDE_CHILD,
+        .apply = make_private_apply,
+        .describe = make_private_describe,
+};
+
+/* --- rootfs ------------------------------------------------------------ */
+
+static int mkdir_in(int dfd, const char *name, struct dc_error *err)
+{
+        if (mkdirat(dfd, name, 0755) < 0 && errno != EEXIST)
+                return dc_err(err, errno, "cannot create %s: %s", name, strerror(errno));
+        return 0;
+}
+
+static int open_dir(int dfd, const char *name, struct dc_error *err)
+{
+        int fd = openat(dfd, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return dc_err(err, errno, "%s: %s", name, strerror(errno));
+        return fd;
+}
+
+static int mount_overlay(int lower, int upper, int work, const char *target, struct dc_error *err)
+{
+        struct dc_fdpath l = dc_fdpath(lower), u = dc_fdpath(upper), w = dc_fdpath(work);
+        _cleanup_free_ char *opts = dc_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", l.s, u.s, w.s);
+        if (mount("overlay", target, "overlay", 0, opts) < 0)
+                return dc_err(err, errno, "cannot mount the overlay root on %s: %s", target, strerror(errno));
+        return 0;
+}
+
+static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        const char *source = dc_kvs_get(&s->args, "source");
+        const char *target = dc_kvs_get(&s->args, "target");
+        const char *writable = dc_kvs_get(&s->args, "writable");
+        _cleanup_close_ int src = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (src < 0)
+                return dc_err(err, errno, "rootfs %s: %s", source, strerror(errno));
+        int r;
+        if (strcmp(writable, "direct") == 0 || strcmp(writable, "none") == 0) {
+                if (mount(dc_fdpath(src).s, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+                        return dc_err(err, errno, "cannot bind the rootfs %s: %s", source, strerror(errno));
+        } else if (strcmp(writable, "tmpfs") == 0) {
+                if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") < 0)
+                        return dc_err(err, errno, "cannot mount a tmpfs on %s: %s", target, strerror(errno));
+                _cleanup_close_ int t = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (t < 0)
+                        return dc_err(err, errno, "%s: %s", target, strerror(errno));
+                if ((r = mkdir_in(t, "upper", err)) < 0 || (r = mkdir_in(t, "work", err)) < 0)
+                        return r;
+                _cleanup_close_ int u = open_dir(t, "upper", err);
+                if (u < 0)
+                        return u;
+                _cleanup_close_ int w = open_dir(t, "work", err);
+                if (w < 0)
+                        return w;
+                /* The overlay goes on top of the tmpfs that holds its upper layer. */
+                if ((r = mount_overlay(src, u, w, target, err)) < 0)
+                        return r;
+        } else {
+                const char *dir = dc_kvs_get(&s->args, "upper");
+                _cleanup_close_ int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (d < 0)
+                        return dc_err(err, errno, "rootfs.writable %s: %s", dir, strerror(errno));
+                if ((r = mkdir_in(d, "upper", err)) < 0 || (r = mkdir_in(d, "work", err)) < 0)
+                        return r;
+                _cleanup_close_ int u = open_dir(d, "upper", err);
+                if (u < 0)
+                        return u;
+                _cleanup_close_ int w = open_dir(d, "work", err);
+                if (w < 0)
+                        return w;
+                if ((r = mount_overlay(src, u, w, target, err)) < 0)
+                        return r;
+        }
+        ctx->root = dc_xstrdup(target);
+        ctx->root_fd = open(target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (ctx->root_fd < 0)
+                return dc_err(err, errno, "%s: %s", target, strerror(errno));
+        return 0;
+}
+
+static void rootfs_describe(const struct dc_step *s, FILE *out)
+{
+        const char *w = dc_kvs_get(&s->args, "writable");
+        const char *src = dc_kvs_get(&s->args, "source");
+        const char *dst = dc_kvs_get(&s->args, "target");
+        if (strcmp(w, "direct") == 0)
+                fprintf(out, "bind %s on %s (writable)", src, dst);
+        else if (strcmp(w, "none") == 0)
+                fprintf(out, "bind %s on %s (read-only)", src, dst);
+        else if (strcmp(w, "tmpfs") == 0)
+                fprintf(out, "overlay of %s with a tmpfs upper layer on %s (changes vanish at stop)", src, dst);
+        else
+                fprintf(out, "overlay of %s with upper layer %s on %s", src, dc_kvs_get(&s->args, "upper"), dst);
+}
+
+const struct dc_step_ops dc_rootfs_ops = {
+        .kind = "rootfs",
+        .side = DC_SIDE_CHILD,
+        .apply = rootfs_apply,
+        .describe = rootfs_describe,
+};
+
+/* --- mount ------------------------------------------------------------- */
+
+static int mount_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        const char *fstype = dc_kvs_get(&s->args, "fstype");
+        const char *target = dc_kvs_get(&s->args, "target");
+        _cleanup_close_ int fd = dc_open_in_root(ctx->root_fd, target, DC_CREATE_DIR, err);
+        if (fd < 0)
+                return fd;
+        if (mount(fstype, dc_fdpath(fd).s, fstype, parse_flags(dc_kvs_get(&s->args, "flags")),
+                  dc_kvs_get(&s->args, "data")) < 0)
+                return dc_err(err, errno, "cannot mount %s on %s: %s", fstype, target, strerror(errno));
+        return 0;
+}
+
+static void mount_describe(const struct dc_step *s, FILE *out)
+{
+        const char *data = dc_kvs_get(&s->args, "data");
+        fprintf(out, "mount %s on %s (%s%s%s)", dc_kvs_get(&s->args, "fstype"), dc_kvs_get(&s->args, "target"),
+                dc_kvs_get(&s->args, "flags"), data ? "," : "", data ? data : "");
+}
+
+const struct dc_step_ops dc_mount_ops = {
+        .kind = "mount",
+        .side = DC_SIDE_CHILD,
+        .apply = mount_apply,
+        .describe = mount_describe,
+};
+
+/* --- bind -------------------------------------------------------------- */
+
+static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        const char *source = dc_kvs_get(&s->args, "source");
+        const char *target = dc_kvs_get(&s->args, "target");
+        _cleanup_close_ int src = open(source, O_PATH | O_CLOEXEC);
+        if (src < 0)
+                return dc_err(err, errno, "volume source %s: %s", source, strerror(errno));
+        struct stat st;
+        if (fstat(src, &st) < 0)
+                return dc_err(err, errno, "%s: %s", source, strerror(errno));
+        enum dc_create create = S_ISDIR(st.st_mode) ? DC_CREATE_DIR : DC_CREATE_FILE;
+        _cleanup_close_ int dst = dc_open_in_root(ctx->root_fd, target, create, err);
+        if (dst < 0)
+                return dst;
+        struct stat dt;
+        if (fstat(dst, &dt) < 0)
+                return dc_err(err, errno, "%s: %s", target, strerror(errno));
+        if (S_ISDIR(dt.st_mode) != S_ISDIR(st.st_mode))
+                return dc_err(err, ENOTDIR, "cannot bind %s on %s: one is a directory, the other is not",
+                              source, target);
+        if (mount(dc_fdpath(src).s, dc_fdpath(dst).s, NULL, MS_BIND | MS_REC, NULL) < 0)
+                return dc_err(err, errno, "cannot bind %s on %s: %s", source, target, strerror(errno));
+        if (!dc_streq(dc_kvs_get(&s->args, "readonly"), "1"))
+                return 0;
+        /* dst still names the covered directory: open the new mount's root. */
+        _cleanup_close_ int top = dc_open_in_root(ctx->root_fd, target, DC_CREATE_NONE, err);
+        if (top < 0)
+                return top;
+        return set_readonly(top, true, target, err);
+}
+
+static void bind_describe(const struct dc_step *s, FILE *out)
+{
+        fprintf(out, "bind %s on %s%s", dc_kvs_get(&s->args, "source"), dc_kvs_get(&s->args, "target"),
+                dc_streq(dc_kvs_get(&s->args, "readonly"), "1") ? " (read-only)" : "");
+}
+
+const struct dc_step_ops dc_bind_ops = {
+        .kind = "bind",
+        .side = DC_SIDE_CHILD,
+        .apply = bind_apply,
+        .describe = bind_describe,
+};
+
+/* --- symlink ----------------------------------------------------------- */
+
+static int symlink_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        const char *path = dc_kvs_get(&s->args, "path");
+        const char *to = dc_kvs_get(&s->args, "to");
+        _cleanup_free_ char *norm = dc_path_normalize(path);
+        char *slash = strrchr(norm, '/');
+        _cleanup_free_ char *parent = dc_xstrndup(norm, (size_t)(slash - norm));
+        _cleanup_close_ int p = dc_open_in_root(ctx->root_fd, *parent ? parent : "/", DC_CREATE_DIR, err);
+        if (p < 0)
+                return p;
+        _cleanup_close_ int d = openat(p, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (d < 0)
+                return dc_err(err, errno, "%s: %s", parent, strerror(errno));
+        if (symlinkat(to, d, slash + 1) < 0 && errno != EEXIST)
+                return dc_err(err, errno, "cannot create the link %s: %s", path, strerror(errno));
+        return 0;
+}
+
+static void symlink_describe(const struct dc_step *s, FILE *out)
+{
+        fprintf(out, "link %s -> %s", dc_kvs_get(&s->args, "path"), dc_kvs_get(&s->args, "to"));
+}
+
+const struct dc_step_ops dc_symlink_ops = {
+        .kind = "symlink",
+        .side = DC_SIDE_CHILD,
+        .apply = symlink_apply,
+        .describe = symlink_describe,
+};
+
+/* --- hostname ---------------------------------------------------------- */
+
+static int hostname_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        (void)ctx;
+        const char *name = dc_kvs_get(&s->args, "name");
+        if (sethostname(name, strlen(name)) < 0)
+                return dc_err(err, errno, "cannot set the hostname %s: %s", name, strerror(errno));
+        return 0;
+}
+
+const struct dc_step_ops dc_hostname_ops = {
+        .kind = "hostname",
+        .side = DC_SIDE_CHILD,
+        .apply = hostname_apply,
+        .describe = describe_args,
+};
+
+/* --- remount-root-ro --------------------------------------------------- */
+
+static int remount_root_ro_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        (void)s;
+        return set_readonly(ctx->root_fd, false, "the root", err);
+}
+
+static void remount_root_ro_describe(const struct dc_step *s, FILE *out)
+{
+        (void)s;
+        fputs("make the root read-only (rootfs.writable = \"none\")", out);
+}
+
+const struct dc_step_ops dc_remount_root_ro_ops = {
+        .kind = "remount-root-ro",
+        .side = DC_SIDE_CHILD,
+        .apply = remount_root_ro_apply,
+        .describe = remount_root_ro_describe,
+};
+
+/* --- pivot-root -------------------------------------------------------- */
+
+static int pivot_root_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        (void)s;
+        if (fchdir(ctx->root_fd) < 0)
+                return dc_err(err, errno, "cannot enter the root: %s", strerror(errno));
+        /* Stack the old root under the new one, then detach it: nothing of the
+         * host's tree stays reachable. */
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                return dc_err(err, errno, "pivot_root: %s", strerror(errno));
+        if (umount2(".", MNT_DETACH) < 0)
+                return dc_err(err, errno, "cannot detach the old root: %s", strerror(errno));
+        if (chdir("/") < 0)
+                return dc_err(err, errno, "chdir /: %s", strerror(errno));
+        return 0;
+}
+
+static void pivot_root_describe(const struct dc_step *s, FILE *out)
+{
+        (void)s;
+        fputs("pivot_root into the rootfs and detach the old root", out);
+}
+
+const struct dc_step_ops dc_pivot_root_ops = {
+        .kind = "pivot-root",
+        .side = DC_SIDE_CHILD,
+        .apply = pivot_root_apply,
+        .describe = pivot_root_describe,
+};
+
+/* --- exec (applied by dc_child_main, which owns the process) ------------ */
+
+static void exec_describe(const struct dc_step *s, FILE *out)
+{
+        fputs("exec", out);
+        for (size_t i = 0; i < s->args.n; i++)
+                if (strcmp(s->args.v[i].key, "arg") == 0)
+                        fprintf(out, " %s", s->args.v[i].val);
+        fprintf(out, " (user %s, cwd %s%s%s)", dc_kvs_get(&s->args, "user"), dc_kvs_get(&s->args, "cwd"),
+                dc_streq(dc_kvs_get(&s->args, "terminal"), "1") ? ", pty" : "",
+                dc_streq(dc_kvs_get(&s->args, "init"), "1") ? ", under a minimal init" : "");
+}
+
+const struct dc_step_ops dc_exec_ops = {
+        .kind = "exec",
+        .side = DC_SIDE_CHILD,
+        .describe = exec_describe,
+};
+
+/* --- loopback-up ------------------------------------------------------- */
+
+static int loopback_up_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        (void)s;
+        (void)ctx;
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return dc_err(err, errno, "socket: %s", strerror(errno));
+        struct ifreq ifr = { 0 };
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+                return dc_err(err, errno, "cannot read the flags of lo: %s", strerror(errno));
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+                return dc_err(err, errno, "cannot bring lo up: %s", strerror(errno));
+        return 0;
+}
+
+static void loopback_up_describe(const struct dc_step *s, FILE *out)
+{
+        (void)s;
+        fputs("bring up lo in the container's network namespace", out);
+}
+
+const struct dc_step_ops dc_loopback_up_ops = {
+        .kind = "loopback-up",
+        .side = DC_SIDE_CHILD,
+        .apply = loopback_up_apply,
+        .describe = loopback_up_describe,
+};

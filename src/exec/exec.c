@@ -1,0 +1,360 @@
+/* The launcher side of the executor: applies host steps (journaled), starts the
+ * container's first process in its namespaces, releases it with "go", relays
+ * its terminal, forwards signals, and tears down on every path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dc-build-config.h"
+#include "diyctl/config.h"
+#include "diyctl/exec.h"
+#include "diyctl/util.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+
+struct dc_clone_args {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+                set_tid_size, cgroup;
+};
+
+static unsigned long clone_flags(unsigned ns)
+{
+        unsigned long f = 0;
+        if (ns & DC_NS_MOUNT) f |= CLONE_NEWNS;
+        if (ns & DC_NS_UTS) f |= CLONE_NEWUTS;
+        if (ns & DC_NS_IPC) f |= CLONE_NEWIPC;
+        if (ns & DC_NS_PID) f |= CLONE_NEWPID;
+        if (ns & DC_NS_NET) f |= CLONE_NEWNET;
+        if (ns & DC_NS_USER) f |= CLONE_NEWUSER;
+        if (ns & DC_NS_CGROUP) f |= CLONE_NEWCGROUP;
+        return f;
+}
+
+/* DIYCTL_FAULT=K:before|after: SIGKILL ourselves around plan step K, so tests
+ * can cut the launcher at every point. Compiled out of release builds. */
+static void fault_point(size_t index, const char *when)
+{
+#if DC_FAULT_INJECTION
+        const char *f = getenv("DIYCTL_FAULT");
+        if (!f)
+                return;
+        char want[64];
+        snprintf(want, sizeof(want), "%zu:%s", index, when);
+        if (strcmp(f, want) == 0)
+                raise(SIGKILL);
+#else
+        (void)index;
+        (void)when;
+#endif
+}
+
+static int setup_timens(const struct dc_step *s, struct dc_error *err)
+{
+        const char *bt = dc_kvs_get(&s->args, "boottime");
+        long long mono = 0, boot = 0;
+        if (dc_kvs_get_ll(&s->args, "monotonic", &mono) < 0)
+                mono = 0;
+        if (dc_streq(bt, "reset")) {
+                struct timespec ts;
+                clock_gettime(CLOCK_BOOTTIME, &ts);
+                boot = -(long long)ts.tv_sec;
+        } else if (dc_kvs_get_ll(&s->args, "boottime", &boot) < 0) {
+                boot = 0;
+        }
+        if (unshare(CLONE_NEWTIME) < 0)
+                return dc_err(err, errno, "cannot create a time namespace: %s", strerror(errno));
+        char buf[128];
+        snprintf(buf, sizeof(buf), "%d %lld 0\n%d %lld 0\n", CLOCK_MONOTONIC, mono, CLOCK_BOOTTIME, boot);
+        int r = dc_write_file("/proc/self/timens_offsets", buf);
+        if (r < 0)
+                return dc_err(err, r, "cannot set the time namespace's offsets: %s", strerror(-r));
+        return 0;
+}
+
+static const char *ns_refused_hint(int e)
+{
+        if (e == EPERM)
+                return " (run as root, or add \"user\" to namespaces)";
+        if (e == EINVAL)
+                return " (this kernel may lack one of the namespaces asked for)";
+        if (e == ENOSPC || e == EUSERS)
+                return " (the namespace limit in /proc/sys/user/ is reached)";
+        return "";
+}
+
+static int spawn(struct dc_exec_ctx *ctx, const struct dc_step *s, int *parent_end, struct dc_error *err)
+{
+        const struct dc_plan *p = ctx->plan;
+        if ((p->namespaces & DC_NS_TIME)) {
+                int r = setup_timens(s, err);
+                if (r < 0)
+                        return r;
+        }
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return dc_err(err, errno, "socketpair: %s", strerror(errno));
+        struct dc_clone_args args = { .flags = clone_flags(p->namespaces), .exit_signal = SIGCHLD };
+        fflush(NULL);
+        long pid = syscall(SYS_clone3, &args, sizeof(args));
+        if (pid < 0) {
+                int e = errno;
+                close(sp[0]);
+                close(sp[1]);
+                return dc_err(err, e, "the kernel refused the namespaces %s: %s%s",
+                              dc_kvs_get(&s->args, "namespaces"), strerror(e), ns_refused_hint(e));
+        }
+        if (pid == 0) {
+                close(sp[0]);
+                ctx->sync_fd = sp[1];
+                dc_child_main(ctx);
+        }
+        close(sp[1]);
+        ctx->child = (pid_t)pid;
+        *parent_end = sp[0];
+        return 0;
+}
+
+static int status_code(int status)
+{
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        if (WIFSIGNALED(status))
+                return 128 + WTERMSIG(status);
+        return 125;
+}
+
+static void kill_and_reap(pid_t pid)
+{
+        if (pid <= 0)
+                return;
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+}
+
+/* A start/stop signal arrived while starting? */
+static bool interrupted(int sfd)
+{
+        struct pollfd pf = { .fd = sfd, .events = POLLIN };
+        if (poll(&pf, 1, 0) <= 0)
+                return false;
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM || si.ssi_signo == SIGHUP)
+                        return true;
+        return false;
+}
+
+static long long now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* After exec: relay the terminal, forward signals, wait for the end. */
+static int supervise(struct dc_exec_ctx *ctx, int sfd, int master, const struct dc_exec_opts *opts,
+                     int *status_out)
+{
+        struct dc_pty_relay *relay = NULL;
+        struct dc_error ignored;
+        if (master >= 0)
+                dc_pty_relay_start(master, &relay, &ignored);
+        long long kill_at = -1;
+        const char *t = getenv("DIYCTL_STOP_TIMEOUT");
+        long long grace = t ? atoll(t) * 1000 : 10000;
+        bool exited = false;
+        int status = 0;
+        (void)opts;
+        while (!exited) {
+                struct pollfd pf[3] = { { .fd = sfd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
+                if (relay)
+                        dc_pty_relay_poll_fds(relay, &pf[1].fd, &pf[1].events, &pf[2].fd, &pf[2].events);
+                int timeout = -1;
+                if (kill_at >= 0) {
+                        long long left = kill_at - now_ms();
+                        timeout = left < 0 ? 0 : (int)left;
+                }
+                int n = poll(pf, 3, timeout);
+                if (n < 0 && errno != EINTR)
+                        break;
+                if (kill_at >= 0 && now_ms() >= kill_at) {
+                        kill(ctx->child, SIGKILL);
+                        kill_at = -1;
+                }
+                if (n <= 0)
+                        continue;
+                if (relay && (pf[1].revents || pf[2].revents)) {
+                        if (dc_pty_relay_io(relay, pf[1].revents, pf[2].revents) == 1)
+                                pf[2].fd = -1; /* hung up: wait for the exit */
+                }
+                if (!(pf[0].revents & POLLIN))
+                        continue;
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                        switch (si.ssi_signo) {
+                        case SIGCHLD: {
+                                pid_t r = waitpid(ctx->child, &status, WNOHANG);
+                                if (r == ctx->child)
+                                        exited = true;
+                                break;
+                        }
+                        case SIGWINCH:
+                                if (relay)
+                                        dc_pty_relay_winch(relay);
+                                break;
+                        case SIGINT:
+                        case SIGTERM:
+                        case SIGHUP:
+                        case SIGQUIT:
+                                /* Pass it on; a container that ignores it is killed after the grace time. */
+                                kill(ctx->child, (int)si.ssi_signo);
+                                if (kill_at < 0)
+                                        kill_at = now_ms() + grace;
+                                else
+                                        kill(ctx->child, SIGKILL);
+                                break;
+                        default:
+                                break;
+                        }
+                }
+        }
+        dc_pty_relay_finish(relay);
+        *status_out = status;
+        return 0;
+}
+
+static void log_step(const struct dc_exec_opts *opts, size_t i, const struct dc_plan *p)
+{
+        if (!opts || !opts->verbose)
+                return;
+        const struct dc_step *s = &p->steps[i];
+        fprintf(stderr, "diyctl: [%zu/%zu] %s: ", i + 1, p->n, s->ops->kind);
+        s->ops->describe(s, stderr);
+        fputc('\n', stderr);
+}
+
+int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int *exit_code, struct dc_error *err)
+{
+        struct dc_exec_ctx ctx = { .plan = plan, .lock_fd = -1, .child = -1, .sync_fd = -1, .root_fd = -1 };
+        *exit_code = 125;
+        sigset_t mask, old;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGQUIT);
+        sigaddset(&mask, SIGWINCH);
+        sigprocmask(SIG_BLOCK, &mask, &old);
+        _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        _cleanup_close_ int sync = -1;
+        int r = 0;
+        if (sfd < 0)
+                r = dc_err(err, errno, "signalfd: %s", strerror(errno));
+
+        /* Host steps and the spawn, in plan order; child steps run in the child. */
+        for (size_t i = 0; r == 0 && i < plan->n; i++) {
+                const struct dc_step *s = &plan->steps[i];
+                if (s->ops->side == DC_SIDE_CHILD)
+                        continue;
+                if (interrupted(sfd)) {
+                        r = dc_err(err, EINTR, "interrupted by a signal while starting");
+                        break;
+                }
+                log_step(opts, i, plan);
+                fault_point(i + 1, "before");
+                if (s->ops->side == DC_SIDE_SPAWN)
+                        r = spawn(&ctx, s, &sync, err);
+                else
+                        r = s->ops->apply(s, &ctx, err);
+                if (r == 0)
+                        fault_point(i + 1, "after");
+        }
+
+        int master = -1;
+        if (r == 0) {
+                /* Release the child and wait until it has exec'd (EOF) or failed. */
+                struct winsize ws;
+                bool have_ws = plan->terminal && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0;
+                r = dc_send_msg(sync, DC_MSG_GO, &ws, have_ws ? sizeof(ws) : 0, -1);
+                if (r < 0)
+                        r = dc_err(err, r, "cannot release the container: %s", strerror(-r));
+                for (;;) {
+                        if (r < 0)
+                                break;
+                        char type;
+                        struct {
+                                int code;
+                                char text[2000];
+                        } m;
+                        int fd = -1;
+                        int n = dc_recv_msg(sync, &type, &m, sizeof(m) - 1, &fd);
+                        if (n == -ENODATA)
+                                break; /* exec succeeded: the socket closed with it */
+                        if (n < 0) {
+                                r = dc_err(err, n, "lost the container during setup: %s", strerror(-n));
+                                break;
+                        }
+                        if (type == DC_MSG_PTY) {
+                                if (master >= 0)
+                                        close(master);
+                                master = fd;
+                        } else if (type == DC_MSG_ERROR && n >= (int)sizeof(int)) {
+                                ((char *)&m)[n] = 0;
+                                *exit_code = m.code;
+                                r = dc_err(err, EINVAL, "%s", m.text);
+                                break;
+                        } else if (fd >= 0) {
+                                close(fd);
+                        }
+                }
+        }
+        if (r == 0 && opts && opts->notify_fd >= 0)
+                dc_write_all(opts->notify_fd, "READY=1\n", 8);
+
+        int status = 0;
+        if (r == 0) {
+                supervise(&ctx, sfd, master, opts, &status);
+                master = -1;
+                *exit_code = status_code(status);
+        } else {
+                if (master >= 0)
+                        close(master);
+                kill_and_reap(ctx.child);
+        }
+
+        /* Teardown on every path: exactly what the journal says was done. */
+        if (ctx.journal) {
+                dc_journal_close(ctx.journal);
+                ctx.journal = NULL;
+                struct dc_error terr = { 0 };
+                int t = dc_teardown_locked(plan->state_dir, &terr);
+                if (t < 0 && r == 0) {
+                        *err = terr;
+                        r = t;
+                } else if (t < 0) {
+                        char first[sizeof(err->msg)];
+                        memcpy(first, err->msg, sizeof(first));
+                        dc_err(err, err->code, "%.900s (and teardown failed: %.900s)", first, terr.msg);
+                }
+        }
+        if (ctx.lock_fd >= 0)
+                close(ctx.lock_fd);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return r;
+}

@@ -1,0 +1,63 @@
+/* process.init = true: a minimal PID 1. It starts the command, reaps every
+ * orphan the container produces, forwards the signals a supervisor sends, and
+ * exits with the command's status once it ends (the kernel then kills what is
+ * left in the pid namespace). */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "diyctl/exec.h"
+
+void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_close)
+{
+        sigset_t all, waitset;
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, NULL);
+        pid_t pid = fork();
+        if (pid < 0)
+                _exit(125);
+        if (pid == 0) {
+                run(arg);
+                _exit(127);
+        }
+        for (size_t i = 0; i < n_close; i++)
+                if (close_fds[i] >= 0)
+                        close(close_fds[i]);
+        prctl(PR_SET_NAME, "diyctl-init");
+        /* Our memory is the launcher's; keep other processes out of it. */
+        prctl(PR_SET_DUMPABLE, 0);
+
+        sigemptyset(&waitset);
+        static const int forward[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
+        for (size_t i = 0; i < sizeof(forward) / sizeof(forward[0]); i++)
+                sigaddset(&waitset, forward[i]);
+        sigaddset(&waitset, SIGCHLD);
+
+        for (;;) {
+                siginfo_t si;
+                int sig = sigwaitinfo(&waitset, &si);
+                if (sig < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        _exit(125);
+                }
+                if (sig != SIGCHLD) {
+                        kill(pid, sig);
+                        continue;
+                }
+                for (;;) {
+                        int status;
+                        pid_t r = waitpid(-1, &status, WNOHANG);
+                        if (r <= 0)
+                                break;
+                        if (r != pid)
+                                continue;
+                        if (WIFEXITED(status))
+                                _exit(WEXITSTATUS(status));
+                        _exit(128 + WTERMSIG(status));
+                }
+        }
+}

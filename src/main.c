@@ -1,0 +1,110 @@
+/* diyctl: argument parsing and dispatch to src/cmd/. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "dc-build-config.h"
+
+bool dc_verbose;
+
+static const struct dc_cmd commands[] = {
+        { "check", dc_cmd_check, "check [--json] [--set KEY=VALUE]... FILE...", "validate configs" },
+        { "plan", dc_cmd_plan, "plan [--json] [--set KEY=VALUE]... FILE", "print the steps start would run" },
+        { "start", dc_cmd_start, "start [-v] [--set KEY=VALUE]... FILE", "run a container in the foreground" },
+        { "cleanup", dc_cmd_cleanup, "cleanup NAME... | --all", "tear down containers whose launcher is gone" },
+        { "journal", dc_cmd_journal, "journal [--json] NAME", "the host changes recorded for a container" },
+};
+
+static const struct dc_cmd *find(const char *name)
+{
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                if (strcmp(commands[i].name, name) == 0)
+                        return &commands[i];
+        return NULL;
+}
+
+static void usage(FILE *out)
+{
+        fprintf(out, "usage: diyctl [-v] COMMAND [ARGS]\n\ncommands:\n");
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                fprintf(out, "  %-60s %s\n", commands[i].usage, commands[i].summary);
+        fprintf(out, "\ndiyctl help COMMAND, diyctl COMMAND --help: a command's usage\n");
+}
+
+bool dc_wants_help(int argc, char **argv, const char *name)
+{
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0)
+                        break;
+                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                        const struct dc_cmd *c = find(name);
+                        printf("usage: diyctl %s\n%s\n", c->usage, c->summary);
+                        return true;
+                }
+        }
+        return false;
+}
+
+void dc_print_error(const struct dc_error *err)
+{
+        fprintf(stderr, "diyctl: %s\n", err->msg[0] ? err->msg : "unknown error");
+}
+
+void dc_usage_error(const char *cmd, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "diyctl %s: ", cmd);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        const struct dc_cmd *c = find(cmd);
+        fprintf(stderr, "\nusage: diyctl %s\n", c ? c->usage : cmd);
+}
+
+int main(int argc, char **argv)
+{
+        int i = 1;
+        for (; i < argc && argv[i][0] == '-'; i++) {
+                if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
+                        dc_verbose = true;
+                } else if (strcmp(argv[i], "--version") == 0) {
+                        printf("diyctl %s\n", DIYCTL_VERSION);
+                        return 0;
+                } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                        usage(stdout);
+                        return 0;
+                } else {
+                        fprintf(stderr, "diyctl: unknown option %s\n", argv[i]);
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (i >= argc) {
+                usage(stderr);
+                return 2;
+        }
+        if (strcmp(argv[i], "help") == 0) {
+                if (i + 1 < argc) {
+                        const struct dc_cmd *c = find(argv[i + 1]);
+                        if (!c) {
+                                fprintf(stderr, "diyctl: no command %s\n", argv[i + 1]);
+                                return 2;
+                        }
+                        printf("usage: diyctl %s\n%s\n", c->usage, c->summary);
+                        return 0;
+                }
+                usage(stdout);
+                return 0;
+        }
+        const struct dc_cmd *c = find(argv[i]);
+        if (!c) {
+                fprintf(stderr, "diyctl: no command %s\n", argv[i]);
+                usage(stderr);
+                return 2;
+        }
+        if (dc_wants_help(argc - i, argv + i, c->name))
+                return 0;
+        return c->run(argc - i, argv + i);
+}

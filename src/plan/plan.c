@@ -1,0 +1,302 @@
+/* Plan building: config -> ordered, fully resolved steps. Pure: no side
+ * effects, so `diyctl plan` shows exactly what `start` will run. */
+#include "diyctl/plan.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "diyctl/fs.h"
+#include "diyctl/util.h"
+#include "internal.h"
+
+bool dc_name_valid(const char *name)
+{
+        size_t n = strlen(name);
+        if (n < 1 || n > 63)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = name[i];
+                bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+                if (!alnum && (i == 0 || !strchr("_.-", ch)))
+                        return false;
+        }
+        return true;
+}
+
+char *dc_state_root(uid_t uid)
+{
+        const char *env = getenv("DIYCTL_STATE_ROOT");
+        if (env && *env)
+                return dc_xstrdup(env);
+        if (uid == 0)
+                return dc_xstrdup("/run/diyctl");
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        if (xdg && *xdg)
+                return dc_xasprintf("%s/diyctl", xdg);
+        return dc_xasprintf("/run/user/%u/diyctl", (unsigned)uid);
+}
+
+static struct dc_step *add_step(struct dc_plan *p, const char *kind)
+{
+        const struct dc_step_ops *ops = dc_step_find(kind);
+        if (!ops)
+                abort(); /* a planner bug: every kind it emits is in the table */
+        p->steps = dc_xrealloc(p->steps, (p->n + 1) * sizeof(*p->steps));
+        struct dc_step *s = &p->steps[p->n++];
+        memset(s, 0, sizeof(*s));
+        s->ops = ops;
+        return s;
+}
+
+static void add_mount(struct dc_plan *p, const char *fstype, const char *target, const char *flags,
+                      const char *data)
+{
+        struct dc_step *s = add_step(p, "mount");
+        dc_kvs_add(&s->args, "fstype", fstype);
+        dc_kvs_add(&s->args, "target", target);
+        dc_kvs_add(&s->args, "flags", flags);
+        if (data)
+                dc_kvs_add(&s->args, "data", data);
+}
+
+static void add_devbind(struct dc_plan *p, const char *dev)
+{
+        struct dc_step *s = add_step(p, "bind");
+        _cleanup_free_ char *src = dc_xasprintf("/dev/%s", dev);
+        dc_kvs_add(&s->args, "source", src);
+        dc_kvs_add(&s->args, "target", src);
+        dc_kvs_add(&s->args, "create", "file");
+}
+
+static void add_symlink(struct dc_plan *p, const char *path, const char *to)
+{
+        struct dc_step *s = add_step(p, "symlink");
+        dc_kvs_add(&s->args, "path", path);
+        dc_kvs_add(&s->args, "to", to);
+}
+
+static const char *writable_name(enum dc_writable w)
+{
+        switch (w) {
+        case DC_WRITABLE_TMPFS: return "tmpfs";
+        case DC_WRITABLE_DIRECT: return "direct";
+        case DC_WRITABLE_NONE: return "none";
+        case DC_WRITABLE_DIR: return "dir";
+        case DC_WRITABLE_DEFAULT: break;
+        }
+        return "direct";
+}
+
+static char *ns_list(unsigned ns)
+{
+        char buf[128] = "";
+        for (unsigned bit = 1; bit <= DC_NS_TIME; bit <<= 1) {
+                if (!(ns & bit))
+                        continue;
+                if (buf[0])
+                        strcat(buf, ",");
+                strcat(buf, dc_ns_name(bit));
+        }
+        return dc_xstrdup(buf);
+}
+
+static void origin_str(char *buf, size_t n, const struct dc_origin *o, const char *key)
+{
+        if (o->line > 0)
+                snprintf(buf, n, "%s:%d: %s", o->file, o->line, key);
+        else
+                snprintf(buf, n, "%s: %s", o->file, key);
+}
+
+int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_plan **out,
+                  struct dc_error *err)
+{
+        *out = NULL;
+        int r = dc_plan_validate(c, opts, err);
+        if (r < 0)
+                return r;
+
+        struct dc_plan *p = dc_xcalloc(1, sizeof(*p));
+        _cleanup_plan_ struct dc_plan *guard = p;
+        p->name = dc_xstrdup(c->name);
+        p->config_file = dc_xstrdup(c->file);
+        _cleanup_free_ char *root_dir = opts->state_root ? dc_xstrdup(opts->state_root) : dc_state_root(opts->uid);
+        p->state_dir = dc_xasprintf("%s/%s", root_dir, c->name);
+        p->namespaces = dc_plan_namespaces(c);
+        p->terminal = c->process.terminal == DC_TERM_YES ||
+                      (c->process.terminal == DC_TERM_AUTO && opts->stdin_tty);
+        p->init = c->process.init;
+        bool netns = p->namespaces & DC_NS_NET;
+
+        /* 1. The state directory: lock, journal, mount point for the root. */
+        struct dc_step *s = add_step(p, "statedir");
+        dc_kvs_add(&s->args, "path", p->state_dir);
+        dc_kvs_add(&s->args, "name", c->name);
+        dc_kvs_add(&s->args, "config", c->file);
+
+        /* 2. The container's first process, in its new namespaces. */
+        s = add_step(p, "spawn");
+        _cleanup_free_ char *nsl = ns_list(p->namespaces);
+        dc_kvs_add(&s->args, "namespaces", nsl);
+        if (p->namespaces & DC_NS_TIME) {
+                if (c->time.boottime_reset)
+                        dc_kvs_add(&s->args, "boottime", "reset");
+                else
+                        dc_kvs_addf(&s->args, "boottime", "%lld", c->time.boottime);
+                dc_kvs_addf(&s->args, "monotonic", "%lld", c->time.monotonic);
+        }
+
+        /* 3. Inside: nothing propagates back to the host. */
+        add_step(p, "make-private");
+
+        /* 4. The root filesystem, mounted at STATE/root in the child's namespace. */
+        s = add_step(p, "rootfs");
+        enum dc_writable w = c->rootfs.writable == DC_WRITABLE_DEFAULT ? DC_WRITABLE_DIRECT : c->rootfs.writable;
+        dc_kvs_add(&s->args, "source", c->rootfs.path);
+        dc_kvs_add(&s->args, "writable", writable_name(w));
+        if (w == DC_WRITABLE_DIR)
+                dc_kvs_add(&s->args, "upper", c->rootfs.writable_dir);
+        _cleanup_free_ char *mnt = dc_xasprintf("%s/root", p->state_dir);
+        dc_kvs_add(&s->args, "target", mnt);
+
+        /* 5. The kernel filesystems and a minimal /dev. */
+        add_mount(p, "proc", "/proc", "nosuid,nodev,noexec", NULL);
+        add_mount(p, "sysfs", "/sys", netns ? "ro,nosuid,nodev,noexec" : "nosuid,nodev,noexec", NULL);
+        add_mount(p, "tmpfs", "/dev", "nosuid,noexec", "mode=755,size=4096k");
+        static const char *const devs[] = { "null", "zero", "full", "random", "urandom", "tty" };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(devs); i++)
+                add_devbind(p, devs[i]);
+        add_mount(p, "devpts", "/dev/pts", "nosuid,noexec", "newinstance,ptmxmode=0666,mode=0620");
+        add_symlink(p, "/dev/ptmx", "pts/ptmx");
+        add_symlink(p, "/dev/fd", "/proc/self/fd");
+        add_symlink(p, "/dev/stdin", "/proc/self/fd/0");
+        add_symlink(p, "/dev/stdout", "/proc/self/fd/1");
+        add_symlink(p, "/dev/stderr", "/proc/self/fd/2");
+        add_mount(p, "tmpfs", "/dev/shm", "nosuid,nodev,noexec", "mode=1777,size=65536k");
+        add_mount(p, "tmpfs", "/run", "nosuid,nodev", "mode=755");
+        add_mount(p, "tmpfs", "/tmp", "nosuid,nodev", "mode=1777");
+
+        /* 6. Volumes, in the order given. */
+        for (size_t i = 0; i < c->n_volumes; i++) {
+                const struct dc_volume *v = &c->volumes[i];
+                _cleanup_free_ char *target = dc_path_normalize(v->target);
+                if (v->type == DC_VOL_TMPFS) {
+                        _cleanup_free_ char *data = v->size ? dc_xasprintf("mode=755,size=%llu", v->size)
+                                                            : dc_xstrdup("mode=755");
+                        add_mount(p, "tmpfs", target, v->readonly ? "ro,nosuid,nodev" : "nosuid,nodev", data);
+                        continue;
+                }
+                s = add_step(p, "bind");
+                dc_kvs_add(&s->args, "source", v->source);
+                dc_kvs_add(&s->args, "target", target);
+                dc_kvs_add(&s->args, "host", "1");
+                if (v->readonly)
+                        dc_kvs_add(&s->args, "readonly", "1");
+        }
+
+        /* 7. Identity and root. */
+        if (p->namespaces & DC_NS_UTS) {
+                s = add_step(p, "hostname");
+                dc_kvs_add(&s->args, "name", c->hostname);
+        }
+        if (netns)
+                add_step(p, "loopback-up");
+        if (w == DC_WRITABLE_NONE)
+                add_step(p, "remount-root-ro");
+        add_step(p, "pivot-root");
+
+        /* 8. The process. */
+        s = add_step(p, "exec");
+        char o[512];
+        origin_str(o, sizeof(o), dc_config_origin(c, "process.args"), "process.args");
+        dc_kvs_add(&s->args, "origin", o);
+        if (c->process.args_set)
+                for (size_t i = 0; i < c->process.args.n; i++)
+                        dc_kvs_add(&s->args, "arg", c->process.args.v[i]);
+        else
+                dc_kvs_add(&s->args, "arg", "/bin/sh");
+        for (size_t i = 0; i < c->process.env.n; i++)
+                dc_kvs_add(&s->args, "env", c->process.env.v[i]);
+        dc_kvs_add(&s->args, "cwd", c->process.cwd ? c->process.cwd : "/");
+        dc_kvs_add(&s->args, "user", c->process.user ? c->process.user : "0:0");
+        origin_str(o, sizeof(o), dc_config_origin(c, "process.user"), "process.user");
+        dc_kvs_add(&s->args, "user-origin", o);
+        dc_kvs_add(&s->args, "terminal", p->terminal ? "1" : "0");
+        dc_kvs_add(&s->args, "init", p->init ? "1" : "0");
+
+        *out = DC_TAKE(guard);
+        return 0;
+}
+
+void dc_plan_free(struct dc_plan *p)
+{
+        for (size_t i = 0; i < p->n; i++)
+                dc_kvs_free(&p->steps[i].args);
+        free(p->steps);
+        free(p->name);
+        free(p->config_file);
+        free(p->state_dir);
+        free(p);
+}
+
+static const char *side_name(enum dc_side side)
+{
+        switch (side) {
+        case DC_SIDE_HOST: return "host";
+        case DC_SIDE_SPAWN: return "spawn";
+        case DC_SIDE_CHILD: return "child";
+        }
+        return "?";
+}
+
+void dc_plan_print(const struct dc_plan *p, FILE *out)
+{
+        fprintf(out, "plan for %s (%s); state in %s\n", p->name, p->config_file, p->state_dir);
+        fprintf(out, "steps marked * change the host and are journaled\n");
+        for (size_t i = 0; i < p->n; i++) {
+                const struct dc_step *s = &p->steps[i];
+                fprintf(out, "%3zu %c %-6s %-16s ", i + 1, s->ops->side == DC_SIDE_HOST ? '*' : ' ',
+                        side_name(s->ops->side), s->ops->kind);
+                s->ops->describe(s, out);
+                fputc('\n', out);
+        }
+}
+
+void dc_plan_print_json(const struct dc_plan *p, FILE *out)
+{
+        fputs("{\"name\":", out);
+        dc_json_str(out, p->name);
+        fputs(",\"config\":", out);
+        dc_json_str(out, p->config_file);
+        fputs(",\"state_dir\":", out);
+        dc_json_str(out, p->state_dir);
+        fputs(",\"steps\":[", out);
+        for (size_t i = 0; i < p->n; i++) {
+                const struct dc_step *s = &p->steps[i];
+                fprintf(out, "%s{\"index\":%zu,\"kind\":", i ? "," : "", i + 1);
+                dc_json_str(out, s->ops->kind);
+                fprintf(out, ",\"side\":\"%s\",\"host_change\":%s,\"args\":[", side_name(s->ops->side),
+                        s->ops->side == DC_SIDE_HOST ? "true" : "false");
+                for (size_t k = 0; k < s->args.n; k++) {
+                        fputs(k ? ",[" : "[", out);
+                        dc_json_str(out, s->args.v[k].key);
+                        fputc(',', out);
+                        dc_json_str(out, s->args.v[k].val);
+                        fputc(']', out);
+                }
+                fputs("],\"description\":", out);
+                char *buf = NULL;
+                size_t len = 0;
+                FILE *m = open_memstream(&buf, &len);
+                if (m) {
+                        s->ops->describe(s, m);
+                        fclose(m);
+                }
+                dc_json_str(out, buf ? buf : "");
+                free(buf);
+                fputc('}', out);
+        }
+        fputs("]}\n", out);
+}

@@ -1,0 +1,174 @@
+/* Checks that one key cannot make alone. Per-key syntax is checked by the
+ * config parser; here we look at combinations and at the host's files. */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "diyctl/fs.h"
+#include "internal.h"
+
+static bool has_dotdot(const char *p)
+{
+        for (const char *s = p; (s = strstr(s, "..")); s += 2) {
+                bool start = s == p || s[-1] == '/';
+                bool end = s[2] == 0 || s[2] == '/';
+                if (start && end)
+                        return true;
+        }
+        return false;
+}
+
+static int check_abs_path(const struct dc_config *c, const char *key, const struct dc_origin *o,
+                          const char *p, struct dc_error *err)
+{
+        (void)c;
+        if (p[0] != '/')
+                return dc_err_at(err, o, key, "%s is not an absolute path", p);
+        if (has_dotdot(p))
+                return dc_err_at(err, o, key, "%s must not contain \"..\"", p);
+        return 0;
+}
+
+static int validate_rootfs(const struct dc_config *c, const struct dc_plan_opts *opts,
+                           struct dc_error *err)
+{
+        if (c->rootfs.tarball)
+                return dc_err_at(err, dc_config_origin(c, "rootfs.tarball"), "rootfs.tarball",
+                                 "rootfs tarballs are not supported by this version of diyctl yet");
+        if (c->rootfs.image)
+                return dc_err_at(err, dc_config_origin(c, "rootfs.image"), "rootfs.image",
+                                 "image archives are not supported by this version of diyctl yet");
+        if (!c->rootfs.path)
+                return dc_err_at(err, dc_config_origin(c, "rootfs"), "rootfs", "rootfs.path is required");
+        if (opts->skip_fs_checks)
+                return 0;
+        struct stat st;
+        if (stat(c->rootfs.path, &st) < 0)
+                return dc_err_at(err, dc_config_origin(c, "rootfs.path"), "rootfs.path", "%s: %s",
+                                 c->rootfs.path, strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+                return dc_err_at(err, dc_config_origin(c, "rootfs.path"), "rootfs.path",
+                                 "%s is not a directory", c->rootfs.path);
+        if (c->rootfs.writable == DC_WRITABLE_DIR) {
+                if (stat(c->rootfs.writable_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                        return dc_err_at(err, dc_config_origin(c, "rootfs.writable"), "rootfs.writable",
+                                         "%s is not an existing directory", c->rootfs.writable_dir);
+        }
+        return 0;
+}
+
+static int validate_volumes(const struct dc_config *c, const struct dc_plan_opts *opts,
+                            struct dc_error *err)
+{
+        for (size_t i = 0; i < c->n_volumes; i++) {
+                const struct dc_volume *v = &c->volumes[i];
+                char key[64];
+                snprintf(key, sizeof(key), "volumes[%zu].target", i);
+                int r = check_abs_path(c, key, &v->o_target, v->target, err);
+                if (r < 0)
+                        return r;
+                _cleanup_free_ char *norm = dc_path_normalize(v->target);
+                if (strcmp(norm, "/") == 0)
+                        return dc_err_at(err, &v->o_target, key, "a volume cannot replace the root directory");
+                for (size_t k = 0; k < i; k++) {
+                        _cleanup_free_ char *other = dc_path_normalize(c->volumes[k].target);
+                        if (strcmp(norm, other) == 0)
+                                return dc_err_at(err, &v->o_target, key,
+                                                 "%s is already the target of volumes[%zu]", v->target, k);
+                }
+                if (v->type != DC_VOL_BIND || opts->skip_fs_checks)
+                        continue;
+                snprintf(key, sizeof(key), "volumes[%zu].source", i);
+                struct stat st;
+                if (stat(v->source, &st) < 0)
+                        return dc_err_at(err, &v->o_source, key, "%s: %s", v->source, strerror(errno));
+        }
+        return 0;
+}
+
+unsigned dc_plan_namespaces(const struct dc_config *c)
+{
+        unsigned ns = c->namespaces;
+        if (c->network.mode == DC_NET_HOST && !dc_config_present(c, "namespaces"))
+                ns &= ~(unsigned)DC_NS_NET;
+        return ns;
+}
+
+static int validate_network(const struct dc_config *c, struct dc_error *err)
+{
+        const char *mkey = "network.mode";
+        bool netns = dc_plan_namespaces(c) & DC_NS_NET;
+        enum dc_netmode mode = c->network.mode;
+        /* namespaces without "net" and no mode given: the host's network */
+        if (!dc_config_present(c, mkey) && !netns)
+                mode = DC_NET_HOST;
+        switch (mode) {
+        case DC_NET_NONE:
+                if (!netns)
+                        return dc_err_at(err, dc_config_origin(c, mkey), mkey,
+                                         "\"none\" needs \"net\" in namespaces (use \"host\" to share the host's network)");
+                break;
+        case DC_NET_HOST:
+                if (netns)
+                        return dc_err_at(err, dc_config_origin(c, "namespaces"), "namespaces",
+                                         "\"net\" conflicts with network.mode = \"host\" (%s:%d)",
+                                         dc_config_origin(c, mkey)->file, dc_config_origin(c, mkey)->line);
+                break;
+        case DC_NET_NAT:
+        case DC_NET_BRIDGE:
+                return dc_err_at(err, dc_config_origin(c, mkey), mkey,
+                                 "\"%s\" networking is not supported by this version of diyctl yet",
+                                 mode == DC_NET_NAT ? "nat" : "bridge");
+        }
+        static const char *const vethkeys[] = {
+                "network.interface", "network.address", "network.bridge", "network.gateway",
+                "network.ipv6", "network.ports",
+        };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(vethkeys); i++)
+                if (dc_config_present(c, vethkeys[i]))
+                        return dc_err_at(err, dc_config_origin(c, vethkeys[i]), vethkeys[i],
+                                         "only used with network.mode \"nat\" or \"bridge\"");
+        if (dc_config_present(c, "network.dns") && mode == DC_NET_HOST)
+                return dc_err_at(err, dc_config_origin(c, "network.dns"), "network.dns",
+                                 "with network.mode \"host\" the container uses the host's resolv.conf");
+        if (dc_config_present(c, "network.dns") && !c->network.dns_host)
+                return dc_err_at(err, dc_config_origin(c, "network.dns"), "network.dns",
+                                 "explicit DNS servers are not supported by this version of diyctl yet");
+        return 0;
+}
+
+int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_error *err)
+{
+        int r = validate_rootfs(c, opts, err);
+        if (r < 0)
+                return r;
+        if (!(c->namespaces & DC_NS_MOUNT))
+                return dc_err_at(err, dc_config_origin(c, "namespaces"), "namespaces",
+                                 "\"mount\" is required: a container needs its own mount namespace");
+        if (c->namespaces & DC_NS_USER)
+                return dc_err_at(err, dc_config_origin(c, "namespaces"), "namespaces",
+                                 "\"user\" namespaces are not supported by this version of diyctl yet");
+        if (dc_config_present(c, "user"))
+                return dc_err_at(err, dc_config_origin(c, "user"), "user",
+                                 "needs \"user\" in namespaces");
+        if (dc_config_present(c, "hostname") && !(c->namespaces & DC_NS_UTS))
+                return dc_err_at(err, dc_config_origin(c, "hostname"), "hostname",
+                                 "setting the hostname needs \"uts\" in namespaces");
+        static const char *const timekeys[] = { "time", "time.boottime", "time.monotonic" };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(timekeys); i++)
+                if (dc_config_present(c, timekeys[i]) && !(c->namespaces & DC_NS_TIME))
+                        return dc_err_at(err, dc_config_origin(c, timekeys[i]), timekeys[i],
+                                         "needs \"time\" in namespaces");
+        if (dc_config_present(c, "limits"))
+                return dc_err_at(err, dc_config_origin(c, "limits"), "limits",
+                                 "resource limits are not supported by this version of diyctl yet");
+        if (c->process.cwd) {
+                r = check_abs_path(c, "process.cwd", dc_config_origin(c, "process.cwd"), c->process.cwd, err);
+                if (r < 0)
+                        return r;
+        }
+        r = validate_volumes(c, opts, err);
+        if (r < 0)
+                return r;
+        return validate_network(c, err);
+}

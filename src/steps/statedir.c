@@ -1,0 +1,120 @@
+/* The state directory STATE_ROOT/NAME: lock (held for the container's life),
+ * journal, pid file, and the mount point of the container's root. Its record
+ * is the journal's first, so undoing it is teardown's last act. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diyctl/exec.h"
+#include "diyctl/util.h"
+#include "steps.h"
+
+/* Files the state directory may hold; undo removes exactly these. */
+static const char *const state_files[] = { "journal", "pid", "status", "log", "resolv.conf", "lock" };
+
+/* Take the lock of an existing or new state dir. 0 with *fd set, -EBUSY when
+ * another launcher holds it. */
+static int lock_state(const char *dir, int *fd_out, struct dc_error *err)
+{
+        _cleanup_free_ char *lp = dc_xasprintf("%s/lock", dir);
+        for (int attempt = 0; attempt < 5; attempt++) {
+                _cleanup_close_ int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd < 0)
+                        return dc_err(err, errno, "%s: %s", lp, strerror(errno));
+                if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                        if (errno == EWOULDBLOCK)
+                                return -EBUSY;
+                        return dc_err(err, errno, "lock %s: %s", lp, strerror(errno));
+                }
+                /* A teardown may have unlinked the file we opened: retry on a new one. */
+                struct stat a, b;
+                if (fstat(fd, &a) == 0 && stat(lp, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+                        *fd_out = DC_TAKE_FD(fd);
+                        return 0;
+                }
+        }
+        return dc_err(err, EAGAIN, "%s: lock file keeps changing", lp);
+}
+
+int dc_statedir_lock(const char *dir, int *fd_out, struct dc_error *err)
+{
+        return lock_state(dir, fd_out, err);
+}
+
+static int statedir_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        const char *path = dc_kvs_get(&s->args, "path");
+        const char *name = dc_kvs_get(&s->args, "name");
+        _cleanup_free_ char *base = dc_xstrdup(path);
+        char *slash = strrchr(base, '/');
+        if (slash && slash != base) {
+                *slash = 0;
+                /* diyctl's own base directory; shared, never removed */
+                int r = dc_mkdir_p(base, 0755);
+                if (r < 0)
+                        return dc_err(err, r, "cannot create %s: %s", base, strerror(-r));
+        }
+        bool existed = false;
+        if (mkdir(path, 0700) < 0) {
+                if (errno != EEXIST)
+                        return dc_err(err, errno, "cannot create %s: %s", path, strerror(errno));
+                existed = true;
+        }
+        int lock_fd = -1;
+        int r = lock_state(path, &lock_fd, err);
+        if (r == -EBUSY)
+                return dc_err(err, EBUSY, "container %s is already running (state in %s)", name, path);
+        if (r < 0)
+                return r;
+        ctx->lock_fd = lock_fd;
+        _cleanup_free_ char *jp = dc_xasprintf("%s/journal", path);
+        if (existed && access(jp, F_OK) == 0)
+                return dc_err(err, EEXIST,
+                              "container %s was not torn down (its launcher died?); run: diyctl cleanup %s",
+                              name, name);
+        r = dc_journal_create(jp, name, &ctx->journal, err);
+        if (r < 0)
+                return r;
+        unsigned seq;
+        r = dc_step_intent(ctx, s, NULL, &seq, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *root = dc_xasprintf("%s/root", path);
+        if (mkdir(root, 0755) < 0 && errno != EEXIST)
+                return dc_err(err, errno, "cannot create %s: %s", root, strerror(errno));
+        return dc_step_done(ctx, s, seq, NULL, err);
+}
+
+static int statedir_undo(const struct dc_kvs *rec, struct dc_error *err)
+{
+        const char *path = dc_kvs_get(rec, "path");
+        if (!path || path[0] != '/')
+                return dc_err(err, EINVAL, "statedir record without an absolute path");
+        _cleanup_free_ char *root = dc_xasprintf("%s/root", path);
+        if (rmdir(root) < 0 && errno != ENOENT)
+                return dc_err(err, errno, "cannot remove %s: %s", root, strerror(errno));
+        for (size_t i = 0; i < DC_ARRAY_SIZE(state_files); i++) {
+                _cleanup_free_ char *f = dc_xasprintf("%s/%s", path, state_files[i]);
+                if (unlink(f) < 0 && errno != ENOENT)
+                        return dc_err(err, errno, "cannot remove %s: %s", f, strerror(errno));
+        }
+        if (rmdir(path) < 0 && errno != ENOENT)
+                return dc_err(err, errno, "cannot remove %s: %s", path, strerror(errno));
+        return 0;
+}
+
+static void statedir_describe(const struct dc_step *s, FILE *out)
+{
+        fprintf(out, "create %s (lock, journal, root mount point)", dc_kvs_get(&s->args, "path"));
+}
+
+const struct dc_step_ops dc_statedir_ops = {
+        .kind = "statedir",
+        .side = DC_SIDE_HOST,
+        .apply = statedir_apply,
+        .undo = statedir_undo,
+        .describe = statedir_describe,
+};

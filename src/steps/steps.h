@@ -1,0 +1,25 @@
+/* Step kinds, one module each; listed in table.c. */
+#pragma once
+#include "diyctl/step.h"
+
+/* host */
+extern const struct dc_step_ops dc_statedir_ops;
+/* child (src/exec/child_steps.c) */
+extern const struct dc_step_ops dc_make_private_ops;
+extern const struct dc_step_ops dc_rootfs_ops;
+extern const struct dc_step_ops dc_mount_ops;
+extern const struct dc_step_ops dc_bind_ops;
+extern const struct dc_step_ops dc_symlink_ops;
+extern const struct dc_step_ops dc_hostname_ops;
+extern const struct dc_step_ops dc_loopback_up_ops;
+extern const struct dc_step_ops dc_remount_root_ro_ops;
+extern const struct dc_step_ops dc_pivot_root_ops;
+extern const struct dc_step_ops dc_exec_ops;
+
+/* Apply helpers for host steps: journal the intent (fields = step args plus
+ * extra), and afterwards the outcome. */
+struct dc_exec_ctx;
+int dc_step_intent(struct dc_exec_ctx *ctx, const struct dc_step *s, const struct dc_kvs *extra,
+                   unsigned *seq, struct dc_error *err);
+int dc_step_done(struct dc_exec_ctx *ctx, const struct dc_step *s, unsigned seq,
+                 const struct dc_kvs *result, struct dc_error *err);

@@ -1,0 +1,122 @@
+#include "diyctl/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "diyctl/util.h"
+
+static int openat2_in_root(int root_fd, const char *path, int flags)
+{
+        struct open_how how = {
+                .flags = (unsigned long long)(flags | O_CLOEXEC),
+                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        };
+        while (*path == '/')
+                path++;
+        if (!*path)
+                path = ".";
+        long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+        return fd < 0 ? -errno : (int)fd;
+}
+
+int dc_open_in_root(int root_fd, const char *path, enum dc_create create, struct dc_error *err)
+{
+        int fd = openat2_in_root(root_fd, path, O_PATH);
+        if (fd >= 0 || fd != -ENOENT || create == DC_CREATE_NONE) {
+                if (fd < 0)
+                        return dc_err(err, -fd, "%s: %s", path, strerror(-fd));
+                return fd;
+        }
+        /* Create the parent first, then the last component inside it. */
+        _cleanup_free_ char *norm = dc_path_normalize(path);
+        char *slash = strrchr(norm, '/');
+        const char *base = slash + 1;
+        if (!*base)
+                return dc_err(err, EINVAL, "%s: cannot create the root itself", path);
+        _cleanup_free_ char *parent = dc_xstrndup(norm, (size_t)(slash - norm));
+        _cleanup_close_ int pfd = -1;
+        if (*parent) {
+                int p = dc_open_in_root(root_fd, parent, DC_CREATE_DIR, err);
+                if (p < 0)
+                        return p;
+                pfd = p;
+        } else {
+                pfd = openat2_in_root(root_fd, ".", O_PATH | O_DIRECTORY);
+                if (pfd < 0)
+                        return dc_err(err, -pfd, "%s: %s", path, strerror(-pfd));
+        }
+        /* mkdirat/openat need a real directory fd, not O_PATH. */
+        _cleanup_close_ int dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return dc_err(err, errno, "%s: %s", parent, strerror(errno));
+        if (create == DC_CREATE_DIR) {
+                if (mkdirat(dfd, base, 0755) < 0 && errno != EEXIST)
+                        return dc_err(err, errno, "cannot create %s: %s", path, strerror(errno));
+        } else {
+                int f = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (f < 0 && errno != EEXIST)
+                        return dc_err(err, errno, "cannot create %s: %s", path, strerror(errno));
+                if (f >= 0)
+                        close(f);
+        }
+        fd = openat2_in_root(root_fd, path, O_PATH);
+        if (fd < 0)
+                return dc_err(err, -fd, "%s: %s", path, strerror(-fd));
+        return fd;
+}
+
+struct dc_fdpath dc_fdpath(int fd)
+{
+        struct dc_fdpath p;
+        snprintf(p.s, sizeof(p.s), "/proc/self/fd/%d", fd);
+        return p;
+}
+
+char *dc_path_normalize(const char *path)
+{
+        size_t len = strlen(path);
+        char *out = dc_xmalloc(len + 2);
+        size_t o = 0;
+        bool abs = path[0] == '/';
+        const char *p = path;
+        while (*p) {
+                while (*p == '/')
+                        p++;
+                if (!*p)
+                        break;
+                const char *e = strchrnul(p, '/');
+                size_t n = (size_t)(e - p);
+                if (n == 1 && p[0] == '.') {
+                        /* skip */
+                } else if (n == 2 && p[0] == '.' && p[1] == '.') {
+                        while (o > 0 && out[o - 1] != '/')
+                                o--;
+                        if (o > 0)
+                                o--;
+                } else {
+                        if (o > 0 || abs)
+                                out[o++] = '/';
+                        memcpy(out + o, p, n);
+                        o += n;
+                }
+                p = e;
+        }
+        if (o == 0)
+                out[o++] = abs ? '/' : '.';
+        out[o] = 0;
+        return out;
+}
+
+char *dc_path_join(const char *dir, const char *rel)
+{
+        if (rel[0] == '/')
+                return dc_path_normalize(rel);
+        _cleanup_free_ char *j = dc_xasprintf("%s/%s", dir, rel);
+        return dc_path_normalize(j);
+}

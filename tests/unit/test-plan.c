@@ -1,0 +1,221 @@
+/* Validation and plan building: pure, no root. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diyctl/config.h"
+#include "diyctl/plan.h"
+#include "tap.h"
+
+static struct dc_plan *plan_of(const char *text, struct dc_error *err, bool tty)
+{
+        struct dc_config *c = NULL;
+        if (dc_config_load_string(text, "/srv/ct/t.conf", NULL, &c, err) < 0)
+                return NULL;
+        struct dc_plan_opts o = { .state_root = "/run/diyctl", .stdin_tty = tty, .skip_fs_checks = true };
+        struct dc_plan *p = NULL;
+        dc_plan_build(c, &o, &p, err);
+        dc_config_free(c);
+        return p;
+}
+
+static int find_step(const struct dc_plan *p, const char *kind, const char *key, const char *val)
+{
+        for (size_t i = 0; i < p->n; i++) {
+                if (strcmp(p->steps[i].ops->kind, kind) != 0)
+                        continue;
+                if (!key || dc_streq(dc_kvs_get(&p->steps[i].args, key), val))
+                        return (int)i;
+        }
+        return -1;
+}
+
+static void test_basic_plan(void)
+{
+        struct dc_error err = { 0 };
+        struct dc_plan *p = plan_of("rootfs = { path = \"rootfs\"; };\n"
+                                    "process = { args = [\"/bin/echo\", \"hi\"]; env = [\"A=1\"]; cwd = \"/tmp\"; user = \"1:2\"; };\n"
+                                    "volumes = ( { source = \"/srv/www\"; target = \"/www\"; readonly = true; },\n"
+                                    "            { type = \"tmpfs\"; target = \"/scratch\"; size = \"64M\"; } );\n",
+                                    &err, false);
+        CHECK(p != NULL, "basic config plans (%s)", err.msg);
+        if (!p)
+                return;
+        CHECK_STREQ(p->name, "t", "name defaults to the file name");
+        CHECK_STREQ(p->state_dir, "/run/diyctl/t", "state dir under the state root");
+        CHECK_STREQ(p->steps[0].ops->kind, "statedir", "first step creates the state dir");
+        CHECK(p->steps[0].ops->side == DC_SIDE_HOST, "statedir is a host step");
+        CHECK_STREQ(p->steps[1].ops->kind, "spawn", "then the first process is spawned");
+        CHECK_STREQ(dc_kvs_get(&p->steps[1].args, "namespaces"), "mount,uts,ipc,pid,net,cgroup",
+                    "default namespaces");
+        CHECK_STREQ(p->steps[2].ops->kind, "make-private", "make-rprivate comes first inside");
+        CHECK_STREQ(p->steps[3].ops->kind, "rootfs", "then the rootfs");
+        CHECK_STREQ(dc_kvs_get(&p->steps[3].args, "source"), "/srv/ct/rootfs", "rootfs path resolved against the file's dir");
+        CHECK_STREQ(dc_kvs_get(&p->steps[3].args, "writable"), "direct", "a path rootfs is writable directly by default");
+        CHECK_STREQ(p->steps[p->n - 1].ops->kind, "exec", "exec is last");
+        CHECK_STREQ(p->steps[p->n - 2].ops->kind, "pivot-root", "pivot_root right before exec");
+        int proc = find_step(p, "mount", "target", "/proc");
+        int sys = find_step(p, "mount", "target", "/sys");
+        int pts = find_step(p, "mount", "target", "/dev/pts");
+        CHECK(proc > 3 && sys > proc && pts > sys, "proc, sys, devpts mounted in order");
+        CHECK(sys >= 0 && strstr(dc_kvs_get(&p->steps[sys].args, "flags"), "ro") != NULL,
+              "/sys read-only with a net namespace");
+        CHECK_STREQ(dc_kvs_get(&p->steps[proc].args, "flags"), "nosuid,nodev,noexec", "proc flags");
+        static const char *const devs[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty" };
+        for (size_t i = 0; i < 6; i++)
+                CHECK(find_step(p, "bind", "target", devs[i]) > 0, "%s bound from the host", devs[i]);
+        CHECK(find_step(p, "symlink", "path", "/dev/ptmx") > pts, "/dev/ptmx link after devpts");
+        int vol = find_step(p, "bind", "target", "/www");
+        CHECK(vol > 0 && dc_streq(dc_kvs_get(&p->steps[vol].args, "readonly"), "1"), "read-only bind volume");
+        int tmp = find_step(p, "mount", "target", "/scratch");
+        CHECK(tmp > 0 && strstr(dc_kvs_get(&p->steps[tmp].args, "data"), "size=67108864") != NULL, "tmpfs volume size");
+        CHECK(find_step(p, "hostname", "name", "t") > 0, "hostname defaults to the name");
+        const struct dc_step *e = &p->steps[p->n - 1];
+        CHECK_STREQ(dc_kvs_get(&e->args, "arg"), "/bin/echo", "args");
+        CHECK_STREQ(dc_kvs_get(&e->args, "env"), "A=1", "env");
+        CHECK_STREQ(dc_kvs_get(&e->args, "cwd"), "/tmp", "cwd");
+        CHECK_STREQ(dc_kvs_get(&e->args, "user"), "1:2", "user");
+        CHECK_STREQ(dc_kvs_get(&e->args, "terminal"), "0", "no pty without a tty");
+        for (size_t i = 0; i < p->n; i++)
+                CHECK(p->steps[i].ops->side != DC_SIDE_CHILD || i > 1, "child steps after spawn (%zu)", i);
+        dc_plan_free(p);
+}
+
+static void test_variants(void)
+{
+        struct dc_error err = { 0 };
+        struct dc_plan *p = plan_of("rootfs = { path = \"/r\"; writable = \"none\"; };\nnamespaces = [\"mount\", \"pid\"];\n"
+                                    "process = { init = true; terminal = \"auto\"; };\n", &err, true);
+        CHECK(p != NULL, "variant plans (%s)", err.msg);
+        if (!p)
+                return;
+        CHECK(find_step(p, "hostname", NULL, NULL) < 0, "no hostname step without uts");
+        CHECK(find_step(p, "remount-root-ro", NULL, NULL) > 0, "writable none makes the root read-only");
+        int sys = find_step(p, "mount", "target", "/sys");
+        CHECK(sys > 0 && strstr(dc_kvs_get(&p->steps[sys].args, "flags"), "ro,") == NULL,
+              "/sys writable when sharing the host's network");
+        const struct dc_step *e = &p->steps[p->n - 1];
+        CHECK_STREQ(dc_kvs_get(&e->args, "arg"), "/bin/sh", "default command is /bin/sh");
+        CHECK_STREQ(dc_kvs_get(&e->args, "terminal"), "1", "auto terminal with a tty");
+        CHECK_STREQ(dc_kvs_get(&e->args, "init"), "1", "init");
+        CHECK(p->terminal && p->init, "plan flags");
+        dc_plan_free(p);
+
+        p = plan_of("rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"pid\", \"time\"];\n"
+                    "time = { boottime = \"reset\"; monotonic = 86400; };\n", &err, false);
+        CHECK(p != NULL, "time offsets plan (%s)", err.msg);
+        if (p) {
+                CHECK_STREQ(dc_kvs_get(&p->steps[1].args, "boottime"), "reset", "boottime in spawn");
+                CHECK_STREQ(dc_kvs_get(&p->steps[1].args, "monotonic"), "86400", "monotonic in spawn");
+                dc_plan_free(p);
+        }
+        p = plan_of("rootfs = { path = \"/r\"; };\nnetwork = { mode = \"host\"; };\n", &err, false);
+        CHECK(p && dc_streq(dc_kvs_get(&p->steps[1].args, "namespaces"), "mount,uts,ipc,pid,cgroup"),
+              "network.mode host drops net from the default namespaces (%s)", p ? "" : err.msg);
+        if (p)
+                dc_plan_free(p);
+        p = plan_of("rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\n", &err, false);
+        CHECK(p && dc_streq(dc_kvs_get(&p->steps[3].args, "writable"), "tmpfs"), "tmpfs overlay root");
+        if (p)
+                dc_plan_free(p);
+}
+
+static void test_describe_and_json(void)
+{
+        struct dc_error err = { 0 };
+        struct dc_plan *p = plan_of("rootfs = { path = \"/r\"; };\n", &err, false);
+        CHECK(p != NULL, "plan for printing");
+        if (!p)
+                return;
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        dc_plan_print(p, f);
+        fclose(f);
+        CHECK(strstr(buf, "* host   statedir") != NULL, "host steps are marked");
+        CHECK(strstr(buf, "pivot_root into the rootfs") != NULL, "steps are described");
+        free(buf);
+        f = open_memstream(&buf, &len);
+        dc_plan_print_json(p, f);
+        fclose(f);
+        CHECK(strstr(buf, "\"kind\":\"statedir\",\"side\":\"host\",\"host_change\":true") != NULL, "json marks host changes");
+        CHECK(buf[len - 2] == '}', "json ends");
+        free(buf);
+        dc_plan_free(p);
+}
+
+struct bad {
+        const char *text;
+        const char *error; /* expected prefix */
+};
+
+static const struct bad bad_plans[] = {
+        { "rootfs = { path = \"/r\"; };\nprocess = { cwd = \"tmp\"; };\n", "/srv/ct/t.conf:2: process.cwd: tmp is not an absolute path" },
+        { "rootfs = { path = \"/r\"; };\nvolumes = ( { source = \"/a\"; target = \"www\"; } );\n", "/srv/ct/t.conf:2: volumes[0].target: www is not an absolute path" },
+        { "rootfs = { path = \"/r\"; };\nvolumes = ( { source = \"/a\"; target = \"/\"; } );\n", "/srv/ct/t.conf:2: volumes[0].target: a volume cannot replace the root directory" },
+        { "rootfs = { path = \"/r\"; };\nvolumes = ( { source = \"/a\"; target = \"/a/../b\"; } );\n", "/srv/ct/t.conf:2: volumes[0].target: /a/../b must not contain \"..\"" },
+        { "rootfs = { path = \"/r\"; };\nvolumes = ( { source = \"/a\"; target = \"/x\"; },\n { type = \"tmpfs\"; target = \"/x/\"; } );\n", "/srv/ct/t.conf:3: volumes[1].target: /x/ is already the target of volumes[0]" },
+        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"uts\", \"pid\"];\n", "/srv/ct/t.conf:2: namespaces: \"mount\" is required" },
+        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\"];\nhostname = \"x\";\n", "/srv/ct/t.conf:3: hostname: setting the hostname needs \"uts\"" },
+        { "rootfs = { path = \"/r\"; };\ntime = { monotonic = 5; };\n", "/srv/ct/t.conf:2: time" },
+        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"net\"];\nnetwork = { mode = \"host\"; };\n", "/srv/ct/t.conf:2: namespaces: \"net\" conflicts with network.mode = \"host\" (/srv/ct/t.conf:3)" },
+        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\"];\nnetwork = { mode = \"none\"; };\n", "/srv/ct/t.conf:3: network.mode: \"none\" needs \"net\" in namespaces" },
+        { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"none\";\n interface = \"eth1\"; };\n", "/srv/ct/t.conf:3: network.interface: only used with network.mode \"nat\" or \"bridge\"" },
+        { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; };\n", "/srv/ct/t.conf:2: network.mode: \"nat\" networking is not supported" },
+        { "rootfs = { tarball = \"x.tar\"; };\n", "/srv/ct/t.conf:1: rootfs.tarball: rootfs tarballs are not supported" },
+        { "rootfs = { path = \"/r\"; };\nlimits = { pids = 5; };\n", "/srv/ct/t.conf:2: limits: resource limits are not supported" },
+        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"user\"];\n", "/srv/ct/t.conf:2: namespaces: \"user\" namespaces are not supported" },
+};
+
+static void test_bad_plans(void)
+{
+        for (size_t i = 0; i < sizeof(bad_plans) / sizeof(bad_plans[0]); i++) {
+                struct dc_error err = { 0 };
+                struct dc_plan *p = plan_of(bad_plans[i].text, &err, false);
+                bool ok = !p && strncmp(err.msg, bad_plans[i].error, strlen(bad_plans[i].error)) == 0;
+                CHECK(ok, "bad plan %zu is refused with: %s", i, bad_plans[i].error);
+                if (!ok)
+                        printf("#   got: %s\n", p ? "(a plan)" : err.msg);
+                if (p)
+                        dc_plan_free(p);
+        }
+}
+
+static void test_fs_checks(void)
+{
+        struct dc_config *c = NULL;
+        struct dc_error err = { 0 };
+        int r = dc_config_load_string("rootfs = { path = \"/nonexistent-rootfs-dir\"; };\n", "/tmp/x.conf", NULL, &c, &err);
+        CHECK(r == 0, "config loads");
+        if (r < 0)
+                return;
+        struct dc_plan_opts o = { .state_root = "/run/diyctl" };
+        struct dc_plan *p = NULL;
+        r = dc_plan_build(c, &o, &p, &err);
+        CHECK(r < 0 && strstr(err.msg, "/tmp/x.conf:1: rootfs.path: /nonexistent-rootfs-dir: No such file") == err.msg,
+              "missing rootfs is an error at its key (%s)", err.msg);
+        dc_config_free(c);
+        c = NULL;
+        r = dc_config_load_string("rootfs = { path = \"/\"; };\nvolumes = ( { source = \"/nonexistent-src\"; target = \"/x\"; } );\n",
+                                  "/tmp/x.conf", NULL, &c, &err);
+        CHECK(r == 0, "config loads");
+        if (r < 0)
+                return;
+        r = dc_plan_build(c, &o, &p, &err);
+        CHECK(r < 0 && strstr(err.msg, "/tmp/x.conf:2: volumes[0].source: /nonexistent-src: No such file") == err.msg,
+              "missing volume source is an error (%s)", err.msg);
+        dc_config_free(c);
+}
+
+int main(void)
+{
+        test_basic_plan();
+        test_variants();
+        test_describe_and_json();
+        test_bad_plans();
+        test_fs_checks();
+        CHECK(dc_name_valid("web") && dc_name_valid("a.b-c_d") && !dc_name_valid("-x") && !dc_name_valid("Web") &&
+                      !dc_name_valid(""),
+              "name rules");
+        return tap_done();
+}
