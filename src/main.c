@@ -12,7 +12,13 @@ bool dc_verbose;
 static const struct dc_cmd commands[] = {
         { "check", dc_cmd_check, "check [--json] [--set KEY=VALUE]... FILE...", "validate configs" },
         { "plan", dc_cmd_plan, "plan [--json] [--set KEY=VALUE]... FILE", "print the steps start would run" },
-        { "start", dc_cmd_start, "start [-v] [--set KEY=VALUE]... FILE", "run a container in the foreground" },
+        { "start", dc_cmd_start, "start [-d] [-v] [--set KEY=VALUE]... FILE",
+          "run a container: in the foreground (exit code is the container's), or detached with -d" },
+        { "stop", dc_cmd_stop, "stop [-t SECONDS] NAME...", "SIGTERM, SIGKILL after the timeout (10 s), then teardown" },
+        { "list", dc_cmd_list, "list [--json]", "containers with state, pid, uptime" },
+        { "status", dc_cmd_status, "status [--json] NAME", "one container's state" },
+        { "exec", dc_cmd_exec, "exec NAME [--] CMD...", "run a command inside a running container" },
+        { "logs", dc_cmd_logs, "logs [-f] NAME", "output of a detached container" },
         { "cleanup", dc_cmd_cleanup, "cleanup NAME... | --all", "tear down containers whose launcher is gone" },
         { "journal", dc_cmd_journal, "journal [--json] NAME", "the host changes recorded for a container" },
 };

@@ -26,7 +26,10 @@ struct dc_exec_ctx {
 
 struct dc_exec_opts {
         bool verbose;            /* print each step as it runs (stderr) */
-        int notify_fd;           /* -1, or an fd written "READY=1\n" once the process runs */
+        int notify_fd;           /* -1, or an fd written "READY=1\n" once the process runs,
+                                  * or "ERROR=message\n" when start failed */
+        bool detached;           /* output to STATE/log, stdin from /dev/null */
+        bool *ready;             /* NULL, or set to true once READY was reported */
 };
 
 /* Run the plan in the foreground: returns 0 and sets *exit_code (the
@@ -57,6 +60,14 @@ enum {
 int dc_send_msg(int fd, char type, const void *data, size_t len, int pass_fd);
 /* Returns bytes of payload (>= 0), -ENODATA on orderly EOF, or -errno. *type set. */
 int dc_recv_msg(int fd, char *type, void *buf, size_t cap, int *recv_fd);
+
+/* Process identity inside the container (src/exec/user.c), run after
+ * pivot_root so names come from the rootfs's own /etc/passwd and /etc/group. */
+int dc_resolve_user(const char *spec, const char *origin, uid_t *uid, gid_t *gid, struct dc_error *err);
+/* args[0] found like a shell would, in path_env (NULL: a standard PATH). */
+char *dc_find_program(const char *name, const char *path_env);
+/* Default dispositions, nothing blocked: what a fresh process expects. */
+void dc_reset_signals(void);
 
 /* pty relay (src/exec/pty.c) */
 struct dc_pty_relay;

@@ -5,25 +5,18 @@
 #include "cmd.h"
 #include "diyctl/util.h"
 
-/* Options shared by check, plan and start: --json, --set, -d, -v. */
-struct opts {
-        bool json;
-        bool detach;
-        struct dc_strv sets;
-};
-
-int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets, bool *json);
-int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets, bool *json)
+int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets, bool *json, bool *detach)
 {
         static const struct option longopts[] = {
                 { "json", no_argument, NULL, 'j' },
                 { "set", required_argument, NULL, 's' },
                 { "verbose", no_argument, NULL, 'v' },
+                { "detach", no_argument, NULL, 'd' },
                 { NULL, 0, NULL, 0 },
         };
         optind = 1;
         int c;
-        while ((c = getopt_long(argc, argv, "+vs:", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+vds:", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'j':
                         if (!json) {
@@ -42,6 +35,13 @@ int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets
                 case 'v':
                         dc_verbose = true;
                         break;
+                case 'd':
+                        if (!detach) {
+                                dc_usage_error(cmd, "-d is not an option of %s", cmd);
+                                return -1;
+                        }
+                        *detach = true;
+                        break;
                 default:
                         dc_usage_error(cmd, "bad option");
                         return -1;
@@ -54,7 +54,7 @@ int dc_cmd_check(int argc, char **argv)
 {
         struct dc_strv sets = { 0 };
         bool json = false;
-        int first = dc_parse_common(argc, argv, "check", &sets, &json);
+        int first = dc_parse_common(argc, argv, "check", &sets, &json, NULL);
         if (first < 0)
                 return 2;
         if (first >= argc) {
@@ -69,7 +69,7 @@ int dc_cmd_check(int argc, char **argv)
                 struct dc_error err = { 0 };
                 _cleanup_config_ struct dc_config *c = NULL;
                 _cleanup_plan_ struct dc_plan *p = NULL;
-                int r = dc_load_plan(argv[i], (const char *const *)sets.v, sets.n, &c, &p, &err);
+                int r = dc_load_plan(argv[i], (const char *const *)sets.v, sets.n, false, &c, &p, &err);
                 if (r < 0)
                         bad++;
                 if (json) {

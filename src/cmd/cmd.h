@@ -4,6 +4,7 @@
 #include "diyctl/config.h"
 #include "diyctl/error.h"
 #include "diyctl/plan.h"
+#include "diyctl/util.h"
 
 struct dc_cmd {
         const char *name;
@@ -17,6 +18,11 @@ int dc_cmd_plan(int argc, char **argv);
 int dc_cmd_start(int argc, char **argv);
 int dc_cmd_cleanup(int argc, char **argv);
 int dc_cmd_journal(int argc, char **argv);
+int dc_cmd_stop(int argc, char **argv);
+int dc_cmd_list(int argc, char **argv);
+int dc_cmd_status(int argc, char **argv);
+int dc_cmd_exec(int argc, char **argv);
+int dc_cmd_logs(int argc, char **argv);
 
 extern bool dc_verbose;
 
@@ -25,7 +31,10 @@ void dc_print_error(const struct dc_error *err);
 void dc_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Load FILE with overrides and build its plan. */
-int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, struct dc_config **config,
-                 struct dc_plan **plan, struct dc_error *err);
+int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool detached,
+                 struct dc_config **config, struct dc_plan **plan, struct dc_error *err);
+/* Options shared by check, plan and start; returns the index of the first
+ * operand or -1 after printing a usage error. detach may be NULL (no -d). */
+int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets, bool *json, bool *detach);
 /* --help for a subcommand: prints usage, returns true when argv asks for it. */
 bool dc_wants_help(int argc, char **argv, const char *name);

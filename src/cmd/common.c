@@ -3,15 +3,15 @@
 
 #include "cmd.h"
 
-int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, struct dc_config **config,
-                 struct dc_plan **plan, struct dc_error *err)
+int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool detached,
+                 struct dc_config **config, struct dc_plan **plan, struct dc_error *err)
 {
         struct dc_config_opts co = { .sets = sets, .n_sets = n_sets };
         int r = dc_config_load(file, &co, config, err);
         if (r < 0)
                 return r;
         struct dc_plan_opts po = {
-                .stdin_tty = isatty(STDIN_FILENO),
+                .stdin_tty = !detached && isatty(STDIN_FILENO),
                 .uid = getuid(),
                 .gid = getgid(),
         };

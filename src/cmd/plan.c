@@ -3,13 +3,12 @@
 #include "cmd.h"
 #include "diyctl/util.h"
 
-int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets, bool *json);
 
 int dc_cmd_plan(int argc, char **argv)
 {
         struct dc_strv sets = { 0 };
         bool json = false;
-        int first = dc_parse_common(argc, argv, "plan", &sets, &json);
+        int first = dc_parse_common(argc, argv, "plan", &sets, &json, NULL);
         if (first < 0)
                 return 2;
         if (first != argc - 1) {
@@ -20,7 +19,7 @@ int dc_cmd_plan(int argc, char **argv)
         struct dc_error err = { 0 };
         _cleanup_config_ struct dc_config *c = NULL;
         _cleanup_plan_ struct dc_plan *p = NULL;
-        int r = dc_load_plan(argv[first], (const char *const *)sets.v, sets.n, &c, &p, &err);
+        int r = dc_load_plan(argv[first], (const char *const *)sets.v, sets.n, false, &c, &p, &err);
         dc_strv_free(&sets);
         if (r < 0) {
                 dc_print_error(&err);

@@ -1,15 +1,79 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "diyctl/exec.h"
 #include "diyctl/util.h"
 
-int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets, bool *json);
+/* -d: a supervisor process (its own session) runs the container and tears it
+ * down when it ends; we wait until it reports READY or an error. */
+static int start_detached(const struct dc_plan *p)
+{
+        int pfd[2];
+        if (pipe2(pfd, O_CLOEXEC) < 0) {
+                perror("diyctl: pipe");
+                return 125;
+        }
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0) {
+                perror("diyctl: fork");
+                return 125;
+        }
+        if (pid == 0) {
+                close(pfd[0]);
+                setsid();
+                bool ready = false;
+                struct dc_exec_opts eo = { .verbose = dc_verbose, .notify_fd = pfd[1], .detached = true,
+                                           .ready = &ready };
+                struct dc_error err = { 0 };
+                int code = 125;
+                /* Errors before READY reach the caller through the pipe; later ones go to the log. */
+                if (dc_execute(p, &eo, &code, &err) < 0 && ready)
+                        dc_print_error(&err);
+                _exit(code);
+        }
+        close(pfd[1]);
+        char buf[4096];
+        size_t len = 0;
+        for (;;) {
+                ssize_t n = read(pfd[0], buf + len, sizeof(buf) - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+                buf[len] = 0;
+                if (strchr(buf, '\n') || len == sizeof(buf) - 1)
+                        break;
+        }
+        close(pfd[0]);
+        buf[len] = 0;
+        if (dc_startswith(buf, "READY=1")) {
+                printf("%s\n", p->name);
+                return 0;
+        }
+        int status = 0, code = 125;
+        if (dc_startswith(buf, "ERROR=")) {
+                buf[strcspn(buf, "\n")] = 0;
+                fprintf(stderr, "diyctl: %s\n", buf + 6);
+                if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status))
+                        code = WEXITSTATUS(status);
+                return code;
+        }
+        fprintf(stderr, "diyctl: the supervisor of %s died while starting it; see diyctl cleanup %s\n", p->name, p->name);
+        return 125;
+}
 
 int dc_cmd_start(int argc, char **argv)
 {
         struct dc_strv sets = { 0 };
-        int first = dc_parse_common(argc, argv, "start", &sets, NULL);
+        bool detach = false;
+        int first = dc_parse_common(argc, argv, "start", &sets, NULL, &detach);
         if (first < 0)
                 return 2;
         if (first != argc - 1) {
@@ -20,12 +84,14 @@ int dc_cmd_start(int argc, char **argv)
         struct dc_error err = { 0 };
         _cleanup_config_ struct dc_config *c = NULL;
         _cleanup_plan_ struct dc_plan *p = NULL;
-        int r = dc_load_plan(argv[first], (const char *const *)sets.v, sets.n, &c, &p, &err);
+        int r = dc_load_plan(argv[first], (const char *const *)sets.v, sets.n, detach, &c, &p, &err);
         dc_strv_free(&sets);
         if (r < 0) {
                 dc_print_error(&err);
                 return 125;
         }
+        if (detach)
+                return start_detached(p);
         struct dc_exec_opts eo = { .verbose = dc_verbose, .notify_fd = -1 };
         int code = 125;
         r = dc_execute(p, &eo, &code, &err);

@@ -45,103 +45,9 @@ struct cmd {
         int pty_slave;      /* -1 without a terminal */
         uid_t uid;
         gid_t gid;
-        gid_t *groups;
-        size_t n_groups;
 };
 
-/* Look a user or group up in the container's own files (we are past pivot_root). */
-static int lookup_id(const char *file, const char *name, unsigned *id, unsigned *gid_out)
-{
-        _cleanup_fclose_ FILE *f = fopen(file, "re");
-        if (!f)
-                return -ENOENT;
-        char line[1024];
-        while (fgets(line, sizeof(line), f)) {
-                char *save = NULL;
-                char *n = strtok_r(line, ":", &save);
-                (void)strtok_r(NULL, ":", &save); /* password */
-                char *i = strtok_r(NULL, ":", &save);
-                char *g = strtok_r(NULL, ":", &save);
-                if (!n || !i || strcmp(n, name) != 0)
-                        continue;
-                *id = (unsigned)strtoul(i, NULL, 10);
-                if (gid_out && g)
-                        *gid_out = (unsigned)strtoul(g, NULL, 10);
-                return 0;
-        }
-        return -ENOENT;
-}
-
-static bool all_digits(const char *s)
-{
-        if (!*s)
-                return false;
-        for (; *s; s++)
-                if (*s < '0' || *s > '9')
-                        return false;
-        return true;
-}
-
-static int resolve_user(struct cmd *c, struct dc_error *err)
-{
-        const char *spec = dc_kvs_get(&c->s->args, "user");
-        const char *origin = dc_kvs_get(&c->s->args, "user-origin");
-        _cleanup_free_ char *u = dc_xstrdup(spec);
-        char *g = strchr(u, ':');
-        if (g)
-                *g++ = 0;
-        unsigned uid = 0, gid = 0;
-        bool have_gid = false;
-        if (all_digits(u)) {
-                uid = (unsigned)strtoul(u, NULL, 10);
-        } else if (lookup_id("/etc/passwd", u, &uid, &gid) == 0) {
-                have_gid = true;
-        } else {
-                return dc_err(err, ENOENT, "%s: user %s is not in the rootfs's /etc/passwd", origin, u);
-        }
-        if (g) {
-                if (all_digits(g))
-                        gid = (unsigned)strtoul(g, NULL, 10);
-                else if (lookup_id("/etc/group", g, &gid, NULL) < 0)
-                        return dc_err(err, ENOENT, "%s: group %s is not in the rootfs's /etc/group", origin, g);
-        } else if (!have_gid) {
-                /* numeric uid alone: its primary group from passwd when listed, else 0 */
-                _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
-                char line[1024];
-                while (f && fgets(line, sizeof(line), f)) {
-                        unsigned fu, fg;
-                        if (sscanf(line, "%*[^:]:%*[^:]:%u:%u:", &fu, &fg) == 2 && fu == uid) {
-                                gid = fg;
-                                break;
-                        }
-                }
-        }
-        c->uid = uid;
-        c->gid = gid;
-        return 0;
-}
-
-/* Find args[0] the way a shell would, in the container's PATH (from the
- * configured env, else a standard one). */
-static char *find_program(const char *name, const struct dc_kvs *args)
-{
-        if (strchr(name, '/'))
-                return dc_xstrdup(name);
-        const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        for (size_t i = 0; i < args->n; i++)
-                if (strcmp(args->v[i].key, "env") == 0 && dc_startswith(args->v[i].val, "PATH="))
-                        path = args->v[i].val + 5;
-        _cleanup_free_ char *copy = dc_xstrdup(path);
-        char *save = NULL;
-        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                _cleanup_free_ char *p = dc_xasprintf("%s/%s", *d ? d : ".", name);
-                if (access(p, X_OK) == 0)
-                        return DC_TAKE(p);
-        }
-        return NULL;
-}
-
-static void reset_signals(void)
+void dc_reset_signals(void)
 {
         sigset_t all;
         sigemptyset(&all);
@@ -160,7 +66,7 @@ static void run_command(void *arg)
         struct dc_error err = { 0 };
         const char *origin = dc_kvs_get(a, "origin");
 
-        reset_signals();
+        dc_reset_signals();
         if (c->pty_slave >= 0) {
                 if (setsid() < 0 || ioctl(c->pty_slave, TIOCSCTTY, 0) < 0) {
                         dc_err(&err, errno, "cannot make the pty the controlling terminal: %s", strerror(errno));
@@ -191,7 +97,11 @@ static void run_command(void *arg)
                         dc_strv_push(&envp, a->v[i].val);
         }
         char *no_env[] = { NULL };
-        char *prog = find_program(argv.v[0], a);
+        const char *path_env = NULL;
+        for (size_t i = 0; i < envp.n; i++)
+                if (dc_startswith(envp.v[i], "PATH="))
+                        path_env = envp.v[i] + 5;
+        char *prog = dc_find_program(argv.v[0], path_env);
         if (!prog) {
                 dc_err(&err, ENOENT, "%s: %s: command not found in the rootfs", origin, argv.v[0]);
                 fail(ctx, 127, &err);
@@ -263,7 +173,8 @@ void dc_child_main(struct dc_exec_ctx *ctx)
                 fail(ctx, 125, &err);
         }
         struct cmd c = { .ctx = ctx, .s = exec_step, .pty_slave = -1 };
-        if (resolve_user(&c, &err) < 0)
+        if (dc_resolve_user(dc_kvs_get(&exec_step->args, "user"), dc_kvs_get(&exec_step->args, "user-origin"),
+                            &c.uid, &c.gid, &err) < 0)
                 fail(ctx, 125, &err);
         if (dc_streq(dc_kvs_get(&exec_step->args, "terminal"), "1") && open_pty(ctx, &c.pty_slave, &err) < 0)
                 fail(ctx, 125, &err);

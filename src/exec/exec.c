@@ -19,6 +19,7 @@
 #include "dc-build-config.h"
 #include "diyctl/config.h"
 #include "diyctl/exec.h"
+#include "diyctl/state.h"
 #include "diyctl/util.h"
 
 #ifndef CLONE_NEWTIME
@@ -238,6 +239,52 @@ static int supervise(struct dc_exec_ctx *ctx, int sfd, int master, const struct 
         return 0;
 }
 
+/* Detached: the container's output goes to STATE/log, input from /dev/null. */
+static int redirect_output(const struct dc_plan *plan, struct dc_error *err)
+{
+        _cleanup_free_ char *log = dc_xasprintf("%s/log", plan->state_dir);
+        _cleanup_close_ int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return dc_err(err, errno, "%s: %s", log, strerror(errno));
+        _cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0)
+                return dc_err(err, errno, "/dev/null: %s", strerror(errno));
+        if (dup2(null, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
+                return dc_err(err, errno, "dup2: %s", strerror(errno));
+        return 0;
+}
+
+/* What list, status, stop and exec need to know, once the process runs. */
+static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ctx,
+                        const struct dc_exec_opts *opts, struct dc_error *err)
+{
+        struct dc_kvs kv = { 0 };
+        dc_kvs_add(&kv, "name", plan->name);
+        dc_kvs_add(&kv, "config", plan->config_file);
+        dc_kvs_addf(&kv, "launcher_pid", "%d", (int)getpid());
+        dc_kvs_addf(&kv, "pid", "%d", (int)ctx->child);
+        dc_kvs_addf(&kv, "started", "%lld", (long long)time(NULL));
+        dc_kvs_add(&kv, "detached", opts && opts->detached ? "1" : "0");
+        dc_kvs_add(&kv, "terminal", plan->terminal ? "1" : "0");
+        dc_kvs_add(&kv, "init", plan->init ? "1" : "0");
+        for (size_t i = 0; i < plan->n; i++) {
+                const struct dc_step *s = &plan->steps[i];
+                if (strcmp(s->ops->kind, "spawn") == 0) {
+                        dc_kvs_add(&kv, "namespaces", dc_kvs_get(&s->args, "namespaces"));
+                } else if (strcmp(s->ops->kind, "exec") == 0) {
+                        for (size_t k = 0; k < s->args.n; k++) {
+                                const char *key = s->args.v[k].key;
+                                if (!strcmp(key, "env") || !strcmp(key, "cwd") || !strcmp(key, "user") ||
+                                    !strcmp(key, "arg"))
+                                        dc_kvs_add(&kv, key, s->args.v[k].val);
+                        }
+                }
+        }
+        int r = dc_state_write_status(plan->state_dir, &kv, err);
+        dc_kvs_free(&kv);
+        return r;
+}
+
 static void log_step(const struct dc_exec_opts *opts, size_t i, const struct dc_plan *p)
 {
         if (!opts || !opts->verbose)
@@ -278,9 +325,11 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 }
                 log_step(opts, i, plan);
                 fault_point(i + 1, "before");
-                if (s->ops->side == DC_SIDE_SPAWN)
+                if (s->ops->side == DC_SIDE_SPAWN) {
+                        if (opts && opts->detached && (r = redirect_output(plan, err)) < 0)
+                                break;
                         r = spawn(&ctx, s, &sync, err);
-                else
+                } else
                         r = s->ops->apply(s, &ctx, err);
                 if (r == 0)
                         fault_point(i + 1, "after");
@@ -324,8 +373,18 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                         }
                 }
         }
-        if (r == 0 && opts && opts->notify_fd >= 0)
-                dc_write_all(opts->notify_fd, "READY=1\n", 8);
+        if (r == 0)
+                r = write_status(plan, &ctx, opts, err);
+        if (opts && opts->notify_fd >= 0) {
+                if (r == 0) {
+                        dc_write_all(opts->notify_fd, "READY=1\n", 8);
+                        if (opts->ready)
+                                *opts->ready = true;
+                } else {
+                        _cleanup_free_ char *m = dc_xasprintf("ERROR=%s\n", err->msg);
+                        dc_write_all(opts->notify_fd, m, strlen(m));
+                }
+        }
 
         int status = 0;
         if (r == 0) {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +27,8 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
         for (size_t i = 0; i < n_close; i++)
                 if (close_fds[i] >= 0)
                         close(close_fds[i]);
+        /* The init keeps nothing of the launcher's: no lock, journal or socket. */
+        syscall(SYS_close_range, 3U, ~0U, 0U);
         prctl(PR_SET_NAME, "diyctl-init");
         /* Our memory is the launcher's; keep other processes out of it. */
         prctl(PR_SET_DUMPABLE, 0);

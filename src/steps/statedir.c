@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,7 +12,7 @@
 #include "steps.h"
 
 /* Files the state directory may hold; undo removes exactly these. */
-static const char *const state_files[] = { "journal", "pid", "status", "log", "resolv.conf", "lock" };
+static const char *const state_files[] = { "journal", "status", "status.tmp", "log", "resolv.conf", "lock" };
 
 /* Take the lock of an existing or new state dir. 0 with *fd set, -EBUSY when
  * another launcher holds it. */
@@ -24,8 +23,12 @@ static int lock_state(const char *dir, int *fd_out, struct dc_error *err)
                 _cleanup_close_ int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd < 0)
                         return dc_err(err, errno, "%s: %s", lp, strerror(errno));
-                if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-                        if (errno == EWOULDBLOCK)
+                /* An open-file-description lock: held while any copy of this fd
+                 * lives, released by the kernel when the holder dies, and
+                 * testable with F_OFD_GETLK without taking it (dc_state_locked). */
+                struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+                if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+                        if (errno == EAGAIN || errno == EACCES)
                                 return -EBUSY;
                         return dc_err(err, errno, "lock %s: %s", lp, strerror(errno));
                 }

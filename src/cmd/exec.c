@@ -1,0 +1,263 @@
+/* diyctl exec NAME [--] CMD...: run a command in a running container. It joins
+ * every namespace of the container's first process at once (setns on a pidfd,
+ * so the set is consistent), takes its root, the configured cwd, uid:gid and
+ * environment, and gets a pty from the container's own devpts when stdin is a
+ * terminal. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "diyctl/config.h"
+#include "diyctl/exec.h"
+#include "diyctl/state.h"
+#include "diyctl/util.h"
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+static int ns_flags(const char *list)
+{
+        static const struct {
+                const char *name;
+                int flag;
+        } map[] = {
+                { "mount", CLONE_NEWNS }, { "uts", CLONE_NEWUTS }, { "ipc", CLONE_NEWIPC },
+                { "pid", CLONE_NEWPID }, { "net", CLONE_NEWNET }, { "user", CLONE_NEWUSER },
+                { "cgroup", CLONE_NEWCGROUP }, { "time", CLONE_NEWTIME },
+        };
+        int f = 0;
+        _cleanup_free_ char *copy = dc_xstrdup(list ? list : "");
+        char *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                for (size_t i = 0; i < DC_ARRAY_SIZE(map); i++)
+                        if (strcmp(t, map[i].name) == 0)
+                                f |= map[i].flag;
+        return f;
+}
+
+struct inner {
+        const struct dc_state *st;
+        char **argv;
+        int sock;        /* to the outer process: errors, the pty master */
+        bool terminal;
+};
+
+__attribute__((noreturn)) static void inner_fail(struct inner *in, int code, const struct dc_error *err)
+{
+        struct {
+                int code;
+                char text[1800];
+        } m = { .code = code };
+        snprintf(m.text, sizeof(m.text), "%.1790s", err->msg);
+        dc_send_msg(in->sock, DC_MSG_ERROR, &m, sizeof(int) + strlen(m.text) + 1, -1);
+        _exit(code);
+}
+
+/* Runs inside every namespace of the container (and its pid namespace). */
+__attribute__((noreturn)) static void run_inner(struct inner *in)
+{
+        struct dc_error err = { 0 };
+        const struct dc_kvs *kv = &in->st->kv;
+        int slave = -1;
+        if (in->terminal) {
+                int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+                int unlock = 0;
+                if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
+                    (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0) {
+                        dc_err(&err, errno, "cannot open a pty in the container: %s", strerror(errno));
+                        inner_fail(in, 125, &err);
+                }
+                dc_send_msg(in->sock, DC_MSG_PTY, "", 1, master);
+                close(master);
+        }
+        uid_t uid;
+        gid_t gid;
+        if (dc_resolve_user(dc_kvs_get(kv, "user"), "process.user", &uid, &gid, &err) < 0)
+                inner_fail(in, 125, &err);
+        dc_reset_signals();
+        if (slave >= 0) {
+                if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0 ||
+                    dup2(slave, 2) < 0) {
+                        dc_err(&err, errno, "cannot attach the pty: %s", strerror(errno));
+                        inner_fail(in, 125, &err);
+                }
+                if (slave > 2)
+                        close(slave);
+        }
+        const char *cwd = dc_kvs_get(kv, "cwd");
+        if (chdir(cwd ? cwd : "/") < 0 && chdir("/") < 0) {
+                dc_err(&err, errno, "chdir: %s", strerror(errno));
+                inner_fail(in, 125, &err);
+        }
+        if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+                dc_err(&err, errno, "cannot become %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
+                inner_fail(in, 125, &err);
+        }
+        struct dc_strv envp = { 0 };
+        const char *path = NULL;
+        for (size_t i = 0; i < kv->n; i++)
+                if (strcmp(kv->v[i].key, "env") == 0) {
+                        dc_strv_push(&envp, kv->v[i].val);
+                        if (dc_startswith(kv->v[i].val, "PATH="))
+                                path = kv->v[i].val + 5;
+                }
+        char *none[] = { NULL };
+        char *prog = dc_find_program(in->argv[0], path);
+        if (!prog) {
+                dc_err(&err, ENOENT, "%s: command not found in the container", in->argv[0]);
+                inner_fail(in, 127, &err);
+        }
+        execve(prog, in->argv, envp.v ? envp.v : none);
+        int e = errno;
+        dc_err(&err, e, "cannot run %s: %s", prog, strerror(e));
+        inner_fail(in, e == ENOENT ? 127 : 126, &err);
+}
+
+int dc_cmd_exec(int argc, char **argv)
+{
+        int i = 1;
+        if (i < argc && strcmp(argv[i], "--") == 0)
+                i++;
+        if (i + 1 >= argc) {
+                dc_usage_error("exec", "name a container and a command");
+                return 2;
+        }
+        const char *name = argv[i++];
+        if (i < argc && strcmp(argv[i], "--") == 0)
+                i++;
+        if (i >= argc) {
+                dc_usage_error("exec", "no command given");
+                return 2;
+        }
+        _cleanup_free_ char *root = dc_state_root(getuid());
+        struct dc_state st;
+        struct dc_error err = { 0 };
+        if (dc_state_read(root, name, &st, &err) < 0) {
+                dc_print_error(&err);
+                return 125;
+        }
+        if (!st.running || !st.has_status || st.pid <= 0) {
+                fprintf(stderr, "diyctl: %s is not running\n", name);
+                dc_state_free(&st);
+                return 125;
+        }
+        int pidfd = (int)syscall(SYS_pidfd_open, st.pid, 0);
+        if (pidfd < 0) {
+                fprintf(stderr, "diyctl: %s: its process %d is gone: %s\n", name, (int)st.pid, strerror(errno));
+                dc_state_free(&st);
+                return 125;
+        }
+        /* The lock is still held: the pid we opened is the container's. */
+        if (!dc_state_locked(st.dir)) {
+                fprintf(stderr, "diyctl: %s stopped meanwhile\n", name);
+                close(pidfd);
+                dc_state_free(&st);
+                return 125;
+        }
+        bool terminal = isatty(STDIN_FILENO);
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+                perror("diyctl: socketpair");
+                return 125;
+        }
+        sigset_t mask, old;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGWINCH);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, &old);
+        fflush(NULL);
+        pid_t mid = fork();
+        if (mid == 0) {
+                close(sp[0]);
+                struct inner in = { .st = &st, .argv = argv + i, .sock = sp[1], .terminal = terminal };
+                if (setns(pidfd, ns_flags(dc_kvs_get(&st.kv, "namespaces"))) < 0) {
+                        dc_err(&err, errno, "cannot join the namespaces of %s: %s", name, strerror(errno));
+                        inner_fail(&in, 125, &err);
+                }
+                /* A pid namespace applies to children: the command runs in one. */
+                pid_t pid = fork();
+                if (pid < 0)
+                        _exit(125);
+                if (pid == 0)
+                        run_inner(&in);
+                close(sp[1]);
+                int status;
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                        ;
+                _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        }
+        close(sp[1]);
+        close(pidfd);
+        int master = -1, code = 125;
+        for (;;) {
+                char type;
+                struct {
+                        int code;
+                        char text[2000];
+                } m;
+                int fd = -1;
+                int n = dc_recv_msg(sp[0], &type, &m, sizeof(m) - 1, &fd);
+                if (n < 0)
+                        break; /* EOF: the command runs */
+                if (type == DC_MSG_PTY) {
+                        master = fd;
+                } else if (type == DC_MSG_ERROR && n >= (int)sizeof(int)) {
+                        ((char *)&m)[n] = 0;
+                        fprintf(stderr, "diyctl: %s\n", m.text);
+                        break;
+                }
+        }
+        close(sp[0]);
+        _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        struct dc_pty_relay *relay = NULL;
+        if (master >= 0)
+                dc_pty_relay_start(master, &relay, &err);
+        for (bool done = false; !done;) {
+                struct pollfd pf[3] = { { .fd = sfd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
+                if (relay)
+                        dc_pty_relay_poll_fds(relay, &pf[1].fd, &pf[1].events, &pf[2].fd, &pf[2].events);
+                if (poll(pf, 3, -1) < 0 && errno != EINTR)
+                        break;
+                if (relay && (pf[1].revents || pf[2].revents) && dc_pty_relay_io(relay, pf[1].revents, pf[2].revents) == 1) {
+                        /* hung up: the exit follows */
+                }
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                        if (si.ssi_signo == SIGCHLD) {
+                                int status;
+                                if (waitpid(mid, &status, WNOHANG) == mid) {
+                                        code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                                        done = true;
+                                }
+                        } else if (si.ssi_signo == SIGWINCH) {
+                                if (relay)
+                                        dc_pty_relay_winch(relay);
+                        } else {
+                                kill(mid, (int)si.ssi_signo);
+                        }
+                }
+        }
+        dc_pty_relay_finish(relay);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        dc_state_free(&st);
+        return code;
+}

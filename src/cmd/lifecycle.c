@@ -1,0 +1,265 @@
+/* stop, list, status, logs: commands that look at running containers through
+ * their state directories. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "diyctl/exec.h"
+#include "diyctl/state.h"
+#include "diyctl/util.h"
+
+static const char *state_word(const struct dc_state *st)
+{
+        if (st->running)
+                return st->has_status ? "running" : "starting";
+        return "dead"; /* launcher gone, leftovers: diyctl cleanup */
+}
+
+/* Wait until pidfd's process ends, at most ms (-1: forever). true if it ended. */
+static bool wait_exit(int pidfd, int ms)
+{
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        for (;;) {
+                int r = poll(&p, 1, ms);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                return r > 0;
+        }
+}
+
+int dc_cmd_stop(int argc, char **argv)
+{
+        int timeout = 10;
+        int i = 1;
+        for (; i < argc && argv[i][0] == '-'; i++) {
+                if ((strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--timeout") == 0) && i + 1 < argc) {
+                        char *end;
+                        long v = strtol(argv[++i], &end, 10);
+                        if (*end || v < 0) {
+                                dc_usage_error("stop", "-t takes whole seconds, not %s", argv[i]);
+                                return 2;
+                        }
+                        timeout = (int)v;
+                } else {
+                        dc_usage_error("stop", "unknown option %s", argv[i]);
+                        return 2;
+                }
+        }
+        if (i >= argc) {
+                dc_usage_error("stop", "name a container");
+                return 2;
+        }
+        _cleanup_free_ char *root = dc_state_root(getuid());
+        int bad = 0;
+        for (; i < argc; i++) {
+                struct dc_state st;
+                struct dc_error err = { 0 };
+                if (dc_state_read(root, argv[i], &st, &err) < 0) {
+                        dc_print_error(&err);
+                        bad = 1;
+                        continue;
+                }
+                if (!st.running) {
+                        /* the launcher is gone: what it left is torn down here */
+                        if (dc_teardown(st.dir, &err) < 0) {
+                                dc_print_error(&err);
+                                bad = 1;
+                        }
+                        dc_state_free(&st);
+                        continue;
+                }
+                int pidfd = st.launcher_pid > 0 ? (int)syscall(SYS_pidfd_open, st.launcher_pid, 0) : -1;
+                if (pidfd < 0) {
+                        fprintf(stderr, "diyctl: %s is still starting; try again\n", st.name);
+                        bad = 1;
+                        dc_state_free(&st);
+                        continue;
+                }
+                /* The launcher forwards SIGTERM to the container; a second one
+                 * makes it SIGKILL the container. It tears down, then exits. */
+                kill(st.launcher_pid, SIGTERM);
+                if (!wait_exit(pidfd, timeout * 1000)) {
+                        kill(st.launcher_pid, SIGTERM);
+                        if (!wait_exit(pidfd, 30000)) {
+                                fprintf(stderr, "diyctl: %s: the launcher (pid %d) does not exit\n", st.name,
+                                        (int)st.launcher_pid);
+                                bad = 1;
+                        }
+                }
+                close(pidfd);
+                dc_state_free(&st);
+        }
+        return bad;
+}
+
+static void print_state_json(const struct dc_state *st, bool full)
+{
+        fputs("{\"name\":", stdout);
+        dc_json_str(stdout, st->name);
+        fprintf(stdout, ",\"state\":\"%s\",\"pid\":%d,\"launcher_pid\":%d,\"started\":%lld,\"uptime\":%lld,\"detached\":%s",
+                state_word(st), (int)st->pid, (int)st->launcher_pid, st->started,
+                st->started ? (long long)time(NULL) - st->started : 0, st->detached ? "true" : "false");
+        fputs(",\"config\":", stdout);
+        dc_json_str(stdout, dc_kvs_get(&st->kv, "config"));
+        fputs(",\"state_dir\":", stdout);
+        dc_json_str(stdout, st->dir);
+        if (full) {
+                fputs(",\"namespaces\":", stdout);
+                dc_json_str(stdout, dc_kvs_get(&st->kv, "namespaces"));
+                fputs(",\"args\":[", stdout);
+                int n = 0;
+                for (size_t k = 0; k < st->kv.n; k++)
+                        if (strcmp(st->kv.v[k].key, "arg") == 0) {
+                                fputs(n++ ? "," : "", stdout);
+                                dc_json_str(stdout, st->kv.v[k].val);
+                        }
+                fputs("]", stdout);
+        }
+        fputs("}", stdout);
+}
+
+static int collect(const char *root, struct dc_state **out, size_t *n)
+{
+        *out = NULL;
+        *n = 0;
+        DIR *d = opendir(root);
+        if (!d)
+                return 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.' || !dc_name_valid(de->d_name))
+                        continue;
+                struct dc_state st;
+                struct dc_error err;
+                if (dc_state_read(root, de->d_name, &st, &err) < 0)
+                        continue;
+                *out = dc_xrealloc(*out, (*n + 1) * sizeof(**out));
+                (*out)[(*n)++] = st;
+        }
+        closedir(d);
+        return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+        return strcmp(((const struct dc_state *)a)->name, ((const struct dc_state *)b)->name);
+}
+
+int dc_cmd_list(int argc, char **argv)
+{
+        bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
+        if (argc > (json ? 2 : 1)) {
+                dc_usage_error("list", "unexpected argument %s", argv[json ? 2 : 1]);
+                return 2;
+        }
+        _cleanup_free_ char *root = dc_state_root(getuid());
+        struct dc_state *v;
+        size_t n;
+        collect(root, &v, &n);
+        qsort(v, n, sizeof(*v), by_name);
+        if (json)
+                fputs("[", stdout);
+        else
+                printf("%-20s %-9s %-8s %-9s %s\n", "NAME", "STATE", "PID", "UPTIME", "CONFIG");
+        for (size_t i = 0; i < n; i++) {
+                if (json) {
+                        fputs(i ? "," : "", stdout);
+                        print_state_json(&v[i], false);
+                } else {
+                        long long up = v[i].started ? (long long)time(NULL) - v[i].started : 0;
+                        printf("%-20s %-9s %-8d %-9lld %s\n", v[i].name, state_word(&v[i]), (int)v[i].pid, up,
+                               dc_kvs_get(&v[i].kv, "config") ? dc_kvs_get(&v[i].kv, "config") : "-");
+                }
+                dc_state_free(&v[i]);
+        }
+        if (json)
+                fputs("]\n", stdout);
+        free(v);
+        return 0;
+}
+
+int dc_cmd_status(int argc, char **argv)
+{
+        bool json = false;
+        int i = 1;
+        if (i < argc && strcmp(argv[i], "--json") == 0) {
+                json = true;
+                i++;
+        }
+        if (i != argc - 1) {
+                dc_usage_error("status", "name one container");
+                return 2;
+        }
+        _cleanup_free_ char *root = dc_state_root(getuid());
+        struct dc_state st;
+        struct dc_error err = { 0 };
+        if (dc_state_read(root, argv[i], &st, &err) < 0) {
+                dc_print_error(&err);
+                return 1;
+        }
+        if (json) {
+                print_state_json(&st, true);
+                fputc('\n', stdout);
+        } else {
+                printf("name:       %s\nstate:      %s\npid:        %d\nlauncher:   %d\nconfig:     %s\nnamespaces: %s\nstate dir:  %s\n",
+                       st.name, state_word(&st), (int)st.pid, (int)st.launcher_pid,
+                       dc_kvs_get(&st.kv, "config") ? dc_kvs_get(&st.kv, "config") : "-",
+                       dc_kvs_get(&st.kv, "namespaces") ? dc_kvs_get(&st.kv, "namespaces") : "-", st.dir);
+        }
+        int rc = st.running ? 0 : 3;
+        dc_state_free(&st);
+        return rc;
+}
+
+int dc_cmd_logs(int argc, char **argv)
+{
+        bool follow = false;
+        int i = 1;
+        if (i < argc && (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--follow") == 0)) {
+                follow = true;
+                i++;
+        }
+        if (i != argc - 1) {
+                dc_usage_error("logs", "name one container");
+                return 2;
+        }
+        _cleanup_free_ char *root = dc_state_root(getuid());
+        struct dc_state st;
+        struct dc_error err = { 0 };
+        if (dc_state_read(root, argv[i], &st, &err) < 0) {
+                dc_print_error(&err);
+                return 1;
+        }
+        _cleanup_free_ char *log = dc_xasprintf("%s/log", st.dir);
+        _cleanup_close_ int fd = open(log, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                fprintf(stderr, "diyctl: %s has no log (only detached containers have one)\n", st.name);
+                dc_state_free(&st);
+                return 1;
+        }
+        char buf[65536];
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n > 0) {
+                        dc_write_all(STDOUT_FILENO, buf, (size_t)n);
+                        continue;
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (!follow || !dc_state_locked(st.dir))
+                        break;
+                struct timespec ts = { 0, 100 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+        dc_state_free(&st);
+        return 0;
+}

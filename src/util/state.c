@@ -1,0 +1,94 @@
+#include "diyctl/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "diyctl/plan.h"
+#include "diyctl/util.h"
+
+bool dc_state_locked(const char *dir)
+{
+        _cleanup_free_ char *lp = dc_xasprintf("%s/lock", dir);
+        _cleanup_close_ int fd = open(lp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return false;
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+                return false;
+        return fl.l_type != F_UNLCK;
+}
+
+int dc_state_write_status(const char *dir, const struct dc_kvs *kv, struct dc_error *err)
+{
+        _cleanup_free_ char *tmp = dc_xasprintf("%s/status.tmp", dir);
+        _cleanup_free_ char *final = dc_xasprintf("%s/status", dir);
+        _cleanup_fclose_ FILE *f = fopen(tmp, "we");
+        if (!f)
+                return dc_err(err, errno, "%s: %s", tmp, strerror(errno));
+        for (size_t i = 0; i < kv->n; i++) {
+                _cleanup_free_ char *v = dc_pct_encode(kv->v[i].val);
+                fprintf(f, "%s=%s\n", kv->v[i].key, v);
+        }
+        if (fflush(f) != 0)
+                return dc_err(err, errno, "%s: %s", tmp, strerror(errno));
+        if (rename(tmp, final) < 0)
+                return dc_err(err, errno, "%s: %s", final, strerror(errno));
+        return 0;
+}
+
+int dc_state_read(const char *root, const char *name, struct dc_state *st, struct dc_error *err)
+{
+        memset(st, 0, sizeof(*st));
+        if (!dc_name_valid(name))
+                return dc_err(err, EINVAL, "%s is not a valid container name", name);
+        st->name = dc_xstrdup(name);
+        st->dir = dc_xasprintf("%s/%s", root, name);
+        if (access(st->dir, F_OK) < 0) {
+                int e = errno;
+                dc_err(err, e, "no container %s", name);
+                dc_state_free(st);
+                return -e;
+        }
+        st->running = dc_state_locked(st->dir);
+        _cleanup_free_ char *sp = dc_xasprintf("%s/status", st->dir);
+        _cleanup_fclose_ FILE *f = fopen(sp, "re");
+        if (!f)
+                return 0;
+        st->has_status = true;
+        char *line = NULL;
+        size_t cap = 0;
+        while (getline(&line, &cap, f) > 0) {
+                line[strcspn(line, "\n")] = 0;
+                char *eq = strchr(line, '=');
+                if (!eq)
+                        continue;
+                *eq = 0;
+                char *v = dc_pct_decode(eq + 1);
+                if (v) {
+                        dc_kvs_add(&st->kv, line, v);
+                        free(v);
+                }
+        }
+        free(line);
+        long long x;
+        if (dc_kvs_get_ll(&st->kv, "launcher_pid", &x) == 0)
+                st->launcher_pid = (pid_t)x;
+        if (dc_kvs_get_ll(&st->kv, "pid", &x) == 0)
+                st->pid = (pid_t)x;
+        if (dc_kvs_get_ll(&st->kv, "started", &x) == 0)
+                st->started = x;
+        st->detached = dc_streq(dc_kvs_get(&st->kv, "detached"), "1");
+        return 0;
+}
+
+void dc_state_free(struct dc_state *st)
+{
+        free(st->name);
+        free(st->dir);
+        dc_kvs_free(&st->kv);
+        memset(st, 0, sizeof(*st));
+}
