@@ -9,6 +9,7 @@
 #include "diyctl/error.h"
 #include "diyctl/journal.h"
 #include "diyctl/plan.h"
+#include "diyctl/util.h"
 
 struct dc_exec_ctx {
         const struct dc_plan *plan;
@@ -16,6 +17,7 @@ struct dc_exec_ctx {
         struct dc_journal *journal;
         int lock_fd;             /* flock on STATE/lock, held for the container's life */
         pid_t child;             /* the container's first process, in the launcher's pid ns */
+        struct dc_strv cgroup_dirs; /* its cgroup in each hierarchy (for status, exec) */
         /* child side */
         int sync_fd;             /* socketpair end: launcher <-> first process */
         int root_fd;             /* O_PATH fd of the prepared rootfs (before pivot_root) */

@@ -15,6 +15,7 @@ struct dc_plan_opts {
         uid_t uid;              /* the caller */
         gid_t gid;
         bool skip_fs_checks;    /* unit tests: do not stat volume sources or rootfs */
+        bool cgroups;           /* give the container its own cgroup (root; not rootless) */
 };
 
 struct dc_plan {

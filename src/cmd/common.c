@@ -14,6 +14,7 @@ int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool 
                 .stdin_tty = !detached && isatty(STDIN_FILENO),
                 .uid = getuid(),
                 .gid = getgid(),
+                .cgroups = geteuid() == 0,
         };
         r = dc_plan_build(*config, &po, plan, err);
         if (r < 0) {

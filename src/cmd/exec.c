@@ -189,6 +189,17 @@ int dc_cmd_exec(int argc, char **argv)
         if (mid == 0) {
                 close(sp[0]);
                 struct inner in = { .st = &st, .argv = argv + i, .sock = sp[1], .terminal = terminal };
+                /* Join the container's cgroups while we still see the host's cgroupfs. */
+                for (size_t k = 0; k < st.kv.n; k++) {
+                        if (strcmp(st.kv.v[k].key, "cgroup") != 0)
+                                continue;
+                        _cleanup_free_ char *procs = dc_xasprintf("%s/cgroup.procs", st.kv.v[k].val);
+                        int w = dc_write_file(procs, "0");
+                        if (w < 0) {
+                                dc_err(&err, w, "cannot join the cgroup %s: %s", st.kv.v[k].val, strerror(-w));
+                                inner_fail(&in, 125, &err);
+                        }
+                }
                 if (setns(pidfd, ns_flags(dc_kvs_get(&st.kv, "namespaces"))) < 0) {
                         dc_err(&err, errno, "cannot join the namespaces of %s: %s", name, strerror(errno));
                         inner_fail(&in, 125, &err);

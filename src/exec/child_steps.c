@@ -3,6 +3,7 @@
  * so nothing is journaled. Every path inside the rootfs is resolved within it
  * (dc_open_in_root) and mounted by file descriptor. */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
@@ -419,4 +420,28 @@ const struct dc_step_ops dc_loopback_up_ops = {
         .side = DC_SIDE_CHILD,
         .apply = loopback_up_apply,
         .describe = loopback_up_describe,
+};
+
+/* --- cgroupns: after the launcher moved us into our cgroup -------------- */
+
+static int cgroupns_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        (void)s;
+        (void)ctx;
+        if (unshare(CLONE_NEWCGROUP) < 0)
+                return dc_err(err, errno, "cannot create a cgroup namespace: %s", strerror(errno));
+        return 0;
+}
+
+static void cgroupns_describe(const struct dc_step *s, FILE *out)
+{
+        (void)s;
+        fputs("new cgroup namespace: the container's cgroup becomes its /", out);
+}
+
+const struct dc_step_ops dc_cgroupns_ops = {
+        .kind = "cgroupns",
+        .side = DC_SIDE_CHILD,
+        .apply = cgroupns_apply,
+        .describe = cgroupns_describe,
 };

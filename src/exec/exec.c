@@ -41,7 +41,7 @@ static unsigned long clone_flags(unsigned ns)
         if (ns & DC_NS_PID) f |= CLONE_NEWPID;
         if (ns & DC_NS_NET) f |= CLONE_NEWNET;
         if (ns & DC_NS_USER) f |= CLONE_NEWUSER;
-        if (ns & DC_NS_CGROUP) f |= CLONE_NEWCGROUP;
+        /* not CLONE_NEWCGROUP: the child unshares it once it is in its own cgroup */
         return f;
 }
 
@@ -267,6 +267,8 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
         dc_kvs_add(&kv, "detached", opts && opts->detached ? "1" : "0");
         dc_kvs_add(&kv, "terminal", plan->terminal ? "1" : "0");
         dc_kvs_add(&kv, "init", plan->init ? "1" : "0");
+        for (size_t i = 0; i < ctx->cgroup_dirs.n; i++)
+                dc_kvs_add(&kv, "cgroup", ctx->cgroup_dirs.v[i]);
         for (size_t i = 0; i < plan->n; i++) {
                 const struct dc_step *s = &plan->steps[i];
                 if (strcmp(s->ops->kind, "spawn") == 0) {
@@ -414,6 +416,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
         }
         if (ctx.lock_fd >= 0)
                 close(ctx.lock_fd);
+        dc_strv_free(&ctx.cgroup_dirs);
         sigprocmask(SIG_SETMASK, &old, NULL);
         return r;
 }

@@ -148,6 +148,21 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 dc_kvs_addf(&s->args, "monotonic", "%lld", c->time.monotonic);
         }
 
+        /* Host-side, while the first process waits: its cgroup, its named netns. */
+        if (opts->cgroups) {
+                s = add_step(p, "cgroup");
+                _cleanup_free_ char *g = dc_xasprintf("diyctl/%s", c->name);
+                dc_kvs_add(&s->args, "group", g);
+        }
+        if (p->namespaces & DC_NS_NET) {
+                s = add_step(p, "netns");
+                dc_kvs_add(&s->args, "dir", "/run/netns");
+                _cleanup_free_ char *nsp = dc_xasprintf("/run/netns/diyctl-%s", c->name);
+                dc_kvs_add(&s->args, "path", nsp);
+        }
+        if (p->namespaces & DC_NS_CGROUP)
+                add_step(p, "cgroupns");
+
         /* 3. Inside: nothing propagates back to the host. */
         add_step(p, "make-private");
 

@@ -1,11 +1,17 @@
 /* Step kinds, one module each; listed in table.c. */
 #pragma once
 #include "diyctl/step.h"
+#include "diyctl/util.h"
 
 /* host */
 extern const struct dc_step_ops dc_statedir_ops;
+extern const struct dc_step_ops dc_netns_ops;
+extern const struct dc_step_ops dc_cgroup_ops;
+/* The cgroup hierarchies this host has (see cgroup.c). */
+int dc_cgroup_hierarchies(struct dc_strv *out);
 /* child (src/exec/child_steps.c) */
 extern const struct dc_step_ops dc_make_private_ops;
+extern const struct dc_step_ops dc_cgroupns_ops;
 extern const struct dc_step_ops dc_rootfs_ops;
 extern const struct dc_step_ops dc_mount_ops;
 extern const struct dc_step_ops dc_bind_ops;
