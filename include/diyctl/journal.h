@@ -54,7 +54,9 @@ struct dc_jcontent {
 
 /* Parse a journal image. Never crashes on any input. Returns 0 when the header
  * is valid (damage further on is reported in out->damaged_line), -EINVAL when
- * not a journal at all. */
+ * not a journal at all (or an unsupported version), -ENODATA when empty or only
+ * a torn header (its creator died inside dc_journal_create: nothing was ever
+ * journaled). On error *out is empty; dc_jcontent_free is safe either way. */
 int dc_journal_parse(const char *buf, size_t len, struct dc_jcontent *out, struct dc_error *err);
 int dc_journal_read(const char *path, struct dc_jcontent *out, struct dc_error *err);
 void dc_jcontent_free(struct dc_jcontent *c);

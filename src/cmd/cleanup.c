@@ -26,6 +26,8 @@ static int cleanup_one(const char *root, const char *name)
                 dc_print_error(&err);
                 return 1;
         }
+        if (err.msg[0])
+                fprintf(stderr, "diyctl: %s\n", err.msg);
         if (dc_verbose)
                 fprintf(stderr, "diyctl: %s torn down\n", name);
         return 0;

@@ -26,9 +26,10 @@ int dc_teardown_locked(const char *state_dir, struct dc_error *err)
         struct dc_jcontent jc = { 0 };
         struct dc_error e = { 0 };
         int r = dc_journal_read(jp, &jc, &e);
-        if (r == -ENOENT) {
-                /* The launcher died before its journal existed: only the
-                 * directory itself (and its lock) can be there. */
+        if (r == -ENOENT || r == -ENODATA) {
+                /* The launcher died before its journal existed, or inside its
+                 * creation (empty, or a torn header): nothing was journaled
+                 * yet, so only the directory itself (and its lock) is there. */
                 const struct dc_step_ops *ops = dc_step_find("statedir");
                 struct dc_kvs kv = { 0 };
                 dc_kvs_add(&kv, "path", state_dir);
@@ -46,6 +47,10 @@ int dc_teardown_locked(const char *state_dir, struct dc_error *err)
 
         char problems[1536] = "";
         int failures = 0;
+        /* A torn last line is what kill -9 or a power cut mid-append leaves:
+         * its step never began (the intent was not whole), so it is harmless.
+         * Any other damage keeps the state dir for inspection. */
+        bool damaged = jc.damaged_line && !jc.torn;
         for (size_t k = jc.n; k-- > 0;) {
                 struct dc_jentry *en = &jc.entries[k];
                 if (en->undone)
@@ -57,7 +62,7 @@ int dc_teardown_locked(const char *state_dir, struct dc_error *err)
                         continue;
                 }
                 bool last = strcmp(en->kind, "statedir") == 0;
-                if (last && (failures || jc.damaged_line))
+                if (last && (failures || damaged))
                         continue; /* keep the journal for another attempt / inspection */
                 if (last && j) {
                         dc_journal_close(j);
@@ -75,11 +80,18 @@ int dc_teardown_locked(const char *state_dir, struct dc_error *err)
         if (j)
                 dc_journal_close(j);
         int ret = 0;
-        if (jc.damaged_line)
+        if (damaged)
                 ret = dc_err(err, EBADMSG, "%s: line %d is damaged (%s); every complete record before it was undone%s%s",
                              jp, jc.damaged_line, jc.damage, problems[0] ? "; " : "", problems);
         else if (failures)
                 ret = dc_err(err, EIO, "teardown of %s incomplete: %s (run diyctl cleanup again)", state_dir, problems);
+        else if (jc.torn && err) {
+                /* not an error: a warning the caller may show */
+                snprintf(err->msg, sizeof(err->msg),
+                         "warning: %s: the last line (%d) was torn by an interrupted write; its step had not started",
+                         jp, jc.damaged_line);
+                err->code = 0;
+        }
         dc_jcontent_free(&jc);
         return ret;
 }

@@ -7,6 +7,16 @@
 extern const struct dc_step_ops dc_statedir_ops;
 extern const struct dc_step_ops dc_netns_ops;
 extern const struct dc_step_ops dc_cgroup_ops;
+extern const struct dc_step_ops dc_sysctl_ops;
+
+/* The host lock STATE_ROOT/.lock (blocking); returns the fd to close. */
+int dc_host_lock(const char *state_root, struct dc_error *err);
+/* Shared resources held by reference (shared.c). */
+int dc_shared_hold(const char *state_root, const char *id, const char *holder,
+                   int (*first)(void *arg, char **prev, struct dc_error *err), void *arg, struct dc_error *err);
+int dc_shared_release(const char *state_root, const char *id, const char *holder,
+                      int (*last)(void *arg, const char *prev, struct dc_error *err), void *arg,
+                      struct dc_error *err);
 /* The cgroup hierarchies this host has (see cgroup.c). */
 int dc_cgroup_hierarchies(struct dc_strv *out);
 /* child (src/exec/child_steps.c) */

@@ -26,6 +26,7 @@ const struct dc_step_ops *const dc_step_table[] = {
         &spawn_ops,
         &dc_cgroup_ops,
         &dc_netns_ops,
+        &dc_sysctl_ops,
         &dc_cgroupns_ops,
         &dc_make_private_ops,
         &dc_rootfs_ops,

@@ -5,6 +5,12 @@
 
 static int tap_n, tap_failed;
 
+/* Line-buffered, so a sanitizer that ends the program early loses nothing. */
+__attribute__((constructor)) static void tap_init(void)
+{
+        setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
 #define CHECK(cond, ...)                                                       \
         do {                                                                   \
                 tap_n++;                                                       \

@@ -12,7 +12,8 @@ static struct dc_plan *plan_of(const char *text, struct dc_error *err, bool tty)
         struct dc_config *c = NULL;
         if (dc_config_load_string(text, "/srv/ct/t.conf", NULL, &c, err) < 0)
                 return NULL;
-        struct dc_plan_opts o = { .state_root = "/run/diyctl", .stdin_tty = tty, .skip_fs_checks = true };
+        struct dc_plan_opts o = { .state_root = "/run/diyctl", .stdin_tty = tty, .skip_fs_checks = true,
+                                  .cgroups = true };
         struct dc_plan *p = NULL;
         dc_plan_build(c, &o, &p, err);
         dc_config_free(c);
@@ -48,10 +49,18 @@ static void test_basic_plan(void)
         CHECK_STREQ(p->steps[1].ops->kind, "spawn", "then the first process is spawned");
         CHECK_STREQ(dc_kvs_get(&p->steps[1].args, "namespaces"), "mount,uts,ipc,pid,net,cgroup",
                     "default namespaces");
-        CHECK_STREQ(p->steps[2].ops->kind, "make-private", "make-rprivate comes first inside");
-        CHECK_STREQ(p->steps[3].ops->kind, "rootfs", "then the rootfs");
-        CHECK_STREQ(dc_kvs_get(&p->steps[3].args, "source"), "/srv/ct/rootfs", "rootfs path resolved against the file's dir");
-        CHECK_STREQ(dc_kvs_get(&p->steps[3].args, "writable"), "direct", "a path rootfs is writable directly by default");
+        CHECK_STREQ(p->steps[2].ops->kind, "cgroup", "the launcher creates the cgroup while the child waits");
+        CHECK_STREQ(dc_kvs_get(&p->steps[2].args, "group"), "diyctl/t", "cgroup named after the container");
+        CHECK_STREQ(p->steps[3].ops->kind, "netns", "then the named netns");
+        CHECK_STREQ(dc_kvs_get(&p->steps[3].args, "path"), "/run/netns/diyctl-t", "netns path");
+        CHECK(p->steps[2].ops->side == DC_SIDE_HOST && p->steps[3].ops->side == DC_SIDE_HOST, "both are host steps");
+        CHECK_STREQ(p->steps[4].ops->kind, "cgroupns", "cgroup namespace after the cgroup attach");
+        CHECK_STREQ(p->steps[5].ops->kind, "make-private", "make-rprivate comes first inside");
+        int rf = find_step(p, "rootfs", NULL, NULL);
+        CHECK(rf == 6, "then the rootfs");
+        CHECK_STREQ(dc_kvs_get(&p->steps[rf].args, "source"), "/srv/ct/rootfs", "rootfs path resolved against the file's dir");
+        CHECK_STREQ(dc_kvs_get(&p->steps[rf].args, "writable"), "direct", "a path rootfs is writable directly by default");
+        CHECK(find_step(p, "loopback-up", NULL, NULL) > rf, "lo is brought up in the container's netns");
         CHECK_STREQ(p->steps[p->n - 1].ops->kind, "exec", "exec is last");
         CHECK_STREQ(p->steps[p->n - 2].ops->kind, "pivot-root", "pivot_root right before exec");
         int proc = find_step(p, "mount", "target", "/proc");
@@ -90,6 +99,9 @@ static void test_variants(void)
         if (!p)
                 return;
         CHECK(find_step(p, "hostname", NULL, NULL) < 0, "no hostname step without uts");
+        CHECK(find_step(p, "netns", NULL, NULL) < 0 && find_step(p, "loopback-up", NULL, NULL) < 0,
+              "no netns steps without a net namespace");
+        CHECK(find_step(p, "cgroupns", NULL, NULL) < 0, "no cgroupns step without the cgroup namespace");
         CHECK(find_step(p, "remount-root-ro", NULL, NULL) > 0, "writable none makes the root read-only");
         int sys = find_step(p, "mount", "target", "/sys");
         CHECK(sys > 0 && strstr(dc_kvs_get(&p->steps[sys].args, "flags"), "ro,") == NULL,
@@ -115,7 +127,8 @@ static void test_variants(void)
         if (p)
                 dc_plan_free(p);
         p = plan_of("rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\n", &err, false);
-        CHECK(p && dc_streq(dc_kvs_get(&p->steps[3].args, "writable"), "tmpfs"), "tmpfs overlay root");
+        CHECK(p && dc_streq(dc_kvs_get(&p->steps[find_step(p, "rootfs", NULL, NULL)].args, "writable"), "tmpfs"),
+              "tmpfs overlay root");
         if (p)
                 dc_plan_free(p);
 }

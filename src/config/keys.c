@@ -1,0 +1,139 @@
+/* The key table: every key a container config may contain, with its type,
+ * its default (as JSON text, NULL when there is none or it is computed) and
+ * one line of documentation. The parser (config.c) refuses any key that is
+ * not listed here; docs and the schema test walk the same table. Keys of list
+ * elements are written "volumes[].source". */
+#include "diyctl/config.h"
+
+#include <string.h>
+
+const struct dc_key dc_keys[] = {
+        { "name", DC_KT_STRING, NULL,
+          "container name, [a-z0-9][a-z0-9_.-]{0,62}; default: the file name without .conf" },
+        { "hostname", DC_KT_STRING, NULL,
+          "host name inside the container, 1-64 of [A-Za-z0-9.-]; default: name" },
+
+        { "rootfs", DC_KT_GROUP, NULL,
+          "the root file system; exactly one of path, tarball or image is required" },
+        { "rootfs.path", DC_KT_STRING, NULL,
+          "a directory used as the root (relative to the config file's directory)" },
+        { "rootfs.tarball", DC_KT_STRING, NULL,
+          "a tar archive unpacked once into a cache and used as the root" },
+        { "rootfs.image", DC_KT_STRING, NULL,
+          "a `docker image save` archive whose layers are stacked with overlayfs" },
+        { "rootfs.tag", DC_KT_STRING, NULL,
+          "which image of a multi-image archive (only with rootfs.image)" },
+        { "rootfs.writable", DC_KT_STRING, NULL,
+          "\"tmpfs\", \"direct\" (path only), \"none\" or a directory for a persistent upper layer; "
+          "default: direct for path, tmpfs otherwise" },
+
+        { "namespaces", DC_KT_STRINGS, "[\"mount\",\"uts\",\"ipc\",\"pid\",\"net\",\"cgroup\"]",
+          "namespaces to create: mount uts ipc pid net user cgroup time" },
+
+        { "process", DC_KT_GROUP, NULL, "the process started in the container" },
+        { "process.args", DC_KT_STRINGS, NULL,
+          "program and arguments; default: the image's Entrypoint+Cmd, else /bin/sh" },
+        { "process.env", DC_KT_STRINGS, NULL,
+          "environment as NAME=value strings; starts empty (the image's Env is the base)" },
+        { "process.cwd", DC_KT_STRING, NULL,
+          "working directory inside the container; default: the image's WorkingDir, else /" },
+        { "process.user", DC_KT_MIXED, NULL,
+          "\"uid:gid\", \"uid\", \"name\" or \"name:group\" (or an integer uid); default: 0:0" },
+        { "process.terminal", DC_KT_MIXED, "\"auto\"",
+          "\"auto\" (a pty when stdin is a terminal) or a boolean" },
+        { "process.init", DC_KT_BOOL, "false",
+          "run a minimal init as PID 1 that reaps zombies and forwards signals" },
+
+        { "volumes", DC_KT_LIST, "[]", "mounts added to the container, a list of groups" },
+        { "volumes[].type", DC_KT_STRING, "\"bind\"", "\"bind\" or \"tmpfs\"" },
+        { "volumes[].source", DC_KT_STRING, NULL,
+          "bind: the host path (relative to the config file's directory); not for tmpfs" },
+        { "volumes[].target", DC_KT_STRING, NULL, "the path inside the container (required)" },
+        { "volumes[].readonly", DC_KT_BOOL, "false", "mount read-only" },
+        { "volumes[].size", DC_KT_MIXED, NULL,
+          "tmpfs only: size like \"64M\" or an integer byte count; default: the kernel's" },
+
+        { "network", DC_KT_GROUP, NULL, "networking" },
+        { "network.mode", DC_KT_STRING, "\"none\"",
+          "\"none\" (loopback only), \"host\", \"nat\" or \"bridge\"" },
+        { "network.interface", DC_KT_STRING, "\"eth0\"", "the interface name inside the container" },
+        { "network.address", DC_KT_STRING, NULL,
+          "IPv4 address with prefix length, like 10.88.0.6/30; nat default: allocated from the pool" },
+        { "network.bridge", DC_KT_STRING, NULL, "bridge mode: the bridge to join" },
+        { "network.gateway", DC_KT_STRING, NULL,
+          "IPv4 default route inside the container" },
+        { "network.ipv6", DC_KT_MIXED, "false",
+          "a boolean (nat: an address from fd88::/48), or a group { address; gateway; }" },
+        { "network.ipv6.address", DC_KT_STRING, NULL,
+          "IPv6 address with prefix length, like fd88::2/64" },
+        { "network.ipv6.gateway", DC_KT_STRING, NULL, "IPv6 default route inside the container" },
+        { "network.ports", DC_KT_LIST, "[]", "ports forwarded from the host, a list of groups" },
+        { "network.ports[].host", DC_KT_INT, NULL, "the host port, 1-65535 (required)" },
+        { "network.ports[].container", DC_KT_INT, NULL,
+          "the container port, 1-65535; default: the host port" },
+        { "network.ports[].protocol", DC_KT_STRING, "\"tcp\"", "\"tcp\" or \"udp\"" },
+        { "network.dns", DC_KT_MIXED, "\"host\"",
+          "\"host\" (the host's resolvers) or an array of IPv4/IPv6 server addresses" },
+
+        { "time", DC_KT_GROUP, NULL, "clock offsets (needs the time namespace)" },
+        { "time.boottime", DC_KT_MIXED, "0",
+          "\"reset\" (uptime starts at 0) or an offset in seconds" },
+        { "time.monotonic", DC_KT_INT, "0", "offset of CLOCK_MONOTONIC in seconds" },
+
+        { "user", DC_KT_GROUP, NULL, "user namespace mapping (needs the user namespace)" },
+        { "user.map", DC_KT_MIXED, NULL,
+          "\"root\", \"auto\" (from /etc/subuid and /etc/subgid) or a list of { inside; outside; count; }" },
+        { "user.map[].inside", DC_KT_INT, NULL, "first id inside the container (required)" },
+        { "user.map[].outside", DC_KT_INT, NULL, "first id on the host (required)" },
+        { "user.map[].count", DC_KT_INT, NULL, "number of ids, at least 1 (required)" },
+
+        { "limits", DC_KT_GROUP, NULL, "resource limits (cgroups)" },
+        { "limits.memory", DC_KT_MIXED, NULL,
+          "memory limit: a size like \"256M\" or an integer byte count; default: unlimited" },
+        { "limits.cpus", DC_KT_NUMBER, NULL, "CPU limit in CPUs, like 1.5; default: unlimited" },
+        { "limits.pids", DC_KT_INT, NULL, "maximum number of tasks; default: unlimited" },
+};
+
+const size_t dc_n_keys = DC_ARRAY_SIZE(dc_keys);
+
+int dc_key_index(const char *name)
+{
+        if (!name)
+                return -1;
+        for (size_t i = 0; i < dc_n_keys; i++)
+                if (strcmp(dc_keys[i].name, name) == 0)
+                        return (int)i;
+        return -1;
+}
+
+static const struct {
+        unsigned bit;
+        const char *name;
+} ns_names[] = {
+        { DC_NS_MOUNT, "mount" },
+        { DC_NS_UTS, "uts" },
+        { DC_NS_IPC, "ipc" },
+        { DC_NS_PID, "pid" },
+        { DC_NS_NET, "net" },
+        { DC_NS_USER, "user" },
+        { DC_NS_CGROUP, "cgroup" },
+        { DC_NS_TIME, "time" },
+};
+
+const char *dc_ns_name(unsigned bit)
+{
+        for (size_t i = 0; i < DC_ARRAY_SIZE(ns_names); i++)
+                if (ns_names[i].bit == bit)
+                        return ns_names[i].name;
+        return NULL;
+}
+
+unsigned dc_ns_from_name(const char *name)
+{
+        if (!name)
+                return 0;
+        for (size_t i = 0; i < DC_ARRAY_SIZE(ns_names); i++)
+                if (strcmp(ns_names[i].name, name) == 0)
+                        return ns_names[i].bit;
+        return 0;
+}

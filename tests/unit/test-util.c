@@ -1,0 +1,380 @@
+/* Unit tests of src/util/util.c and src/util/kv.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diyctl/kv.h"
+#include "diyctl/util.h"
+#include "tap.h"
+
+static char tmpdir[64];
+
+static char *tmppath(const char *name)
+{
+        return dc_xasprintf("%s/%s", tmpdir, name);
+}
+
+static int write_bytes(const char *path, const char *data, size_t n)
+{
+        _cleanup_close_ int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        return dc_write_all(fd, data, n);
+}
+
+static bool is_dir(const char *path, unsigned *mode)
+{
+        struct stat st;
+        if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+                return false;
+        if (mode)
+                *mode = st.st_mode & 07777;
+        return true;
+}
+
+/* ---- dc_parse_size */
+
+static void size_ok(const char *s, unsigned long long want)
+{
+        unsigned long long v = 12345;
+        int r = dc_parse_size(s, &v);
+        CHECK(r == 0 && v == want, "parse_size(\"%s\") = %llu (got %d, %llu)", s, want, r, v);
+}
+
+static void size_bad(const char *s)
+{
+        unsigned long long v = 12345;
+        int r = dc_parse_size(s, &v);
+        CHECK(r == -EINVAL && v == 12345, "parse_size(\"%s\") is -EINVAL and leaves *out alone (got %d)",
+              s ? s : "NULL", r);
+}
+
+static void test_parse_size(void)
+{
+        size_ok("0", 0);
+        size_ok("1024", 1024);
+        size_ok("512k", 512ULL << 10);
+        size_ok("512K", 512ULL << 10);
+        size_ok("64M", 64ULL << 20);
+        size_ok("64m", 64ULL << 20);
+        size_ok("1G", 1ULL << 30);
+        size_ok("2T", 2ULL << 40);
+        size_ok("1KiB", 1024);
+        size_ok("1kb", 1024);
+        size_ok("3MB", 3ULL << 20);
+        size_ok("1Gi", 1ULL << 30);
+        size_ok("18446744073709551615", 18446744073709551615ULL);
+        size_ok("16777215T", 16777215ULL << 40);
+        size_ok("17179869183G", 17179869183ULL << 30);
+
+        size_bad(NULL);
+        size_bad("");
+        size_bad("-1");
+        size_bad("+1");
+        size_bad(" 1");
+        size_bad("1 ");
+        size_bad("1.5G");
+        size_bad("G");
+        size_bad("1X");
+        size_bad("1Gx");
+        size_bad("1GiBB");
+        size_bad("1iB");
+        size_bad("1B");
+        size_bad("0x10");
+        size_bad("18446744073709551616");
+        size_bad("99999999999999999999999");
+        size_bad("16777216T");
+        size_bad("17179869184G");
+        size_bad("18014398509481984k");
+}
+
+/* ---- percent encoding */
+
+static void test_pct(void)
+{
+        char *e = dc_pct_encode("a b");
+        CHECK_STREQ(e, "a%20b", "pct: space");
+        free(e);
+        e = dc_pct_encode("plain.chars_/:,@+-AZaz09");
+        CHECK_STREQ(e, "plain.chars_/:,@+-AZaz09", "pct: plain characters left alone");
+        free(e);
+        e = dc_pct_encode("k=v%\n");
+        CHECK_STREQ(e, "k%3Dv%25%0A", "pct: '=', '%%' and newline encoded, upper-case hex");
+        free(e);
+        e = dc_pct_encode("");
+        CHECK_STREQ(e, "", "pct: empty string");
+        free(e);
+        e = dc_pct_encode("caf\xc3\xa9");
+        CHECK_STREQ(e, "caf%C3%A9", "pct: UTF-8 bytes encoded");
+        free(e);
+
+        char all[256];
+        for (int i = 1; i < 256; i++)
+                all[i - 1] = (char)i;
+        all[255] = 0;
+        e = dc_pct_encode(all);
+        bool clean = true;
+        for (const char *p = e; *p; p++)
+                if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/:,@+-%", *p))
+                        clean = false;
+        CHECK(clean, "pct: encoding of every byte uses only the plain set and %%");
+        char *d = dc_pct_decode(e);
+        CHECK(d && strcmp(d, all) == 0, "pct: every byte 1..255 round-trips");
+        free(d);
+        free(e);
+
+        d = dc_pct_decode("a%2fb%2F%41");
+        CHECK_STREQ(d, "a/b/A", "pct: decode accepts both hex cases");
+        free(d);
+        d = dc_pct_decode("");
+        CHECK_STREQ(d, "", "pct: decode empty");
+        free(d);
+        d = dc_pct_decode("%25%32%35");
+        CHECK_STREQ(d, "%25", "pct: decode is one level only");
+        free(d);
+
+        const char *bad[] = { "%", "a%", "%4", "a%4", "%zz", "%g0", "%0g", "%00", "a%00b", "%-1", "% 1" };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(bad); i++) {
+                d = dc_pct_decode(bad[i]);
+                CHECK(d == NULL, "pct: decode rejects \"%s\"", bad[i]);
+                free(d);
+        }
+}
+
+/* ---- string vectors and helpers */
+
+static void test_strv(void)
+{
+        struct dc_strv sv = {0};
+        dc_strv_push(&sv, "a");
+        dc_strv_push(&sv, "bb");
+        dc_strv_push_take(&sv, dc_xstrdup("ccc"));
+        CHECK(sv.n == 3 && sv.v[3] == NULL, "strv: three strings, NULL-terminated");
+        CHECK_STREQ(sv.v[1], "bb", "strv: order kept");
+        CHECK(dc_strv_contains(&sv, "ccc") && !dc_strv_contains(&sv, "c") && !dc_strv_contains(&sv, ""),
+              "strv: contains is exact");
+        struct dc_strv cp = {0};
+        dc_strv_push(&cp, "first");
+        dc_strv_copy(&cp, &sv);
+        CHECK(cp.n == 4 && cp.v[4] == NULL && strcmp(cp.v[0], "first") == 0 && strcmp(cp.v[3], "ccc") == 0 &&
+              cp.v[1] != sv.v[0],
+              "strv: copy appends deep copies");
+        dc_strv_free(&sv);
+        CHECK(sv.v == NULL && sv.n == 0, "strv: free resets");
+        dc_strv_free(&sv);
+        CHECK(!dc_strv_contains(&sv, "a"), "strv: empty vector contains nothing");
+        dc_strv_free(&cp);
+
+        CHECK(dc_streq(NULL, NULL) && !dc_streq("a", NULL) && !dc_streq(NULL, "a") && dc_streq("x", "x") &&
+              !dc_streq("x", "xy"),
+              "streq is NULL-safe");
+        CHECK(dc_startswith("foobar", "foo") && dc_startswith("foo", "") && !dc_startswith("fo", "foo"),
+              "startswith");
+        char *s = dc_xasprintf("%d-%s", 42, "x");
+        CHECK_STREQ(s, "42-x", "xasprintf");
+        free(s);
+        s = dc_xstrndup("abcdef", 3);
+        CHECK_STREQ(s, "abc", "xstrndup");
+        free(s);
+}
+
+/* ---- key/value lists */
+
+static void test_kvs(void)
+{
+        struct dc_kvs kv = {0};
+        dc_kvs_add(&kv, "a", "1");
+        dc_kvs_add(&kv, "b", NULL);
+        dc_kvs_add(&kv, "a", "2");
+        dc_kvs_addf(&kv, "n", "%d", -17);
+        CHECK(kv.n == 4, "kvs: four pairs");
+        CHECK_STREQ(dc_kvs_get(&kv, "a"), "1", "kvs: get returns the first of a repeated key");
+        CHECK_STREQ(dc_kvs_get(&kv, "b"), "", "kvs: NULL value stored as empty");
+        CHECK(dc_kvs_get(&kv, "zz") == NULL, "kvs: missing key is NULL");
+        CHECK_STREQ(dc_kvs_get(&kv, "n"), "-17", "kvs: addf");
+
+        dc_kvs_set(&kv, "a", "3");
+        CHECK(kv.n == 4 && strcmp(kv.v[0].val, "3") == 0 && strcmp(kv.v[2].val, "2") == 0,
+              "kvs: set replaces the first value only");
+        dc_kvs_set(&kv, "c", "new");
+        CHECK(kv.n == 5 && strcmp(kv.v[4].key, "c") == 0, "kvs: set appends a missing key");
+        dc_kvs_set(&kv, "c", NULL);
+        CHECK_STREQ(dc_kvs_get(&kv, "c"), "", "kvs: set NULL stores empty");
+
+        char key[8] = "k";
+        dc_kvs_add(&kv, key, "v");
+        key[0] = 'x';
+        CHECK(dc_kvs_get(&kv, "k") && !dc_kvs_get(&kv, "x"), "kvs: add copies the key");
+
+        long long x = 99;
+        CHECK(dc_kvs_get_ll(&kv, "n", &x) == 0 && x == -17, "kvs: get_ll -17");
+        struct {
+                const char *v;
+                int ok;
+                long long want;
+        } ll[] = {
+                { "0", 1, 0 },
+                { "42", 1, 42 },
+                { "9223372036854775807", 1, 9223372036854775807LL },
+                { "-9223372036854775808", 1, (-9223372036854775807LL - 1) },
+                { "9223372036854775808", 0, 0 },
+                { "", 0, 0 },
+                { "x", 0, 0 },
+                { "12x", 0, 0 },
+                { " 5", 0, 0 },
+                { "5 ", 0, 0 },
+                { "0x10", 0, 0 },
+                { "+5", 0, 0 },
+        };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(ll); i++) {
+                dc_kvs_set(&kv, "t", ll[i].v);
+                x = 99;
+                int r = dc_kvs_get_ll(&kv, "t", &x);
+                if (ll[i].ok)
+                        CHECK(r == 0 && x == ll[i].want, "kvs: get_ll(\"%s\")", ll[i].v);
+                else
+                        CHECK(r == -EINVAL && x == 99, "kvs: get_ll(\"%s\") is -EINVAL, *out untouched", ll[i].v);
+        }
+        x = 99;
+        CHECK(dc_kvs_get_ll(&kv, "missing", &x) == -EINVAL && x == 99, "kvs: get_ll of a missing key");
+
+        struct dc_kvs cp = {0};
+        dc_kvs_add(&cp, "pre", "0");
+        dc_kvs_copy(&cp, &kv);
+        CHECK(cp.n == kv.n + 1 && strcmp(cp.v[1].key, kv.v[0].key) == 0 && cp.v[1].val != kv.v[0].val,
+              "kvs: copy appends deep copies");
+        dc_kvs_free(&cp);
+        dc_kvs_free(&kv);
+        CHECK(kv.v == NULL && kv.n == 0, "kvs: free resets");
+        dc_kvs_free(&kv);
+        CHECK(dc_kvs_get(&kv, "a") == NULL, "kvs: get on an empty list");
+}
+
+/* ---- files */
+
+static void test_mkdir_p(void)
+{
+        _cleanup_free_ char *deep = tmppath("a/b/c");
+        unsigned mode = 0;
+        int r = dc_mkdir_p(deep, 0750);
+        CHECK(r == 0 && is_dir(deep, &mode) && mode == 0750, "mkdir_p: nested (%d, %o)", r, mode);
+        r = dc_mkdir_p(deep, 0750);
+        CHECK(r == 0, "mkdir_p: existing directory is fine");
+        _cleanup_free_ char *slashes = tmppath("d//e///f/");
+        r = dc_mkdir_p(slashes, 0755);
+        _cleanup_free_ char *f = tmppath("d/e/f");
+        CHECK(r == 0 && is_dir(f, NULL), "mkdir_p: doubled and trailing slashes (%d)", r);
+        _cleanup_free_ char *file = tmppath("file");
+        write_bytes(file, "x", 1);
+        r = dc_mkdir_p(file, 0755);
+        CHECK(r == -ENOTDIR, "mkdir_p: an existing file is not a directory (%d)", r);
+        _cleanup_free_ char *under = tmppath("file/sub");
+        r = dc_mkdir_p(under, 0755);
+        CHECK(r == -ENOTDIR, "mkdir_p: below a file (%d)", r);
+        r = dc_mkdir_p("", 0755);
+        CHECK(r == -ENOENT, "mkdir_p: empty path (%d)", r);
+        r = dc_mkdir_p("/", 0755);
+        CHECK(r == 0, "mkdir_p: / exists");
+        r = dc_mkdir_p("/proc/self/nope/x", 0755);
+        CHECK(r < 0, "mkdir_p: errors are returned (%d)", r);
+}
+
+static void test_read_file(void)
+{
+        _cleanup_free_ char *p = tmppath("data");
+        char big[1100];
+        for (size_t i = 0; i < sizeof(big); i++)
+                big[i] = (char)('a' + i % 26);
+        big[10] = 0; /* NULs are data */
+
+        size_t sizes[] = { 0, 1, 254, 255, 256, 511, 512, 1023, 1024, 1100 };
+        int bad = 0;
+        for (size_t i = 0; i < DC_ARRAY_SIZE(sizes); i++) {
+                size_t n = sizes[i];
+                write_bytes(p, big, n);
+                /* max == n: fits; max == n - 1: too big; max huge: fits */
+                size_t maxes[] = { n, n ? n - 1 : 0, 1 << 20 };
+                for (size_t m = 0; m < 3; m++) {
+                        char *out = NULL;
+                        int r = dc_read_file(p, maxes[m], &out);
+                        bool fits = n <= maxes[m];
+                        bool ok = fits ? r == (int)n && out && memcmp(out, big, n) == 0 && out[n] == 0
+                                       : r == -EFBIG && out == NULL;
+                        if (!ok) {
+                                bad++;
+                                printf("# size %zu max %zu: r=%d\n", n, maxes[m], r);
+                        }
+                        free(out);
+                }
+        }
+        CHECK(bad == 0, "read_file: sizes around the buffer steps, exactly max fits, max+1 is -EFBIG");
+        char *out = NULL;
+        _cleanup_free_ char *missing = tmppath("missing");
+        int r = dc_read_file(missing, 100, &out);
+        CHECK(r == -ENOENT && out == NULL, "read_file: missing file");
+        r = dc_read_file(tmpdir, 100, &out);
+        CHECK(r == -EISDIR && out == NULL, "read_file: a directory (%d)", r);
+        free(out);
+
+        write_bytes(p, "", 0);
+        r = dc_write_file(p, "hello");
+        out = NULL;
+        int r2 = dc_read_file(p, 100, &out);
+        CHECK(r == 0 && r2 == 5 && out && strncmp(out, "hello", 5) == 0, "write_file then read_file");
+        free(out);
+        r = dc_write_file(missing, "x");
+        CHECK(r == -ENOENT, "write_file does not create");
+}
+
+static void test_json(void)
+{
+        char *s = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&s, &n);
+        dc_json_str(f, "plain");
+        fputc('|', f);
+        dc_json_str(f, "q\"b\\n\nt\tr\r\x01\x1f caf\xc3\xa9");
+        fputc('|', f);
+        dc_json_str(f, NULL);
+        fputc('|', f);
+        dc_json_str(f, "");
+        fclose(f);
+        CHECK_STREQ(s, "\"plain\"|\"q\\\"b\\\\n\\nt\\tr\\r\\u0001\\u001f caf\xc3\xa9\"|null|\"\"",
+                    "json_str escapes quotes, backslash, controls; NULL is null");
+        free(s);
+}
+
+static void rm_tmp(void)
+{
+        static const char *const names[] = { "a/b/c", "a/b", "a", "d/e/f", "d/e", "d", "file", "data" };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(names); i++) {
+                char *p = tmppath(names[i]);
+                if (rmdir(p) < 0)
+                        unlink(p);
+                free(p);
+        }
+        rmdir(tmpdir);
+}
+
+int main(void)
+{
+        setvbuf(stdout, NULL, _IOLBF, 0); /* keep TAP lines if a sanitizer aborts */
+        umask(022);
+        snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-util.XXXXXX");
+        if (!mkdtemp(tmpdir)) {
+                printf("Bail out! mkdtemp: %s\n", strerror(errno));
+                return 1;
+        }
+        test_parse_size();
+        test_pct();
+        test_strv();
+        test_kvs();
+        test_mkdir_p();
+        test_read_file();
+        test_json();
+        rm_tmp();
+        return tap_done();
+}
