@@ -18,6 +18,10 @@ struct dc_exec_ctx {
         int lock_fd;             /* flock on STATE/lock, held for the container's life */
         pid_t child;             /* the container's first process, in the launcher's pid ns */
         struct dc_strv cgroup_dirs; /* its cgroup in each hierarchy (for status, exec) */
+        /* Values host steps resolve at run time for later steps (e.g. a NAT
+         * lease "lease.ipv4" = "10.88.0.4/30"); also copied into the status file
+         * as "var.KEY" so list/status can show them. */
+        struct dc_kvs vars;
         /* child side */
         int sync_fd;             /* socketpair end: launcher <-> first process */
         int root_fd;             /* O_PATH fd of the prepared rootfs (before pivot_root) */

@@ -269,6 +269,10 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
         dc_kvs_add(&kv, "init", plan->init ? "1" : "0");
         for (size_t i = 0; i < ctx->cgroup_dirs.n; i++)
                 dc_kvs_add(&kv, "cgroup", ctx->cgroup_dirs.v[i]);
+        for (size_t i = 0; i < ctx->vars.n; i++) {
+                _cleanup_free_ char *k = dc_xasprintf("var.%s", ctx->vars.v[i].key);
+                dc_kvs_add(&kv, k, ctx->vars.v[i].val);
+        }
         for (size_t i = 0; i < plan->n; i++) {
                 const struct dc_step *s = &plan->steps[i];
                 if (strcmp(s->ops->kind, "spawn") == 0) {
@@ -417,6 +421,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
         if (ctx.lock_fd >= 0)
                 close(ctx.lock_fd);
         dc_strv_free(&ctx.cgroup_dirs);
+        dc_kvs_free(&ctx.vars);
         sigprocmask(SIG_SETMASK, &old, NULL);
         return r;
 }
