@@ -16,7 +16,7 @@ int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets
         };
         optind = 1;
         int c;
-        while ((c = getopt_long(argc, argv, "+vds:", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "vds:", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'j':
                         if (!json) {

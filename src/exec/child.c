@@ -108,7 +108,10 @@ static void run_command(void *arg)
         }
         execve(prog, argv.v, envp.v ? envp.v : no_env);
         int e = errno;
-        dc_err(&err, e, "%s: cannot run %s: %s", origin, prog, strerror(e));
+        if (e == ENOENT && access(prog, F_OK) < 0)
+                dc_err(&err, e, "%s: %s: command not found in the rootfs", origin, prog);
+        else
+                dc_err(&err, e, "%s: cannot run %s: %s", origin, prog, strerror(e));
         fail(ctx, e == ENOENT ? 127 : 126, &err);
 }
 

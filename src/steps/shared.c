@@ -18,18 +18,37 @@ int dc_host_lock(const char *state_root, struct dc_error *err)
         if (r < 0)
                 return dc_err(err, r, "cannot create %s: %s", state_root, strerror(-r));
         _cleanup_free_ char *lp = dc_xasprintf("%s/.lock", state_root);
-        int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return dc_err(err, errno, "%s: %s", lp, strerror(errno));
-        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-        while (fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
-                if (errno != EINTR) {
+        for (;;) {
+                int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd < 0)
+                        return dc_err(err, errno, "%s: %s", lp, strerror(errno));
+                struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+                int lr;
+                while ((lr = fcntl(fd, F_OFD_SETLKW, &fl)) < 0 && errno == EINTR)
+                        ;
+                if (lr < 0) {
                         int e = errno;
                         close(fd);
                         return dc_err(err, e, "lock %s: %s", lp, strerror(e));
                 }
+                /* The holder before us may have unlinked it (dc_host_unlock):
+                 * only a lock on the file the path names now counts. */
+                struct stat a, b;
+                if (fstat(fd, &a) == 0 && stat(lp, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+                        return fd;
+                close(fd);
         }
-        return fd;
+}
+
+void dc_host_unlock(int fd, const char *state_root)
+{
+        if (fd < 0)
+                return;
+        /* Leave nothing behind: the lock file goes while we still hold it. */
+        _cleanup_free_ char *lp = dc_xasprintf("%s/.lock", state_root);
+        unlink(lp);
+        close(fd);
+        dc_state_root_prune(state_root);
 }
 
 struct holders {
@@ -133,7 +152,7 @@ int dc_shared_hold(const char *state_root, const char *id, const char *holder,
                 }
         }
         holders_free(&h);
-        close(lock);
+        dc_host_unlock(lock, state_root);
         return r;
 }
 
@@ -164,6 +183,6 @@ int dc_shared_release(const char *state_root, const char *id, const char *holder
                 dc_strv_free(&rest);
         }
         holders_free(&h);
-        close(lock);
+        dc_host_unlock(lock, state_root);
         return r;
 }

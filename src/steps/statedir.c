@@ -61,10 +61,17 @@ static int statedir_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, stru
                         return dc_err(err, r, "cannot create %s: %s", base, strerror(-r));
         }
         bool existed = false;
-        if (mkdir(path, 0700) < 0) {
+        int tries = 0;
+        while (mkdir(path, 0700) < 0) {
+                if (errno == ENOENT && slash && slash != base && tries++ < 10) {
+                        /* a teardown pruned the empty base dir meanwhile */
+                        dc_mkdir_p(base, 0755);
+                        continue;
+                }
                 if (errno != EEXIST)
                         return dc_err(err, errno, "cannot create %s: %s", path, strerror(errno));
                 existed = true;
+                break;
         }
         int lock_fd = -1;
         int r = lock_state(path, &lock_fd, err);
@@ -106,7 +113,19 @@ static int statedir_undo(const struct dc_kvs *rec, struct dc_error *err)
         }
         if (rmdir(path) < 0 && errno != ENOENT)
                 return dc_err(err, errno, "cannot remove %s: %s", path, strerror(errno));
+        _cleanup_free_ char *base = dc_xstrdup(path);
+        char *slash = strrchr(base, '/');
+        if (slash && slash != base) {
+                *slash = 0;
+                dc_state_root_prune(base);
+        }
         return 0;
+}
+
+void dc_state_root_prune(const char *state_root)
+{
+        /* Fails harmlessly (ENOTEMPTY) while any container or lock is there. */
+        rmdir(state_root);
 }
 
 static void statedir_describe(const struct dc_step *s, FILE *out)

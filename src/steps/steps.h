@@ -9,8 +9,13 @@ extern const struct dc_step_ops dc_netns_ops;
 extern const struct dc_step_ops dc_cgroup_ops;
 extern const struct dc_step_ops dc_sysctl_ops;
 
-/* The host lock STATE_ROOT/.lock (blocking); returns the fd to close. */
+/* The host lock STATE_ROOT/.lock (blocking); returns the fd, to be given to
+ * dc_host_unlock, which removes the file so nothing stays on the host. */
 int dc_host_lock(const char *state_root, struct dc_error *err);
+void dc_host_unlock(int fd, const char *state_root);
+/* Remove STATE_ROOT when nothing is left in it (best effort, racing starts
+ * recreate it). */
+void dc_state_root_prune(const char *state_root);
 /* Shared resources held by reference (shared.c). */
 int dc_shared_hold(const char *state_root, const char *id, const char *holder,
                    int (*first)(void *arg, char **prev, struct dc_error *err), void *arg, struct dc_error *err);

@@ -1,0 +1,237 @@
+"""Issue 3: a .conf file becomes a running, isolated container. Each test
+checks from inside (with the probe) what a user would check."""
+
+import json
+import os
+import socket
+
+EXPECTED_MOUNTS = ["/", "/proc", "/sys", "/dev", "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+                   "/dev/urandom", "/dev/tty", "/dev/pts", "/dev/shm", "/run", "/tmp"]
+
+
+def basic_conf(t, extra="", rootfs=None):
+    r = rootfs or t.rootfs()
+    return t.conf("box", 'rootfs = { path = "%s"; };\nhostname = "box1";\n%s' % (r, extra))
+
+
+def mountpoints(d):
+    return [m["mountpoint"] for m in d["mounts"]]
+
+
+def opts(d, mountpoint):
+    for m in d["mounts"]:
+        if m["mountpoint"] == mountpoint:
+            return set(m["options"].split(","))
+    return set()
+
+
+def test_pid1_hostname_and_processes(t):
+    host_name = socket.gethostname()
+    d = t.probe(basic_conf(t))
+    t.eq(d["pid"], 1, "the command is PID 1 in its pid namespace")
+    t.eq(d["pids"], [1], "ps shows only the container's processes")
+    t.eq(d["hostname"], "box1", "the configured hostname")
+    t.eq(socket.gethostname(), host_name, "the host's hostname is unchanged")
+    t.eq((d["uid"], d["gid"]), (0, 0), "default user is 0:0")
+    t.eq(d["cwd"], "/", "default cwd")
+    t.eq(d["env"], [], "the environment starts empty, like env -i")
+
+
+def test_root_is_the_rootfs_and_host_mounts_are_gone(t):
+    r = t.rootfs()
+    with open(os.path.join(r, "marker-%d" % os.getpid()), "w") as f:
+        f.write("x")
+    conf = basic_conf(t, rootfs=r)
+    p = t.diyctl("start", conf, "--set", 'process.args=["/bin/ls", "/"]', check=True)
+    t.contains(p.stdout.split(), "marker-%d" % os.getpid(), "a marker file proves / is the rootfs")
+    d = t.probe(conf)
+    t.eq(mountpoints(d), EXPECTED_MOUNTS, "/proc/self/mountinfo lists exactly the container's mounts")
+    for host_mp in ("/etc", "/var/lib/diyctl", "/sys/fs/cgroup", "/run/diyctl"):
+        t.ok(host_mp not in mountpoints(d), "host mount %s visible inside" % host_mp)
+    t.ok({"nosuid", "nodev", "noexec"} <= opts(d, "/proc"), "/proc is nosuid,nodev,noexec: %s" % opts(d, "/proc"))
+    t.ok("ro" in opts(d, "/sys"), "/sys is read-only with a net namespace")
+    t.ok("nosuid" in opts(d, "/dev"), "/dev is nosuid")
+    devpts = [m for m in d["mounts"] if m["mountpoint"] == "/dev/pts"][0]
+    t.eq(devpts["fstype"], "devpts", "/dev/pts is a devpts")
+    t.contains(devpts["super_options"], "ptmxmode=666", "a new devpts instance with its own ptmx")
+    ls = t.diyctl("start", conf, "--set", 'process.args=["/bin/ls", "-l", "/dev/ptmx", "/dev/fd", "/dev/stdin"]',
+                  check=True).stdout
+    t.contains(ls, "/dev/ptmx -> pts/ptmx", "/dev/ptmx points into the container's devpts")
+    t.contains(ls, "/dev/fd -> /proc/self/fd", "/dev/fd link")
+    devs = t.diyctl("start", conf, "--set", 'process.args=["/bin/ls", "/dev"]', check=True).stdout.split()
+    t.eq(sorted(devs), sorted(["fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout",
+                               "tty", "urandom", "zero"]), "/dev holds only the devices it was given")
+
+
+def test_only_loopback_with_a_net_namespace(t):
+    d = t.probe(basic_conf(t))
+    t.eq(d["links"], ["lo"], "only lo exists in the container's net namespace")
+    p = t.diyctl("start", basic_conf(t), "--set", 'process.args=["/bin/cat", "/sys/class/net/lo/operstate"]',
+                 check=True)
+    t.ok(p.stdout.strip() in ("unknown", "up"), "lo is up (operstate %r)" % p.stdout.strip())
+
+
+def test_host_network_mode(t):
+    host_links = sorted(l["ifname"] for l in json.loads(t.run(["ip", "-j", "link"]).stdout))
+    d = t.probe(basic_conf(t, 'network = { mode = "host"; };\n'))
+    t.eq(sorted(d["links"]), host_links, "network.mode host shares the host's links")
+    t.ok("ro" not in opts(d, "/sys"), "/sys writable when the net namespace is the host's")
+
+
+def test_process_args_env_cwd_user(t):
+    conf = basic_conf(t, 'process = { env = [ "A=1", "B=two words" ]; cwd = "/etc"; user = "65534:65534"; };\n')
+    d = t.probe(conf, args=["x", "y z"])
+    t.eq(d["argv"], ["/bin/dc-probe", "x", "y z"], "exactly the configured args")
+    t.eq(d["env"], ["A=1", "B=two words"], "exactly the configured environment")
+    t.eq(d["cwd"], "/etc", "the configured cwd")
+    t.eq((d["uid"], d["gid"], d["euid"], d["egid"]), (65534, 65534, 65534, 65534), "the configured uid:gid")
+    t.eq(d["groups"], [], "no supplementary groups")
+    d = t.probe(basic_conf(t, 'process = { user = "nobody"; };\n'))
+    t.eq((d["uid"], d["gid"]), (65534, 65534), "a user name is looked up in the rootfs's /etc/passwd")
+    fds = sorted(int(k) for k in d["fds"]) if isinstance(d["fds"], dict) else sorted(f["fd"] for f in d["fds"])
+    t.ok(fds[:3] == [0, 1, 2] and all(fd <= 3 for fd in fds), "only fds 0-2 reach the process: %s" % d["fds"])
+
+
+def test_volumes(t):
+    src = os.path.join(t.tmp, "www")
+    os.mkdir(src)
+    with open(os.path.join(src, "index.html"), "w") as f:
+        f.write("hello")
+    rw = os.path.join(t.tmp, "data")
+    os.mkdir(rw)
+    conf = basic_conf(t, 'volumes = ( { source = "www"; target = "/www"; readonly = true; },\n'
+                         '            { source = "data"; target = "/data"; },\n'
+                         '            { type = "tmpfs"; target = "/scratch"; size = "1M"; } );\n')
+    w = t.probe(conf, args=["write", "/www/new"])
+    t.eq((w["ok"], w.get("errno")), (False, 30), "writing to a read-only volume fails with EROFS")
+    t.ok(not os.path.exists(os.path.join(src, "new")), "nothing written to the read-only source")
+    w = t.probe(conf, args=["write", "/data/made-inside"])
+    t.eq(w["ok"], True, "writing to a read-write volume works")
+    t.ok(os.path.exists(os.path.join(rw, "made-inside")), "the file shows up on the host")
+    out = t.diyctl("start", conf, "--set", 'process.args=["/bin/cat", "/www/index.html"]', check=True).stdout
+    t.eq(out, "hello", "a relative volume source resolves against the config's directory")
+    d = t.probe(conf)
+    t.ok("ro" in opts(d, "/www"), "/www mounted read-only")
+    scratch = [m for m in d["mounts"] if m["mountpoint"] == "/scratch"]
+    t.ok(scratch and scratch[0]["fstype"] == "tmpfs" and "size=1024k" in scratch[0]["super_options"],
+         "tmpfs volume with its size: %s" % scratch)
+
+
+def test_exit_code_propagates(t):
+    conf = basic_conf(t)
+    t.eq(t.diyctl("start", conf, "--set", 'process.args=["/bin/dc-probe", "exit", "42"]').returncode, 42,
+         "the container's exit code is diyctl's")
+    t.eq(t.diyctl("start", conf, "--set", 'process.args=["/bin/sh", "-c", "kill -TERM $$"]',
+                  "--set", "process.init=true").returncode, 128 + 15, "a signal death is 128+N")
+
+
+def test_init_reaps_and_is_pid1(t):
+    conf = basic_conf(t, "process = { init = true; };\n")
+    d = t.probe(conf)
+    t.eq((d["pid"], d["ppid"]), (2, 1), "with init, the command is PID 2 under PID 1")
+    t.eq(sorted(d["pids"]), [1, 2], "only init and the command")
+    # an orphan that exits must be reaped, not left a zombie
+    out = t.diyctl("start", conf, "--set",
+                   'process.args=["/bin/sh", "-c", "(sleep 0.2 &) ; sleep 0.5; cat /proc/*/stat | grep -c \' Z \' || true"]',
+                   check=True).stdout.strip()
+    t.eq(out, "0", "no zombies: init reaps orphans")
+
+
+def test_writable_modes(t):
+    r = t.rootfs()
+    conf = t.conf("w", 'rootfs = { path = "%s"; writable = "tmpfs"; };\n' % r)
+    w = t.probe(conf, args=["write", "/made-in-tmpfs"])
+    t.eq(w["ok"], True, "a tmpfs-writable root accepts writes")
+    t.ok(not os.path.exists(os.path.join(r, "made-in-tmpfs")), "tmpfs changes never reach the rootfs")
+    conf = t.conf("n", 'rootfs = { path = "%s"; writable = "none"; };\n' % r)
+    w = t.probe(conf, args=["write", "/x"])
+    t.eq((w["ok"], w.get("errno")), (False, 30), "writable none: the root is read-only")
+    upper = os.path.join(t.tmp, "upper")
+    os.mkdir(upper)
+    conf = t.conf("d", 'rootfs = { path = "%s"; writable = "%s"; };\n' % (r, upper))
+    t.eq(t.probe(conf, args=["write", "/kept"])["ok"], True, "a directory upper accepts writes")
+    t.ok(os.path.exists(os.path.join(upper, "upper", "kept")), "the change persists in the upper directory")
+    t.ok(not os.path.exists(os.path.join(r, "kept")), "and not in the rootfs")
+    d = t.probe(conf, args=["write", "/kept2"])
+    t.ok(os.path.exists(os.path.join(upper, "upper", "kept")), "still there at the next start")
+
+
+def test_interactive_shell_on_a_pty(t):
+    conf = basic_conf(t, 'process = { args = [ "/bin/sh" ]; env = [ "PATH=/bin:/usr/bin", "PS1=ct$ " ]; };\n')
+
+    def script(s):
+        s.expect(r"ct\$ ")
+        s.sendline("echo pid=$$ tty=$(tty)")
+        s.expect(r"pid=1 tty=/dev/pts/0")
+        s.expect(r"ct\$ ")
+        s.sendline("stty size")
+        s.expect(r"24 80")
+        s.expect(r"ct\$ ")
+        s.sendline("exit 3")
+    rc = t.pty_run([t.diyctl_bin, "start", conf], script, timeout=30)
+    t.eq(rc, 3, "exit code of the interactive shell")
+
+
+def test_check_and_plan_commands(t):
+    good = basic_conf(t)
+    t.diyctl("check", good, check=True)
+    bad = t.conf("bad", 'rootfs = { path = "/" };\nnetwork = {\n  mode = "none";\n  address = "10.88.0.300/24";\n};\n')
+    p = t.diyctl("check", bad, good)
+    t.eq(p.returncode, 1, "check exits 1 when any file is bad")
+    t.contains(p.stderr, "bad.conf:4: network.address: 10.88.0.300/24 is not an IPv4 address",
+               "errors name file, line and key")
+    pj = json.loads(t.diyctl("check", "--json", bad, good).stdout)
+    t.eq([x["ok"] for x in pj], [False, True], "check --json")
+    plan = json.loads(t.diyctl("plan", "--json", good, check=True).stdout)
+    kinds = [s["kind"] for s in plan["steps"]]
+    t.eq(kinds[0], "statedir", "plan starts with the state dir")
+    t.eq(kinds[-2:], ["pivot-root", "exec"], "plan ends with pivot_root and exec")
+    t.ok(all(s["host_change"] == (s["side"] == "host") for s in plan["steps"]), "host steps are marked")
+    txt = t.diyctl("plan", good, check=True).stdout
+    t.contains(txt, "* host   statedir", "human plan marks host steps")
+
+
+def test_bad_input_leaves_host_unchanged(t):
+    before = t.snapshot()
+    conf = t.conf("nort", 'rootfs = { path = "/nonexistent-rootfs"; };\n')
+    p = t.diyctl("start", conf)
+    t.ok(p.returncode != 0, "a missing rootfs fails")
+    t.contains(p.stderr, "nort.conf:1: rootfs.path: /nonexistent-rootfs: No such file or directory", "clear error")
+    conf = basic_conf(t, 'process = { args = [ "/bin/nothere" ]; };\n')
+    p = t.diyctl("start", conf)
+    t.eq(p.returncode, 127, "a command not found in the rootfs exits 127")
+    t.contains(p.stderr, "process.args: /bin/nothere: command not found in the rootfs", "clear error")
+    t.eq(p.stderr.count("diyctl:"), 1, "one message")
+    t.compare(before, t.snapshot())
+
+
+def test_kernel_refusal_is_clear(t):
+    # An unprivileged caller cannot create these namespaces: the kernel says EPERM.
+    run = os.path.join(t.tmp, "xdg")
+    os.mkdir(run)
+    os.chown(run, 65534, 65534)
+    r = t.rootfs()
+    d = t.tmp
+    while d not in ("/", "/tmp"):  # let the unprivileged user reach the config
+        os.chmod(d, os.stat(d).st_mode | 0o055)
+        d = os.path.dirname(d)
+    conf = t.conf("unpriv", 'rootfs = { path = "%s"; };\n' % r)
+    os.chmod(conf, 0o644)
+    p = t.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+               t.diyctl_bin, "start", conf], env={"XDG_RUNTIME_DIR": run}, check=False)
+    t.ok(p.returncode != 0, "start as an unprivileged user fails")
+    t.contains(p.stderr, "the kernel refused the namespaces", "the message says what was refused")
+    t.eq(os.listdir(os.path.join(run, "diyctl")) if os.path.isdir(os.path.join(run, "diyctl")) else [], [],
+         "nothing left in the state dir")
+
+
+def test_include_and_set(t):
+    r = t.rootfs()
+    os.mkdir(os.path.join(t.tmp, "common"))
+    with open(os.path.join(t.tmp, "common", "proc.conf"), "w") as f:
+        f.write('process = { env = [ "FROM=fragment" ]; };\n')
+    conf = t.conf("inc", '@include "common/proc.conf"\nrootfs = { path = "%s"; };\n' % r)
+    d = t.probe(conf)
+    t.eq(d["env"], ["FROM=fragment"], "@include pulls in a fragment")
+    d = t.probe(conf, "hostname=fromset", 'process.env=["X=1"]')
+    t.eq((d["hostname"], d["env"]), ("fromset", ["X=1"]), "--set overrides, typed")
