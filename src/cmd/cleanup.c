@@ -18,8 +18,10 @@ static int cleanup_one(const char *root, const char *name)
         _cleanup_free_ char *dir = dc_xasprintf("%s/%s", root, name);
         struct stat st;
         if (stat(dir, &st) < 0) {
-                fprintf(stderr, "diyctl: no container %s (nothing in %s)\n", name, dir);
-                return 1;
+                /* Nothing to do is success: ExecStopPost=diyctl cleanup runs after clean stops too. */
+                if (dc_verbose)
+                        fprintf(stderr, "diyctl: %s: nothing to clean up\n", name);
+                return 0;
         }
         struct dc_error err = { 0 };
         if (dc_teardown(dir, &err) < 0) {

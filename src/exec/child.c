@@ -142,6 +142,13 @@ static int open_pty(struct dc_exec_ctx *ctx, int *slave, struct dc_error *err)
 void dc_child_main(struct dc_exec_ctx *ctx)
 {
         struct dc_error err = { 0 };
+        /* The lock and the journal are the launcher's alone: holding a copy
+         * would keep the container "running" in others' eyes after its
+         * launcher died. */
+        if (ctx->lock_fd >= 0)
+                close(ctx->lock_fd);
+        if (ctx->journal && ctx->journal->fd >= 0)
+                close(ctx->journal->fd);
         /* Only what we pass on survives exec: everything else inherited is CLOEXEC. */
         syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
         /* If the launcher dies, so does the container: a container never outlives

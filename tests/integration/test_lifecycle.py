@@ -1,0 +1,126 @@
+"""Issue 4: the container lifecycle (start -d, list, status, exec, logs,
+journal, stop, cleanup) and teardown on every path."""
+
+import json
+import os
+import signal
+import time
+
+LOOP = 'echo started; trap "echo got-term; exit 0" TERM INT HUP; while true; do sleep 0.1; done'
+
+
+def conf_for(t, name="life", script=LOOP, extra=""):
+    r = t.rootfs()
+    return t.conf(name, 'rootfs = { path = "%s"; };\nprocess = { args = [ "/bin/sh", "-c", %s ];\n'
+                        '  env = [ "PATH=/bin:/sbin:/usr/bin", "GREETING=hi" ]; cwd = "/etc"; };\n%s'
+                  % (r, json.dumps(script), extra))
+
+
+def status(t, name):
+    return json.loads(t.diyctl("status", "--json", name, check=True).stdout)
+
+
+def test_detached_lifecycle(t):
+    conf = conf_for(t)
+    p = t.diyctl("start", "-d", conf, check=True)
+    t.eq(p.stdout.strip(), "life", "start -d prints the name")
+    lst = json.loads(t.diyctl("list", "--json", check=True).stdout)
+    t.eq([(c["name"], c["state"]) for c in lst], [("life", "running")], "list --json")
+    st = status(t, "life")
+    t.ok(st["pid"] > 1 and os.path.exists("/proc/%d" % st["pid"]), "status reports a live pid")
+    t.eq(st["detached"], True, "detached")
+    # exec joins every namespace, the cwd and the environment
+    out = t.diyctl("exec", "life", "--", "/bin/sh", "-c", 'echo "$(hostname) $(pwd) $GREETING"; ps -o pid,args',
+                   check=True).stdout
+    t.contains(out, "life /etc hi", "exec runs with the container's hostname, cwd and env")
+    t.contains(out, "1 /bin/sh -c echo started", "exec sees the container's processes (same pid namespace)")
+    t.eq(t.diyctl("exec", "life", "/bin/sh", "-c", "exit 9").returncode, 9, "exec propagates the exit code")
+    with open("/proc/%d/ns/net" % st["pid"]) as _:
+        pass
+    t.eq(os.readlink("/proc/%d/ns/mnt" % st["pid"]) != os.readlink("/proc/self/ns/mnt"), True, "own mount ns")
+    # the named netns works with ip netns exec
+    links = json.loads(t.run(["ip", "netns", "exec", "diyctl-life", "ip", "-j", "link"]).stdout)
+    t.eq([l["ifname"] for l in links], ["lo"], "ip netns exec diyctl-NAME reaches the container's netns")
+    # logs
+    t.wait_for(lambda: "started" in t.diyctl("logs", "life").stdout, msg="logs show the output")
+    # the journal lists what was done on the host
+    j = json.loads(t.diyctl("journal", "--json", "life", check=True).stdout)
+    kinds = [r["kind"] for r in j["records"]]
+    t.eq(kinds, ["statedir", "cgroup", "netns"], "journal records of a running container")
+    t.ok(all(r["state"] == "done" for r in j["records"]), "every record is done")
+    t.contains(t.diyctl("journal", "life", check=True).stdout, "netns", "journal as a table")
+    t0 = time.monotonic()
+    t.diyctl("stop", "life", check=True)
+    t.ok(time.monotonic() - t0 < 3, "a container that handles SIGTERM stops promptly")
+    t.eq(json.loads(t.diyctl("list", "--json", check=True).stdout), [], "nothing listed after stop")
+    t.ok(t.diyctl("status", "life").returncode != 0, "status of a stopped container fails")
+
+
+def test_same_name_twice(t):
+    conf = conf_for(t)
+    t.diyctl("start", "-d", conf, check=True)
+    p = t.diyctl("start", "-d", conf)
+    t.ok(p.returncode != 0, "a second start of the same name fails")
+    t.contains(p.stderr, "container life is already running", "clear error")
+    t.eq(p.stderr.count("diyctl:"), 1, "said once")
+    p = t.diyctl("start", conf)
+    t.contains(p.stderr, "already running", "also in the foreground")
+    t.diyctl("stop", "life", check=True)
+
+
+def test_stop_escalates_to_sigkill(t):
+    conf = conf_for(t, script='trap "" TERM; echo ignoring; while true; do sleep 0.1; done')
+    t.diyctl("start", "-d", conf, check=True)
+    t0 = time.monotonic()
+    t.diyctl("stop", "-t", "1", "life", check=True)
+    took = time.monotonic() - t0
+    t.ok(1.0 <= took < 6, "stop -t 1 waits about a second, then kills (took %.2f s)" % took)
+    t.eq(t.diyctl("status", "life").returncode != 0, True, "gone")
+
+
+def test_sigterm_to_foreground_launcher_tears_down(t):
+    conf = conf_for(t)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        before = t.snapshot()
+        p = t.spawn([t.diyctl_bin, "start", conf])
+        t.wait_for(lambda: json.loads(t.diyctl("status", "--json", "life").stdout or "{}").get("state") == "running",
+                   msg="container running")
+        os.kill(p.pid, sig)
+        rc = p.wait(timeout=20)
+        t.eq(rc, 0, "the container handled the forwarded %s and exited 0" % sig.name)
+        t.compare(before, t.snapshot())
+
+
+def test_exec_with_a_pty(t):
+    conf = conf_for(t)
+    t.diyctl("start", "-d", conf, check=True)
+
+    def script(s):
+        s.expect(r"# ")
+        s.sendline("tty; echo done-$((40+2))")
+        s.expect(r"/dev/pts/\d+")
+        s.expect(r"done-42")
+        s.sendline("exit 4")
+    rc = t.pty_run([t.diyctl_bin, "exec", "life", "/bin/sh"], script, timeout=30,
+                   env={"PS1": "# "})
+    t.eq(rc, 4, "interactive exec on a pty")
+    t.diyctl("stop", "life", check=True)
+
+
+def test_cleanup_is_idempotent(t):
+    t.eq(t.diyctl("cleanup", "nosuchthing").returncode, 0, "cleanup of nothing succeeds (ExecStopPost)")
+    t.eq(t.diyctl("cleanup", "--all").returncode, 0, "cleanup --all with nothing")
+    conf = conf_for(t)
+    t.diyctl("start", "-d", conf, check=True)
+    p = t.diyctl("cleanup", "life")
+    t.ok(p.returncode != 0 and "in use" in p.stderr, "cleanup refuses a running container")
+    t.diyctl("stop", "life", check=True)
+
+
+def test_error_after_host_steps_is_undone(t):
+    before = t.snapshot()
+    conf = conf_for(t, extra='volumes = ( { source = "%s"; target = "/bin/sh/x"; } );\n' % t.tmp)
+    p = t.diyctl("start", conf)
+    t.ok(p.returncode != 0, "a mount that cannot be made fails the start")
+    t.contains(p.stderr, "/bin/sh/x", "the error names the target")
+    t.compare(before, t.snapshot())
