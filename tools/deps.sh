@@ -12,6 +12,8 @@ packages=(
 	libcap-dev libseccomp-dev libnftables-dev
 	# run: firewall backends, links and routes
 	nftables iptables iproute2
+	# run: rootless containers (newuidmap/newgidmap)
+	uidmap
 	# test: rootfs, framework, sandboxes, fuzzers (clang + libFuzzer runtime)
 	busybox-static python3 util-linux file clang libclang-rt-dev
 )

@@ -22,6 +22,10 @@ struct dc_exec_ctx {
          * lease "lease.ipv4" = "10.88.0.4/30"); also copied into the status file
          * as "var.KEY" so list/status can show them. */
         struct dc_kvs vars;
+        /* With a user namespace: the helper process that holds it until the
+         * first process is cloned into it (see dc_userns_holder_start). */
+        pid_t holder_pid;
+        int holder_fd;
         /* child side */
         int sync_fd;             /* socketpair end: launcher <-> first process */
         int root_fd;             /* O_PATH fd of the prepared rootfs (before pivot_root) */
@@ -53,6 +57,10 @@ int dc_teardown(const char *state_dir, struct dc_error *err);
 int dc_teardown_locked(const char *state_dir, struct dc_error *err);
 /* Take the state dir's lock: 0 with *fd set, -EBUSY when a launcher holds it. */
 int dc_statedir_lock(const char *dir, int *fd, struct dc_error *err);
+
+/* Start the user namespace holder (ctx->holder_pid/holder_fd): a process in a
+ * new user namespace, waiting for its maps and then for the spawn. */
+int dc_userns_holder_start(struct dc_exec_ctx *ctx, struct dc_error *err);
 
 /* Child side (src/exec/child.c): runs child steps then execs. Never returns. */
 __attribute__((noreturn)) void dc_child_main(struct dc_exec_ctx *ctx);

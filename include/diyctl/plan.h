@@ -16,6 +16,8 @@ struct dc_plan_opts {
         gid_t gid;
         bool skip_fs_checks;    /* unit tests: do not stat volume sources or rootfs */
         bool cgroups;           /* give the container its own cgroup (root; not rootless) */
+        const char *subuid_file; /* NULL: /etc/subuid (tests point elsewhere) */
+        const char *subgid_file; /* NULL: /etc/subgid */
 };
 
 struct dc_plan {

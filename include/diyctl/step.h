@@ -15,6 +15,7 @@ struct dc_step;
 enum dc_side {
         DC_SIDE_HOST,  /* the launcher, journaled, undone at teardown */
         DC_SIDE_SPAWN, /* the launcher creates the container's first process */
+        DC_SIDE_PARENT, /* the launcher, after spawn, on the container only (uid maps): not a host change */
         DC_SIDE_CHILD, /* inside the container before exec; nothing to undo */
 };
 

@@ -16,6 +16,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "diyctl/config.h"
 #include "diyctl/exec.h"
 #include "diyctl/util.h"
 
@@ -47,15 +48,6 @@ struct cmd {
         gid_t gid;
 };
 
-void dc_reset_signals(void)
-{
-        sigset_t all;
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        for (int sig = 1; sig < NSIG; sig++)
-                if (sig != SIGKILL && sig != SIGSTOP)
-                        signal(sig, SIG_DFL);
-}
 
 /* Becomes the configured process (in the init's child, or directly). */
 static void run_command(void *arg)
@@ -80,7 +72,9 @@ static void run_command(void *arg)
                 if (c->pty_slave > 2)
                         close(c->pty_slave);
         }
-        if (setgroups(0, NULL) < 0 || setgid(c->gid) < 0 || setuid(c->uid) < 0) {
+        /* setgroups is denied in a user namespace mapped without a helper */
+        bool userns = dc_streq(dc_kvs_get(a, "userns"), "1");
+        if ((setgroups(0, NULL) < 0 && !(userns && errno == EPERM)) || setgid(c->gid) < 0 || setuid(c->uid) < 0) {
                 dc_err(&err, errno, "cannot become %u:%u: %s", c->uid, c->gid, strerror(errno));
                 fail(ctx, 125, &err);
         }
@@ -166,6 +160,16 @@ void dc_child_main(struct dc_exec_ctx *ctx)
         }
 
         const struct dc_plan *p = ctx->plan;
+        if (p->namespaces & DC_NS_USER) {
+                /* Our maps are written now: become root of the new user
+                 * namespace (keeping its capabilities), so files we create
+                 * for mount points belong to a mapped id. */
+                if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+                        dc_err(&err, errno, "cannot become root in the user namespace: %s "
+                               "(user.map must map 0 inside)", strerror(errno));
+                        fail(ctx, 125, &err);
+                }
+        }
         const struct dc_step *exec_step = NULL;
         for (size_t i = 0; i < p->n; i++) {
                 const struct dc_step *s = &p->steps[i];

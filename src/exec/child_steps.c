@@ -111,10 +111,12 @@ static int open_dir(int dfd, const char *name, struct dc_error *err)
         return fd;
 }
 
-static int mount_overlay(int lower, int upper, int work, const char *target, struct dc_error *err)
+static int mount_overlay(int lower, int upper, int work, const char *target, bool userns, struct dc_error *err)
 {
         struct dc_fdpath l = dc_fdpath(lower), u = dc_fdpath(upper), w = dc_fdpath(work);
-        _cleanup_free_ char *opts = dc_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", l.s, u.s, w.s);
+        /* in a user namespace overlayfs keeps its metadata in user.* xattrs */
+        _cleanup_free_ char *opts = dc_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s%s", l.s, u.s, w.s,
+                                                 userns ? ",userxattr" : "");
         if (mount("overlay", target, "overlay", 0, opts) < 0)
                 return dc_err(err, errno, "cannot mount the overlay root on %s: %s", target, strerror(errno));
         return 0;
@@ -125,6 +127,7 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         const char *source = dc_kvs_get(&s->args, "source");
         const char *target = dc_kvs_get(&s->args, "target");
         const char *writable = dc_kvs_get(&s->args, "writable");
+        bool userns = dc_streq(dc_kvs_get(&s->args, "userns"), "1");
         _cleanup_close_ int src = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (src < 0)
                 return dc_err(err, errno, "rootfs %s: %s", source, strerror(errno));
@@ -147,7 +150,7 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 if (w < 0)
                         return w;
                 /* The overlay goes on top of the tmpfs that holds its upper layer. */
-                if ((r = mount_overlay(src, u, w, target, err)) < 0)
+                if ((r = mount_overlay(src, u, w, target, userns, err)) < 0)
                         return r;
         } else {
                 const char *dir = dc_kvs_get(&s->args, "upper");
@@ -162,7 +165,7 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 _cleanup_close_ int w = open_dir(d, "work", err);
                 if (w < 0)
                         return w;
-                if ((r = mount_overlay(src, u, w, target, err)) < 0)
+                if ((r = mount_overlay(src, u, w, target, userns, err)) < 0)
                         return r;
         }
         ctx->root = dc_xstrdup(target);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -19,6 +20,7 @@
 #include "dc-build-config.h"
 #include "diyctl/config.h"
 #include "diyctl/exec.h"
+#include "diyctl/notify.h"
 #include "diyctl/state.h"
 #include "diyctl/util.h"
 
@@ -63,23 +65,14 @@ static void fault_point(size_t index, const char *when)
 #endif
 }
 
+static void timens_offsets(const struct dc_step *s, char *buf, size_t n);
+
 static int setup_timens(const struct dc_step *s, struct dc_error *err)
 {
-        const char *bt = dc_kvs_get(&s->args, "boottime");
-        long long mono = 0, boot = 0;
-        if (dc_kvs_get_ll(&s->args, "monotonic", &mono) < 0)
-                mono = 0;
-        if (dc_streq(bt, "reset")) {
-                struct timespec ts;
-                clock_gettime(CLOCK_BOOTTIME, &ts);
-                boot = -(long long)ts.tv_sec;
-        } else if (dc_kvs_get_ll(&s->args, "boottime", &boot) < 0) {
-                boot = 0;
-        }
         if (unshare(CLONE_NEWTIME) < 0)
                 return dc_err(err, errno, "cannot create a time namespace: %s", strerror(errno));
-        char buf[128];
-        snprintf(buf, sizeof(buf), "%d %lld 0\n%d %lld 0\n", CLOCK_MONOTONIC, mono, CLOCK_BOOTTIME, boot);
+        char buf[256];
+        timens_offsets(s, buf, sizeof(buf));
         int r = dc_write_file("/proc/self/timens_offsets", buf);
         if (r < 0)
                 return dc_err(err, r, "cannot set the time namespace's offsets: %s", strerror(-r));
@@ -97,9 +90,161 @@ static const char *ns_refused_hint(int e)
         return "";
 }
 
+/* The time namespace offsets, as /proc/self/timens_offsets wants them. */
+static void timens_offsets(const struct dc_step *s, char *buf, size_t n)
+{
+        const char *bt = dc_kvs_get(&s->args, "boottime");
+        long long mono = 0, boot = 0;
+        if (dc_kvs_get_ll(&s->args, "monotonic", &mono) < 0)
+                mono = 0;
+        if (dc_streq(bt, "reset")) {
+                struct timespec ts;
+                clock_gettime(CLOCK_BOOTTIME, &ts);
+                boot = -(long long)ts.tv_sec;
+        } else if (dc_kvs_get_ll(&s->args, "boottime", &boot) < 0) {
+                boot = 0;
+        }
+        snprintf(buf, n, "%d %lld 0\n%d %lld 0\n", CLOCK_MONOTONIC, mono, CLOCK_BOOTTIME, boot);
+}
+
+/* --- the user namespace holder --------------------------------------------
+ * launcher                          holder (fork)
+ *   fork ----------------------->   unshare(CLONE_NEWUSER), 'U'
+ *   write uid/gid maps              ...
+ *   'S' + offsets + sync fd ---->   become 0; time namespace; clone3(CLONE_PARENT)
+ *   <------------------ 'P' pid     exit          -> the first process is our child */
+
+struct holder_msg {
+        int code;                /* errno on failure */
+        pid_t pid;
+        char text[1024];
+};
+
+static __attribute__((noreturn)) void holder_main(struct dc_exec_ctx *ctx, int fd)
+{
+        struct holder_msg m = { 0 };
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (unshare(CLONE_NEWUSER) < 0) {
+                m.code = errno;
+                snprintf(m.text, sizeof(m.text), "the kernel refused a user namespace: %s%s", strerror(errno),
+                         ns_refused_hint(errno));
+                dc_send_msg(fd, DC_MSG_ERROR, &m, sizeof(m), -1);
+                _exit(125);
+        }
+        dc_send_msg(fd, 'U', &m, sizeof(m), -1);
+        char type;
+        char offsets[256] = "";
+        int sync = -1;
+        int n = dc_recv_msg(fd, &type, offsets, sizeof(offsets) - 1, &sync);
+        if (n < 0 || type != 'S' || sync < 0)
+                _exit(0);
+        offsets[n] = 0;
+        const char *fail = NULL;
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+                fail = "cannot become root in the user namespace (user.map must map 0 inside)";
+        else if (offsets[0] && unshare(CLONE_NEWTIME) < 0)
+                fail = "cannot create a time namespace";
+        else if (offsets[0] && dc_write_file("/proc/self/timens_offsets", offsets) < 0)
+                fail = "cannot set the time namespace's offsets";
+        if (fail) {
+                m.code = errno;
+                snprintf(m.text, sizeof(m.text), "%s: %s", fail, strerror(errno));
+                dc_send_msg(fd, DC_MSG_ERROR, &m, sizeof(m), -1);
+                _exit(125);
+        }
+        unsigned long flags = clone_flags(ctx->plan->namespaces) & ~(unsigned long)CLONE_NEWUSER;
+        /* with CLONE_PARENT the kernel wants exit_signal 0: the child inherits
+         * ours (SIGCHLD, from fork), sent to the launcher, its parent */
+        struct dc_clone_args args = { .flags = flags | CLONE_PARENT, .exit_signal = 0 };
+        long pid = syscall(SYS_clone3, &args, sizeof(args));
+        if (pid == 0) {
+                close(fd);
+                ctx->sync_fd = sync;
+                dc_child_main(ctx);
+        }
+        if (pid < 0) {
+                m.code = errno;
+                snprintf(m.text, sizeof(m.text), "the kernel refused the namespaces: %s%s", strerror(errno),
+                         ns_refused_hint(errno));
+                dc_send_msg(fd, DC_MSG_ERROR, &m, sizeof(m), -1);
+                _exit(125);
+        }
+        m.pid = (pid_t)pid;
+        dc_send_msg(fd, 'P', &m, sizeof(m), -1);
+        _exit(0);
+}
+
+int dc_userns_holder_start(struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        int hp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, hp) < 0)
+                return dc_err(err, errno, "socketpair: %s", strerror(errno));
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(hp[0]);
+                close(hp[1]);
+                return dc_err(err, e, "fork: %s", strerror(e));
+        }
+        if (pid == 0) {
+                close(hp[0]);
+                holder_main(ctx, hp[1]);
+        }
+        close(hp[1]);
+        ctx->holder_pid = pid;
+        ctx->holder_fd = hp[0];
+        char type;
+        struct holder_msg m;
+        int n = dc_recv_msg(hp[0], &type, &m, sizeof(m), NULL);
+        if (n < (int)sizeof(int) || type != 'U')
+                return dc_err(err, n < (int)sizeof(int) ? EIO : m.code, "%s",
+                              n >= (int)sizeof(int) ? m.text : "the user namespace helper died");
+        return 0;
+}
+
+static void holder_stop(struct dc_exec_ctx *ctx)
+{
+        if (ctx->holder_fd >= 0)
+                close(ctx->holder_fd);
+        ctx->holder_fd = -1;
+        if (ctx->holder_pid > 0) {
+                kill(ctx->holder_pid, SIGKILL);
+                while (waitpid(ctx->holder_pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        ctx->holder_pid = 0;
+}
+
+static int spawn_in_userns(struct dc_exec_ctx *ctx, const struct dc_step *s, int *parent_end, struct dc_error *err)
+{
+        char offsets[256] = "";
+        if (ctx->plan->namespaces & DC_NS_TIME)
+                timens_offsets(s, offsets, sizeof(offsets));
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return dc_err(err, errno, "socketpair: %s", strerror(errno));
+        int r = dc_send_msg(ctx->holder_fd, 'S', offsets, strlen(offsets) + 1, sp[1]);
+        close(sp[1]);
+        char type = 0;
+        struct holder_msg m = { 0 };
+        int n = r < 0 ? r : dc_recv_msg(ctx->holder_fd, &type, &m, sizeof(m), NULL);
+        holder_stop(ctx);
+        if (n < (int)sizeof(m) || type != 'P') {
+                close(sp[0]);
+                return dc_err(err, m.code ? m.code : EIO, "%s", n >= (int)sizeof(int) && m.text[0] ? m.text
+                                                                  : "the user namespace helper died");
+        }
+        ctx->child = m.pid;
+        *parent_end = sp[0];
+        return 0;
+}
+
 static int spawn(struct dc_exec_ctx *ctx, const struct dc_step *s, int *parent_end, struct dc_error *err)
 {
         const struct dc_plan *p = ctx->plan;
+        if (ctx->holder_pid > 0)
+                return spawn_in_userns(ctx, s, parent_end, err);
         if ((p->namespaces & DC_NS_TIME)) {
                 int r = setup_timens(s, err);
                 if (r < 0)
@@ -222,6 +367,7 @@ static int supervise(struct dc_exec_ctx *ctx, int sfd, int master, const struct 
                         case SIGTERM:
                         case SIGHUP:
                         case SIGQUIT:
+                                dc_notify_stopping("stopping"); /* $NOTIFY_SOCKET: systemd */
                                 /* Pass it on; a container that ignores it is killed after the grace time. */
                                 kill(ctx->child, (int)si.ssi_signo);
                                 if (kill_at < 0)
@@ -303,7 +449,8 @@ static void log_step(const struct dc_exec_opts *opts, size_t i, const struct dc_
 
 int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int *exit_code, struct dc_error *err)
 {
-        struct dc_exec_ctx ctx = { .plan = plan, .lock_fd = -1, .child = -1, .sync_fd = -1, .root_fd = -1 };
+        struct dc_exec_ctx ctx = { .plan = plan, .lock_fd = -1, .child = -1, .sync_fd = -1, .root_fd = -1,
+                                   .holder_fd = -1 };
         *exit_code = 125;
         sigset_t mask, old;
         sigemptyset(&mask);
@@ -391,18 +538,27 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                         dc_write_all(opts->notify_fd, m, strlen(m));
                 }
         }
+        /* $NOTIFY_SOCKET (systemd Type=notify): the process runs now. */
+        if (r == 0) {
+                _cleanup_free_ char *st = dc_xasprintf("running %s (pid %d)", plan->name, (int)ctx.child);
+                dc_notify_ready(getpid(), st);
+        } else {
+                dc_notify_failed(err->msg, err->code);
+        }
 
         int status = 0;
         if (r == 0) {
                 supervise(&ctx, sfd, master, opts, &status);
                 master = -1;
                 *exit_code = status_code(status);
+                dc_notify_stopping("tearing down");
         } else {
                 if (master >= 0)
                         close(master);
                 kill_and_reap(ctx.child);
         }
 
+        holder_stop(&ctx);
         /* Teardown on every path: exactly what the journal says was done. */
         if (ctx.journal) {
                 dc_journal_close(ctx.journal);

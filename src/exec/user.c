@@ -1,6 +1,7 @@
 /* Who the container's process runs as, and which program it runs; both looked
  * up inside the container (after pivot_root), never on the host. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,4 +98,14 @@ char *dc_find_program(const char *name, const char *path_env)
                         return DC_TAKE(p);
         }
         return NULL;
+}
+
+void dc_reset_signals(void)
+{
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int sig = 1; sig < NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        signal(sig, SIG_DFL);
 }

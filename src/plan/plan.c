@@ -136,7 +136,15 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         dc_kvs_add(&s->args, "name", c->name);
         dc_kvs_add(&s->args, "config", c->file);
 
-        /* 2. The container's first process, in its new namespaces. */
+        /* 2. The user namespace first (it owns the others), then the container's
+         * first process, in its new namespaces. */
+        bool userns = p->namespaces & DC_NS_USER;
+        if (userns) {
+                s = add_step(p, "idmap");
+                r = dc_plan_usermap(c, opts, &s->args, err);
+                if (r < 0)
+                        return r;
+        }
         s = add_step(p, "spawn");
         _cleanup_free_ char *nsl = ns_list(p->namespaces);
         dc_kvs_add(&s->args, "namespaces", nsl);
@@ -148,13 +156,13 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 dc_kvs_addf(&s->args, "monotonic", "%lld", c->time.monotonic);
         }
 
-        /* Host-side, while the first process waits: its cgroup, its named netns. */
+        /* The launcher, while the first process waits: its cgroup, its named netns. */
         if (opts->cgroups) {
                 s = add_step(p, "cgroup");
                 _cleanup_free_ char *g = dc_xasprintf("diyctl/%s", c->name);
                 dc_kvs_add(&s->args, "group", g);
         }
-        if (p->namespaces & DC_NS_NET) {
+        if ((p->namespaces & DC_NS_NET) && opts->uid == 0) {
                 s = add_step(p, "netns");
                 dc_kvs_add(&s->args, "dir", "/run/netns");
                 _cleanup_free_ char *nsp = dc_xasprintf("/run/netns/diyctl-%s", c->name);
@@ -175,10 +183,20 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 dc_kvs_add(&s->args, "upper", c->rootfs.writable_dir);
         _cleanup_free_ char *mnt = dc_xasprintf("%s/root", p->state_dir);
         dc_kvs_add(&s->args, "target", mnt);
+        if (userns)
+                dc_kvs_add(&s->args, "userns", "1");
 
         /* 5. The kernel filesystems and a minimal /dev. */
         add_mount(p, "proc", "/proc", "nosuid,nodev,noexec", NULL);
-        add_mount(p, "sysfs", "/sys", netns ? "ro,nosuid,nodev,noexec" : "nosuid,nodev,noexec", NULL);
+        if (userns && !netns) {
+                /* sysfs can only be mounted by the owner of the net namespace */
+                s = add_step(p, "bind");
+                dc_kvs_add(&s->args, "source", "/sys");
+                dc_kvs_add(&s->args, "target", "/sys");
+                dc_kvs_add(&s->args, "readonly", "1");
+        } else {
+                add_mount(p, "sysfs", "/sys", netns ? "ro,nosuid,nodev,noexec" : "nosuid,nodev,noexec", NULL);
+        }
         add_mount(p, "tmpfs", "/dev", "nosuid,noexec", "mode=755,size=4096k");
         static const char *const devs[] = { "null", "zero", "full", "random", "urandom", "tty" };
         for (size_t i = 0; i < DC_ARRAY_SIZE(devs); i++)
@@ -240,6 +258,8 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         dc_kvs_add(&s->args, "user-origin", o);
         dc_kvs_add(&s->args, "terminal", p->terminal ? "1" : "0");
         dc_kvs_add(&s->args, "init", p->init ? "1" : "0");
+        if (userns)
+                dc_kvs_add(&s->args, "userns", "1");
 
         *out = DC_TAKE(guard);
         return 0;
@@ -262,6 +282,7 @@ static const char *side_name(enum dc_side side)
         case DC_SIDE_HOST: return "host";
         case DC_SIDE_SPAWN: return "spawn";
         case DC_SIDE_CHILD: return "child";
+        case DC_SIDE_PARENT: return "parent";
         }
         return "?";
 }

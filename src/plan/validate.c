@@ -145,10 +145,7 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
         if (!(c->namespaces & DC_NS_MOUNT))
                 return dc_err_at(err, dc_config_origin(c, "namespaces"), "namespaces",
                                  "\"mount\" is required: a container needs its own mount namespace");
-        if (c->namespaces & DC_NS_USER)
-                return dc_err_at(err, dc_config_origin(c, "namespaces"), "namespaces",
-                                 "\"user\" namespaces are not supported by this version of diyctl yet");
-        if (dc_config_present(c, "user"))
+        if (dc_config_present(c, "user") && !(c->namespaces & DC_NS_USER))
                 return dc_err_at(err, dc_config_origin(c, "user"), "user",
                                  "needs \"user\" in namespaces");
         if (dc_config_present(c, "hostname") && !(c->namespaces & DC_NS_UTS))

@@ -8,6 +8,7 @@ extern const struct dc_step_ops dc_statedir_ops;
 extern const struct dc_step_ops dc_netns_ops;
 extern const struct dc_step_ops dc_cgroup_ops;
 extern const struct dc_step_ops dc_sysctl_ops;
+extern const struct dc_step_ops dc_idmap_ops;
 
 /* The host lock STATE_ROOT/.lock (blocking); returns the fd, to be given to
  * dc_host_unlock, which removes the file so nothing stays on the host. */

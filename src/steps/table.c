@@ -24,6 +24,7 @@ static const struct dc_step_ops spawn_ops = {
 const struct dc_step_ops *const dc_step_table[] = {
         &dc_statedir_ops,
         &spawn_ops,
+        &dc_idmap_ops,
         &dc_cgroup_ops,
         &dc_netns_ops,
         &dc_sysctl_ops,

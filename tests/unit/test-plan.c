@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "diyctl/config.h"
 #include "diyctl/plan.h"
@@ -177,7 +178,7 @@ static const struct bad bad_plans[] = {
         { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; };\n", "/srv/ct/t.conf:2: network.mode: \"nat\" networking is not supported" },
         { "rootfs = { tarball = \"x.tar\"; };\n", "/srv/ct/t.conf:1: rootfs.tarball: rootfs tarballs are not supported" },
         { "rootfs = { path = \"/r\"; };\nlimits = { pids = 5; };\n", "/srv/ct/t.conf:2: limits: resource limits are not supported" },
-        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"user\"];\n", "/srv/ct/t.conf:2: namespaces: \"user\" namespaces are not supported" },
+        { "rootfs = { path = \"/r\"; };\nuser = { map = \"root\"; };\n", "/srv/ct/t.conf:2: user: needs \"user\" in namespaces" },
 };
 
 static void test_bad_plans(void)
@@ -220,8 +221,93 @@ static void test_fs_checks(void)
         dc_config_free(c);
 }
 
+static struct dc_plan *plan_as(const char *text, uid_t uid, const char *subuid, struct dc_error *err)
+{
+        struct dc_config *c = NULL;
+        if (dc_config_load_string(text, "/srv/ct/t.conf", NULL, &c, err) < 0)
+                return NULL;
+        struct dc_plan_opts o = { .state_root = "/run/diyctl", .skip_fs_checks = true, .uid = uid, .gid = uid,
+                                  .subuid_file = subuid, .subgid_file = subuid };
+        struct dc_plan *p = NULL;
+        dc_plan_build(c, &o, &p, err);
+        dc_config_free(c);
+        return p;
+}
+
+static const char *idmap_arg(const struct dc_plan *p, const char *key, int nth)
+{
+        int i = find_step(p, "idmap", NULL, NULL);
+        if (i < 0)
+                return NULL;
+        const struct dc_kvs *a = &p->steps[i].args;
+        for (size_t k = 0; k < a->n; k++)
+                if (strcmp(a->v[k].key, key) == 0 && nth-- == 0)
+                        return a->v[k].val;
+        return NULL;
+}
+
+static void test_user_maps(void)
+{
+        char dir[] = "/tmp/dc-test-plan-XXXXXX";
+        if (!mkdtemp(dir))
+                return;
+        char sub[64];
+        snprintf(sub, sizeof(sub), "%s/subid", dir);
+        FILE *f = fopen(sub, "w");
+        fprintf(f, "# comment\nsomeone:300000:65536\n4242:100000:65536\n");
+        fclose(f);
+        const char *ns = "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"pid\", \"user\"];\n";
+        struct dc_error err = { 0 };
+        char text[512];
+        snprintf(text, sizeof(text), "%suser = { map = \"root\"; };\n", ns);
+        struct dc_plan *p = plan_as(text, 4242, sub, &err);
+        CHECK(p != NULL, "root map plans (%s)", err.msg);
+        if (p) {
+                int i = find_step(p, "idmap", NULL, NULL), sp = find_step(p, "spawn", NULL, NULL);
+                CHECK(i >= 0 && i < sp, "the user namespace comes before the spawn");
+                CHECK_STREQ(idmap_arg(p, "uid", 0), "0 4242 1", "root: the caller becomes 0");
+                CHECK_STREQ(idmap_arg(p, "setgroups", 0), "deny", "unprivileged: setgroups denied");
+                CHECK_STREQ(idmap_arg(p, "method", 0), "direct", "no helper for one own line");
+                CHECK(find_step(p, "cgroup", NULL, NULL) < 0 && find_step(p, "netns", NULL, NULL) < 0,
+                      "rootless: no host cgroup, no host netns mount");
+                dc_plan_free(p);
+        }
+        snprintf(text, sizeof(text), "%suser = { map = \"auto\"; };\n", ns);
+        p = plan_as(text, 4242, sub, &err);
+        CHECK(p && dc_streq(idmap_arg(p, "uid", 0), "0 4242 1") && dc_streq(idmap_arg(p, "uid", 1), "1 100000 65536") &&
+                      dc_streq(idmap_arg(p, "method", 0), "helper"),
+              "auto, unprivileged: self then the subordinate range, via newuidmap");
+        if (p)
+                dc_plan_free(p);
+        p = plan_as(text, 4343, sub, &err);
+        CHECK(!p && strstr(err.msg, "/srv/ct/t.conf:3: user.map: \"auto\"") == err.msg && strstr(err.msg, "no range"),
+              "auto without a subordinate range is an error at user.map (%s)", err.msg);
+        if (p)
+                dc_plan_free(p);
+        snprintf(text, sizeof(text), "%suser = { map = ( { inside = 0; outside = 4242; count = 1; },\n"
+                                     " { inside = 1; outside = 100000; count = 1000; } ); };\n", ns);
+        p = plan_as(text, 4242, sub, &err);
+        CHECK(p && dc_streq(idmap_arg(p, "uid", 1), "1 100000 1000") && dc_streq(idmap_arg(p, "gid", 1), "1 100000 1000"),
+              "explicit maps for uid and gid (%s)", p ? "" : err.msg);
+        if (p)
+                dc_plan_free(p);
+        snprintf(text, sizeof(text), "%suser = { map = ( { inside = 0; outside = 500000; count = 10; } ); };\n", ns);
+        p = plan_as(text, 4242, sub, &err);
+        CHECK(!p && strstr(err.msg, "is not yours to map"), "explicit map beyond the caller's allowance (%s)", err.msg);
+        if (p)
+                dc_plan_free(p);
+        p = plan_as(text, 0, sub, &err);
+        CHECK(p && dc_streq(idmap_arg(p, "uid", 0), "0 500000 10") && dc_streq(idmap_arg(p, "method", 0), "direct"),
+              "root may map anything, directly");
+        if (p)
+                dc_plan_free(p);
+        unlink(sub);
+        rmdir(dir);
+}
+
 int main(void)
 {
+        test_user_maps();
         test_basic_plan();
         test_variants();
         test_describe_and_json();

@@ -1,0 +1,118 @@
+/* user.map: the uid and gid maps of a user namespace, worked out at plan time
+ * from the config, the caller and /etc/subuid and /etc/subgid.
+ *
+ *   "root"     the caller becomes 0 inside (one line; works unprivileged,
+ *              with setgroups denied as the kernel requires);
+ *   "auto"     unprivileged: 0 = the caller, 1.. = the caller's first
+ *              subordinate range (written by newuidmap/newgidmap);
+ *              root: 0.. = root's first subordinate range, written directly;
+ *   explicit   the listed ranges, for uids and gids alike; unprivileged
+ *              callers may only name their own id or their subordinate ranges. */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diyctl/util.h"
+#include "internal.h"
+
+struct range {
+        unsigned long start, count;
+};
+
+/* The ranges NAME (or the numeric UID) owns in a subid file. */
+static size_t read_subids(const char *file, const char *name, unsigned id, struct range *out, size_t cap)
+{
+        _cleanup_fclose_ FILE *f = fopen(file, "re");
+        if (!f)
+                return 0;
+        char line[512], idstr[32];
+        snprintf(idstr, sizeof(idstr), "%u", id);
+        size_t n = 0;
+        while (n < cap && fgets(line, sizeof(line), f)) {
+                char who[256];
+                unsigned long start, count;
+                if (line[0] == '#' || sscanf(line, "%255[^:]:%lu:%lu", who, &start, &count) != 3 || count == 0)
+                        continue;
+                if ((name && strcmp(who, name) == 0) || strcmp(who, idstr) == 0)
+                        out[n++] = (struct range){ start, count };
+        }
+        return n;
+}
+
+static bool covered(unsigned long out, unsigned long count, unsigned own, const struct range *r, size_t n)
+{
+        if (count == 1 && out == own)
+                return true;
+        for (size_t i = 0; i < n; i++)
+                if (out >= r[i].start && out + count <= r[i].start + r[i].count)
+                        return true;
+        return false;
+}
+
+int dc_plan_usermap(const struct dc_config *c, const struct dc_plan_opts *o, struct dc_kvs *args,
+                    struct dc_error *err)
+{
+        const char *key = "user.map";
+        const struct dc_origin *org = dc_config_origin(c, key);
+        const char *subuid = o->subuid_file ? o->subuid_file : "/etc/subuid";
+        const char *subgid = o->subgid_file ? o->subgid_file : "/etc/subgid";
+        bool root = o->uid == 0;
+        struct passwd *pw = getpwuid(o->uid);
+        const char *name = pw ? pw->pw_name : NULL;
+        struct range ur[16], gr[16];
+        size_t nu = read_subids(subuid, name, o->uid, ur, 16);
+        size_t ng = read_subids(subgid, name, o->uid, gr, 16);
+        enum dc_usermap m = c->user.map == DC_USERMAP_UNSET ? DC_USERMAP_ROOT : c->user.map;
+        switch (m) {
+        case DC_USERMAP_UNSET:
+        case DC_USERMAP_ROOT:
+                dc_kvs_addf(args, "uid", "0 %u 1", (unsigned)o->uid);
+                dc_kvs_addf(args, "gid", "0 %u 1", (unsigned)o->gid);
+                dc_kvs_add(args, "setgroups", root ? "allow" : "deny");
+                dc_kvs_add(args, "method", "direct");
+                return 0;
+        case DC_USERMAP_AUTO:
+                if (nu == 0 || ng == 0)
+                        return dc_err_at(err, org, key, "\"auto\": %s has no range for %s in %s",
+                                         name ? name : "this user", nu == 0 ? "uids" : "gids",
+                                         nu == 0 ? subuid : subgid);
+                if (root) {
+                        dc_kvs_addf(args, "uid", "0 %lu %lu", ur[0].start, ur[0].count);
+                        dc_kvs_addf(args, "gid", "0 %lu %lu", gr[0].start, gr[0].count);
+                        dc_kvs_add(args, "setgroups", "allow");
+                        dc_kvs_add(args, "method", "direct");
+                } else {
+                        dc_kvs_addf(args, "uid", "0 %u 1", (unsigned)o->uid);
+                        dc_kvs_addf(args, "uid", "1 %lu %lu", ur[0].start, ur[0].count);
+                        dc_kvs_addf(args, "gid", "0 %u 1", (unsigned)o->gid);
+                        dc_kvs_addf(args, "gid", "1 %lu %lu", gr[0].start, gr[0].count);
+                        dc_kvs_add(args, "setgroups", "allow");
+                        dc_kvs_add(args, "method", "helper");
+                }
+                return 0;
+        case DC_USERMAP_EXPLICIT:
+                for (size_t i = 0; i < c->user.n_maps; i++) {
+                        const struct dc_idmap *im = &c->user.maps[i];
+                        if (!root && (!covered(im->outside, im->count, o->uid, ur, nu) ||
+                                      !covered(im->outside, im->count, o->gid, gr, ng)))
+                                return dc_err_at(err, org, key,
+                                                 "map[%zu]: %u-%llu outside is not yours to map (your id, or a range of "
+                                                 "yours in %s and %s)",
+                                                 i, im->outside, (unsigned long long)im->outside + im->count - 1,
+                                                 subuid, subgid);
+                        dc_kvs_addf(args, "uid", "%u %u %u", im->inside, im->outside, im->count);
+                        dc_kvs_addf(args, "gid", "%u %u %u", im->inside, im->outside, im->count);
+                }
+                dc_kvs_add(args, "setgroups", "allow");
+                /* one line naming only our own id needs no helper */
+                bool own_only = c->user.n_maps == 1 && c->user.maps[0].count == 1 &&
+                                c->user.maps[0].outside == o->uid && o->uid == o->gid;
+                dc_kvs_add(args, "method", root ? "direct" : own_only ? "direct" : "helper");
+                if (!root && own_only)
+                        dc_kvs_set(args, "setgroups", "deny");
+                return 0;
+        }
+        return 0;
+}
