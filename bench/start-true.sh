@@ -10,7 +10,7 @@ if [ "${DIYCTL_BENCH_INNER:-}" != 1 ]; then
     [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
     bash "$here/tools/deps.sh" >/dev/null
     command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
-    [ -x "$here/build/diyctl" ] || bash "$here/tools/build.sh" >/dev/null
+    [ -n "${DIYCTL:-}" ] || [ -x "$here/build/diyctl" ] || bash "$here/tools/build.sh" --no-asan >/dev/null
     exec env DIYCTL_BENCH_INNER=1 unshare --net --mount --pid --fork --mount-proc --propagation private "$0" "$@"
 fi
 mount -t tmpfs tmpfs /run
@@ -25,7 +25,7 @@ process = { args = [ "/bin/true" ]; };
 CONF
 hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/r.json" \
     -n unshare-chroot "unshare --fork --pid --mount --uts --ipc --net chroot $work/rootfs /bin/true" \
-    -n diyctl "$here/build/diyctl start $work/true.conf" >/dev/null
+    -n diyctl "${DIYCTL:-$here/build/diyctl} start $work/true.conf" >/dev/null
 python3 - "$work/r.json" <<'PY'
 import json, sys, platform, os
 r = json.load(open(sys.argv[1]))["results"]

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "diyctl/security.h"
 #include "dc-build-config.h"
 
 bool dc_verbose;
@@ -21,6 +22,11 @@ static const struct dc_cmd commands[] = {
         { "logs", dc_cmd_logs, "logs [-f] NAME", "output of a detached container" },
         { "cleanup", dc_cmd_cleanup, "cleanup NAME... | --all", "tear down containers whose launcher is gone" },
         { "journal", dc_cmd_journal, "journal [--json] NAME", "the host changes recorded for a container" },
+        { "image", dc_cmd_image, "image list [--json] | image prune [-n] [ID...]",
+          "the cache of unpacked images and tarballs: show it, remove entries no running container uses" },
+        { "config", dc_cmd_config, "config [--json] [--set KEY=VALUE]... FILE",
+          "the resolved config: includes expanded, overrides applied, defaults filled" },
+        { "keys", dc_cmd_keys, "keys [--json]", "every config key with its type, default and meaning" },
 };
 
 static const struct dc_cmd *find(const char *name)
@@ -112,5 +118,15 @@ int main(int argc, char **argv)
         }
         if (dc_wants_help(argc - i, argv + i, c->name))
                 return 0;
+        /* Commands that put processes of ours into a container run from a
+         * sealed in-memory copy of this binary, so no process a container can
+         * see is the host's diyctl (CVE-2019-5736; README, "Security"). */
+        if (c->run == dc_cmd_start || c->run == dc_cmd_exec) {
+                struct dc_error err = { 0 };
+                if (dc_reexec_sealed(argv, &err) < 0) {
+                        dc_print_error(&err);
+                        return 125;
+                }
+        }
         return c->run(argc - i, argv + i);
 }

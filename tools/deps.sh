@@ -16,6 +16,9 @@ packages=(
 	uidmap
 	# test: rootfs, framework, sandboxes, fuzzers (clang + libFuzzer runtime)
 	busybox-static python3 util-linux file clang libclang-rt-dev
+	# ops: man pages (scdoc, man -l), the schema test (Debian's jsonschema),
+	# the test that boots systemd in a sandbox
+	scdoc man-db python3-jsonschema systemd
 )
 
 missing=()

@@ -23,6 +23,7 @@ enum dc_terminal { DC_TERM_AUTO = 0, DC_TERM_YES, DC_TERM_NO };
 enum dc_volume_type { DC_VOL_BIND = 0, DC_VOL_TMPFS };
 enum dc_proto { DC_PROTO_TCP = 0, DC_PROTO_UDP };
 enum dc_usermap { DC_USERMAP_UNSET = 0, DC_USERMAP_ROOT, DC_USERMAP_AUTO, DC_USERMAP_EXPLICIT };
+enum dc_seccomp { DC_SECCOMP_DEFAULT = 0, DC_SECCOMP_UNCONFINED };
 
 /* Namespace bits, independent of CLONE_* so pure code needs no kernel headers. */
 enum {
@@ -125,6 +126,14 @@ struct dc_config {
                 double cpus;               /* 0 = unlimited */
                 long long pids;            /* 0 = unlimited */
         } limits;
+
+        struct {
+                /* canonical names ("CAP_NET_ADMIN", or "ALL"), see security.h */
+                struct dc_strv cap_add;
+                struct dc_strv cap_drop;
+                enum dc_seccomp seccomp;
+                bool no_new_privileges;    /* default true */
+        } security;
 
         /* Per key-table entry: was the key given, and where. Index = key index. */
         bool *present;

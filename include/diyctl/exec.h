@@ -40,6 +40,7 @@ struct dc_exec_opts {
                                   * or "ERROR=message\n" when start failed */
         bool detached;           /* output to STATE/log, stdin from /dev/null */
         bool *ready;             /* NULL, or set to true once READY was reported */
+        bool *oom_killed;        /* NULL, or set when the OOM killer ended the container */
 };
 
 /* Run the plan in the foreground: returns 0 and sets *exit_code (the

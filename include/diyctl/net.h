@@ -46,6 +46,11 @@ int dc_pool_pick(const struct dc_prefix *pool, unsigned sublen, const struct dc_
  * container end. IPv4 /30: .1 and .2; /31: the two addresses; IPv6: ::1, ::2. */
 void dc_subnet_ends(const struct dc_prefix *subnet, struct dc_prefix *host, struct dc_prefix *container);
 
+/* The gateway of a pinned address's subnet when none is configured: its
+ * first usable address other than addr itself (IPv4 /31: the other one).
+ * The result has addr's prefix length. */
+struct dc_prefix dc_subnet_default_gateway(const struct dc_prefix *addr);
+
 /* Name of the host end of a container's veth pair: "dc-NAME" when that fits
  * in 15 bytes, else "dc-" + the first 7 bytes of NAME + "-" + 4 hex digits of
  * a hash of the whole name. Distinct names give distinct results except for

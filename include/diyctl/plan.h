@@ -9,6 +9,8 @@
 #include "diyctl/error.h"
 #include "diyctl/step.h"
 
+struct dc_host_conf;
+
 struct dc_plan_opts {
         const char *state_root; /* NULL: /run/diyctl, or $XDG_RUNTIME_DIR/diyctl when not root */
         bool stdin_tty;         /* decides process.terminal = "auto" */
@@ -16,6 +18,9 @@ struct dc_plan_opts {
         gid_t gid;
         bool skip_fs_checks;    /* unit tests: do not stat volume sources or rootfs */
         bool cgroups;           /* give the container its own cgroup (root; not rootless) */
+        const char *cgroup_parent; /* NULL: HIERARCHY/diyctl/NAME; "self": inside the launcher's
+                                    * delegated cgroup (systemd Delegate=yes); or a cgroup path */
+        const struct dc_host_conf *host; /* /etc/diyctl/host.conf; NULL: its defaults */
         const char *subuid_file; /* NULL: /etc/subuid (tests point elsewhere) */
         const char *subgid_file; /* NULL: /etc/subgid */
 };

@@ -23,6 +23,9 @@ int dc_cmd_list(int argc, char **argv);
 int dc_cmd_status(int argc, char **argv);
 int dc_cmd_exec(int argc, char **argv);
 int dc_cmd_logs(int argc, char **argv);
+int dc_cmd_image(int argc, char **argv);
+int dc_cmd_config(int argc, char **argv);
+int dc_cmd_keys(int argc, char **argv);
 
 extern bool dc_verbose;
 

@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "diyctl/host.h"
+#include "steps/cgroup_place.h"
 
 int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool detached,
                  struct dc_config **config, struct dc_plan **plan, struct dc_error *err)
@@ -10,12 +12,28 @@ int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool 
         int r = dc_config_load(file, &co, config, err);
         if (r < 0)
                 return r;
+        /* Under systemd with Delegate=yes the container's cgroup goes inside the unit's. */
+        _cleanup_free_ char *cgparent = NULL;
+        if (geteuid() == 0 && (r = dc_cgroup_parent(&cgparent, err)) < 0) {
+                dc_config_free(*config);
+                *config = NULL;
+                return r;
+        }
         struct dc_plan_opts po = {
                 .stdin_tty = !detached && isatty(STDIN_FILENO),
                 .uid = getuid(),
                 .gid = getgid(),
                 .cgroups = geteuid() == 0,
+                .cgroup_parent = cgparent,
         };
+        /* Host-wide settings: firewall backend, NAT pools. */
+        _cleanup_host_conf_ struct dc_host_conf *host = NULL;
+        if ((r = dc_host_conf_load(NULL, &host, err)) < 0) {
+                dc_config_free(*config);
+                *config = NULL;
+                return r;
+        }
+        po.host = host;
         r = dc_plan_build(*config, &po, plan, err);
         if (r < 0) {
                 dc_config_free(*config);

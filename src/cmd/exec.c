@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -21,6 +22,7 @@
 #include "cmd.h"
 #include "diyctl/config.h"
 #include "diyctl/exec.h"
+#include "diyctl/security.h"
 #include "diyctl/state.h"
 #include "diyctl/util.h"
 
@@ -75,6 +77,17 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
         struct dc_error err = { 0 };
         const struct dc_kvs *kv = &in->st->kv;
         int slave = -1;
+        /* We are in the container's pid namespace now, running our own code
+         * with all our capabilities: keep its processes out of our memory and
+         * fds, and let nothing of ours but 0-2 (and the socket, until exec)
+         * reach the command. */
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
+        /* The same capabilities, no_new_privs and seccomp as the container's
+         * process; the bounding set and our own capabilities shrink first. */
+        struct dc_security sec;
+        if (dc_security_from_kvs(kv, &sec, &err) < 0 || dc_security_before_setuid(&sec, &err) < 0)
+                inner_fail(in, 125, &err);
         if (in->terminal) {
                 int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
                 int unlock = 0;
@@ -105,7 +118,9 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
                 dc_err(&err, errno, "chdir: %s", strerror(errno));
                 inner_fail(in, 125, &err);
         }
-        if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+        /* in a user namespace mapped without a helper, setgroups is denied */
+        bool userns = ns_flags(dc_kvs_get(kv, "namespaces")) & CLONE_NEWUSER;
+        if ((setgroups(0, NULL) < 0 && !(userns && errno == EPERM)) || setgid(gid) < 0 || setuid(uid) < 0) {
                 dc_err(&err, errno, "cannot become %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
                 inner_fail(in, 125, &err);
         }
@@ -123,6 +138,8 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
                 dc_err(&err, ENOENT, "%s: command not found in the container", in->argv[0]);
                 inner_fail(in, 127, &err);
         }
+        if (dc_security_apply(&sec, &err) < 0)
+                inner_fail(in, 125, &err);
         execve(prog, in->argv, envp.v ? envp.v : none);
         int e = errno;
         dc_err(&err, e, "cannot run %s: %s", prog, strerror(e));

@@ -43,14 +43,27 @@ int dc_cmd_journal(int argc, char **argv)
                 if (json) {
                         fprintf(stdout, "%s{\"seq\":%u,\"state\":\"%s\",\"kind\":", k ? "," : "", e->seq, state);
                         dc_json_str(stdout, e->kind);
+                        /* fields: the first value of each key (doc/json.md); pairs:
+                         * every field in order, keys may repeat (a cgroup's dirs) */
                         fputs(",\"fields\":{", stdout);
+                        int nf = 0;
                         for (size_t f = 0; f < e->kv.n; f++) {
-                                fputs(f ? "," : "", stdout);
+                                if (dc_kvs_get(&e->kv, e->kv.v[f].key) != e->kv.v[f].val)
+                                        continue;
+                                fputs(nf++ ? "," : "", stdout);
                                 dc_json_str(stdout, e->kv.v[f].key);
                                 fputc(':', stdout);
                                 dc_json_str(stdout, e->kv.v[f].val);
                         }
-                        fputs("}}", stdout);
+                        fputs("},\"pairs\":[", stdout);
+                        for (size_t f = 0; f < e->kv.n; f++) {
+                                fputs(f ? ",[" : "[", stdout);
+                                dc_json_str(stdout, e->kv.v[f].key);
+                                fputc(',', stdout);
+                                dc_json_str(stdout, e->kv.v[f].val);
+                                fputc(']', stdout);
+                        }
+                        fputs("]}", stdout);
                         continue;
                 }
                 printf("%-4u %-7s %-14s", e->seq, state, e->kind);

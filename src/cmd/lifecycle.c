@@ -16,6 +16,7 @@
 #include "diyctl/exec.h"
 #include "diyctl/state.h"
 #include "diyctl/util.h"
+#include "steps/steps.h"
 
 static const char *state_word(const struct dc_state *st)
 {
@@ -113,6 +114,17 @@ static void print_state_json(const struct dc_state *st, bool full)
         fputs(",\"state_dir\":", stdout);
         dc_json_str(stdout, st->dir);
         if (full) {
+                struct dc_strv dirs = { 0 };
+                for (size_t k = 0; k < st->kv.n; k++)
+                        if (strcmp(st->kv.v[k].key, "cgroup") == 0)
+                                dc_strv_push(&dirs, st->kv.v[k].val);
+                long long mem, pids;
+                dc_cgroup_usage(&dirs, &mem, &pids);
+                dc_strv_free(&dirs);
+                fputs(",\"memory_bytes\":", stdout);
+                mem >= 0 ? fprintf(stdout, "%lld", mem) : fputs("null", stdout);
+                fputs(",\"pids_current\":", stdout);
+                pids >= 0 ? fprintf(stdout, "%lld", pids) : fputs("null", stdout);
                 fputs(",\"namespaces\":", stdout);
                 dc_json_str(stdout, dc_kvs_get(&st->kv, "namespaces"));
                 fputs(",\"args\":[", stdout);
@@ -123,6 +135,25 @@ static void print_state_json(const struct dc_state *st, bool full)
                                 dc_json_str(stdout, st->kv.v[k].val);
                         }
                 fputs("]", stdout);
+                /* doc/json.md: the container's cgroups, and run-time values
+                 * host steps resolved (var.KEY in the status file) */
+                fputs(",\"cgroups\":[", stdout);
+                n = 0;
+                for (size_t k = 0; k < st->kv.n; k++)
+                        if (strcmp(st->kv.v[k].key, "cgroup") == 0) {
+                                fputs(n++ ? "," : "", stdout);
+                                dc_json_str(stdout, st->kv.v[k].val);
+                        }
+                fputs("],\"vars\":{", stdout);
+                n = 0;
+                for (size_t k = 0; k < st->kv.n; k++)
+                        if (dc_startswith(st->kv.v[k].key, "var.")) {
+                                fputs(n++ ? "," : "", stdout);
+                                dc_json_str(stdout, st->kv.v[k].key + 4);
+                                fputc(':', stdout);
+                                dc_json_str(stdout, st->kv.v[k].val);
+                        }
+                fputs("}", stdout);
         }
         fputs("}", stdout);
 }

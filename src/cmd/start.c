@@ -27,14 +27,16 @@ static int start_detached(const struct dc_plan *p)
         if (pid == 0) {
                 close(pfd[0]);
                 setsid();
-                bool ready = false;
+                bool ready = false, oom = false;
                 struct dc_exec_opts eo = { .verbose = dc_verbose, .notify_fd = pfd[1], .detached = true,
-                                           .ready = &ready };
+                                           .ready = &ready, .oom_killed = &oom };
                 struct dc_error err = { 0 };
                 int code = 125;
                 /* Errors before READY reach the caller through the pipe; later ones go to the log. */
                 if (dc_execute(p, &eo, &code, &err) < 0 && ready)
                         dc_print_error(&err);
+                if (oom)
+                        fprintf(stderr, "diyctl: %s was killed by the OOM killer\n", p->name);
                 _exit(code);
         }
         close(pfd[1]);
@@ -92,9 +94,13 @@ int dc_cmd_start(int argc, char **argv)
         }
         if (detach)
                 return start_detached(p);
-        struct dc_exec_opts eo = { .verbose = dc_verbose, .notify_fd = -1 };
+        bool oom = false;
+        struct dc_exec_opts eo = { .verbose = dc_verbose, .notify_fd = -1, .oom_killed = &oom };
         int code = 125;
         r = dc_execute(p, &eo, &code, &err);
+        if (oom)
+                fprintf(stderr, "diyctl: %s was killed by the OOM killer (limits.memory = %llu bytes)\n", p->name,
+                        c->limits.memory);
         if (r < 0) {
                 dc_print_error(&err);
                 return code ? code : 125;

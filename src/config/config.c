@@ -37,6 +37,8 @@
 
 #include <libconfig.h>
 
+#include "diyctl/security.h"
+
 /* Largest config file (or fragment) we read. */
 #define DC_CONFIG_MAX_SIZE (4u << 20)
 
@@ -455,7 +457,8 @@ struct misplaced {
         int top_line;
 };
 
-#define DC_MAX_INCLUDE_DEPTH 10
+#define DC_MAX_INCLUDE_DEPTH 10 /* libconfig's limit */
+#define DC_MAX_INCLUDES 256
 
 /* An @include file name as libconfig reads it: backslash escapes a quote
  * or a backslash. */
@@ -481,6 +484,7 @@ struct scan_state {
         struct misplaced mis;
         size_t inc_offset; /* the @include of the top text being followed */
         int inc_line;
+        unsigned includes; /* files read so far */
 };
 
 /* Scan TEXT (shown as FILE): record integer literals libconfig 1.5 would
@@ -521,10 +525,14 @@ static void prescan(struct loader *l, const char *text, const char *file, int de
                         st->prev_punct = *t.s;
                         break;
                 case TK_INCLUDE: {
-                        if (depth >= DC_MAX_INCLUDE_DEPTH || t.n == 0)
+                        /* A budget, so a file that includes itself twice
+                         * cannot make us read it 2^10 times. */
+                        if (depth >= DC_MAX_INCLUDE_DEPTH || t.n == 0 || st->includes >= DC_MAX_INCLUDES)
                                 continue;
+                        st->includes++;
                         _cleanup_free_ char *name = unescape_include(t.s, t.n);
-                        _cleanup_free_ char *path = path_resolve(l->c->dir, name);
+                        /* Exactly the path libconfig opens. */
+                        _cleanup_free_ char *path = dc_xasprintf("%s/%s", l->c->dir, name);
                         _cleanup_free_ char *ftext = NULL;
                         if (depth == 0) {
                                 st->inc_offset = (size_t)(t.start - text);
@@ -644,12 +652,24 @@ static const char *str(const config_setting_t *s)
         return v ? v : "";
 }
 
+/* A control character (newline, tab, escape, DEL...): never in a path or a
+ * name, where it would corrupt line-based files and messages. */
+static bool has_ctl(const char *s)
+{
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        return true;
+        return false;
+}
+
 /* A path value: non-empty, made absolute against the file's directory. */
 static int get_path(struct loader *l, const config_setting_t *s, const char *key, char **out)
 {
         const char *v = str(s);
         if (!*v)
                 return err_at(l, s, key, "the path is empty");
+        if (has_ctl(v))
+                return err_at(l, s, key, "%s contains a control character", SHOW(v));
         _cleanup_free_ char *base = base_dir(l, s);
         free(*out);
         *out = path_resolve(base, v);
@@ -894,6 +914,8 @@ static int h_rootfs_tag(struct loader *l, config_setting_t *s, const char *key, 
         (void)ctx;
         if (!*str(s))
                 return err_at(l, s, key, "the tag is empty");
+        if (has_ctl(str(s)))
+                return err_at(l, s, key, "%s contains a control character", SHOW(str(s)));
         set_str(&l->c->rootfs.tag, str(s));
         return 0;
 }
@@ -972,7 +994,8 @@ static int h_env(struct loader *l, config_setting_t *s, const char *key, void *c
 static int h_cwd(struct loader *l, config_setting_t *s, const char *key, void *ctx)
 {
         (void)ctx;
-        (void)key;
+        if (has_ctl(str(s)))
+                return err_at(l, s, key, "%s contains a control character", SHOW(str(s)));
         set_str(&l->c->process.cwd, str(s));
         return 0;
 }
@@ -1087,6 +1110,8 @@ static int h_vol_target(struct loader *l, config_setting_t *s, const char *key, 
         struct vol_ctx *vc = ctx;
         if (!*str(s))
                 return err_at(l, s, key, "the path is empty");
+        if (has_ctl(str(s)))
+                return err_at(l, s, key, "%s contains a control character", SHOW(str(s)));
         vc->target_s = s;
         vc->v->o_target = origin_of(l, s);
         set_str(&vc->v->target, str(s));
@@ -1487,6 +1512,60 @@ static int h_pids(struct loader *l, config_setting_t *s, const char *key, void *
         return get_ranged(l, s, key, 1, LLONG_MAX, &l->c->limits.pids);
 }
 
+/* ---- security ------------------------------------------------------------- */
+
+static int h_caps(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+{
+        (void)ctx;
+        bool add = strcmp(strrchr(key, '.') + 1, "add") == 0;
+        struct dc_strv *field = add ? &l->c->security.cap_add : &l->c->security.cap_drop;
+        struct dc_strv names = { 0 };
+        for (int i = 0; i < config_setting_length(s); i++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+                const char *v = str(e);
+                int cap;
+                char *canon = NULL;
+                if (dc_cap_parse(v, &cap, &canon) < 0) {
+                        dc_strv_free(&names);
+                        return err_at(l, e, key,
+                                      "%s is not a capability (a name like \"NET_ADMIN\" or \"CAP_NET_ADMIN\", "
+                                      "or \"ALL\")",
+                                      SHOW(v));
+                }
+                if (dc_strv_contains(&names, canon)) {
+                        int r = err_at(l, e, key, "%s is listed twice", canon);
+                        free(canon);
+                        dc_strv_free(&names);
+                        return r;
+                }
+                dc_strv_push_take(&names, canon);
+        }
+        dc_strv_free(field);
+        *field = names;
+        return 0;
+}
+
+static int h_seccomp(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+{
+        (void)ctx;
+        if (strcmp(str(s), "default") == 0)
+                l->c->security.seccomp = DC_SECCOMP_DEFAULT;
+        else if (strcmp(str(s), "unconfined") == 0)
+                l->c->security.seccomp = DC_SECCOMP_UNCONFINED;
+        else
+                return err_at(l, s, key, "%s is not a seccomp profile (\"default\" or \"unconfined\")",
+                              SHOW(str(s)));
+        return 0;
+}
+
+static int h_nnp(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+{
+        (void)ctx;
+        (void)key;
+        l->c->security.no_new_privileges = config_setting_get_bool(s);
+        return 0;
+}
+
 /* ---- the handler table -------------------------------------------------- */
 
 static const struct {
@@ -1541,6 +1620,12 @@ static const struct {
         { "limits.memory", h_memory },
         { "limits.cpus", h_cpus },
         { "limits.pids", h_pids },
+        { "security", h_group },
+        { "security.capabilities", h_group },
+        { "security.capabilities.add", h_caps },
+        { "security.capabilities.drop", h_caps },
+        { "security.seccomp", h_seccomp },
+        { "security.no_new_privileges", h_nnp },
 };
 
 static handler_fn find_handler(const char *tkey)
@@ -1801,6 +1886,7 @@ int dc_config_load_string(const char *text, const char *file, const struct dc_co
         c->origins = dc_xcalloc(dc_n_keys + 1, sizeof(*c->origins));
         c->file = dc_xstrdup(file);
         c->network.dns_host = true;
+        c->security.no_new_privileges = true;
 
         __attribute__((cleanup(loader_done))) struct loader l = { .c = c, .err = err };
         l.top = intern(c, file);
@@ -1871,6 +1957,8 @@ void dc_config_free(struct dc_config *c)
         free(c->network.ports);
         dc_strv_free(&c->network.dns);
         free(c->user.maps);
+        dc_strv_free(&c->security.cap_add);
+        dc_strv_free(&c->security.cap_drop);
         free(c->present);
         free(c->origins);
         dc_strv_free(&c->files);
@@ -2042,5 +2130,11 @@ void dc_config_print_json(const struct dc_config *c, FILE *out)
                 fprintf(out, "%lld", c->limits.pids);
         else
                 fputs("null", out);
-        fputs("\n  }\n}\n", out);
+        fputs("\n  },\n  \"security\": {\n    \"capabilities\": { \"add\": ", out);
+        json_strv(out, &c->security.cap_add);
+        fputs(", \"drop\": ", out);
+        json_strv(out, &c->security.cap_drop);
+        fprintf(out, " },\n    \"seccomp\": \"%s\",\n    \"no_new_privileges\": %s\n  }\n}\n",
+                c->security.seccomp == DC_SECCOMP_UNCONFINED ? "unconfined" : "default",
+                c->security.no_new_privileges ? "true" : "false");
 }

@@ -92,6 +92,19 @@ const struct dc_key dc_keys[] = {
           "memory limit: a size like \"256M\" or an integer byte count; default: unlimited" },
         { "limits.cpus", DC_KT_NUMBER, NULL, "CPU limit in CPUs, like 1.5; default: unlimited" },
         { "limits.pids", DC_KT_INT, NULL, "maximum number of tasks; default: unlimited" },
+
+        { "security", DC_KT_GROUP, NULL, "what the process may do: capabilities, seccomp, no_new_privileges" },
+        { "security.capabilities", DC_KT_GROUP, NULL,
+          "changes to the default capability set (Docker's: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID "
+          "SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP)" },
+        { "security.capabilities.add", DC_KT_STRINGS, "[]",
+          "capabilities to add, like \"NET_ADMIN\" or \"CAP_NET_ADMIN\"; \"ALL\": every capability" },
+        { "security.capabilities.drop", DC_KT_STRINGS, "[]",
+          "capabilities to drop; \"ALL\": start from none (then add)" },
+        { "security.seccomp", DC_KT_STRING, "\"default\"",
+          "\"default\" (refuse with EPERM the system calls a container has no business with) or \"unconfined\"" },
+        { "security.no_new_privileges", DC_KT_BOOL, "true",
+          "no_new_privs: setuid binaries and file capabilities grant nothing after exec" },
 };
 
 const size_t dc_n_keys = DC_ARRAY_SIZE(dc_keys);

@@ -18,6 +18,7 @@
 
 #include "diyctl/config.h"
 #include "diyctl/exec.h"
+#include "diyctl/security.h"
 #include "diyctl/util.h"
 
 #ifndef TIOCGPTPEER
@@ -72,6 +73,11 @@ static void run_command(void *arg)
                 if (c->pty_slave > 2)
                         close(c->pty_slave);
         }
+        /* Capabilities, no_new_privs and seccomp (security.c): the bounding
+         * set shrinks before the uid changes, the rest right before execve. */
+        struct dc_security sec;
+        if (dc_security_from_kvs(a, &sec, &err) < 0 || dc_security_before_setuid(&sec, &err) < 0)
+                fail(ctx, 125, &err);
         /* setgroups is denied in a user namespace mapped without a helper */
         bool userns = dc_streq(dc_kvs_get(a, "userns"), "1");
         if ((setgroups(0, NULL) < 0 && !(userns && errno == EPERM)) || setgid(c->gid) < 0 || setuid(c->uid) < 0) {
@@ -100,6 +106,8 @@ static void run_command(void *arg)
                 dc_err(&err, ENOENT, "%s: %s: command not found in the rootfs", origin, argv.v[0]);
                 fail(ctx, 127, &err);
         }
+        if (dc_security_apply(&sec, &err) < 0)
+                fail(ctx, 125, &err);
         execve(prog, argv.v, envp.v ? envp.v : no_env);
         int e = errno;
         if (e == ENOENT && access(prog, F_OK) < 0)
@@ -169,6 +177,7 @@ void dc_child_main(struct dc_exec_ctx *ctx)
                                "(user.map must map 0 inside)", strerror(errno));
                         fail(ctx, 125, &err);
                 }
+                prctl(PR_SET_DUMPABLE, 1); /* see holder_main in exec.c */
         }
         const struct dc_step *exec_step = NULL;
         for (size_t i = 0; i < p->n; i++) {

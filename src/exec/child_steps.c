@@ -18,6 +18,7 @@
 
 #include "diyctl/exec.h"
 #include "diyctl/fs.h"
+#include "diyctl/security.h"
 #include "diyctl/util.h"
 #include "steps/steps.h"
 
@@ -111,14 +112,57 @@ static int open_dir(int dfd, const char *name, struct dc_error *err)
         return fd;
 }
 
-static int mount_overlay(int lower, int upper, int work, const char *target, bool userns, struct dc_error *err)
+/* LOWER is the lowerdir option: one or more /proc/self/fd/N, top first.
+ * upper < 0: a read-only overlay of the lowers alone. */
+static int mount_overlay(const char *lower, int upper, int work, const char *target, bool userns, struct dc_error *err)
 {
-        struct dc_fdpath l = dc_fdpath(lower), u = dc_fdpath(upper), w = dc_fdpath(work);
+        struct dc_fdpath u = dc_fdpath(upper), w = dc_fdpath(work);
         /* in a user namespace overlayfs keeps its metadata in user.* xattrs */
-        _cleanup_free_ char *opts = dc_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s%s", l.s, u.s, w.s,
-                                                 userns ? ",userxattr" : "");
-        if (mount("overlay", target, "overlay", 0, opts) < 0)
+        _cleanup_free_ char *opts = upper >= 0 ? dc_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s%s", lower, u.s, w.s,
+                                                              userns ? ",userxattr" : "")
+                                               : dc_xasprintf("lowerdir=%s%s", lower, userns ? ",userxattr" : "");
+        if (strlen(opts) >= 4000)
+                return dc_err(err, E2BIG, "too many layers for one overlay mount (%zu bytes of options)", strlen(opts));
+        if (mount("overlay", target, "overlay", upper >= 0 ? 0 : MS_RDONLY, opts) < 0)
                 return dc_err(err, errno, "cannot mount the overlay root on %s: %s", target, strerror(errno));
+        return 0;
+}
+
+/* The lower layers: "source" (a directory rootfs), or the "lower" args of an
+ * image or tarball (cache entries, top first), opened now and named by fd. */
+struct lowers {
+        int fd[512];
+        size_t n;
+        char *opt;
+};
+
+static void lowers_free(struct lowers *l)
+{
+        for (size_t i = 0; i < l->n; i++)
+                close(l->fd[i]);
+        free(l->opt);
+}
+
+static int open_lowers(const struct dc_step *s, struct lowers *l, struct dc_error *err)
+{
+        l->n = 0;
+        l->opt = NULL;
+        for (size_t i = 0; i < s->args.n; i++) {
+                const char *k = s->args.v[i].key, *dir = s->args.v[i].val;
+                if (strcmp(k, "source") != 0 && strcmp(k, "lower") != 0)
+                        continue;
+                if (l->n == DC_ARRAY_SIZE(l->fd))
+                        return dc_err(err, E2BIG, "too many layers");
+                int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        return dc_err(err, errno, "rootfs %s: %s", dir, strerror(errno));
+                l->fd[l->n++] = fd;
+                char *o = l->opt ? dc_xasprintf("%s:%s", l->opt, dc_fdpath(fd).s) : dc_xstrdup(dc_fdpath(fd).s);
+                free(l->opt);
+                l->opt = o;
+        }
+        if (!l->n)
+                return dc_err(err, EINVAL, "rootfs step without a source");
         return 0;
 }
 
@@ -128,11 +172,18 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         const char *target = dc_kvs_get(&s->args, "target");
         const char *writable = dc_kvs_get(&s->args, "writable");
         bool userns = dc_streq(dc_kvs_get(&s->args, "userns"), "1");
-        _cleanup_close_ int src = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (src < 0)
-                return dc_err(err, errno, "rootfs %s: %s", source, strerror(errno));
-        int r;
-        if (strcmp(writable, "direct") == 0 || strcmp(writable, "none") == 0) {
+        __attribute__((cleanup(lowers_free))) struct lowers low = { .n = 0 };
+        int r = open_lowers(s, &low, err);
+        if (r < 0)
+                return r;
+        if (!source)
+                source = dc_kvs_get(&s->args, "lower");
+        int src = low.fd[0];
+        if ((strcmp(writable, "direct") == 0 || strcmp(writable, "none") == 0) && low.n > 1) {
+                /* several layers, read-only: an overlay without an upper layer */
+                if ((r = mount_overlay(low.opt, -1, -1, target, userns, err)) < 0)
+                        return r;
+        } else if (strcmp(writable, "direct") == 0 || strcmp(writable, "none") == 0) {
                 if (mount(dc_fdpath(src).s, target, NULL, MS_BIND | MS_REC, NULL) < 0)
                         return dc_err(err, errno, "cannot bind the rootfs %s: %s", source, strerror(errno));
         } else if (strcmp(writable, "tmpfs") == 0) {
@@ -150,7 +201,7 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 if (w < 0)
                         return w;
                 /* The overlay goes on top of the tmpfs that holds its upper layer. */
-                if ((r = mount_overlay(src, u, w, target, userns, err)) < 0)
+                if ((r = mount_overlay(low.opt, u, w, target, userns, err)) < 0)
                         return r;
         } else {
                 const char *dir = dc_kvs_get(&s->args, "upper");
@@ -165,7 +216,7 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 _cleanup_close_ int w = open_dir(d, "work", err);
                 if (w < 0)
                         return w;
-                if ((r = mount_overlay(src, u, w, target, userns, err)) < 0)
+                if ((r = mount_overlay(low.opt, u, w, target, userns, err)) < 0)
                         return r;
         }
         ctx->root = dc_xstrdup(target);
@@ -180,6 +231,19 @@ static void rootfs_describe(const struct dc_step *s, FILE *out)
         const char *w = dc_kvs_get(&s->args, "writable");
         const char *src = dc_kvs_get(&s->args, "source");
         const char *dst = dc_kvs_get(&s->args, "target");
+        _cleanup_free_ char *layers = NULL;
+        if (!src) {
+                size_t n = 0;
+                for (size_t i = 0; i < s->args.n; i++)
+                        n += strcmp(s->args.v[i].key, "lower") == 0;
+                layers = n == 1 ? dc_xstrdup(dc_kvs_get(&s->args, "lower"))
+                                : dc_xasprintf("%zu layers (top: %s)", n, dc_kvs_get(&s->args, "lower"));
+                src = layers;
+                if (n > 1 && strcmp(w, "none") == 0) {
+                        fprintf(out, "overlay of %s on %s (read-only)", src, dst);
+                        return;
+                }
+        }
         if (strcmp(w, "direct") == 0)
                 fprintf(out, "bind %s on %s (writable)", src, dst);
         else if (strcmp(w, "none") == 0)
@@ -385,6 +449,7 @@ static void exec_describe(const struct dc_step *s, FILE *out)
         fprintf(out, " (user %s, cwd %s%s%s)", dc_kvs_get(&s->args, "user"), dc_kvs_get(&s->args, "cwd"),
                 dc_streq(dc_kvs_get(&s->args, "terminal"), "1") ? ", pty" : "",
                 dc_streq(dc_kvs_get(&s->args, "init"), "1") ? ", under a minimal init" : "");
+        dc_security_describe(s, out);
 }
 
 const struct dc_step_ops dc_exec_ops = {

@@ -23,6 +23,7 @@
 #include "diyctl/notify.h"
 #include "diyctl/state.h"
 #include "diyctl/util.h"
+#include "steps/steps.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -142,6 +143,10 @@ static __attribute__((noreturn)) void holder_main(struct dc_exec_ctx *ctx, int f
         const char *fail = NULL;
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
                 fail = "cannot become root in the user namespace (user.map must map 0 inside)";
+        /* A uid change clears "dumpable", which would hand our /proc files to
+         * the host's root, out of reach inside the new namespace. */
+        else if (prctl(PR_SET_DUMPABLE, 1) < 0)
+                fail = "prctl(PR_SET_DUMPABLE)";
         else if (offsets[0] && unshare(CLONE_NEWTIME) < 0)
                 fail = "cannot create a time namespace";
         else if (offsets[0] && dc_write_file("/proc/self/timens_offsets", offsets) < 0)
@@ -427,7 +432,8 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
                         for (size_t k = 0; k < s->args.n; k++) {
                                 const char *key = s->args.v[k].key;
                                 if (!strcmp(key, "env") || !strcmp(key, "cwd") || !strcmp(key, "user") ||
-                                    !strcmp(key, "arg"))
+                                    !strcmp(key, "arg") || !strcmp(key, "caps") || !strcmp(key, "seccomp") ||
+                                    !strcmp(key, "no-new-privs"))
                                         dc_kvs_add(&kv, key, s->args.v[k].val);
                         }
                 }
@@ -467,6 +473,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
         if (sfd < 0)
                 r = dc_err(err, errno, "signalfd: %s", strerror(errno));
 
+        bool redirected = false;
         /* Host steps and the spawn, in plan order; child steps run in the child. */
         for (size_t i = 0; r == 0 && i < plan->n; i++) {
                 const struct dc_step *s = &plan->steps[i];
@@ -478,11 +485,16 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 }
                 log_step(opts, i, plan);
                 fault_point(i + 1, "before");
-                if (s->ops->side == DC_SIDE_SPAWN) {
-                        if (opts && opts->detached && (r = redirect_output(plan, err)) < 0)
+                /* Detached: output goes to the log once the state dir exists,
+                 * before any process that could inherit the caller's stdout. */
+                if (opts && opts->detached && !redirected && ctx.journal) {
+                        if ((r = redirect_output(plan, err)) < 0)
                                 break;
+                        redirected = true;
+                }
+                if (s->ops->side == DC_SIDE_SPAWN)
                         r = spawn(&ctx, s, &sync, err);
-                } else
+                else
                         r = s->ops->apply(s, &ctx, err);
                 if (r == 0)
                         fault_point(i + 1, "after");
@@ -551,6 +563,8 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 supervise(&ctx, sfd, master, opts, &status);
                 master = -1;
                 *exit_code = status_code(status);
+                if (opts && opts->oom_killed && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+                        *opts->oom_killed = dc_cgroup_oom_killed(&ctx.cgroup_dirs);
                 dc_notify_stopping("tearing down");
         } else {
                 if (master >= 0)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "diyctl/exec.h"
+#include "diyctl/security.h"
 
 void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_close)
 {
@@ -32,6 +33,8 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
         prctl(PR_SET_NAME, "diyctl-init");
         /* Our memory is the launcher's; keep other processes out of it. */
         prctl(PR_SET_DUMPABLE, 0);
+        /* It needs no privilege but signalling its child: only CAP_KILL stays. */
+        dc_security_restrict_init();
 
         sigemptyset(&waitset);
         static const int forward[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };

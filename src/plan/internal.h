@@ -10,6 +10,25 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
  * network.mode = "host" drops "net" from the default list. */
 unsigned dc_plan_namespaces(const struct dc_config *c);
 
+/* Append a step of a kind from the table (plan.c). */
+struct dc_step *dc_plan_add_step(struct dc_plan *p, const char *kind);
+
+/* Security (security.c): the steps after pivot_root that hide and protect
+ * kernel files, the exec step's "caps", "seccomp" and "no-new-privs", and
+ * the checks across keys. */
+void dc_plan_add_hardening(const struct dc_config *c, struct dc_plan *p);
+int dc_plan_exec_security(const struct dc_config *c, struct dc_kvs *args, struct dc_error *err);
+int dc_plan_validate_security(const struct dc_config *c, struct dc_error *err);
+
 /* user.map -> "uid"/"gid" lines ("INSIDE OUTSIDE COUNT"), "setgroups", "method". */
 int dc_plan_usermap(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_kvs *args,
                     struct dc_error *err);
+
+/* Networking (net.c): the effective mode, the checks of network.*, the
+ * host-side steps (after the netns step) and the child-side resolv.conf bind. */
+enum dc_netmode dc_plan_netmode(const struct dc_config *c);
+int dc_plan_validate_net(const struct dc_config *c, const struct dc_plan_opts *opts, enum dc_netmode mode,
+                         struct dc_error *err);
+int dc_plan_net(struct dc_plan *p, const struct dc_config *c, const struct dc_plan_opts *opts,
+                struct dc_error *err);
+void dc_plan_net_child(struct dc_plan *p, const struct dc_config *c);

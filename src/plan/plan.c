@@ -9,6 +9,7 @@
 
 #include "diyctl/fs.h"
 #include "diyctl/util.h"
+#include "image/plan_image.h"
 #include "internal.h"
 
 bool dc_name_valid(const char *name)
@@ -48,6 +49,11 @@ static struct dc_step *add_step(struct dc_plan *p, const char *kind)
         memset(s, 0, sizeof(*s));
         s->ops = ops;
         return s;
+}
+
+struct dc_step *dc_plan_add_step(struct dc_plan *p, const char *kind)
+{
+        return add_step(p, kind);
 }
 
 static void add_mount(struct dc_plan *p, const char *fstype, const char *target, const char *flags,
@@ -136,6 +142,14 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         dc_kvs_add(&s->args, "name", c->name);
         dc_kvs_add(&s->args, "config", c->file);
 
+        /* The image or tarball: its cache entries (unpacked unless cached), and
+         * the process defaults its config gives. */
+        _cleanup_plan_image_ struct dc_plan_image img = { 0 };
+        if ((r = dc_plan_image_load(c, opts, p->state_dir, &img, err)) < 0)
+                return r;
+        for (size_t i = 0; i < img.n_steps; i++)
+                dc_kvs_copy(&add_step(p, "image-unpack")->args, &img.steps[i]);
+
         /* 2. The user namespace first (it owns the others), then the container's
          * first process, in its new namespaces. */
         bool userns = p->namespaces & DC_NS_USER;
@@ -159,8 +173,16 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         /* The launcher, while the first process waits: its cgroup, its named netns. */
         if (opts->cgroups) {
                 s = add_step(p, "cgroup");
-                _cleanup_free_ char *g = dc_xasprintf("diyctl/%s", c->name);
+                _cleanup_free_ char *g = opts->cgroup_parent ? dc_xstrdup(c->name) : dc_xasprintf("diyctl/%s", c->name);
                 dc_kvs_add(&s->args, "group", g);
+                if (opts->cgroup_parent)
+                        dc_kvs_add(&s->args, "under", opts->cgroup_parent);
+                if (c->limits.memory)
+                        dc_kvs_addf(&s->args, "memory", "%llu", c->limits.memory);
+                if (c->limits.cpus > 0)
+                        dc_kvs_addf(&s->args, "cpus", "%g", c->limits.cpus);
+                if (c->limits.pids)
+                        dc_kvs_addf(&s->args, "pids", "%lld", c->limits.pids);
         }
         if ((p->namespaces & DC_NS_NET) && opts->uid == 0) {
                 s = add_step(p, "netns");
@@ -168,6 +190,10 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 _cleanup_free_ char *nsp = dc_xasprintf("/run/netns/diyctl-%s", c->name);
                 dc_kvs_add(&s->args, "path", nsp);
         }
+        /* Links, addresses, routes, sysctls, firewall rules, resolv.conf (net.c). */
+        r = dc_plan_net(p, c, opts, err);
+        if (r < 0)
+                return r;
         if (p->namespaces & DC_NS_CGROUP)
                 add_step(p, "cgroupns");
 
@@ -176,8 +202,14 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
 
         /* 4. The root filesystem, mounted at STATE/root in the child's namespace. */
         s = add_step(p, "rootfs");
-        enum dc_writable w = c->rootfs.writable == DC_WRITABLE_DEFAULT ? DC_WRITABLE_DIRECT : c->rootfs.writable;
-        dc_kvs_add(&s->args, "source", c->rootfs.path);
+        enum dc_writable w = c->rootfs.writable != DC_WRITABLE_DEFAULT ? c->rootfs.writable
+                             : img.active                            ? DC_WRITABLE_TMPFS
+                                                                     : DC_WRITABLE_DIRECT;
+        if (img.active)
+                for (size_t i = 0; i < img.lowers.n; i++)
+                        dc_kvs_add(&s->args, "lower", img.lowers.v[i]);
+        else
+                dc_kvs_add(&s->args, "source", c->rootfs.path);
         dc_kvs_add(&s->args, "writable", writable_name(w));
         if (w == DC_WRITABLE_DIR)
                 dc_kvs_add(&s->args, "upper", c->rootfs.writable_dir);
@@ -195,7 +227,8 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 dc_kvs_add(&s->args, "target", "/sys");
                 dc_kvs_add(&s->args, "readonly", "1");
         } else {
-                add_mount(p, "sysfs", "/sys", netns ? "ro,nosuid,nodev,noexec" : "nosuid,nodev,noexec", NULL);
+                /* read-only also without a net namespace: the kernel's knobs are the host's */
+                add_mount(p, "sysfs", "/sys", "ro,nosuid,nodev,noexec", NULL);
         }
         add_mount(p, "tmpfs", "/dev", "nosuid,noexec", "mode=755,size=4096k");
         static const char *const devs[] = { "null", "zero", "full", "random", "urandom", "tty" };
@@ -228,6 +261,8 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 if (v->readonly)
                         dc_kvs_add(&s->args, "readonly", "1");
         }
+        /* The container's resolv.conf, from the state dir (net.c). */
+        dc_plan_net_child(p, c);
 
         /* 7. Identity and root. */
         if (p->namespaces & DC_NS_UTS) {
@@ -239,27 +274,40 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         if (w == DC_WRITABLE_NONE)
                 add_step(p, "remount-root-ro");
         add_step(p, "pivot-root");
+        /* Inside the new root: kernel files hidden or read-only, nodev everywhere. */
+        dc_plan_add_hardening(c, p);
 
         /* 8. The process. */
         s = add_step(p, "exec");
         char o[512];
         origin_str(o, sizeof(o), dc_config_origin(c, "process.args"), "process.args");
+        if (!c->process.args_set && img.args.n)
+                snprintf(o, sizeof(o), "%s Entrypoint/Cmd", img.origin);
         dc_kvs_add(&s->args, "origin", o);
         if (c->process.args_set)
                 for (size_t i = 0; i < c->process.args.n; i++)
                         dc_kvs_add(&s->args, "arg", c->process.args.v[i]);
+        else if (img.args.n)
+                for (size_t i = 0; i < img.args.n; i++)
+                        dc_kvs_add(&s->args, "arg", img.args.v[i]);
         else
                 dc_kvs_add(&s->args, "arg", "/bin/sh");
-        for (size_t i = 0; i < c->process.env.n; i++)
-                dc_kvs_add(&s->args, "env", c->process.env.v[i]);
-        dc_kvs_add(&s->args, "cwd", c->process.cwd ? c->process.cwd : "/");
-        dc_kvs_add(&s->args, "user", c->process.user ? c->process.user : "0:0");
+        /* the image's Env is the base; process.env overrides it name by name */
+        dc_plan_image_env(&img, &c->process.env, &s->args);
+        dc_kvs_add(&s->args, "cwd", c->process.cwd ? c->process.cwd : img.cwd ? img.cwd : "/");
+        dc_kvs_add(&s->args, "user", c->process.user ? c->process.user : img.user ? img.user : "0:0");
         origin_str(o, sizeof(o), dc_config_origin(c, "process.user"), "process.user");
+        if (!c->process.user && img.user)
+                snprintf(o, sizeof(o), "%s User", img.origin);
         dc_kvs_add(&s->args, "user-origin", o);
         dc_kvs_add(&s->args, "terminal", p->terminal ? "1" : "0");
         dc_kvs_add(&s->args, "init", p->init ? "1" : "0");
         if (userns)
                 dc_kvs_add(&s->args, "userns", "1");
+        /* Capabilities, seccomp, no_new_privs (security.c). */
+        r = dc_plan_exec_security(c, &s->args, err);
+        if (r < 0)
+                return r;
 
         *out = DC_TAKE(guard);
         return 0;

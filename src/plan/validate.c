@@ -32,21 +32,23 @@ static int check_abs_path(const struct dc_config *c, const char *key, const stru
 static int validate_rootfs(const struct dc_config *c, const struct dc_plan_opts *opts,
                            struct dc_error *err)
 {
-        if (c->rootfs.tarball)
-                return dc_err_at(err, dc_config_origin(c, "rootfs.tarball"), "rootfs.tarball",
-                                 "rootfs tarballs are not supported by this version of diyctl yet");
-        if (c->rootfs.image)
-                return dc_err_at(err, dc_config_origin(c, "rootfs.image"), "rootfs.image",
-                                 "image archives are not supported by this version of diyctl yet");
-        if (!c->rootfs.path)
+        struct stat st;
+        if (c->rootfs.tarball || c->rootfs.image) {
+                /* The archive itself is read by the planner (src/image/plan_image.c). */
+                const char *key = c->rootfs.tarball ? "rootfs.tarball" : "rootfs.image";
+                if (opts->uid == 0 && (c->namespaces & DC_NS_USER))
+                        return dc_err_at(err, dc_config_origin(c, "namespaces"), "namespaces",
+                                         "\"user\" with %s is not supported yet when run as root: the image cache "
+                                         "holds the image's own uids, which a user namespace would map away", key);
+        } else if (!c->rootfs.path) {
                 return dc_err_at(err, dc_config_origin(c, "rootfs"), "rootfs", "rootfs.path is required");
+        }
         if (opts->skip_fs_checks)
                 return 0;
-        struct stat st;
-        if (stat(c->rootfs.path, &st) < 0)
+        if (c->rootfs.path && stat(c->rootfs.path, &st) < 0)
                 return dc_err_at(err, dc_config_origin(c, "rootfs.path"), "rootfs.path", "%s: %s",
                                  c->rootfs.path, strerror(errno));
-        if (!S_ISDIR(st.st_mode))
+        if (c->rootfs.path && !S_ISDIR(st.st_mode))
                 return dc_err_at(err, dc_config_origin(c, "rootfs.path"), "rootfs.path",
                                  "%s is not a directory", c->rootfs.path);
         if (c->rootfs.writable == DC_WRITABLE_DIR) {
@@ -94,7 +96,7 @@ unsigned dc_plan_namespaces(const struct dc_config *c)
         return ns;
 }
 
-static int validate_network(const struct dc_config *c, struct dc_error *err)
+static int validate_network(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_error *err)
 {
         const char *mkey = "network.mode";
         bool netns = dc_plan_namespaces(c) & DC_NS_NET;
@@ -116,9 +118,11 @@ static int validate_network(const struct dc_config *c, struct dc_error *err)
                 break;
         case DC_NET_NAT:
         case DC_NET_BRIDGE:
-                return dc_err_at(err, dc_config_origin(c, mkey), mkey,
-                                 "\"%s\" networking is not supported by this version of diyctl yet",
-                                 mode == DC_NET_NAT ? "nat" : "bridge");
+                if (opts->uid != 0)
+                        return dc_err_at(err, dc_config_origin(c, mkey), mkey,
+                                         "\"%s\" networking needs root (use \"none\" or \"host\" without it)",
+                                         mode == DC_NET_NAT ? "nat" : "bridge");
+                return dc_plan_validate_net(c, opts, mode, err);
         }
         static const char *const vethkeys[] = {
                 "network.interface", "network.address", "network.bridge", "network.gateway",
@@ -131,9 +135,6 @@ static int validate_network(const struct dc_config *c, struct dc_error *err)
         if (dc_config_present(c, "network.dns") && mode == DC_NET_HOST)
                 return dc_err_at(err, dc_config_origin(c, "network.dns"), "network.dns",
                                  "with network.mode \"host\" the container uses the host's resolv.conf");
-        if (dc_config_present(c, "network.dns") && !c->network.dns_host)
-                return dc_err_at(err, dc_config_origin(c, "network.dns"), "network.dns",
-                                 "explicit DNS servers are not supported by this version of diyctl yet");
         return 0;
 }
 
@@ -156,9 +157,10 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
                 if (dc_config_present(c, timekeys[i]) && !(c->namespaces & DC_NS_TIME))
                         return dc_err_at(err, dc_config_origin(c, timekeys[i]), timekeys[i],
                                          "needs \"time\" in namespaces");
-        if (dc_config_present(c, "limits"))
+        if (dc_config_present(c, "limits") && !opts->cgroups)
                 return dc_err_at(err, dc_config_origin(c, "limits"), "limits",
-                                 "resource limits are not supported by this version of diyctl yet");
+                                 "resource limits need the container's own cgroup: run as root, or under a "
+                                 "systemd unit with Delegate=yes");
         if (c->process.cwd) {
                 r = check_abs_path(c, "process.cwd", dc_config_origin(c, "process.cwd"), c->process.cwd, err);
                 if (r < 0)
@@ -167,5 +169,8 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
         r = validate_volumes(c, opts, err);
         if (r < 0)
                 return r;
-        return validate_network(c, err);
+        r = dc_plan_validate_security(c, err);
+        if (r < 0)
+                return r;
+        return validate_network(c, opts, err);
 }

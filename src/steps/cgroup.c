@@ -21,6 +21,7 @@
 #include "diyctl/exec.h"
 #include "diyctl/util.h"
 #include "steps.h"
+#include "cgroup_place.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -49,7 +50,7 @@ int dc_cgroup_hierarchies(struct dc_strv *out)
         _cleanup_free_ char *unified = dc_xasprintf("%s/unified", base);
         if (fs_is(unified, CGROUP2_SUPER_MAGIC))
                 dc_strv_push(out, unified);
-        static const char *const v1[] = { "memory", "cpu", "cpuacct", "pids" };
+        static const char *const v1[] = { "memory", "cpu", "cpuacct", "pids", "devices" };
         for (size_t i = 0; i < DC_ARRAY_SIZE(v1); i++) {
                 _cleanup_free_ char *p = dc_xasprintf("%s/%s", base, v1[i]);
                 _cleanup_free_ char *real = realpath(p, NULL);
@@ -62,38 +63,56 @@ int dc_cgroup_hierarchies(struct dc_strv *out)
 
 static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
-        const char *group = dc_kvs_get(&s->args, "group"); /* e.g. diyctl/web */
+        unsigned limits_applied = 0;
         struct dc_strv h = { 0 };
         if (dc_cgroup_hierarchies(&h) < 0) {
                 dc_strv_free(&h);
                 return dc_err(err, ENOENT, "no cgroup hierarchy is mounted under /sys/fs/cgroup");
         }
-        _cleanup_free_ char *parent_rel = dc_xstrdup(group);
-        char *slash = strrchr(parent_rel, '/');
-        if (slash)
-                *slash = 0;
+        /* Where it goes (cgroup_place.c): every directory we will create, and
+         * on a delegated v2 hierarchy the launcher's supervisor leaf, are in
+         * the intent before anything changes. */
         struct dc_kvs extra = { 0 };
-        for (size_t i = 0; i < h.n; i++) {
-                _cleanup_free_ char *dir = dc_xasprintf("%s/%s", h.v[i], group);
-                dc_kvs_add(&extra, "dir", dir);
-                if (slash) {
-                        _cleanup_free_ char *parent = dc_xasprintf("%s/%s", h.v[i], parent_rel);
-                        if (access(parent, F_OK) < 0)
-                                dc_kvs_add(&extra, "parent", parent);
+        struct dc_cgroup_place *pl = dc_xcalloc(h.n, sizeof(*pl));
+        int r = 0;
+        for (size_t i = 0; r == 0 && i < h.n; i++) {
+                r = dc_cgroup_place(h.v[i], &s->args, &pl[i], err);
+                if (r < 0)
+                        break;
+                dc_kvs_add(&extra, "dir", pl[i].dir);
+                for (size_t k = 0; k < pl[i].mkparents.n; k++)
+                        dc_kvs_add(&extra, "parent", pl[i].mkparents.v[k]);
+                if (pl[i].unit) {
+                        dc_kvs_add(&extra, "unit", pl[i].unit);
+                        dc_kvs_add(&extra, "supervisor", pl[i].supervisor);
+                        dc_kvs_add(&extra, "enable", pl[i].enable ? pl[i].enable : "");
                 }
         }
-        unsigned seq;
-        int r = dc_step_intent(ctx, s, &extra, &seq, err);
+        unsigned seq = 0;
+        if (r == 0)
+                r = dc_step_intent(ctx, s, &extra, &seq, err);
         for (size_t i = 0; r == 0 && i < extra.n; i++) {
                 if (strcmp(extra.v[i].key, "parent") == 0 && mkdir(extra.v[i].val, 0755) < 0 && errno != EEXIST)
                         r = dc_err(err, errno, "cannot create %s: %s", extra.v[i].val, strerror(errno));
         }
-        for (size_t i = 0; r == 0 && i < extra.n; i++) {
-                if (strcmp(extra.v[i].key, "dir") != 0)
-                        continue;
-                const char *dir = extra.v[i].val;
-                if (mkdir(dir, 0755) < 0)
+        for (size_t i = 0; r == 0 && i < h.n; i++)
+                r = dc_cgroup_enter_delegated(&pl[i], err);
+        for (size_t i = 0; r == 0 && i < h.n; i++) {
+                const char *dir = pl[i].dir;
+                int mk = mkdir(dir, 0755);
+                /* A container leaving at this moment may have removed the shared parent. */
+                for (int retry = 0; mk < 0 && errno == ENOENT && retry < 5; retry++) {
+                        for (size_t k = 0; k < pl[i].mkparents.n; k++)
+                                (void)mkdir(pl[i].mkparents.v[k], 0755);
+                        mk = mkdir(dir, 0755);
+                }
+                if (mk < 0)
                         r = dc_err(err, errno, "cannot create the cgroup %s: %s", dir, strerror(errno));
+                if (r == 0)
+                        r = dc_cgroup_limits(dir, &s->args, &limits_applied, err);
+                /* Only the devices it is given (devices.c), before it runs. */
+                if (r == 0)
+                        r = dc_devices_restrict(dir, err);
                 if (r == 0) {
                         _cleanup_free_ char *procs = dc_xasprintf("%s/cgroup.procs", dir);
                         char pid[32];
@@ -105,8 +124,13 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                                 dc_strv_push(&ctx->cgroup_dirs, dir);
                 }
         }
+        for (size_t i = 0; i < h.n; i++)
+                dc_cgroup_place_free(&pl[i]);
+        free(pl);
         dc_kvs_free(&extra);
         dc_strv_free(&h);
+        if (r == 0)
+                r = dc_cgroup_limits_check(&s->args, limits_applied, err);
         if (r < 0)
                 return r;
         return dc_step_done(ctx, s, seq, NULL, err);
@@ -147,7 +171,18 @@ static int cgroup_undo(const struct dc_kvs *rec, struct dc_error *err)
                 if (r < 0)
                         return r;
         }
-        for (size_t i = 0; i < rec->n; i++)
+        /* A delegated unit's cgroup: the launcher's leaf goes, the unit's
+         * cgroup is as it was (unit, supervisor and enable come together). */
+        for (size_t i = 0; i < rec->n; i++) {
+                if (strcmp(rec->v[i].key, "unit") != 0 || i + 2 >= rec->n ||
+                    strcmp(rec->v[i + 1].key, "supervisor") != 0 || strcmp(rec->v[i + 2].key, "enable") != 0)
+                        continue;
+                int r = dc_cgroup_leave_delegated(rec->v[i].val, rec->v[i + 1].val, rec->v[i + 2].val, err);
+                if (r < 0)
+                        return r;
+        }
+        /* Parents were made shallowest first: remove them deepest first. */
+        for (size_t i = rec->n; i-- > 0;)
                 if (strcmp(rec->v[i].key, "parent") == 0 && rmdir(rec->v[i].val) < 0 && errno != ENOENT &&
                     errno != ENOTEMPTY && errno != EBUSY)
                         return dc_err(err, errno, "cannot remove %s: %s", rec->v[i].val, strerror(errno));
@@ -156,8 +191,23 @@ static int cgroup_undo(const struct dc_kvs *rec, struct dc_error *err)
 
 static void cgroup_describe(const struct dc_step *s, FILE *out)
 {
-        fprintf(out, "create the cgroup %s in each hierarchy and move the container into it",
-                dc_kvs_get(&s->args, "group"));
+        const char *parent = dc_kvs_get(&s->args, "under");
+        if (dc_streq(parent, "self"))
+                fprintf(out, "create the cgroup %s inside the launcher's delegated cgroup (the launcher moves to "
+                        "its leaf \"supervisor\" on cgroup v2) and move the container into it",
+                        dc_kvs_get(&s->args, "group"));
+        else if (parent)
+                fprintf(out, "create the cgroup %s/%s in each hierarchy and move the container into it", parent,
+                        dc_kvs_get(&s->args, "group"));
+        else
+                fprintf(out, "create the cgroup %s in each hierarchy and move the container into it",
+                        dc_kvs_get(&s->args, "group"));
+        const char *lim[] = { "memory", "cpus", "pids" };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(lim); i++)
+                if (dc_kvs_get(&s->args, lim[i]))
+                        fprintf(out, "%s %s=%s", i == 0 || !dc_kvs_get(&s->args, lim[0]) ? "; limits:" : "", lim[i],
+                                dc_kvs_get(&s->args, lim[i]));
+        fprintf(out, "; devices allowed: %s", dc_devices_summary());
 }
 
 const struct dc_step_ops dc_cgroup_ops = {

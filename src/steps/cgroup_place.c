@@ -22,12 +22,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "diyctl/fs.h"
 #include "diyctl/util.h"
 #include "steps.h"
+#include "cgroup_place.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -212,7 +215,7 @@ int dc_cgroup_place(const char *h, const struct dc_kvs *args, struct dc_cgroup_p
 {
         memset(pl, 0, sizeof(*pl));
         const char *group = dc_kvs_get(args, "group"); /* "diyctl/web", or "web" with a parent */
-        const char *parent = dc_kvs_get(args, "parent");
+        const char *parent = dc_kvs_get(args, "under");
         if (!group || !*group || has_dotdot(group))
                 return dc_err(err, EINVAL, "cgroup step without a valid group");
         _cleanup_free_ char *base = NULL; /* the parent's path below h, "/..." */
@@ -246,8 +249,17 @@ int dc_cgroup_place(const char *h, const struct dc_kvs *args, struct dc_cgroup_p
                         return dc_err(err, EINVAL, "cgroup parent %s is not an absolute path", parent);
                 base = dc_path_normalize(parent);
         }
-        if (!pl->unit)
+        if (!parent || (pl->unit == NULL && strcmp(base, "/diyctl") == 0 && strcmp(parent, "self") == 0)) {
+                /* Our own "diyctl" directory: every container records it, and
+                 * the last one to leave removes it (rmdir fails while others
+                 * are in it), so no container's teardown leaves it behind. */
+                _cleanup_free_ char *d = dc_xasprintf("%s%s", h, base);
+                if (strcmp(base, "/") != 0)
+                        dc_strv_push(&pl->mkparents, d);
+        } else if (!pl->unit) {
+                /* Someone else's hierarchy: create (and later remove) only what is missing. */
                 missing_parents(h, base, &pl->mkparents);
+        }
         const char *leaf = parent ? group : strrchr(group, '/') ? strrchr(group, '/') + 1 : group;
         pl->dir = dc_xasprintf("%s%s%s%s", h, base, strcmp(base, "/") == 0 ? "" : "/", leaf);
         return 0;
@@ -302,6 +314,11 @@ int dc_cgroup_leave_delegated(const char *unit, const char *supervisor, const ch
 {
         if (!unit || !supervisor)
                 return 0;
+        size_t ul = strlen(unit);
+        if ((!dc_startswith(unit, "/sys/fs/cgroup/") && !getenv("DIYCTL_CGROUP_ROOT")) ||
+            strncmp(supervisor, unit, ul) != 0 || supervisor[ul] != '/' || strchr(supervisor + ul + 1, '/') ||
+            has_dotdot(unit) || has_dotdot(supervisor))
+                return dc_err(err, EINVAL, "cgroup record with an unexpected supervisor %s in %s", supervisor, unit);
         _cleanup_free_ char *sc = dc_xasprintf("%s/cgroup.subtree_control", unit);
         _cleanup_free_ char *list = dc_xstrdup(enable ? enable : "");
         for (char *save = NULL, *t = strtok_r(list, " ", &save); t; t = strtok_r(NULL, " ", &save)) {

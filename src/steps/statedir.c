@@ -62,7 +62,8 @@ static int statedir_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, stru
         }
         bool existed = false;
         int tries = 0;
-        while (mkdir(path, 0700) < 0) {
+        /* 0711: a remapped container root must reach root/, nothing else */
+        while (mkdir(path, 0711) < 0) {
                 if (errno == ENOENT && slash && slash != base && tries++ < 10) {
                         /* a teardown pruned the empty base dir meanwhile */
                         dc_mkdir_p(base, 0755);

@@ -9,6 +9,14 @@ extern const struct dc_step_ops dc_netns_ops;
 extern const struct dc_step_ops dc_cgroup_ops;
 extern const struct dc_step_ops dc_sysctl_ops;
 extern const struct dc_step_ops dc_idmap_ops;
+extern const struct dc_step_ops dc_image_unpack_ops;
+
+/* Resource limits in a cgroup directory (limits.c). */
+enum { DC_LIMIT_MEMORY = 1, DC_LIMIT_CPUS = 2, DC_LIMIT_PIDS = 4 };
+int dc_cgroup_limits(const char *dir, const struct dc_kvs *args, unsigned *applied, struct dc_error *err);
+int dc_cgroup_limits_check(const struct dc_kvs *args, unsigned applied, struct dc_error *err);
+bool dc_cgroup_oom_killed(const struct dc_strv *dirs);
+void dc_cgroup_usage(const struct dc_strv *dirs, long long *memory, long long *pids);
 
 /* The host lock STATE_ROOT/.lock (blocking); returns the fd, to be given to
  * dc_host_unlock, which removes the file so nothing stays on the host. */
@@ -37,6 +45,14 @@ extern const struct dc_step_ops dc_loopback_up_ops;
 extern const struct dc_step_ops dc_remount_root_ro_ops;
 extern const struct dc_step_ops dc_pivot_root_ops;
 extern const struct dc_step_ops dc_exec_ops;
+/* child, security (src/exec/mask_steps.c) */
+extern const struct dc_step_ops dc_readonly_ops;
+extern const struct dc_step_ops dc_mask_ops;
+extern const struct dc_step_ops dc_nodev_ops;
+/* The device allow-list of a container's cgroup directory (devices.c): the
+ * devices controller on v1, a BPF device program on v2. */
+int dc_devices_restrict(const char *dir, struct dc_error *err);
+const char *dc_devices_summary(void);
 
 /* Apply helpers for host steps: journal the intent (fields = step args plus
  * extra), and afterwards the outcome. */

@@ -4,6 +4,7 @@
 
 #include "diyctl/plan.h"
 #include "diyctl/step.h"
+#include "net.h"
 #include "steps.h"
 
 static void spawn_describe(const struct dc_step *s, FILE *out)
@@ -25,9 +26,20 @@ const struct dc_step_ops *const dc_step_table[] = {
         &dc_statedir_ops,
         &spawn_ops,
         &dc_idmap_ops,
+        &dc_image_unpack_ops,
         &dc_cgroup_ops,
         &dc_netns_ops,
         &dc_sysctl_ops,
+        &dc_lease_ops,
+        &dc_ports_ops,
+        &dc_veth_ops,
+        &dc_bridge_port_ops,
+        &dc_link_up_ops,
+        &dc_addr_ops,
+        &dc_route_ops,
+        &dc_nft_table_ops,
+        &dc_firewall_ops,
+        &dc_resolv_ops,
         &dc_cgroupns_ops,
         &dc_make_private_ops,
         &dc_rootfs_ops,
@@ -38,6 +50,9 @@ const struct dc_step_ops *const dc_step_table[] = {
         &dc_loopback_up_ops,
         &dc_remount_root_ro_ops,
         &dc_pivot_root_ops,
+        &dc_readonly_ops,
+        &dc_mask_ops,
+        &dc_nodev_ops,
         &dc_exec_ops,
         NULL,
 };

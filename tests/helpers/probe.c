@@ -6,6 +6,7 @@
  *   dc-probe write PATH    try to create/append PATH; print {"ok":true} or
  *                          {"ok":false,"errno":N,"error":"..."}; exit 0
  *   dc-probe sleep SECS    sleep (fractions allowed), exit 0
+ *   dc-probe try ATTEMPT   an escape attempt (probe_escape.c), reported as JSON
  *
  * Built statically (the test rootfs is busybox only, with no libc), plain
  * C11 plus libc. Every source that may be missing (no /proc, no /sys, ...)
@@ -24,6 +25,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "probe_escape.h"
 
 extern char **environ;
 
@@ -820,6 +823,8 @@ int main(int argc, char **argv)
                 }
                 return cmd_write(argv[2]);
         }
+        if (argc >= 2 && strcmp(argv[1], "try") == 0)
+                return dc_probe_try(argc - 2, argv + 2);
         if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
                 if (argc != 3) {
                         usage();

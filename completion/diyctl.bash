@@ -1,0 +1,143 @@
+# bash completion for diyctl(1): subcommands, their options, container names
+# (from the state directory), *.conf files, and config keys after --set.
+# Needs nothing from the bash-completion package.
+
+# Container names: the directories of the state root, as diyctl finds it.
+_diyctl_names()
+{
+	local root=${DIYCTL_STATE_ROOT:-}
+	if [[ -z $root ]]; then
+		if [[ $EUID -eq 0 ]]; then
+			root=/run/diyctl
+		else
+			root=${XDG_RUNTIME_DIR:-/run/user/$EUID}/diyctl
+		fi
+	fi
+	local d
+	for d in "$root"/*/; do
+		[[ -d $d ]] || continue
+		d=${d%/}
+		d=${d##*/}
+		[[ $d =~ ^[a-z0-9][a-z0-9_.-]*$ ]] && printf '%s\n' "$d"
+	done
+}
+
+# *.conf files, and directories to descend into (-o filenames adds their /).
+_diyctl_files()
+{
+	local cur=$1 IFS=$'\n' f
+	for f in $(compgen -f -- "$cur"); do
+		if [[ -d $f ]]; then
+			printf '%s\n' "$f"
+		elif [[ $f == *.conf ]]; then
+			printf '%s\n' "$f"
+		fi
+	done
+}
+
+_diyctl_keys()
+{
+	local diyctl=${COMP_WORDS[0]}
+	command -v "$diyctl" >/dev/null 2>&1 || diyctl=diyctl
+	"$diyctl" keys 2>/dev/null | awk 'NR > 1 && $1 !~ /\[\]/ { print $1 }'
+}
+
+_diyctl()
+{
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	local prev=${COMP_WORDS[COMP_CWORD-1]}
+	local commands="check plan start stop list status exec logs cleanup journal config keys help"
+	local IFS=$'\n'
+	COMPREPLY=()
+
+	# The subcommand: the first word after the global options.
+	local i cmd= cmdi=0
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		case ${COMP_WORDS[i]} in
+		-v | --verbose) ;;
+		-*) ;;
+		*)
+			cmd=${COMP_WORDS[i]}
+			cmdi=$i
+			break
+			;;
+		esac
+	done
+
+	if [[ -z $cmd ]]; then
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W $'-v\n--verbose\n--version\n--help' -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W "${commands// /$'\n'}" -- "$cur"))
+		fi
+		return 0
+	fi
+
+	# Value of an option that takes one.
+	case $prev in
+	--set | -s)
+		compopt -o nospace 2>/dev/null
+		COMPREPLY=($(compgen -S = -W "$(_diyctl_keys)" -- "$cur"))
+		return 0
+		;;
+	-t | --timeout)
+		return 0
+		;;
+	esac
+
+	local opts=
+	case $cmd in
+	check | plan | config) opts=$'--json\n--set\n--help' ;;
+	start) opts=$'-d\n--detach\n-v\n--set\n--help' ;;
+	stop) opts=$'-t\n--timeout\n--help' ;;
+	list | keys | status | journal) opts=$'--json\n--help' ;;
+	logs) opts=$'-f\n--follow\n--help' ;;
+	cleanup) opts=$'--all\n--help' ;;
+	exec) opts=$'--help' ;;
+	esac
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		return 0
+	fi
+
+	# Operands already given (not options, not option values).
+	local nops=0
+	for ((i = cmdi + 1; i < COMP_CWORD; i++)); do
+		case ${COMP_WORDS[i]} in
+		--set | -s | -t | --timeout) ((i++)) ;;
+		-*) ;;
+		*) ((nops++)) ;;
+		esac
+	done
+
+	case $cmd in
+	check)
+		compopt -o filenames 2>/dev/null
+		COMPREPLY=($(_diyctl_files "$cur"))
+		;;
+	plan | start | config)
+		if ((nops == 0)); then
+			compopt -o filenames 2>/dev/null
+			COMPREPLY=($(_diyctl_files "$cur"))
+		fi
+		;;
+	stop | cleanup)
+		COMPREPLY=($(compgen -W "$(_diyctl_names)" -- "$cur"))
+		;;
+	status | logs | journal | exec)
+		if ((nops == 0)); then
+			COMPREPLY=($(compgen -W "$(_diyctl_names)" -- "$cur"))
+		elif [[ $cmd == exec ]]; then
+			compopt -o default 2>/dev/null
+		fi
+		;;
+	help)
+		if ((nops == 0)); then
+			COMPREPLY=($(compgen -W "${commands// /$'\n'}" -- "$cur"))
+		fi
+		;;
+	esac
+	return 0
+}
+
+complete -F _diyctl diyctl

@@ -1,0 +1,178 @@
+/* /etc/diyctl/host.conf: host-wide settings (firewall backend, NAT pools).
+ * Read with libconfig; every key optional, unknown keys are errors. */
+#include "diyctl/host.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libconfig.h>
+
+#include "diyctl/net.h"
+#include "diyctl/util.h"
+
+#define HOST_CONF_MAX_SIZE (1u << 20)
+
+const char *dc_firewall_name(enum dc_firewall fw)
+{
+        return fw == DC_FW_NFTABLES ? "nftables" : "iptables";
+}
+
+struct dc_host_conf *dc_host_conf_new(void)
+{
+        struct dc_host_conf *h = dc_xcalloc(1, sizeof(*h));
+        h->firewall = DC_FW_IPTABLES;
+        h->nat_pool4 = dc_xstrdup(DC_NAT_POOL4_DEFAULT);
+        h->nat_pool6 = dc_xstrdup(DC_NAT_POOL6_DEFAULT);
+        return h;
+}
+
+void dc_host_conf_free(struct dc_host_conf *h)
+{
+        free(h->file);
+        free(h->nat_pool4);
+        free(h->nat_pool6);
+        free(h);
+}
+
+__attribute__((format(printf, 5, 6))) static int key_err(struct dc_error *err, const char *file,
+                                                        const config_setting_t *s, const char *key,
+                                                        const char *fmt, ...)
+{
+        struct dc_origin o = { file, s ? (int)config_setting_source_line(s) : 0 };
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        return dc_err_at(err, &o, key, "%s", msg);
+}
+
+static int get_string(const char *file, const config_setting_t *s, const char *key, const char **out,
+                      struct dc_error *err)
+{
+        if (config_setting_type(s) != CONFIG_TYPE_STRING)
+                return key_err(err, file, s, key, "expected a string");
+        *out = config_setting_get_string(s);
+        return 0;
+}
+
+static int get_pool(const char *file, const config_setting_t *s, const char *key, int family, unsigned sublen,
+                    char **field, struct dc_error *err)
+{
+        const char *v = NULL;
+        int r = get_string(file, s, key, &v, err);
+        if (r < 0)
+                return r;
+        struct dc_prefix p;
+        if (dc_prefix_parse(v, family, &p) < 0 || !strchr(v, '/'))
+                return key_err(err, file, s, key,
+                               family == AF_INET ? "%s is not an IPv4 prefix like 10.88.0.0/16"
+                                                 : "%s is not an IPv6 prefix like fd88::/48",
+                               v);
+        if (p.len > sublen)
+                return key_err(err, file, s, key, "%s: the pool must hold at least one /%u", v, sublen);
+        if (!dc_prefix_is_network(&p)) {
+                struct dc_prefix n = dc_prefix_network(&p);
+                _cleanup_free_ char *ns = dc_prefix_str(&n);
+                return key_err(err, file, s, key, "%s has host bits set (did you mean %s?)", v, ns);
+        }
+        free(*field);
+        *field = dc_xstrdup(v);
+        return 0;
+}
+
+static int walk(config_t *cfg, const char *file, struct dc_host_conf *h, struct dc_error *err)
+{
+        config_setting_t *root = config_root_setting(cfg);
+        int n = config_setting_length(root);
+        for (int i = 0; i < n; i++) {
+                config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+                const char *name = config_setting_name(s);
+                int r = 0;
+                if (strcmp(name, "firewall") == 0) {
+                        const char *v = NULL;
+                        r = get_string(file, s, name, &v, err);
+                        if (r < 0)
+                                return r;
+                        if (strcmp(v, "iptables") == 0)
+                                h->firewall = DC_FW_IPTABLES;
+                        else if (strcmp(v, "nftables") == 0)
+                                h->firewall = DC_FW_NFTABLES;
+                        else
+                                return key_err(err, file, s, name,
+                                               "%s is not a firewall backend (\"iptables\" or \"nftables\")", v);
+                } else if (strcmp(name, "nat") == 0) {
+                        if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+                                return key_err(err, file, s, name,
+                                               "expected a group { ipv4_pool = \"...\"; ipv6_pool = \"...\"; }");
+                        int m = config_setting_length(s);
+                        for (int k = 0; k < m; k++) {
+                                config_setting_t *e = config_setting_get_elem(s, (unsigned)k);
+                                const char *en = config_setting_name(e);
+                                char key[96];
+                                snprintf(key, sizeof(key), "nat.%s", en ? en : "?");
+                                if (en && strcmp(en, "ipv4_pool") == 0)
+                                        r = get_pool(file, e, key, AF_INET, DC_NAT_SUBNET4_LEN, &h->nat_pool4, err);
+                                else if (en && strcmp(en, "ipv6_pool") == 0)
+                                        r = get_pool(file, e, key, AF_INET6, DC_NAT_SUBNET6_LEN, &h->nat_pool6, err);
+                                else
+                                        r = key_err(err, file, e, key,
+                                                    "unknown key (known: nat.ipv4_pool, nat.ipv6_pool)");
+                                if (r < 0)
+                                        return r;
+                        }
+                } else {
+                        return key_err(err, file, s, name ? name : "?",
+                                       "unknown key (known: firewall, nat)");
+                }
+        }
+        return 0;
+}
+
+int dc_host_conf_load_string(const char *text, const char *file, struct dc_host_conf **out, struct dc_error *err)
+{
+        *out = NULL;
+        _cleanup_host_conf_ struct dc_host_conf *h = dc_host_conf_new();
+        h->file = dc_xstrdup(file);
+        config_t cfg;
+        config_init(&cfg);
+        int r = 0;
+        if (config_read_string(&cfg, text) != CONFIG_TRUE) {
+                struct dc_origin o = { file, config_error_line(&cfg) };
+                r = dc_err_at(err, &o, "host.conf", "%s", config_error_text(&cfg));
+                /* dc_err_at prints KEY; for a syntax error there is none */
+                if (o.line > 0)
+                        snprintf(err->msg, sizeof(err->msg), "%s:%d: %s", file, o.line, config_error_text(&cfg));
+                else
+                        snprintf(err->msg, sizeof(err->msg), "%s: %s", file, config_error_text(&cfg));
+        } else {
+                r = walk(&cfg, file, h, err);
+        }
+        config_destroy(&cfg);
+        if (r < 0)
+                return r;
+        *out = DC_TAKE(h);
+        return 0;
+}
+
+int dc_host_conf_load(const char *path, struct dc_host_conf **out, struct dc_error *err)
+{
+        *out = NULL;
+        if (!path) {
+                const char *env = getenv("DIYCTL_HOST_CONF");
+                path = env && *env ? env : DC_HOST_CONF_PATH;
+        }
+        _cleanup_free_ char *text = NULL;
+        int r = dc_read_file(path, HOST_CONF_MAX_SIZE, &text);
+        if (r == -ENOENT) {
+                *out = dc_host_conf_new();
+                return 0;
+        }
+        if (r < 0)
+                return dc_err(err, -r, "%s: %s", path, strerror(-r));
+        return dc_host_conf_load_string(text, path, out, err);
+}

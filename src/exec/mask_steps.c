@@ -1,0 +1,287 @@
+/* Child steps that close the kernel's doors, run after pivot_root, the last
+ * thing before the process starts:
+ *
+ *   readonly  bind each path (/proc/sys, /proc/bus, ...) on itself, read-only
+ *   mask      an empty read-only file or directory over each path (/proc/kcore,
+ *             /proc/keys, /sys/firmware, ...)
+ *   nodev     nodev on every mount of the container but devpts and the device
+ *             nodes we bound: a node made with mknod, or shipped in the rootfs,
+ *             cannot be opened
+ *
+ * Everything goes by file descriptor (the new mount API): each path is
+ * resolved inside the root (dc_open_in_root), the new mount is prepared
+ * detached (open_tree, fsmount), made read-only before it is attached
+ * (mount_setattr), and attached to the fd (move_mount). A path the kernel
+ * does not have (no /proc/sysrq-trigger without CONFIG_MAGIC_SYSRQ) is
+ * skipped. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "diyctl/exec.h"
+#include "diyctl/fs.h"
+#include "diyctl/util.h"
+#include "steps/steps.h"
+
+static void describe_paths(const struct dc_step *s, FILE *out, const char *what)
+{
+        fputs(what, out);
+        bool first = true;
+        for (size_t i = 0; i < s->args.n; i++) {
+                if (strcmp(s->args.v[i].key, "path") != 0)
+                        continue;
+                fprintf(out, "%s%s", first ? ": " : " ", s->args.v[i].val);
+                first = false;
+        }
+}
+
+/* PATH inside the root, or -ENOENT (quietly) when the kernel has no such file. */
+static int open_target(struct dc_exec_ctx *ctx, const char *path, struct dc_error *err)
+{
+        struct dc_error e = { 0 };
+        int fd = dc_open_in_root(ctx->root_fd, path, DC_CREATE_NONE, &e);
+        if (fd == -ENOENT)
+                return fd;
+        if (fd < 0)
+                return dc_err(err, -fd, "%s: %s", path, strerror(-fd));
+        return fd;
+}
+
+static int attach(int tree, int target, const char *path, struct dc_error *err)
+{
+        if (move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return dc_err(err, errno, "cannot mount over %s: %s", path, strerror(errno));
+        return 0;
+}
+
+/* --- readonly ------------------------------------------------------------ */
+
+static int readonly_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        for (size_t i = 0; i < s->args.n; i++) {
+                if (strcmp(s->args.v[i].key, "path") != 0)
+                        continue;
+                const char *path = s->args.v[i].val;
+                _cleanup_close_ int fd = open_target(ctx, path, err);
+                if (fd == -ENOENT)
+                        continue;
+                if (fd < 0)
+                        return fd;
+                _cleanup_close_ int tree =
+                        open_tree(fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+                if (tree < 0)
+                        return dc_err(err, errno, "cannot bind %s: %s", path, strerror(errno));
+                struct mount_attr attr = {
+                        .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                };
+                if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+                        return dc_err(err, errno, "cannot make %s read-only: %s", path, strerror(errno));
+                int r = attach(tree, fd, path, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void readonly_describe(const struct dc_step *s, FILE *out)
+{
+        describe_paths(s, out, "read-only");
+}
+
+const struct dc_step_ops dc_readonly_ops = {
+        .kind = "readonly",
+        .side = DC_SIDE_CHILD,
+        .apply = readonly_apply,
+        .describe = readonly_describe,
+};
+
+/* --- mask ---------------------------------------------------------------- */
+
+/* A new, empty, read-only tmpfs, detached. With file: it holds one empty
+ * file "empty" (mode 0). */
+static int empty_tmpfs(bool file, struct dc_error *err)
+{
+        _cleanup_close_ int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+        if (fs < 0)
+                return dc_err(err, errno, "fsopen tmpfs: %s", strerror(errno));
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
+            fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
+            fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return dc_err(err, errno, "cannot create a tmpfs: %s", strerror(errno));
+        _cleanup_close_ int mnt = fsmount(fs, FSMOUNT_CLOEXEC,
+                                          MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        if (mnt < 0)
+                return dc_err(err, errno, "cannot mount a tmpfs: %s", strerror(errno));
+        if (file) {
+                int f = openat(mnt, "empty", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
+                if (f < 0)
+                        return dc_err(err, errno, "cannot create an empty file: %s", strerror(errno));
+                close(f);
+        }
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+        if (mount_setattr(mnt, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                return dc_err(err, errno, "cannot make a tmpfs read-only: %s", strerror(errno));
+        return DC_TAKE_FD(mnt);
+}
+
+static int mask_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        _cleanup_close_ int files = -1; /* the tmpfs holding the empty file, made once */
+        for (size_t i = 0; i < s->args.n; i++) {
+                if (strcmp(s->args.v[i].key, "path") != 0)
+                        continue;
+                const char *path = s->args.v[i].val;
+                _cleanup_close_ int fd = open_target(ctx, path, err);
+                if (fd == -ENOENT)
+                        continue;
+                if (fd < 0)
+                        return fd;
+                struct stat st;
+                if (fstat(fd, &st) < 0)
+                        return dc_err(err, errno, "%s: %s", path, strerror(errno));
+                _cleanup_close_ int tree = -1;
+                if (S_ISDIR(st.st_mode)) {
+                        tree = empty_tmpfs(false, err);
+                        if (tree < 0)
+                                return tree;
+                } else {
+                        if (files < 0 && (files = empty_tmpfs(true, err)) < 0)
+                                return files;
+                        tree = open_tree(files, "empty", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                        if (tree < 0 && errno == EINVAL) {
+                                /* A kernel before 6.15 clones no detached mount:
+                                 * the container's /dev/null then (reads are
+                                 * empty; writes vanish). */
+                                _cleanup_close_ int null = open_target(ctx, "/dev/null", err);
+                                if (null < 0)
+                                        return dc_err(err, EINVAL, "cannot mask %s: no /dev/null", path);
+                                tree = open_tree(null, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                        }
+                        if (tree < 0)
+                                return dc_err(err, errno, "cannot mask %s: %s", path, strerror(errno));
+                }
+                int r = attach(tree, fd, path, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void mask_describe(const struct dc_step *s, FILE *out)
+{
+        describe_paths(s, out, "hide (an empty read-only file or directory over each)");
+}
+
+const struct dc_step_ops dc_mask_ops = {
+        .kind = "mask",
+        .side = DC_SIDE_CHILD,
+        .apply = mask_apply,
+        .describe = mask_describe,
+};
+
+/* --- nodev --------------------------------------------------------------- */
+
+/* Decode mountinfo's octal escapes (\040 ...) in place. */
+static void unescape(char *s)
+{
+        char *w = s;
+        for (char *r = s; *r;) {
+                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
+                    r[3] <= '7') {
+                        *w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+                        r += 4;
+                } else {
+                        *w++ = *r++;
+                }
+        }
+        *w = 0;
+}
+
+static bool has_opt(const char *opts, const char *opt)
+{
+        size_t n = strlen(opt);
+        for (const char *p = opts; p && *p;) {
+                const char *e = strchrnul(p, ',');
+                if ((size_t)(e - p) == n && strncmp(p, opt, n) == 0)
+                        return true;
+                p = *e ? e + 1 : e;
+        }
+        return false;
+}
+
+static int nodev_one(struct dc_exec_ctx *ctx, const char *mountpoint, struct dc_error *err)
+{
+        struct open_how how = {
+                .flags = O_PATH | O_CLOEXEC,
+                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        const char *rel = mountpoint;
+        while (*rel == '/')
+                rel++;
+        _cleanup_close_ int fd = (int)syscall(SYS_openat2, ctx->root_fd, *rel ? rel : ".", &how, sizeof(how));
+        if (fd < 0)
+                return 0; /* covered by another mount: the container cannot reach it */
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return dc_err(err, errno, "%s: %s", mountpoint, strerror(errno));
+        if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+                return 0; /* a device we bound on purpose (/dev/null, ...) */
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_NODEV };
+        if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                return dc_err(err, errno, "cannot set nodev on %s: %s", mountpoint, strerror(errno));
+        return 0;
+}
+
+static int nodev_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        (void)s;
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                return dc_err(err, errno, "/proc/self/mountinfo: %s", strerror(errno));
+        char *line = NULL;
+        size_t cap = 0;
+        int r = 0;
+        while (r == 0 && getline(&line, &cap, f) > 0) {
+                /* id parent maj:min root mountpoint options [optional...] - fstype source superopts */
+                char *fields[8] = { 0 };
+                char *save = NULL, *fstype = NULL;
+                int n = 0;
+                bool dash = false;
+                for (char *t = strtok_r(line, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
+                        if (n < 6)
+                                fields[n++] = t;
+                        else if (!dash && strcmp(t, "-") == 0)
+                                dash = true;
+                        else if (dash && !fstype)
+                                fstype = t;
+                }
+                if (n < 6 || !fstype)
+                        continue;
+                if (strcmp(fstype, "devpts") == 0 || has_opt(fields[5], "nodev"))
+                        continue;
+                unescape(fields[4]);
+                r = nodev_one(ctx, fields[4], err);
+        }
+        free(line);
+        return r;
+}
+
+static void nodev_describe(const struct dc_step *s, FILE *out)
+{
+        (void)s;
+        fputs("nodev on every mount but devpts and the bound device nodes", out);
+}
+
+const struct dc_step_ops dc_nodev_ops = {
+        .kind = "nodev",
+        .side = DC_SIDE_CHILD,
+        .apply = nodev_apply,
+        .describe = nodev_describe,
+};

@@ -1,0 +1,222 @@
+/* Firewall steps (the backend is chosen host-wide in host.conf):
+ *
+ * nft-table (nftables only): the table inet diyctl and its base chains, a
+ *   shared resource held by reference (shared.c): the first container
+ *   creates it, the last one deletes it. args: root, holder.
+ * firewall: a NAT container's forward, masquerade and port-forward rules
+ *   (net/fw.h), all tagged diyctl:NAME. iptables: one `iptables -w` per rule,
+ *   the exact specs journaled, undone with -D. nftables: one batch, the
+ *   handles journaled, deleted by handle (by tag if the launcher died before
+ *   it could record them). args: backend, holder, tag, dev, subnet4, addr4,
+ *   subnet6, addr6 (values or '@' references), port (PROTO:HOST:CONTAINER)... */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "diyctl/exec.h"
+#include "diyctl/util.h"
+#include "net.h"
+#include "net/fw.h"
+#include "steps.h"
+
+#define NFT_SHARED_ID "nft:" DC_NFT_FAMILY " " DC_NFT_TABLE
+
+static int base_first(void *arg, char **prev, struct dc_error *err)
+{
+        (void)arg;
+        int r = dc_nft_base_create(err);
+        if (r == 0)
+                *prev = dc_xstrdup("");
+        return r;
+}
+
+static int base_last(void *arg, const char *prev, struct dc_error *err)
+{
+        (void)arg;
+        (void)prev;
+        return dc_nft_base_delete(err);
+}
+
+static int nft_table_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        const char *root = dc_kvs_get(&s->args, "root");
+        const char *holder = dc_kvs_get(&s->args, "holder");
+        if (!root || !holder)
+                return dc_err(err, EINVAL, "nft-table step without root or holder");
+        unsigned seq;
+        int r = dc_step_intent(ctx, s, NULL, &seq, err);
+        if (r < 0)
+                return r;
+        r = dc_shared_hold(root, NFT_SHARED_ID, holder, base_first, NULL, err);
+        if (r < 0)
+                return r;
+        return dc_step_done(ctx, s, seq, NULL, err);
+}
+
+static int nft_table_undo(const struct dc_kvs *rec, struct dc_error *err)
+{
+        const char *root = dc_kvs_get(rec, "root");
+        const char *holder = dc_kvs_get(rec, "holder");
+        if (!root || root[0] != '/' || !holder)
+                return dc_err(err, EINVAL, "nft-table record without root or holder");
+        return dc_shared_release(root, NFT_SHARED_ID, holder, base_last, NULL, err);
+}
+
+static void nft_table_describe(const struct dc_step *s, FILE *out)
+{
+        (void)s;
+        fputs("nftables table " DC_NFT_FAMILY " " DC_NFT_TABLE " with base chains forward (filter), prerouting and "
+              "output (dnat), postrouting (snat) (shared: deleted with the last container using it)",
+              out);
+}
+
+const struct dc_step_ops dc_nft_table_ops = {
+        .kind = "nft-table",
+        .side = DC_SIDE_HOST,
+        .apply = nft_table_apply,
+        .undo = nft_table_undo,
+        .describe = nft_table_describe,
+};
+
+/* --- firewall ---------------------------------------------------------- */
+
+struct spec_buf {
+        struct dc_fw_spec spec;
+        struct dc_fw_port *ports;
+};
+
+/* show: values as the plan reader sees them ('@' references described). */
+static void spec_from(const struct dc_kvs *a, bool show, struct spec_buf *b)
+{
+        memset(b, 0, sizeof(*b));
+        const char *(*f)(const char *) = show ? dc_net_show : NULL;
+#define V(k) (f && dc_kvs_get(a, k) ? f(dc_kvs_get(a, k)) : dc_kvs_get(a, k))
+        b->spec.tag = dc_kvs_get(a, "tag");
+        b->spec.dev = dc_kvs_get(a, "dev");
+        b->spec.subnet4 = V("subnet4");
+        b->spec.addr4 = V("addr4");
+        b->spec.subnet6 = V("subnet6");
+        b->spec.addr6 = V("addr6");
+#undef V
+        for (size_t i = 0; i < a->n; i++) {
+                struct dc_fw_port p;
+                if (strcmp(a->v[i].key, "port") != 0 || dc_fw_port_parse(a->v[i].val, &p) < 0)
+                        continue;
+                b->ports = dc_xrealloc(b->ports, (b->spec.n_ports + 1) * sizeof(*b->ports));
+                b->ports[b->spec.n_ports++] = p;
+        }
+        b->spec.ports = b->ports;
+}
+
+static bool is_nft(const struct dc_kvs *a)
+{
+        return dc_streq(dc_kvs_get(a, "backend"), "nftables");
+}
+
+static int firewall_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        struct dc_kvs a;
+        int r = dc_net_resolve_args(s, ctx, &a, err);
+        if (r < 0)
+                return r;
+        struct spec_buf b;
+        spec_from(&a, false, &b);
+        if (!b.spec.tag || !b.spec.dev) {
+                free(b.ports);
+                dc_kvs_free(&a);
+                return dc_err(err, EINVAL, "firewall step without tag or device");
+        }
+        struct dc_strv rules = { 0 };
+        bool nft = is_nft(&a);
+        if (nft)
+                dc_fw_nft_rules(&b.spec, &rules);
+        else
+                dc_fw_iptables_rules(&b.spec, &rules);
+        /* The journal gets the exact rules before any is added. */
+        for (size_t i = 0; i < rules.n; i++)
+                dc_kvs_add(&a, "rule", rules.v[i]);
+        unsigned seq;
+        r = dc_net_intent(ctx, s, &a, &seq, err);
+        struct dc_kvs done = { 0 };
+        if (r == 0 && nft) {
+                struct dc_strv handles = { 0 };
+                r = dc_nft_add_rules(&rules, &handles, err);
+                for (size_t i = 0; i < handles.n; i++)
+                        dc_kvs_add(&done, "handle", handles.v[i]);
+                dc_strv_free(&handles);
+        } else {
+                for (size_t i = 0; r == 0 && i < rules.n; i++)
+                        r = dc_iptables_add(rules.v[i], err);
+        }
+        if (r == 0)
+                r = dc_step_done(ctx, s, seq, &done, err);
+        dc_kvs_free(&done);
+        dc_strv_free(&rules);
+        free(b.ports);
+        dc_kvs_free(&a);
+        return r;
+}
+
+static int firewall_undo(const struct dc_kvs *rec, struct dc_error *err)
+{
+        if (is_nft(rec)) {
+                const char *tag = dc_kvs_get(rec, "tag");
+                if (!tag || !dc_startswith(tag, "diyctl:"))
+                        return dc_err(err, EINVAL, "firewall record without its tag");
+                struct dc_strv handles = { 0 };
+                for (size_t i = 0; i < rec->n; i++)
+                        if (strcmp(rec->v[i].key, "handle") == 0)
+                                dc_strv_push(&handles, rec->v[i].val);
+                int r = dc_nft_del_rules(&handles, tag, err);
+                dc_strv_free(&handles);
+                return r;
+        }
+        /* newest first, so an -I/-A order problem can never matter */
+        for (size_t i = rec->n; i-- > 0;) {
+                if (strcmp(rec->v[i].key, "rule") != 0)
+                        continue;
+                int r = dc_iptables_del(rec->v[i].val, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void firewall_describe(const struct dc_step *s, FILE *out)
+{
+        struct spec_buf b;
+        spec_from(&s->args, true, &b);
+        struct dc_strv rules = { 0 };
+        bool nft = is_nft(&s->args);
+        if (nft) {
+                dc_fw_nft_rules(&b.spec, &rules);
+                fprintf(out, "nftables rules (one batch, handles journaled):");
+                for (size_t i = 0; i < rules.n; i++)
+                        fprintf(out, "%s add rule %s %s %s", i ? ";" : "", DC_NFT_FAMILY, DC_NFT_TABLE, rules.v[i]);
+        } else {
+                dc_fw_iptables_rules(&b.spec, &rules);
+                fprintf(out, "iptables rules (exact specs journaled):");
+                for (size_t i = 0; i < rules.n; i++) {
+                        const char *r = rules.v[i];
+                        /* "4 filter FORWARD -I spec" -> "iptables -t filter -I FORWARD spec" */
+                        char fam[2] = "", table[16] = "", chain[32] = "", op[4] = "";
+                        int n = 0;
+                        if (sscanf(r, "%1s %15s %31s %3s %n", fam, table, chain, op, &n) != 4) {
+                                fprintf(out, "%s %s", i ? ";" : "", r);
+                                continue;
+                        }
+                        fprintf(out, "%s %s -t %s %s %s %s", i ? ";" : "", fam[0] == '6' ? "ip6tables" : "iptables",
+                                table, op, chain, r + n);
+                }
+        }
+        dc_strv_free(&rules);
+        free(b.ports);
+}
+
+const struct dc_step_ops dc_firewall_ops = {
+        .kind = "firewall",
+        .side = DC_SIDE_HOST,
+        .apply = firewall_apply,
+        .undo = firewall_undo,
+        .describe = firewall_describe,
+};

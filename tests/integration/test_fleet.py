@@ -1,0 +1,152 @@
+"""Issue 9: templated fleets. A fleet layout keeps shared fragments in
+common/ (common/net.conf included by web.conf and db.conf); --set overrides
+are typed; `config`, `check --json` and `plan --json` give a fleet's CI what
+it needs, and the fleet runs."""
+
+import json
+import os
+
+FLEET = {
+    "common/net.conf": """# shared by every container of the fleet
+network = {
+  mode = "nat";
+  dns = "host";
+};
+""",
+    "common/hardening.conf": """security = { capabilities = { drop = [ "NET_RAW" ]; }; };
+""",
+    "web.conf": """@include "common/net.conf"
+@include "common/hardening.conf"
+name = "web";
+rootfs = { path = "rootfs"; };
+process = { args = [ "/bin/httpd", "-f", "-p", "80" ]; };
+""",
+    "db.conf": """@include "common/net.conf"
+name = "db";
+rootfs = { path = "rootfs"; };
+process = { args = [ "/bin/sleep", "600" ]; init = true; };
+limits = { pids = 32; };
+""",
+}
+
+
+def fleet(t):
+    d = os.path.join(t.tmp, "fleet")
+    for name, text in FLEET.items():
+        p = os.path.join(d, name)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.write(text)
+    t.run(["cp", "-a", t.rootfs(), os.path.join(d, "rootfs")])
+    return d
+
+
+def resolved(t, conf, *sets, cwd=None):
+    args = ["config", "--json", conf]
+    for s in sets:
+        args += ["--set", s]
+    return json.loads(t.diyctl(*args, check=True, cwd=cwd).stdout)
+
+
+def test_fragments_are_shared_and_resolved(t):
+    d = fleet(t)
+    web, db = resolved(t, os.path.join(d, "web.conf")), resolved(t, os.path.join(d, "db.conf"))
+    for c, name in ((web, "web"), (db, "db")):
+        t.eq(c["name"], name, "each file keeps its own name")
+        t.eq(c["network"]["mode"], "nat", "%s: network.mode comes from common/net.conf" % name)
+        t.eq(c["rootfs"]["path"], os.path.join(d, "rootfs"), "%s: relative paths resolve against the file" % name)
+    t.eq(web["security"]["capabilities"]["drop"], ["CAP_NET_RAW"], "web includes the hardening fragment")
+    t.eq(db["security"]["capabilities"]["drop"], [], "db does not")
+    t.eq(db["limits"]["pids"], 32, "db's own settings stay")
+    # From another working directory: the same result.
+    t.eq(resolved(t, "fleet/web.conf", cwd=t.tmp), web, "the resolved config does not depend on the cwd")
+    # Where each value came from, for a human.
+    text = t.diyctl("config", os.path.join(d, "web.conf"), check=True).stdout
+    lines = {l.split(" = ")[0]: l for l in text.splitlines() if " = " in l}
+    t.contains(lines["network.mode"], "common/net.conf:3", "the text output names the fragment and line")
+    t.contains(lines["name"], "web.conf:3", "and the file that set the name")
+    t.contains(lines["process.init"], "# default", "and which values are defaults")
+
+
+def test_check_and_plan_json_for_ci(t):
+    d = fleet(t)
+    files = [os.path.join(d, "web.conf"), os.path.join(d, "db.conf")]
+    bad = t.conf("bad", '@include "fleet/common/net.conf"\nrootfs = { path = "fleet/rootfs"; };\nlimits = { pids = 0; };\n')
+    p = t.diyctl("check", "--json", *(files + [bad]))
+    t.eq(p.returncode, 1, "check exits 1 when one config is bad")
+    res = json.loads(p.stdout)
+    t.eq([sorted(r) for r in res], [["error", "file", "ok"]] * 3, "check --json: one {file, ok, error} per file")
+    t.eq([r["ok"] for r in res], [True, True, False], "the fleet's files pass, the bad one does not")
+    t.eq(res[0]["error"], None, "no error for a good file")
+    t.contains(res[2]["error"], "bad.conf:3: limits.pids:", "FILE:LINE: KEY: for the bad one")
+    ok = t.diyctl("check", "--json", *files, check=True)
+    t.eq([r["ok"] for r in json.loads(ok.stdout)], [True, True], "exit 0 when all are good")
+
+    plan = json.loads(t.diyctl("plan", "--json", files[0], check=True).stdout)
+    t.eq(sorted(plan), ["config", "name", "state_dir", "steps"], "plan --json: the documented fields")
+    t.eq(plan["name"], "web", "the container")
+    t.eq([s["index"] for s in plan["steps"]], list(range(1, len(plan["steps"]) + 1)), "steps numbered from 1")
+    for s in plan["steps"]:
+        t.eq(sorted(s), ["args", "description", "host_change", "index", "kind", "side"], "a step's fields")
+        t.ok(s["side"] in ("host", "spawn", "parent", "child"), "side is one of the documented ones: %s" % s["side"])
+        t.eq(s["host_change"], s["side"] == "host", "host_change marks exactly the host steps")
+        t.ok(all(isinstance(a, list) and len(a) == 2 and all(isinstance(x, str) for x in a) for a in s["args"]),
+             "args are [key, value] string pairs")
+    kinds = [s["kind"] for s in plan["steps"]]
+    t.eq(kinds[0], "statedir", "the state directory comes first")
+    t.contains(kinds, "exec", "and the process last")
+    text = t.diyctl("plan", files[0], check=True).stdout
+    t.eq(len([l for l in text.splitlines() if l[:4].strip().isdigit()]), len(plan["steps"]),
+         "the text plan lists the same steps")
+
+
+def test_typed_overrides(t):
+    d = fleet(t)
+    web = os.path.join(d, "web.conf")
+    c = resolved(t, web, "limits.pids=64", "limits.cpus=0.5", "process.init=true", "hostname=web2",
+                 'process.args=["/bin/sh", "-c", "echo hi"]', 'volumes=({ type = "tmpfs"; target = "/s"; })',
+                 'limits.memory="64M"')
+    t.eq(c["limits"]["pids"], 64, "an integer")
+    t.eq(c["limits"]["cpus"], 0.5, "a float")
+    t.eq(c["process"]["init"], True, "a boolean")
+    t.eq(c["hostname"], "web2", "a bare word is a string")
+    t.eq(c["process"]["args"], ["/bin/sh", "-c", "echo hi"], "an array")
+    t.eq(c["volumes"], [{"type": "tmpfs", "source": None, "target": "/s", "readonly": False, "size": None}],
+         "a list of groups")
+    t.eq(c["limits"]["memory"], 64 << 20, "a quoted size string")
+    t.eq(resolved(t, web, 'hostname="1"')["hostname"], "1", "a quoted number is a string")
+    # An override replaces what a fragment set, the whole setting.
+    c = resolved(t, web, 'network={ mode = "host"; }')
+    t.eq(c["network"]["mode"], "host", "a group from common/net.conf replaced as a whole")
+    t.eq(resolved(t, web, 'network.mode="none"')["network"]["mode"], "none", "one key of an included group")
+    # Typed: the wrong type is an error naming --set.
+    for s, msg in (("limits.pids=lots", "expected an integer"), ("process.init=yes", "expected a boolean"),
+                   ("hostname=1", "expected a string"), ("nmae=x", 'did you mean "name"'),
+                   ("volumes[].target=/x", "set the whole list"), ("limits.pids", "KEY=VALUE")):
+        p = t.diyctl("config", web, "--set", s)
+        t.ok(p.returncode != 0, "--set %s is refused" % s)
+        t.contains(p.stderr, msg, "--set %s: the error says why" % s)
+    p = t.diyctl("config", web, "--set", "limits.pids=lots")
+    t.contains(p.stderr, "--set", "and that the value came from --set")
+
+
+def test_fleet_runs_with_overrides(t):
+    d = fleet(t)
+    env = {"DIYCTL_STOP_TIMEOUT": "2"}
+    # Two instances of one template and the other member, networking overridden.
+    for conf, sets in (("web.conf", []), ("web.conf", ["name=web2"]), ("db.conf", [])):
+        args = ["start", "-d", os.path.join(d, conf), "--set", 'network={ mode = "none"; }',
+                "--set", 'process.args=["/bin/sleep", "600"]']
+        for s in sets:
+            args += ["--set", s]
+        t.diyctl(*args, check=True, env=env)
+    t.defer(t.diyctl, "stop", "web", "web2", "db")
+    lst = json.loads(t.diyctl("list", "--json", check=True).stdout)
+    t.eq([(c["name"], c["state"]) for c in lst], [("db", "running"), ("web", "running"), ("web2", "running")],
+         "the fleet runs, each under its own name")
+    t.eq({c["name"]: os.path.basename(c["config"]) for c in lst}, {"db": "db.conf", "web": "web.conf",
+                                                                    "web2": "web.conf"}, "list names each config")
+    st = json.loads(t.diyctl("status", "--json", "db", check=True).stdout)
+    t.eq(st["args"], ["/bin/sleep", "600"], "the override reached the running container")
+    t.diyctl("stop", "web", "web2", "db", check=True)
+    t.eq(json.loads(t.diyctl("list", "--json", check=True).stdout), [], "all stopped and torn down")

@@ -1,0 +1,72 @@
+"""Issue 7: cgroups and resource limits (cgroup v1 controllers on this
+machine, v2 where the host has them; the same keys)."""
+
+import json
+import os
+import time
+
+
+def conf_with(t, name, limits, script):
+    r = t.rootfs()
+    return t.conf(name, 'rootfs = { path = "%s"; };\nlimits = { %s };\n'
+                        'process = { args = [ "/bin/sh", "-c", %s ]; };\n' % (r, limits, json.dumps(script)))
+
+
+def test_memory_limit_oom(t):
+    conf = conf_with(t, "mem", 'memory = "32M";', "exec tail /dev/zero")
+    p = t.diyctl("start", conf, timeout=60)
+    t.eq(p.returncode, 128 + 9, "a process allocating past limits.memory is killed (SIGKILL)")
+    t.contains(p.stderr, "killed by the OOM killer", "and the exit is reported as an OOM kill")
+    plan = t.diyctl("plan", conf, check=True).stdout
+    t.contains(plan, "memory=33554432", "plan shows the limit")
+
+
+def test_pids_limit_stops_a_fork_bomb(t):
+    conf = conf_with(t, "pids", "pids = 10;",
+                     # only builtins count: once the limit is hit, nothing can fork
+                     # (ash gives up when fork fails: the bomb runs in a subshell)
+                     "(i=0; while [ $i -lt 40 ]; do sleep 2 & i=$((i+1)); done) 2>/dev/null; "
+                     "set -- /proc/[0-9]*; echo $#")
+    p = t.diyctl("start", conf, timeout=60)
+    n = int(p.stdout.strip().splitlines()[-1])
+    t.ok(n <= 10, "no more than limits.pids processes exist (%d)" % n)
+    t.ok(n >= 5, "but the container did run some (%d)" % n)
+
+
+def _cpu_usage_seconds(name):
+    """CPU time of the container's cgroup, from the hierarchy that counts it."""
+    for path, scale in (("/sys/fs/cgroup/cpuacct/diyctl/%s/cpuacct.usage" % name, 1e9),
+                        ("/sys/fs/cgroup/diyctl/%s/cpu.stat" % name, None),
+                        ("/sys/fs/cgroup/unified/diyctl/%s/cpu.stat" % name, None)):
+        if os.path.exists(path):
+            text = open(path).read()
+            if scale:
+                return int(text) / scale
+            for line in text.splitlines():
+                k, v = line.split()
+                if k == "usage_usec":
+                    return int(v) / 1e6
+    return None
+
+
+def test_cpu_limit_half_a_core(t):
+    conf = conf_with(t, "cpu", "cpus = 0.5;", 'trap "exit 0" TERM; while :; do :; done')
+    t.diyctl("start", "-d", conf, check=True)
+    u0, w0 = _cpu_usage_seconds("cpu"), time.monotonic()
+    t.ok(u0 is not None, "the container's cgroup counts CPU time")
+    time.sleep(3)
+    u1, w1 = _cpu_usage_seconds("cpu"), time.monotonic()
+    st = json.loads(t.diyctl("status", "--json", "cpu", check=True).stdout)
+    t.diyctl("stop", "-t", "2", "cpu", check=True)
+    share = (u1 - u0) / (w1 - w0)
+    t.ok(0.3 <= share <= 0.7, "a busy loop under cpus = 0.5 gets about half a core (%.2f)" % share)
+    t.ok(isinstance(st.get("pids_current"), int) and st["pids_current"] >= 1, "status reports pids: %s" % st)
+    t.ok(isinstance(st.get("memory_bytes"), int) and st["memory_bytes"] > 0, "status reports memory: %s" % st)
+
+
+def test_cgroup_namespace_sees_its_own_root(t):
+    r = t.rootfs()
+    conf = t.conf("cgns", 'rootfs = { path = "%s"; };\n' % r)
+    d = t.probe(conf)
+    paths = sorted(set(l.split(":", 2)[2] for l in d["cgroup"]))
+    t.eq(paths, ["/"], "with the cgroup namespace, the container's cgroup is its /")

@@ -1,0 +1,217 @@
+/* sd_notify protocol (src/exec/notify.c) against real listener sockets, and
+ * the cgroup placement rules (src/steps/cgroup_place.c) that need no cgroupfs. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "diyctl/notify.h"
+#include "diyctl/util.h"
+#include "steps/cgroup_place.h"
+#include "tap.h"
+
+/* A listener like systemd's: SOCK_DGRAM with SO_PASSCRED. */
+static int listener(const char *spec)
+{
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        socklen_t len;
+        if (spec[0] == '@') {
+                memcpy(sa.sun_path + 1, spec + 1, strlen(spec) - 1);
+                len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(spec));
+        } else {
+                strcpy(sa.sun_path, spec);
+                len = sizeof(sa);
+        }
+        if (bind(fd, (struct sockaddr *)&sa, len) < 0) {
+                perror("bind");
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* One datagram (non-blocking; "" when none) and the sender's pid. */
+static char *receive(int fd, pid_t *pid)
+{
+        static char buf[4096];
+        char cbuf[CMSG_SPACE(sizeof(struct ucred))];
+        struct iovec iov = { buf, sizeof(buf) - 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+        ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+        buf[n > 0 ? n : 0] = 0;
+        *pid = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); n > 0 && c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+                        struct ucred uc;
+                        memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+                        *pid = uc.pid;
+                }
+        return buf;
+}
+
+static void test_notify(void)
+{
+        char dir[] = "/tmp/dc-notify-XXXXXX";
+        bool made = mkdtemp(dir) != NULL;
+        CHECK(made, "temp dir");
+        _cleanup_free_ char *path = dc_xasprintf("%s/notify", dir);
+        int fd = listener(path);
+        CHECK(fd >= 0, "listener on a path");
+        pid_t pid;
+
+        unsetenv("NOTIFY_SOCKET");
+        int r1 = dc_notify("READY=1\n");
+        CHECK(r1 == 0, "no NOTIFY_SOCKET: nothing sent, no error");
+        int r2 = dc_notify_to("", "READY=1\n");
+        CHECK(r2 == 0, "empty NOTIFY_SOCKET: nothing sent");
+
+        int r3 = dc_notify_to(path, "X=1\n");
+        CHECK(r3 == 1, "sent to a path socket");
+        const char *m4 = receive(fd, &pid);
+        CHECK_STREQ(m4, "X=1\n", "the datagram arrives as sent");
+        CHECK(pid == getpid(), "the kernel attached our pid (%d)", (int)pid);
+
+        setenv("NOTIFY_SOCKET", path, 1);
+        int r5 = dc_notify_ready(4242, "running web\n(pid 7)");
+        CHECK(r5 == 1, "READY sent via $NOTIFY_SOCKET");
+        const char *m6 = receive(fd, &pid);
+        CHECK_STREQ(m6, "READY=1\nMAINPID=4242\nSTATUS=running web (pid 7)\n",
+                    "READY=1, MAINPID and a one-line STATUS in one datagram");
+
+        int r7 = dc_notify_stopping("stopping");
+        CHECK(r7 == 1, "STOPPING sent");
+        const char *m8 = receive(fd, &pid);
+        CHECK_STREQ(m8, "STOPPING=1\nSTATUS=stopping\n", "STOPPING=1 with STATUS");
+        int r9 = dc_notify_stopping("tearing down");
+        CHECK(r9 == 1, "second stopping call");
+        const char *m10 = receive(fd, &pid);
+        CHECK_STREQ(m10, "STATUS=tearing down\n", "STOPPING=1 only once, then STATUS only");
+
+        int r11 = dc_notify_failed("web.conf:3: name: bad", 22);
+        CHECK(r11 == 1, "failure sent");
+        const char *m12 = receive(fd, &pid);
+        CHECK_STREQ(m12, "STATUS=web.conf:3: name: bad\nERRNO=22\n", "STATUS and ERRNO on failure");
+
+        char abs_name[64];
+        snprintf(abs_name, sizeof(abs_name), "@dc-notify-test-%d", (int)getpid());
+        int afd = listener(abs_name);
+        CHECK(afd >= 0, "listener on an abstract socket");
+        setenv("NOTIFY_SOCKET", abs_name, 1);
+        int r13 = dc_notify("READY=1\n");
+        CHECK(r13 == 1, "sent to an abstract socket");
+        const char *m14 = receive(afd, &pid);
+        CHECK_STREQ(m14, "READY=1\n", "the abstract socket got it");
+        const char *m15 = receive(fd, &pid);
+        CHECK_STREQ(m15, "", "and the path socket did not");
+
+        int r16 = dc_notify_to("relative/sock", "A=1\n");
+        CHECK(r16 == -EINVAL, "a relative path is refused");
+        int r17 = dc_notify_to("@", "A=1\n");
+        CHECK(r17 == -EINVAL, "an empty abstract name is refused");
+        int r18 = dc_notify_to("vsock:2:1234", "A=1\n");
+        CHECK(r18 == -EAFNOSUPPORT, "vsock addresses are not supported");
+        char longp[200];
+        memset(longp, 'a', sizeof(longp) - 1);
+        longp[0] = '/';
+        longp[sizeof(longp) - 1] = 0;
+        int r19 = dc_notify_to(longp, "A=1\n");
+        CHECK(r19 == -ENAMETOOLONG, "a path longer than sun_path is refused");
+        _cleanup_free_ char *gone = dc_xasprintf("%s/nobody", dir);
+        int r20 = dc_notify_to(gone, "A=1\n");
+        CHECK(r20 == -ENOENT, "no listener: -ENOENT");
+
+        unsetenv("NOTIFY_SOCKET");
+        close(afd);
+        close(fd);
+        unlink(path);
+        rmdir(dir);
+}
+
+static void test_place(void)
+{
+        char h[] = "/tmp/dc-cgplace-XXXXXX";
+        bool made = mkdtemp(h) != NULL;
+        CHECK(made, "fake hierarchy dir");
+        struct dc_error err = { 0 };
+        struct dc_cgroup_place pl;
+        struct dc_kvs args = { 0 };
+
+        dc_kvs_add(&args, "group", "diyctl/web");
+        int r21 = dc_cgroup_place(h, &args, &pl, &err);
+        CHECK(r21 == 0, "default placement (%s)", err.msg);
+        _cleanup_free_ char *want = dc_xasprintf("%s/diyctl/web", h);
+        CHECK_STREQ(pl.dir, want, "default: HIERARCHY/diyctl/NAME");
+        _cleanup_free_ char *wp = dc_xasprintf("%s/diyctl", h);
+        CHECK(pl.mkparents.n == 1 && strcmp(pl.mkparents.v[0], wp) == 0, "the missing diyctl parent is created");
+        CHECK(pl.unit == NULL && pl.supervisor == NULL, "no supervisor leaf outside a delegated cgroup");
+        dc_cgroup_place_free(&pl);
+
+        mkdir(wp, 0755);
+        int r22 = dc_cgroup_place(h, &args, &pl, &err);
+        CHECK(r22 == 0 && pl.mkparents.n == 1,
+              "our own diyctl parent is always recorded, so the last container to leave removes it");
+        dc_cgroup_place_free(&pl);
+        rmdir(wp);
+        dc_kvs_free(&args);
+
+        dc_kvs_add(&args, "group", "web");
+        dc_kvs_add(&args, "under", "/machine.slice/fleet");
+        int r23 = dc_cgroup_place(h, &args, &pl, &err);
+        CHECK(r23 == 0, "explicit parent (%s)", err.msg);
+        free(want);
+        want = dc_xasprintf("%s/machine.slice/fleet/web", h);
+        CHECK_STREQ(pl.dir, want, "explicit parent: HIERARCHY/PARENT/NAME");
+        CHECK(pl.mkparents.n == 2, "both missing parents, shallowest first (%zu)", pl.mkparents.n);
+        if (pl.mkparents.n == 2) {
+                free(wp);
+                wp = dc_xasprintf("%s/machine.slice", h);
+                CHECK_STREQ(pl.mkparents.v[0], wp, "first the shallowest");
+        }
+        dc_cgroup_place_free(&pl);
+        dc_kvs_free(&args);
+
+        dc_kvs_add(&args, "group", "web");
+        dc_kvs_add(&args, "under", "/a/../b");
+        int r24 = dc_cgroup_place(h, &args, &pl, &err);
+        CHECK(r24 < 0, "a parent with .. is refused");
+        dc_cgroup_place_free(&pl);
+        dc_kvs_free(&args);
+
+        char *p = NULL;
+        setenv("DIYCTL_CGROUP_PARENT", "none", 1);
+        int r25 = dc_cgroup_parent(&p, &err);
+        CHECK(r25 == 0 && p == NULL, "DIYCTL_CGROUP_PARENT=none: the roots");
+        setenv("DIYCTL_CGROUP_PARENT", "self", 1);
+        int r26 = dc_cgroup_parent(&p, &err);
+        CHECK(r26 == 0 && dc_streq(p, "self"), "DIYCTL_CGROUP_PARENT=self");
+        free(p);
+        setenv("DIYCTL_CGROUP_PARENT", "/machine.slice//x/", 1);
+        int r27 = dc_cgroup_parent(&p, &err);
+        CHECK(r27 == 0 && dc_streq(p, "/machine.slice/x"), "a path is normalised (%s)",
+              p ? p : "NULL");
+        free(p);
+        setenv("DIYCTL_CGROUP_PARENT", "relative", 1);
+        int r28 = dc_cgroup_parent(&p, &err);
+        CHECK(r28 < 0 && strstr(err.msg, "DIYCTL_CGROUP_PARENT"), "a relative path is refused");
+        setenv("DIYCTL_CGROUP_PARENT", "/x/../y", 1);
+        int r29 = dc_cgroup_parent(&p, &err);
+        CHECK(r29 < 0, "a path with .. is refused");
+        unsetenv("DIYCTL_CGROUP_PARENT");
+        rmdir(h);
+}
+
+int main(void)
+{
+        test_notify();
+        test_place();
+        return tap_done();
+}
