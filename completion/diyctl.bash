@@ -46,7 +46,7 @@ _diyctl()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	local prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="check plan start stop list status exec logs cleanup journal config keys help"
+	local commands="check plan start stop list status exec logs cleanup journal config keys image help"
 	local IFS=$'\n'
 	COMPREPLY=()
 
@@ -87,13 +87,15 @@ _diyctl()
 
 	local opts=
 	case $cmd in
-	check | plan | config) opts=$'--json\n--set\n--help' ;;
+	check) opts=$'--json\n--host\n--set\n--help' ;;
+	plan | config) opts=$'--json\n--set\n--help' ;;
 	start) opts=$'-d\n--detach\n-v\n--set\n--help' ;;
 	stop) opts=$'-t\n--timeout\n--help' ;;
 	list | keys | status | journal) opts=$'--json\n--help' ;;
 	logs) opts=$'-f\n--follow\n--help' ;;
 	cleanup) opts=$'--all\n--help' ;;
 	exec) opts=$'--help' ;;
+	image) opts=$'--json\n-n\n--dry-run\n--help' ;;
 	esac
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
@@ -130,6 +132,9 @@ _diyctl()
 		elif [[ $cmd == exec ]]; then
 			compopt -o default 2>/dev/null
 		fi
+		;;
+	image)
+		((nops == 0)) && COMPREPLY=($(compgen -W $'list\nprune' -- "$cur"))
 		;;
 	help)
 		if ((nops == 0)); then

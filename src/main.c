@@ -9,9 +9,11 @@
 #include "dc-build-config.h"
 
 bool dc_verbose;
+char **dc_main_argv;
 
 static const struct dc_cmd commands[] = {
-        { "check", dc_cmd_check, "check [--json] [--set KEY=VALUE]... FILE...", "validate configs" },
+        { "check", dc_cmd_check, "check [--json] [--host] [--set KEY=VALUE]... FILE...",
+          "validate configs (--host: also /etc/diyctl/host.conf)" },
         { "plan", dc_cmd_plan, "plan [--json] [--set KEY=VALUE]... FILE", "print the steps start would run" },
         { "start", dc_cmd_start, "start [-d] [-v] [--set KEY=VALUE]... FILE",
           "run a container: in the foreground (exit code is the container's), or detached with -d" },
@@ -118,10 +120,12 @@ int main(int argc, char **argv)
         }
         if (dc_wants_help(argc - i, argv + i, c->name))
                 return 0;
-        /* Commands that put processes of ours into a container run from a
-         * sealed in-memory copy of this binary, so no process a container can
-         * see is the host's diyctl (CVE-2019-5736; README, "Security"). */
-        if (c->run == dc_cmd_start || c->run == dc_cmd_exec) {
+        /* diyctl exec puts a process of ours into the container: it runs from
+         * a sealed in-memory copy of this binary, so no process a container
+         * can see is the host's diyctl (CVE-2019-5736; README, "Security").
+         * start decides once it knows the plan (start.c). */
+        dc_main_argv = argv;
+        if (c->run == dc_cmd_exec) {
                 struct dc_error err = { 0 };
                 if (dc_reexec_sealed(argv, &err) < 0) {
                         dc_print_error(&err);

@@ -10,6 +10,8 @@ packages=(
 	build-essential meson ninja-build pkg-config
 	libconfig-dev libnl-3-dev libnl-route-3-dev libarchive-dev libjson-c-dev
 	libcap-dev libseccomp-dev libnftables-dev
+	# images: SHA-256 digests (nettle)
+	libssl-dev nettle-dev
 	# run: firewall backends, links and routes
 	nftables iptables iproute2
 	# run: rootless containers (newuidmap/newgidmap)
@@ -19,6 +21,8 @@ packages=(
 	# ops: man pages (scdoc, man -l), the schema test (Debian's jsonschema),
 	# the test that boots systemd in a sandbox
 	scdoc man-db python3-jsonschema systemd
+	# images: compressed test archives (zstd, xz, bzip2), bench/image.sh (bsdtar, hyperfine)
+	zstd xz-utils bzip2 libarchive-tools hyperfine
 )
 
 missing=()

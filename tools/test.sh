@@ -157,7 +157,7 @@ if [ ${#fuzzers[@]} -gt 0 ]; then
 	fuzz_ok=1
 	# The core library, instrumented for libFuzzer, by meson in build-fuzz/.
 	pkgs=()
-	for pc in libconfig libnl-3.0 libnl-route-3.0 libarchive json-c libcap libseccomp libnftables; do
+	for pc in libconfig libnl-3.0 libnl-route-3.0 libarchive json-c libcrypto nettle libcap libseccomp libnftables; do
 		pkg-config --exists "$pc" && pkgs+=("$pc")
 	done
 	if [ -f build-fuzz/build.ninja ]; then
@@ -193,6 +193,8 @@ if [ ${#fuzzers[@]} -gt 0 ]; then
 			-artifact_prefix="$REPO/build-fuzz/artifacts/$name-")
 		[ -f "tests/fuzz/$short.dict" ] && args+=(-dict="$REPO/tests/fuzz/$short.dict")
 		mkdir -p "$work/corpus-$name"
+		# the plan fuzzer also starts from every example config, as it is now
+		[ "$short" = plan ] && cp examples/*.conf "$work/corpus-$name/" 2>/dev/null
 		args+=("$work/corpus-$name")   # new inputs go here, not into the repo
 		[ -d "tests/fuzz/corpus-$short" ] && args+=("$REPO/tests/fuzz/corpus-$short")
 		python3 "$RUN_PY" --sandbox --timeout $((FUZZ_SECONDS + 120)) -- \

@@ -18,6 +18,15 @@ struct dc_exec_ctx {
         int lock_fd;             /* flock on STATE/lock, held for the container's life */
         pid_t child;             /* the container's first process, in the launcher's pid ns */
         struct dc_strv cgroup_dirs; /* its cgroup in each hierarchy (for status, exec) */
+        /* Set by the cgroup step when it runs before the spawn (steps/cgroup.c):
+         * the first process is cloned straight into the v2 cgroup
+         * (CLONE_INTO_CGROUP) and joins each v1 one itself, writing "0" to the
+         * "tasks" fds below, so no process is ever moved by pid (a move by
+         * pid waits for an RCU grace period: milliseconds per start). */
+        int cgroup_fd;              /* -1, or the v2 cgroup's directory */
+        int cgroup_join[8];         /* v1 "tasks" files, O_WRONLY */
+        size_t n_cgroup_join;
+        struct dc_strv cgroup_procs; /* every cgroup.procs: the fallback, by pid */
         /* Values host steps resolve at run time for later steps (e.g. a NAT
          * lease "lease.ipv4" = "10.88.0.4/30"); also copied into the status file
          * as "var.KEY" so list/status can show them. */
@@ -71,6 +80,8 @@ enum {
         DC_MSG_GO = 'G',        /* launcher -> child: struct winsize follows, optional */
         DC_MSG_ERROR = 'E',     /* child -> launcher: error text follows */
         DC_MSG_PTY = 'P',       /* child -> launcher: pty master fd in SCM_RIGHTS */
+        DC_MSG_READY = 'R',     /* child -> launcher, first: the launcher's lock and journal are
+                                 * closed, PR_SET_PDEATHSIG is armed */
 };
 int dc_send_msg(int fd, char type, const void *data, size_t len, int pass_fd);
 /* Returns bytes of payload (>= 0), -ENODATA on orderly EOF, or -errno. *type set. */

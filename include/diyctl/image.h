@@ -11,7 +11,7 @@
  *               whiteouts turned into overlayfs whiteouts for layers.
  *  - cache.c    the content-addressed cache of unpacked trees, its locks,
  *               holders, list and prune.
- *  - digest.c   SHA-256 (libcrypto). */
+ *  - digest.c   SHA-256 (nettle). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,7 +26,7 @@
 #define DC_SHA256_HEX 64
 
 struct dc_sha256 {
-        void *ctx; /* EVP_MD_CTX */
+        void *ctx; /* nettle's sha256_ctx */
 };
 void dc_sha256_init(struct dc_sha256 *h);
 void dc_sha256_update(struct dc_sha256 *h, const void *buf, size_t len);
@@ -163,6 +163,12 @@ struct dc_extract_source {
  * throw away. raw_hex (may be NULL) receives the SHA-256 of the raw bytes. */
 int dc_extract(const struct dc_extract_source *src, int dirfd, const struct dc_extract_opts *o,
                struct dc_extract_stats *st, char raw_hex[DC_SHA256_HEX + 1], struct dc_error *err);
+
+/* The decompressors archives may use: gzip, bzip2, xz, lzma, lzip, zstd,
+ * lz4, compress. Not libarchive's "all", which would run external programs
+ * (lrzip, grzip) on data that merely looks like theirs. */
+struct archive;
+void dc_archive_support_filters(struct archive *a);
 
 /* Remove NAME under DIRFD recursively, never following a symlink. 0 when
  * gone (also when it was never there) or -errno. */

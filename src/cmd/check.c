@@ -1,8 +1,10 @@
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "diyctl/host.h"
 #include "diyctl/util.h"
 
 int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets, bool *json, bool *detach)
@@ -54,10 +56,26 @@ int dc_cmd_check(int argc, char **argv)
 {
         struct dc_strv sets = { 0 };
         bool json = false;
+        /* --host: also validate the host config (DIYCTL_HOST_CONF, else
+         * /etc/diyctl/host.conf), reported like a config file. */
+        bool host = false;
+        int n = 0;
+        for (int i = 0; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0) {
+                        while (i < argc)
+                                argv[n++] = argv[i++];
+                        break;
+                }
+                if (i > 0 && strcmp(argv[i], "--host") == 0)
+                        host = true;
+                else
+                        argv[n++] = argv[i];
+        }
+        argc = n;
         int first = dc_parse_common(argc, argv, "check", &sets, &json, NULL);
         if (first < 0)
                 return 2;
-        if (first >= argc) {
+        if (first >= argc && !host) {
                 dc_usage_error("check", "no config file given");
                 dc_strv_free(&sets);
                 return 2;
@@ -65,6 +83,29 @@ int dc_cmd_check(int argc, char **argv)
         int bad = 0;
         if (json)
                 fputs("[", stdout);
+        if (host) {
+                struct dc_error err = { 0 };
+                _cleanup_host_conf_ struct dc_host_conf *h = NULL;
+                int r = dc_host_conf_load(NULL, &h, &err);
+                const char *path = getenv("DIYCTL_HOST_CONF") ? getenv("DIYCTL_HOST_CONF") : DC_HOST_CONF_PATH;
+                if (r < 0)
+                        bad++;
+                if (json) {
+                        fputs("{\"file\":", stdout);
+                        dc_json_str(stdout, path);
+                        fprintf(stdout, ",\"ok\":%s,\"error\":", r < 0 ? "false" : "true");
+                        dc_json_str(stdout, r < 0 ? err.msg : NULL);
+                        fputs("}", stdout);
+                } else if (r < 0) {
+                        dc_print_error(&err);
+                } else if (h->file) {
+                        printf("%s: ok (host config: firewall %s, NAT pools %s and %s)\n", h->file,
+                               dc_firewall_name(h->firewall), h->nat_pool4, h->nat_pool6);
+                } else {
+                        printf("%s: not present; the defaults apply (firewall %s, NAT pools %s and %s)\n", path,
+                               dc_firewall_name(h->firewall), h->nat_pool4, h->nat_pool6);
+                }
+        }
         for (int i = first; i < argc; i++) {
                 struct dc_error err = { 0 };
                 _cleanup_config_ struct dc_config *c = NULL;
@@ -73,7 +114,7 @@ int dc_cmd_check(int argc, char **argv)
                 if (r < 0)
                         bad++;
                 if (json) {
-                        fputs(i > first ? ",{\"file\":" : "{\"file\":", stdout);
+                        fputs(i > first || host ? ",{\"file\":" : "{\"file\":", stdout);
                         dc_json_str(stdout, argv[i]);
                         fprintf(stdout, ",\"ok\":%s,\"error\":", r < 0 ? "false" : "true");
                         dc_json_str(stdout, r < 0 ? err.msg : NULL);

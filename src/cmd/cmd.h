@@ -28,6 +28,8 @@ int dc_cmd_config(int argc, char **argv);
 int dc_cmd_keys(int argc, char **argv);
 
 extern bool dc_verbose;
+/* main's argv, for re-executing ourselves (security.h: dc_reexec_sealed). */
+extern char **dc_main_argv;
 
 /* Print "diyctl: MESSAGE" on stderr. */
 void dc_print_error(const struct dc_error *err);
@@ -39,5 +41,7 @@ int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool 
 /* Options shared by check, plan and start; returns the index of the first
  * operand or -1 after printing a usage error. detach may be NULL (no -d). */
 int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets, bool *json, bool *detach);
+/* Remove every FLAG (before "--") from argv, wherever it is; true if there was one. */
+bool dc_take_flag(int *argc, char **argv, const char *flag);
 /* --help for a subcommand: prints usage, returns true when argv asks for it. */
 bool dc_wants_help(int argc, char **argv, const char *name);

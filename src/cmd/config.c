@@ -283,6 +283,28 @@ int dc_cmd_config(int argc, char **argv)
         return 0;
 }
 
+/* ---- helpers for commands ---------------------------------------------------- */
+
+bool dc_take_flag(int *argc, char **argv, const char *flag)
+{
+        bool found = false;
+        int n = 1;
+        for (int i = 1; i < *argc; i++) {
+                if (strcmp(argv[i], "--") == 0) {
+                        while (i < *argc)
+                                argv[n++] = argv[i++];
+                        break;
+                }
+                if (strcmp(argv[i], flag) == 0)
+                        found = true;
+                else
+                        argv[n++] = argv[i];
+        }
+        *argc = n;
+        argv[n] = NULL;
+        return found;
+}
+
 /* ---- diyctl keys ------------------------------------------------------------ */
 
 static const char *ktype_name(enum dc_ktype t)

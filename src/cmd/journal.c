@@ -8,12 +8,8 @@
 
 int dc_cmd_journal(int argc, char **argv)
 {
-        bool json = false;
+        bool json = dc_take_flag(&argc, argv, "--json");
         int i = 1;
-        if (i < argc && strcmp(argv[i], "--json") == 0) {
-                json = true;
-                i++;
-        }
         if (i != argc - 1) {
                 dc_usage_error("journal", "name one container");
                 return 2;

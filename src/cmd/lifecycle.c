@@ -86,10 +86,12 @@ int dc_cmd_stop(int argc, char **argv)
                         continue;
                 }
                 /* The launcher forwards SIGTERM to the container; a second one
-                 * makes it SIGKILL the container. It tears down, then exits. */
+                 * makes it SIGKILL the container. It tears down, then exits.
+                 * The second is SIGINT: with -t 0 both can be pending at once,
+                 * and a second SIGTERM would merge with the first. */
                 kill(st.launcher_pid, SIGTERM);
                 if (!wait_exit(pidfd, timeout * 1000)) {
-                        kill(st.launcher_pid, SIGTERM);
+                        kill(st.launcher_pid, SIGINT);
                         if (!wait_exit(pidfd, 30000)) {
                                 fprintf(stderr, "diyctl: %s: the launcher (pid %d) does not exit\n", st.name,
                                         (int)st.launcher_pid);
@@ -100,6 +102,14 @@ int dc_cmd_stop(int argc, char **argv)
                 dc_state_free(&st);
         }
         return bad;
+}
+
+/* The container's addresses (NAT lease or bridge address), "" when none. */
+static void addresses(const struct dc_state *st, char *buf, size_t n)
+{
+        const char *a4 = dc_kvs_get(&st->kv, "var.net.ipv4.address");
+        const char *a6 = dc_kvs_get(&st->kv, "var.net.ipv6.address");
+        snprintf(buf, n, "%s%s%s", a4 ? a4 : "", a4 && a6 ? "," : "", a6 ? a6 : "");
 }
 
 static void print_state_json(const struct dc_state *st, bool full)
@@ -113,6 +123,15 @@ static void print_state_json(const struct dc_state *st, bool full)
         dc_json_str(stdout, dc_kvs_get(&st->kv, "config"));
         fputs(",\"state_dir\":", stdout);
         dc_json_str(stdout, st->dir);
+        fputs(",\"addresses\":[", stdout);
+        for (int f = 0, n = 0; f < 2; f++) {
+                const char *a = dc_kvs_get(&st->kv, f ? "var.net.ipv6.address" : "var.net.ipv4.address");
+                if (a) {
+                        fputs(n++ ? "," : "", stdout);
+                        dc_json_str(stdout, a);
+                }
+        }
+        fputs("]", stdout);
         if (full) {
                 struct dc_strv dirs = { 0 };
                 for (size_t k = 0; k < st->kv.n; k++)
@@ -187,27 +206,31 @@ static int by_name(const void *a, const void *b)
 
 int dc_cmd_list(int argc, char **argv)
 {
-        bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
-        if (argc > (json ? 2 : 1)) {
-                dc_usage_error("list", "unexpected argument %s", argv[json ? 2 : 1]);
+        bool json = dc_take_flag(&argc, argv, "--json");
+        if (argc > 1) {
+                dc_usage_error("list", "unexpected argument %s", argv[1]);
                 return 2;
         }
         _cleanup_free_ char *root = dc_state_root(getuid());
         struct dc_state *v;
         size_t n;
         collect(root, &v, &n);
-        qsort(v, n, sizeof(*v), by_name);
+        if (n > 1) /* v is NULL when there are none: no qsort(NULL, 0) */
+                qsort(v, n, sizeof(*v), by_name);
         if (json)
                 fputs("[", stdout);
         else
-                printf("%-20s %-9s %-8s %-9s %s\n", "NAME", "STATE", "PID", "UPTIME", "CONFIG");
+                printf("%-20s %-9s %-8s %-9s %-18s %s\n", "NAME", "STATE", "PID", "UPTIME", "ADDRESSES", "CONFIG");
         for (size_t i = 0; i < n; i++) {
                 if (json) {
                         fputs(i ? "," : "", stdout);
                         print_state_json(&v[i], false);
                 } else {
                         long long up = v[i].started ? (long long)time(NULL) - v[i].started : 0;
-                        printf("%-20s %-9s %-8d %-9lld %s\n", v[i].name, state_word(&v[i]), (int)v[i].pid, up,
+                        char addrs[128];
+                        addresses(&v[i], addrs, sizeof(addrs));
+                        printf("%-20s %-9s %-8d %-9lld %-18s %s\n", v[i].name, state_word(&v[i]), (int)v[i].pid, up,
+                               addrs[0] ? addrs : "-",
                                dc_kvs_get(&v[i].kv, "config") ? dc_kvs_get(&v[i].kv, "config") : "-");
                 }
                 dc_state_free(&v[i]);
@@ -220,12 +243,8 @@ int dc_cmd_list(int argc, char **argv)
 
 int dc_cmd_status(int argc, char **argv)
 {
-        bool json = false;
+        bool json = dc_take_flag(&argc, argv, "--json");
         int i = 1;
-        if (i < argc && strcmp(argv[i], "--json") == 0) {
-                json = true;
-                i++;
-        }
         if (i != argc - 1) {
                 dc_usage_error("status", "name one container");
                 return 2;
@@ -241,10 +260,13 @@ int dc_cmd_status(int argc, char **argv)
                 print_state_json(&st, true);
                 fputc('\n', stdout);
         } else {
-                printf("name:       %s\nstate:      %s\npid:        %d\nlauncher:   %d\nconfig:     %s\nnamespaces: %s\nstate dir:  %s\n",
+                char addrs[128];
+                addresses(&st, addrs, sizeof(addrs));
+                printf("name:       %s\nstate:      %s\npid:        %d\nlauncher:   %d\nconfig:     %s\nnamespaces: %s\nstate dir:  %s\naddresses:  %s\n",
                        st.name, state_word(&st), (int)st.pid, (int)st.launcher_pid,
                        dc_kvs_get(&st.kv, "config") ? dc_kvs_get(&st.kv, "config") : "-",
-                       dc_kvs_get(&st.kv, "namespaces") ? dc_kvs_get(&st.kv, "namespaces") : "-", st.dir);
+                       dc_kvs_get(&st.kv, "namespaces") ? dc_kvs_get(&st.kv, "namespaces") : "-", st.dir,
+                       addrs[0] ? addrs : "-");
         }
         int rc = st.running ? 0 : 3;
         dc_state_free(&st);

@@ -2,11 +2,13 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmd.h"
 #include "diyctl/exec.h"
+#include "diyctl/security.h"
 #include "diyctl/util.h"
 
 /* -d: a supervisor process (its own session) runs the container and tears it
@@ -91,6 +93,25 @@ int dc_cmd_start(int argc, char **argv)
         if (r < 0) {
                 dc_print_error(&err);
                 return 125;
+        }
+        /* With an init (our code, PID 1 for the container's whole life) or
+         * the host's pid namespace, the container can see processes of ours:
+         * they must run a sealed copy of this binary (CVE-2019-5736; see
+         * README, "Security"). Otherwise it never sees one, and we spare the
+         * second exec. */
+        if ((p->init || !(p->namespaces & DC_NS_PID)) && dc_main_argv && !dc_running_sealed()) {
+                /* the sealed copy reads the config again */
+                struct stat cst;
+                if (stat(argv[first], &cst) < 0 || !S_ISREG(cst.st_mode)) {
+                        fprintf(stderr, "diyctl: %s: with process.init (or without a pid namespace) the config "
+                                "must be a regular file: diyctl re-executes a sealed copy of itself, which "
+                                "reads it again\n", argv[first]);
+                        return 125;
+                }
+                if (dc_reexec_sealed(dc_main_argv, &err) < 0) {
+                        dc_print_error(&err);
+                        return 125;
+                }
         }
         if (detach)
                 return start_detached(p);

@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #endif
 #include "diyctl/config.h"
+#include "diyctl/fs.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -142,49 +143,6 @@ static size_t edit_distance(const char *a, const char *b)
         return d[n][m];
 }
 
-/* Lexically normalise an absolute path: no "//", ".", "..", trailing "/". */
-static char *path_normalize(const char *path)
-{
-        size_t len = strlen(path);
-        char *out = dc_xmalloc(len + 2);
-        size_t o = 0;
-        const char *p = path;
-        while (*p) {
-                while (*p == '/')
-                        p++;
-                if (!*p)
-                        break;
-                const char *e = strchrnul(p, '/');
-                size_t n = (size_t)(e - p);
-                if (n == 1 && p[0] == '.') {
-                        /* skip */
-                } else if (n == 2 && p[0] == '.' && p[1] == '.') {
-                        while (o > 0 && out[o - 1] != '/')
-                                o--;
-                        if (o > 0)
-                                o--; /* the slash */
-                } else {
-                        out[o++] = '/';
-                        memcpy(out + o, p, n);
-                        o += n;
-                }
-                p = e;
-        }
-        if (o == 0)
-                out[o++] = '/';
-        out[o] = 0;
-        return out;
-}
-
-/* BASE (absolute) joined with P unless P is absolute, normalised. */
-static char *path_resolve(const char *base, const char *p)
-{
-        if (p[0] == '/')
-                return path_normalize(p);
-        _cleanup_free_ char *j = dc_xasprintf("%s/%s", base, p);
-        return path_normalize(j);
-}
-
 /* Directory part of a path as written: "." when there is none. */
 static char *dir_of(const char *path)
 {
@@ -256,7 +214,7 @@ static char *base_dir(struct loader *l, const config_setting_t *s)
         if (!f)
                 return dc_xstrdup(l->c->dir);
         _cleanup_free_ char *d = dir_of(f);
-        return path_resolve(l->c->dir, d);
+        return dc_path_join(l->c->dir, d);
 }
 
 static const char *type_name(const config_setting_t *s)
@@ -672,7 +630,7 @@ static int get_path(struct loader *l, const config_setting_t *s, const char *key
                 return err_at(l, s, key, "%s contains a control character", SHOW(v));
         _cleanup_free_ char *base = base_dir(l, s);
         free(*out);
-        *out = path_resolve(base, v);
+        *out = dc_path_join(base, v);
         return 0;
 }
 
@@ -712,13 +670,16 @@ static bool valid_hostname(const char *s)
         return !strchr("-.", s[0]) && !strchr("-.", s[n - 1]);
 }
 
+/* The kernel takes any bytes but '/', ':' and spaces; we take the portable
+ * set, since a link name goes into firewall rules, command lines and
+ * /proc/sys paths: a quote, a ';' or a leading '-' could change what they say. */
 static bool valid_ifname(const char *s)
 {
         size_t n = strlen(s);
-        if (n < 1 || n > 15 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        if (n < 1 || n > 15 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || s[0] == '-')
                 return false;
         for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-                if (*p == '/' || *p == ':' || isspace(*p) || *p < 0x20 || *p == 0x7f)
+                if (!isalnum(*p) && *p != '_' && *p != '.' && *p != '-')
                         return false;
         return true;
 }
@@ -1184,8 +1145,8 @@ static int get_ifname(struct loader *l, const config_setting_t *s, const char *k
         const char *v = str(s);
         if (!valid_ifname(v))
                 return err_at(l, s, key,
-                              "%s is not a valid interface name (1-15 bytes; no '/', ':', spaces or control "
-                              "characters; not \".\" or \"..\")",
+                              "%s is not a valid interface name (1-15 of A-Z, a-z, 0-9, '_', '.' and '-'; "
+                              "not starting with '-'; not \".\" or \"..\")",
                               SHOW(v));
         set_str(field, v);
         return 0;
@@ -1897,7 +1858,7 @@ int dc_config_load_string(const char *text, const char *file, const struct dc_co
         /* Needed for a relative file name and for relative paths in --set. */
         if (!l.cwd && (l.dir_given[0] != '/' || (opts && opts->n_sets > 0)))
                 return dc_err(err, errno, "%s: cannot determine the current directory: %s", file, strerror(errno));
-        c->dir = path_resolve(l.cwd ? l.cwd : "/", l.dir_given);
+        c->dir = dc_path_join(l.cwd ? l.cwd : "/", l.dir_given);
 
         int r = load(&l, text ? text : "", opts);
         if (r < 0)

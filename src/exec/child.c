@@ -20,6 +20,7 @@
 #include "diyctl/exec.h"
 #include "diyctl/security.h"
 #include "diyctl/util.h"
+#include "steps/steps.h"
 
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
@@ -156,6 +157,12 @@ void dc_child_main(struct dc_exec_ctx *ctx)
         /* If the launcher dies, so does the container: a container never outlives
          * the process that owns its journal. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* The launcher waits for this (spawn in exec.c): from then on, a
+         * launcher killed at any moment leaves no process of ours holding
+         * the state lock, so `diyctl cleanup` right after works. If the
+         * launcher is already gone, the peer is closed and this fails. */
+        if (dc_send_msg(ctx->sync_fd, DC_MSG_READY, "", 0, -1) < 0)
+                _exit(125);
 
         char type = 0;
         struct winsize ws;
@@ -166,6 +173,9 @@ void dc_child_main(struct dc_exec_ctx *ctx)
                 ctx->winsize = ws;
                 ctx->have_winsize = true;
         }
+        /* Into the v1 cgroups made for us, first of all (steps/cgroup.c). */
+        if (dc_cgroup_join_self(ctx, &err) < 0)
+                fail(ctx, 125, &err);
 
         const struct dc_plan *p = ctx->plan;
         if (p->namespaces & DC_NS_USER) {

@@ -312,15 +312,20 @@ static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
         if (S_ISDIR(dt.st_mode) != S_ISDIR(st.st_mode))
                 return dc_err(err, ENOTDIR, "cannot bind %s on %s: one is a directory, the other is not",
                               source, target);
-        if (mount(dc_fdpath(src).s, dc_fdpath(dst).s, NULL, MS_BIND | MS_REC, NULL) < 0)
+        /* The bind is made detached (a clone of the source), made read-only
+         * before anything can see it, then attached to the fd resolved above:
+         * no path is looked up twice, so nothing can be swapped in between. */
+        _cleanup_close_ int tree = open_tree(src, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (tree < 0)
                 return dc_err(err, errno, "cannot bind %s on %s: %s", source, target, strerror(errno));
-        if (!dc_streq(dc_kvs_get(&s->args, "readonly"), "1"))
-                return 0;
-        /* dst still names the covered directory: open the new mount's root. */
-        _cleanup_close_ int top = dc_open_in_root(ctx->root_fd, target, DC_CREATE_NONE, err);
-        if (top < 0)
-                return top;
-        return set_readonly(top, true, target, err);
+        if (dc_streq(dc_kvs_get(&s->args, "readonly"), "1")) {
+                int r = set_readonly(tree, true, target, err);
+                if (r < 0)
+                        return r;
+        }
+        if (move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return dc_err(err, errno, "cannot bind %s on %s: %s", source, target, strerror(errno));
+        return 0;
 }
 
 static void bind_describe(const struct dc_step *s, FILE *out)

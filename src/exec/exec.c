@@ -28,6 +28,9 @@
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 
 
 struct dc_clone_args {
@@ -221,6 +224,19 @@ static void holder_stop(struct dc_exec_ctx *ctx)
         ctx->holder_pid = 0;
 }
 
+/* The first process's first message: it dropped our lock and journal fds and
+ * dies with us (child.c). Until then a launcher killed now would leave it
+ * holding the state lock for a moment, and a cleanup right after would fail. */
+static int child_ready(int fd, struct dc_error *err)
+{
+        char type = 0;
+        int n = dc_recv_msg(fd, &type, NULL, 0, NULL);
+        if (n < 0 || type != DC_MSG_READY)
+                return dc_err(err, n < 0 ? -n : EPROTO, "the container's first process died at once%s%s",
+                              n < 0 ? ": " : "", n < 0 ? strerror(-n) : "");
+        return 0;
+}
+
 static int spawn_in_userns(struct dc_exec_ctx *ctx, const struct dc_step *s, int *parent_end, struct dc_error *err)
 {
         char offsets[256] = "";
@@ -242,7 +258,11 @@ static int spawn_in_userns(struct dc_exec_ctx *ctx, const struct dc_step *s, int
         }
         ctx->child = m.pid;
         *parent_end = sp[0];
-        return 0;
+        r = child_ready(sp[0], err);
+        if (r < 0)
+                return r;
+        /* the helper, not us, cloned it: no join fds, no CLONE_INTO_CGROUP */
+        return dc_cgroup_after_spawn(ctx, false, err);
 }
 
 static int spawn(struct dc_exec_ctx *ctx, const struct dc_step *s, int *parent_end, struct dc_error *err)
@@ -259,8 +279,21 @@ static int spawn(struct dc_exec_ctx *ctx, const struct dc_step *s, int *parent_e
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
                 return dc_err(err, errno, "socketpair: %s", strerror(errno));
         struct dc_clone_args args = { .flags = clone_flags(p->namespaces), .exit_signal = SIGCHLD };
+        /* Straight into its v2 cgroup (made before the spawn, steps/cgroup.c). */
+        bool placed = ctx->cgroup_fd >= 0;
+        if (placed) {
+                args.flags |= CLONE_INTO_CGROUP;
+                args.cgroup = (uint64_t)ctx->cgroup_fd;
+        }
         fflush(NULL);
         long pid = syscall(SYS_clone3, &args, sizeof(args));
+        if (pid < 0 && placed && errno != ENOMEM) {
+                /* a kernel before 5.7, or a cgroup that refuses: move it by pid */
+                placed = false;
+                args.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
+                args.cgroup = 0;
+                pid = syscall(SYS_clone3, &args, sizeof(args));
+        }
         if (pid < 0) {
                 int e = errno;
                 close(sp[0]);
@@ -276,7 +309,10 @@ static int spawn(struct dc_exec_ctx *ctx, const struct dc_step *s, int *parent_e
         close(sp[1]);
         ctx->child = (pid_t)pid;
         *parent_end = sp[0];
-        return 0;
+        int r = child_ready(sp[0], err);
+        if (r < 0)
+                return r;
+        return dc_cgroup_after_spawn(ctx, placed, err);
 }
 
 static int status_code(int status)
@@ -456,7 +492,7 @@ static void log_step(const struct dc_exec_opts *opts, size_t i, const struct dc_
 int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int *exit_code, struct dc_error *err)
 {
         struct dc_exec_ctx ctx = { .plan = plan, .lock_fd = -1, .child = -1, .sync_fd = -1, .root_fd = -1,
-                                   .holder_fd = -1 };
+                                   .holder_fd = -1, .cgroup_fd = -1 };
         *exit_code = 125;
         sigset_t mask, old;
         sigemptyset(&mask);
@@ -590,6 +626,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
         }
         if (ctx.lock_fd >= 0)
                 close(ctx.lock_fd);
+        dc_cgroup_after_spawn(&ctx, true, &(struct dc_error){ 0 }); /* its fds, if the spawn never came */
         dc_strv_free(&ctx.cgroup_dirs);
         dc_kvs_free(&ctx.vars);
         sigprocmask(SIG_SETMASK, &old, NULL);

@@ -131,9 +131,50 @@ static int empty_tmpfs(bool file, struct dc_error *err)
         return DC_TAKE_FD(mnt);
 }
 
+/* The empty file the masks of files are bound from, made in the container's
+ * own /dev (a fresh tmpfs of ours, nothing of the rootfs in it) and unlinked
+ * once every mask is in place. A detached tmpfs (empty_tmpfs) would do as
+ * well, but closing a detached mount dissolves it, and that waits for an RCU
+ * grace period: milliseconds on every start (bench/README.md). Returns an
+ * O_PATH fd of the file, with *dev the directory to unlink it from, or
+ * -ENOENT when /dev is not a directory we can write to. */
+#define MASK_FILE ".diyctl-mask"
+static int empty_dev_file(struct dc_exec_ctx *ctx, int *dev)
+{
+        struct dc_error ignored = { 0 };
+        _cleanup_close_ int d = dc_open_in_root(ctx->root_fd, "/dev", DC_CREATE_NONE, &ignored);
+        if (d < 0)
+                return -ENOENT;
+        _cleanup_close_ int dir = openat(d, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+                return -ENOENT;
+        int f = openat(dir, MASK_FILE, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
+        if (f < 0)
+                return -ENOENT;
+        close(f);
+        int fd = openat(dir, MASK_FILE, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                unlinkat(dir, MASK_FILE, 0);
+                return -ENOENT;
+        }
+        *dev = DC_TAKE_FD(dir);
+        return fd;
+}
+
+static void unlink_dev_file(int *dev)
+{
+        if (*dev >= 0) {
+                unlinkat(*dev, MASK_FILE, 0);
+                close(*dev);
+        }
+        *dev = -1;
+}
+
 static int mask_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         _cleanup_close_ int files = -1; /* the tmpfs holding the empty file, made once */
+        __attribute__((cleanup(unlink_dev_file))) int dev = -1; /* or /dev, holding it */
+        _cleanup_close_ int devfile = empty_dev_file(ctx, &dev);
         for (size_t i = 0; i < s->args.n; i++) {
                 if (strcmp(s->args.v[i].key, "path") != 0)
                         continue;
@@ -151,6 +192,12 @@ static int mask_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
                         tree = empty_tmpfs(false, err);
                         if (tree < 0)
                                 return tree;
+                } else if (devfile >= 0) {
+                        tree = open_tree(devfile, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                               MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
+                        if (tree < 0 || mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                                return dc_err(err, errno, "cannot mask %s: %s", path, strerror(errno));
                 } else {
                         if (files < 0 && (files = empty_tmpfs(true, err)) < 0)
                                 return files;

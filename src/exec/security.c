@@ -28,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -80,14 +81,23 @@ static int drop_bounding(dc_capset keep, struct dc_error *err)
  * inheritable set would let file capabilities grant more); ambient cleared. */
 static int set_caps(dc_capset keep, struct dc_error *err)
 {
+        /* Only what we hold: a capability the host withheld from us (not in
+         * our permitted set) cannot be given, so it is not asked for. */
+        cap_t cur = cap_get_proc();
+        if (!cur)
+                return dc_err(err, errno, "cap_get_proc: %s", strerror(errno));
+        cap_value_t list[64];
+        int n = 0;
+        for (int i = 0; i < 64; i++) {
+                cap_flag_value_t have = CAP_CLEAR;
+                if ((keep & DC_CAP_BIT(i)) && cap_get_bound((cap_value_t)i) >= 0 &&
+                    cap_get_flag(cur, (cap_value_t)i, CAP_PERMITTED, &have) == 0 && have == CAP_SET)
+                        list[n++] = (cap_value_t)i;
+        }
+        cap_free(cur);
         cap_t c = cap_init();
         if (!c)
                 return dc_err(err, ENOMEM, "cap_init: %s", strerror(errno));
-        cap_value_t list[64];
-        int n = 0;
-        for (int i = 0; i < 64; i++)
-                if ((keep & DC_CAP_BIT(i)) && cap_get_bound((cap_value_t)i) >= 0)
-                        list[n++] = (cap_value_t)i;
         int r = 0;
         if (n > 0 && (cap_set_flag(c, CAP_PERMITTED, n, list, CAP_SET) < 0 ||
                       cap_set_flag(c, CAP_EFFECTIVE, n, list, CAP_SET) < 0))
@@ -105,7 +115,13 @@ static int set_caps(dc_capset keep, struct dc_error *err)
 
 int dc_security_before_setuid(const struct dc_security *sec, struct dc_error *err)
 {
-        int r = drop_bounding(sec->caps, err);
+        /* Without no_new_privs the kernel takes a filter only from a holder of
+         * CAP_SYS_ADMIN: load it first, while we are still root. The filter
+         * refuses nothing our own setup does from here on. */
+        int r = 0;
+        if (sec->seccomp && !sec->no_new_privs && (r = dc_seccomp_load(sec->caps, err)) < 0)
+                return r;
+        r = drop_bounding(sec->caps, err);
         if (r < 0)
                 return r;
         /* From here on, no more than the container's own set, plus what it
@@ -120,11 +136,6 @@ int dc_security_before_setuid(const struct dc_security *sec, struct dc_error *er
                 return r;
         if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
                 return dc_err(err, errno, "PR_SET_KEEPCAPS: %s", strerror(errno));
-        /* Without no_new_privs the kernel takes a filter only from a holder of
-         * CAP_SYS_ADMIN: load it now, while we are still root. The filter
-         * refuses nothing our own setup does from here on. */
-        if (sec->seccomp && !sec->no_new_privs)
-                return dc_seccomp_load(sec->caps, err);
         return 0;
 }
 
@@ -262,6 +273,9 @@ static int build_filter(dc_capset caps, scmp_filter_ctx *out, struct dc_error *e
         /* We set no_new_privs ourselves (or, when it is off, load as root). */
         if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)) < 0)
                 goto fail;
+        /* The kernel's own error codes when loading fails. */
+        if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1)) < 0)
+                goto fail;
         /* An architecture the filter does not cover gets ENOSYS, not a kill. */
         if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS))) < 0)
                 goto fail;
@@ -382,6 +396,15 @@ int dc_reexec_sealed(char **argv, struct dc_error *err)
                 return dc_err(err, errno, "cannot open /proc/self/exe: %s", strerror(errno));
         int seals = fcntl(self, F_GET_SEALS);
         if (seals >= 0 && (seals & DC_SEALS) == DC_SEALS)
+                return 0;
+        /* On a read-only mount (a read-only /usr, or `mount --bind -o ro` of
+         * the binary) nobody can write the file through /proc/PID/exe: the
+         * kernel refuses a write open on a read-only mount whatever the
+         * opener's privileges, and a container cannot remount a mount of
+         * the host's mount namespace. No copy is needed then, which saves
+         * the copy and a second exec on every start (bench/README.md). */
+        struct statvfs sv;
+        if (fstatvfs(self, &sv) == 0 && (sv.f_flag & ST_RDONLY))
                 return 0;
         struct stat st;
         if (fstat(self, &st) < 0)

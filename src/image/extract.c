@@ -49,6 +49,18 @@
 #define READ_CHUNK (1u << 20)
 #define MAX_WARNINGS 40
 
+void dc_archive_support_filters(struct archive *a)
+{
+        archive_read_support_filter_gzip(a);
+        archive_read_support_filter_bzip2(a);
+        archive_read_support_filter_xz(a);
+        archive_read_support_filter_lzma(a);
+        archive_read_support_filter_lzip(a);
+        archive_read_support_filter_zstd(a);
+        archive_read_support_filter_lz4(a);
+        archive_read_support_filter_compress(a);
+}
+
 /* ---- raw bytes ---------------------------------------------------------- */
 
 struct rawsrc {
@@ -122,6 +134,7 @@ static int raw_drain(struct rawsrc *s, struct archive *a, struct dc_error *err)
 struct midsrc {
         struct archive *raw;
         struct dc_sha256 h;
+        bool same;               /* not compressed: the raw digest is this one too */
         bool eof;
 };
 
@@ -142,7 +155,8 @@ static la_ssize_t mid_read(struct archive *a, void *arg, const void **out)
                                   archive_error_string(m->raw) ? archive_error_string(m->raw) : "decompression failed");
                 return -1;
         }
-        dc_sha256_update(&m->h, *out, size);
+        if (!m->same)
+                dc_sha256_update(&m->h, *out, size);
         return (la_ssize_t)size;
 }
 
@@ -832,7 +846,7 @@ int dc_extract(const struct dc_extract_source *src, int dirfd, const struct dc_e
         _cleanup_archive_ struct archive *outer = NULL;
         if (src->member) {
                 outer = archive_read_new();
-                archive_read_support_filter_all(outer);
+                dc_archive_support_filters(outer);
                 archive_read_support_format_tar(outer);
                 if (archive_read_open_fd(outer, fd, 1 << 16) != ARCHIVE_OK)
                         return dc_err(err, EINVAL, "%s: %s", src->archive, aerr(outer));
@@ -851,13 +865,15 @@ int dc_extract(const struct dc_extract_source *src, int dirfd, const struct dc_e
         if (o->layer) {
                 /* raw bytes -> (decompress) -> hashed -> tar */
                 rawa = archive_read_new();
-                archive_read_support_filter_all(rawa);
+                dc_archive_support_filters(rawa);
                 archive_read_support_format_raw(rawa);
                 struct archive_entry *e;
                 if (archive_read_open(rawa, &rs, NULL, raw_read, NULL) != ARCHIVE_OK ||
                     archive_read_next_header(rawa, &e) < ARCHIVE_WARN)
                         r = dc_err(err, EINVAL, "%s: not a layer libarchive can read: %s", what, aerr(rawa));
                 mid.raw = rawa;
+                /* only the pass-through "none" filter: the tar is the raw bytes, hashed once */
+                mid.same = archive_filter_count(rawa) <= 1;
                 dc_sha256_init(&mid.h);
                 if (r == 0) {
                         tar = archive_read_new();
@@ -867,7 +883,7 @@ int dc_extract(const struct dc_extract_source *src, int dirfd, const struct dc_e
                 }
         } else {
                 tar = archive_read_new();
-                archive_read_support_filter_all(tar);
+                dc_archive_support_filters(tar);
                 archive_read_support_format_all(tar);
                 if (archive_read_open(tar, &rs, NULL, raw_read, NULL) != ARCHIVE_OK)
                         r = dc_err(err, EINVAL, "%s: not an archive libarchive can read: %s", what, aerr(tar));
@@ -924,8 +940,12 @@ int dc_extract(const struct dc_extract_source *src, int dirfd, const struct dc_e
         }
         st->raw_bytes = rs.bytes;
         dc_sha256_final(&rs.h, hex);
-        if (o->layer)
+        if (o->layer && mid.same) {
+                dc_sha256_free(&mid.h);
+                memcpy(mid_hex, hex, sizeof(hex));
+        } else if (o->layer) {
                 dc_sha256_final(&mid.h, mid_hex);
+        }
         if (raw_hex)
                 memcpy(raw_hex, hex, sizeof(hex));
         if ((r = verify(what, src->digest, hex, "digest", err)) < 0)

@@ -86,7 +86,7 @@ static int open_source(const struct source *src, struct archive **out, struct dc
         struct archive *a = archive_read_new();
         if (!a)
                 return dc_err(err, ENOMEM, "out of memory");
-        archive_read_support_filter_all(a);
+        dc_archive_support_filters(a);
         archive_read_support_format_tar(a);
         int r = src->path ? archive_read_open_filename(a, src->path, 1 << 16)
                           : archive_read_open_memory(a, src->buf, src->len);

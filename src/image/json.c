@@ -45,6 +45,12 @@ static int parse_doc(const char *buf, size_t len, const char *what, json_object 
         json_object *o = json_tokener_parse_ex(tok, buf, (int)len);
         enum json_tokener_error je = json_tokener_get_error(tok);
         size_t end = json_tokener_get_parse_end(tok);
+        if (!o && je == json_tokener_continue) {
+                /* a value that needs its end seen (a number, true, null): say so with a NUL */
+                o = json_tokener_parse_ex(tok, "", 1);
+                je = json_tokener_get_error(tok);
+                end = len;
+        }
         json_tokener_free(tok);
         if (!o) {
                 if (je == json_tokener_success) /* the value null */

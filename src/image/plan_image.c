@@ -64,8 +64,8 @@ static int plan_tarball(const struct dc_config *c, const char *root, const char 
         struct stat st;
         struct dc_kvs *kv = new_step(pi);
         common_args(kv, "tarball", path, hex, root, c->name, state_dir);
-        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-        dc_kvs_addf(kv, "label", "tarball %s", base);
+        const char *slash = strrchr(path, '/');
+        dc_kvs_addf(kv, "label", "tarball %s", slash ? slash + 1 : path);
         if (stat(path, &st) == 0)
                 dc_kvs_addf(kv, "size", "%lld", (long long)st.st_size);
         _cleanup_free_ char *entry = dc_cache_entry_path(root, DC_CACHE_TARBALL, hex);
@@ -82,7 +82,8 @@ static int plan_image(const struct dc_config *c, const char *root, const char *s
                 return at_key(c, r == -ENOENT && c->rootfs.tag && strstr(err->msg, " has no image ") ? "rootfs.tag"
                                                                                                     : "rootfs.image",
                               err);
-        const char *shown = img.name ? img.name : strrchr(img.archive, '/') ? strrchr(img.archive, '/') + 1 : img.archive;
+        const char *slash = strrchr(img.archive, '/');
+        const char *shown = img.name ? img.name : slash ? slash + 1 : img.archive;
         /* Each distinct layer once; a layer repeated higher up makes the lower copy redundant. */
         struct dc_strv keys = { 0 };
         for (size_t i = img.n_layers; i-- > 0;) {

@@ -50,6 +50,10 @@ int dc_fw_port_parse(const char *s, struct dc_fw_port *out);
 int dc_iptables_add(const char *rule, struct dc_error *err);
 /* -D with the same spec; 0 when the rule (or its chain) is already gone. */
 int dc_iptables_del(const char *rule, struct dc_error *err);
+/* All of them, newest first: one `iptables-restore -w --noflush` of "-D"
+ * lines per family (atomic, one process instead of one per rule), and when
+ * that fails because a rule is already gone, dc_iptables_del one by one. */
+int dc_iptables_del_all(const struct dc_strv *rules, struct dc_error *err);
 
 /* --- nftables backend (fw_nft.c): libnftables, in-process ------------------ */
 #define DC_NFT_FAMILY "inet"
@@ -58,10 +62,15 @@ int dc_iptables_del(const char *rule, struct dc_error *err);
 int dc_nft_base_create(struct dc_error *err);
 /* Delete the table (with whatever is in it); 0 when it is already gone. */
 int dc_nft_base_delete(struct dc_error *err);
-/* Add rules (dc_fw_nft_rules format) in one batch; handles gets one
- * "CHAIN:HANDLE" per rule. */
-int dc_nft_add_rules(const struct dc_strv *rules, struct dc_strv *handles, struct dc_error *err);
-/* Delete, in one batch, the rules among `handles` ("CHAIN:HANDLE") that still
- * exist and carry `tag`; with no handles (a crash before they were
- * recorded), every rule carrying `tag`. 0 when nothing is left. */
+/* Add rules (dc_fw_nft_rules format) in one batch, with the base table and
+ * chains (no-ops when there) and the container's marker, a counter named
+ * after the tag ("diyctl_NAME"); handles gets one "CHAIN:HANDLE" per rule. */
+int dc_nft_add_rules(const struct dc_strv *rules, const char *tag, struct dc_strv *handles, struct dc_error *err);
+/* Delete the rules and the marker. Fast path: the journaled `handles`
+ * ("CHAIN:HANDLE") and the marker in one batch, trusted because the marker
+ * proves the table was not made anew since. Otherwise (a rule already gone,
+ * the table remade, or no handles because the launcher died before it
+ * recorded them): list the table and delete the rules among `handles` that
+ * still carry `tag`, or with no handles every rule carrying `tag`. 0 when
+ * nothing of the container is left. */
 int dc_nft_del_rules(const struct dc_strv *handles, const char *tag, struct dc_error *err);

@@ -144,6 +144,21 @@ static int each_rule(const char *text, void (*fn)(const char *chain, long long h
         return 0;
 }
 
+/* The container's marker: a named counter added in the same batch as its
+ * rules and deleted in the same batch as they are. If the table was removed
+ * and made again meanwhile (nft flush ruleset, then another start), the
+ * marker is gone with it and the journaled handles, which may now name
+ * other containers' rules, are not trusted. "diyctl:NAME" -> "diyctl_NAME"
+ * (an nft identifier: container names are [a-z0-9][a-z0-9_.-]*). */
+static char *marker_of(const char *tag)
+{
+        char *m = dc_xstrdup(tag);
+        char *colon = strchr(m, ':');
+        if (colon)
+                *colon = '_';
+        return m;
+}
+
 static void collect_handle(const char *chain, long long handle, const char *comment, void *arg)
 {
         (void)comment;
@@ -154,8 +169,9 @@ static void collect_handle(const char *chain, long long handle, const char *comm
         }
 }
 
-int dc_nft_add_rules(const struct dc_strv *rules, struct dc_strv *handles, struct dc_error *err)
+int dc_nft_add_rules(const struct dc_strv *rules, const char *tag, struct dc_strv *handles, struct dc_error *err)
 {
+        _cleanup_free_ char *marker = marker_of(tag);
         char *buf = NULL;
         size_t len = 0;
         FILE *m = open_memstream(&buf, &len);
@@ -164,6 +180,7 @@ int dc_nft_add_rules(const struct dc_strv *rules, struct dc_strv *handles, struc
         /* The base table and chains too (no-ops when present), so the batch
          * stands alone even if someone removed the table meanwhile. */
         fputs(BASE_CMDS, m);
+        fprintf(m, "add counter %s %s\n", TABLE, marker);
         for (size_t i = 0; i < rules->n; i++)
                 fprintf(m, "add rule %s %s\n", TABLE, rules->v[i]);
         fclose(m);
@@ -212,8 +229,49 @@ static void pick_for_delete(const char *chain, long long handle, const char *com
         d->n++;
 }
 
+/* Delete the marker if it is there (the slow path, after the rules). */
+static int delete_marker(const char *marker, struct dc_error *err)
+{
+        _cleanup_free_ char *cmd = dc_xasprintf("delete counter %s %s\n", TABLE, marker);
+        struct nft_run r;
+        int e = run(cmd, false, false, &r, err);
+        if (e == 0 && r.rc != 0 && !not_found(&r))
+                e = dc_err(err, EIO, "nftables: cannot delete counter %s: %s", marker, r.err);
+        nft_run_free(&r);
+        return e;
+}
+
 int dc_nft_del_rules(const struct dc_strv *handles, const char *tag, struct dc_error *err)
 {
+        _cleanup_free_ char *marker = marker_of(tag);
+        /* The fast path: the handles and the marker in one batch. It fails as
+         * a whole if any is missing (a rule already gone, or the table made
+         * anew), and then the listing below decides. */
+        if (handles && handles->n) {
+                char *buf = NULL;
+                size_t len = 0;
+                FILE *m = open_memstream(&buf, &len);
+                if (!m)
+                        return dc_err(err, ENOMEM, "out of memory");
+                for (size_t i = 0; i < handles->n; i++) {
+                        const char *colon = strrchr(handles->v[i], ':');
+                        if (!colon)
+                                continue;
+                        fprintf(m, "delete rule %s %.*s handle %s\n", TABLE, (int)(colon - handles->v[i]),
+                                handles->v[i], colon + 1);
+                }
+                fprintf(m, "delete counter %s %s\n", TABLE, marker);
+                fclose(m);
+                struct nft_run r;
+                int e = run(buf, false, false, &r, err);
+                free(buf);
+                if (e < 0)
+                        return e;
+                int rc = r.rc;
+                nft_run_free(&r);
+                if (rc == 0)
+                        return 0;
+        }
         struct nft_run l;
         int e = run("list table " TABLE "\n", true, false, &l, err);
         if (e < 0)
@@ -249,5 +307,7 @@ int dc_nft_del_rules(const struct dc_strv *handles, const char *tag, struct dc_e
                 nft_run_free(&r);
         }
         free(buf);
+        if (e == 0)
+                e = delete_marker(marker, err);
         return e;
 }

@@ -357,55 +357,45 @@ int dc_nl_route_add(struct nl_sock *sk, const char *name, int family, const stru
 
 /* --- what the host uses ----------------------------------------------- */
 
-static void used_add(struct dc_nl_used *u, const struct nl_addr *a, int prefixlen, char *desc)
+static void used_add(struct dc_nl_used *u, const struct nl_addr *a, int prefixlen, bool route, int ifindex)
 {
         int fam = nl_addr_get_family(a);
-        if ((fam != AF_INET && fam != AF_INET6) || prefixlen <= 0) {
-                free(desc);
+        if ((fam != AF_INET && fam != AF_INET6) || prefixlen <= 0)
                 return;
-        }
         size_t len = nl_addr_get_len(a);
-        if (len != (fam == AF_INET ? 4u : 16u)) {
-                free(desc);
+        if (len != (fam == AF_INET ? 4u : 16u))
                 return;
-        }
-        struct dc_prefix p = { .family = fam, .len = (unsigned)prefixlen };
-        memcpy(p.addr, nl_addr_get_binary_addr(a), len);
-        p = dc_prefix_network(&p);
-        u->p = dc_xrealloc(u->p, (u->n + 1) * sizeof(*u->p));
-        u->desc = dc_xrealloc(u->desc, (u->n + 1) * sizeof(*u->desc));
-        u->p[u->n] = p;
-        u->desc[u->n] = desc;
-        u->n++;
+        struct dc_nl_use e = { .orig = { .family = fam, .len = (unsigned)prefixlen }, .route = route,
+                               .ifindex = ifindex };
+        memcpy(e.orig.addr, nl_addr_get_binary_addr(a), len);
+        e.net = dc_prefix_network(&e.orig);
+        if (route)
+                e.orig = e.net;
+        u->v = dc_xrealloc(u->v, (u->n + 1) * sizeof(*u->v));
+        u->v[u->n++] = e;
 }
 
-static void ifname_of(int idx, char *buf)
+char *dc_nl_use_describe(const struct dc_nl_use *u)
 {
-        if (idx <= 0 || !if_indextoname((unsigned)idx, buf))
-                snprintf(buf, IF_NAMESIZE, "#%d", idx);
+        char dev[IF_NAMESIZE + 8] = "";
+        if (u->ifindex > 0 && !if_indextoname((unsigned)u->ifindex, dev))
+                snprintf(dev, sizeof(dev), "#%d", u->ifindex);
+        _cleanup_free_ char *a = dc_prefix_str(&u->orig);
+        if (u->route)
+                return dc_xasprintf("the route %s%s%s", a, dev[0] ? " dev " : "", dev);
+        return dc_xasprintf("the address %s on %s", a, dev[0] ? dev : "?");
 }
-
-struct walk_ctx {
-        struct dc_nl_used *u;
-};
 
 static void on_addr(struct nl_object *o, void *arg)
 {
-        struct walk_ctx *w = arg;
         struct rtnl_addr *a = (struct rtnl_addr *)o;
         struct nl_addr *local = rtnl_addr_get_local(a);
-        if (!local)
-                return;
-        char dev[IF_NAMESIZE + 8];
-        ifname_of(rtnl_addr_get_ifindex(a), dev);
-        char abuf[INET6_ADDRSTRLEN + 8];
-        nl_addr2str(local, abuf, sizeof(abuf));
-        used_add(w->u, local, rtnl_addr_get_prefixlen(a), dc_xasprintf("the address %s on %s", abuf, dev));
+        if (local)
+                used_add(arg, local, rtnl_addr_get_prefixlen(a), false, rtnl_addr_get_ifindex(a));
 }
 
 static void on_route(struct nl_object *o, void *arg)
 {
-        struct walk_ctx *w = arg;
         struct rtnl_route *rt = (struct rtnl_route *)o;
         if (rtnl_route_get_table(rt) == RT_TABLE_LOCAL)
                 return;
@@ -415,25 +405,18 @@ static void on_route(struct nl_object *o, void *arg)
         struct nl_addr *dst = rtnl_route_get_dst(rt);
         if (!dst || nl_addr_get_prefixlen(dst) <= 0)
                 return; /* default routes overlap everything; they do not count */
-        char dev[IF_NAMESIZE + 8] = "";
         struct rtnl_nexthop *nh = rtnl_route_get_nnexthops(rt) > 0 ? rtnl_route_nexthop_n(rt, 0) : NULL;
-        if (nh)
-                ifname_of(rtnl_route_nh_get_ifindex(nh), dev);
-        char abuf[INET6_ADDRSTRLEN + 8];
-        nl_addr2str(dst, abuf, sizeof(abuf));
-        used_add(w->u, dst, nl_addr_get_prefixlen(dst),
-                 dc_xasprintf("the route %s%s%s", abuf, dev[0] ? " dev " : "", dev));
+        used_add(arg, dst, nl_addr_get_prefixlen(dst), true, nh ? rtnl_route_nh_get_ifindex(nh) : 0);
 }
 
 int dc_nl_host_used(struct nl_sock *sk, struct dc_nl_used *out, struct dc_error *err)
 {
         memset(out, 0, sizeof(*out));
-        struct walk_ctx w = { out };
         struct nl_cache *cache = NULL;
         int r = rtnl_addr_alloc_cache(sk, &cache);
         if (r < 0)
                 return dc_err(err, nle_errno(r), "cannot list the host's addresses: %s", nl_geterror(r));
-        nl_cache_foreach(cache, on_addr, &w);
+        nl_cache_foreach(cache, on_addr, out);
         nl_cache_free(cache);
         cache = NULL;
         r = rtnl_route_alloc_cache(sk, AF_UNSPEC, 0, &cache);
@@ -441,16 +424,13 @@ int dc_nl_host_used(struct nl_sock *sk, struct dc_nl_used *out, struct dc_error 
                 dc_nl_used_free(out);
                 return dc_err(err, nle_errno(r), "cannot list the host's routes: %s", nl_geterror(r));
         }
-        nl_cache_foreach(cache, on_route, &w);
+        nl_cache_foreach(cache, on_route, out);
         nl_cache_free(cache);
         return 0;
 }
 
 void dc_nl_used_free(struct dc_nl_used *u)
 {
-        for (size_t i = 0; i < u->n; i++)
-                free(u->desc[i]);
-        free(u->desc);
-        free(u->p);
+        free(u->v);
         memset(u, 0, sizeof(*u));
 }

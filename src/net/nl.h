@@ -56,12 +56,19 @@ int dc_nl_route_add(struct nl_sock *sk, const char *name, int family, const stru
 
 /* What the host's addresses and routes occupy: every address with its
  * prefix (as a network), every route's destination except default routes
- * and the local table. desc[i] says what it is ("address 10.1.0.1/24 on
- * br0", "route 10.0.0.0/8 dev tun0"). */
+ * and the local table. Names are looked up only to describe an entry
+ * (dc_nl_used_describe), so a dump stays cheap with hundreds of links. */
+struct dc_nl_use {
+        struct dc_prefix net;   /* what it occupies */
+        struct dc_prefix orig;  /* the address as configured (routes: = net) */
+        bool route;
+        int ifindex;            /* 0 when unknown */
+};
 struct dc_nl_used {
-        struct dc_prefix *p;
-        char **desc;
+        struct dc_nl_use *v;
         size_t n;
 };
 int dc_nl_host_used(struct nl_sock *sk, struct dc_nl_used *out, struct dc_error *err);
+/* "the address 10.1.0.1/24 on br0", "the route 10.0.0.0/8 dev tun0" */
+char *dc_nl_use_describe(const struct dc_nl_use *u);
 void dc_nl_used_free(struct dc_nl_used *u);

@@ -159,18 +159,7 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 if (r < 0)
                         return r;
         }
-        s = add_step(p, "spawn");
-        _cleanup_free_ char *nsl = ns_list(p->namespaces);
-        dc_kvs_add(&s->args, "namespaces", nsl);
-        if (p->namespaces & DC_NS_TIME) {
-                if (c->time.boottime_reset)
-                        dc_kvs_add(&s->args, "boottime", "reset");
-                else
-                        dc_kvs_addf(&s->args, "boottime", "%lld", c->time.boottime);
-                dc_kvs_addf(&s->args, "monotonic", "%lld", c->time.monotonic);
-        }
-
-        /* The launcher, while the first process waits: its cgroup, its named netns. */
+        /* Its cgroup, before it exists: it is cloned into it (steps/cgroup.c). */
         if (opts->cgroups) {
                 s = add_step(p, "cgroup");
                 _cleanup_free_ char *g = opts->cgroup_parent ? dc_xstrdup(c->name) : dc_xasprintf("diyctl/%s", c->name);
@@ -184,6 +173,18 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 if (c->limits.pids)
                         dc_kvs_addf(&s->args, "pids", "%lld", c->limits.pids);
         }
+        s = add_step(p, "spawn");
+        _cleanup_free_ char *nsl = ns_list(p->namespaces);
+        dc_kvs_add(&s->args, "namespaces", nsl);
+        if (p->namespaces & DC_NS_TIME) {
+                if (c->time.boottime_reset)
+                        dc_kvs_add(&s->args, "boottime", "reset");
+                else
+                        dc_kvs_addf(&s->args, "boottime", "%lld", c->time.boottime);
+                dc_kvs_addf(&s->args, "monotonic", "%lld", c->time.monotonic);
+        }
+
+        /* The launcher, while the first process waits: its named netns. */
         if ((p->namespaces & DC_NS_NET) && opts->uid == 0) {
                 s = add_step(p, "netns");
                 dc_kvs_add(&s->args, "dir", "/run/netns");

@@ -53,12 +53,84 @@ int dc_cgroup_hierarchies(struct dc_strv *out)
         static const char *const v1[] = { "memory", "cpu", "cpuacct", "pids", "devices" };
         for (size_t i = 0; i < DC_ARRAY_SIZE(v1); i++) {
                 _cleanup_free_ char *p = dc_xasprintf("%s/%s", base, v1[i]);
-                _cleanup_free_ char *real = realpath(p, NULL);
+                /* co-mounted controllers are symlinks (cpu -> cpu,cpuacct);
+                 * realpath() only for those: it readlink()s every component */
+                struct stat lst;
+                _cleanup_free_ char *real = lstat(p, &lst) < 0 ? NULL
+                                            : S_ISLNK(lst.st_mode) ? realpath(p, NULL) : dc_xstrdup(p);
                 if (!real || !fs_is(real, CGROUP_SUPER_MAGIC) || dc_strv_contains(out, real))
                         continue; /* co-mounted controllers appear once */
                 dc_strv_push(out, real);
         }
         return out->n ? 0 : -ENOENT;
+}
+
+/* The cgroup step runs before the spawn (plan.c), so the first process can
+ * be placed without moving it by pid: writing a pid to cgroup.procs takes the
+ * kernel's global cgroup_threadgroup_rwsem for writing, which waits for an
+ * RCU grace period (5 to 15 ms measured on the build machines, most of a
+ * start). Instead the first process is cloned into the v2 cgroup
+ * (CLONE_INTO_CGROUP, only a read lock) and, on a hybrid host, joins each v1
+ * hierarchy by writing "0" (itself) to its "tasks" file, which the kernel
+ * does without that lock for a single-threaded writer. Moving by pid stays
+ * as the fallback (a kernel without CLONE_INTO_CGROUP, the user namespace
+ * path where a helper clones the first process). */
+static int prepare_join(struct dc_exec_ctx *ctx, const char *dir, struct dc_error *err)
+{
+        _cleanup_free_ char *procs = dc_xasprintf("%s/cgroup.procs", dir);
+        dc_strv_push(&ctx->cgroup_procs, procs);
+        if (fs_is(dir, CGROUP2_SUPER_MAGIC)) {
+                if (ctx->cgroup_fd >= 0)
+                        return 0;
+                ctx->cgroup_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (ctx->cgroup_fd < 0)
+                        return dc_err(err, errno, "%s: %s", dir, strerror(errno));
+                return 0;
+        }
+        if (ctx->n_cgroup_join >= DC_ARRAY_SIZE(ctx->cgroup_join))
+                return dc_err(err, E2BIG, "too many cgroup hierarchies");
+        _cleanup_free_ char *tasks = dc_xasprintf("%s/tasks", dir);
+        int fd = open(tasks, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return dc_err(err, errno, "%s: %s", tasks, strerror(errno));
+        ctx->cgroup_join[ctx->n_cgroup_join++] = fd;
+        return 0;
+}
+
+static void close_join_fds(struct dc_exec_ctx *ctx)
+{
+        if (ctx->cgroup_fd >= 0)
+                close(ctx->cgroup_fd);
+        ctx->cgroup_fd = -1;
+        for (size_t i = 0; i < ctx->n_cgroup_join; i++)
+                close(ctx->cgroup_join[i]);
+        ctx->n_cgroup_join = 0;
+}
+
+int dc_cgroup_after_spawn(struct dc_exec_ctx *ctx, bool placed, struct dc_error *err)
+{
+        int r = 0;
+        char pid[32];
+        snprintf(pid, sizeof(pid), "%d", (int)ctx->child);
+        for (size_t i = 0; !placed && r == 0 && i < ctx->cgroup_procs.n; i++) {
+                int w = dc_write_file(ctx->cgroup_procs.v[i], pid);
+                if (w < 0)
+                        r = dc_err(err, w, "cannot move the container into %s: %s", ctx->cgroup_procs.v[i],
+                                   strerror(-w));
+        }
+        close_join_fds(ctx);
+        dc_strv_free(&ctx->cgroup_procs);
+        return r;
+}
+
+int dc_cgroup_join_self(struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        int r = 0;
+        for (size_t i = 0; r == 0 && i < ctx->n_cgroup_join; i++)
+                if (write(ctx->cgroup_join[i], "0", 1) != 1)
+                        r = dc_err(err, errno, "cannot join the container's cgroup: %s", strerror(errno));
+        close_join_fds(ctx);
+        return r;
 }
 
 static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
@@ -97,6 +169,16 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         }
         for (size_t i = 0; r == 0 && i < h.n; i++)
                 r = dc_cgroup_enter_delegated(&pl[i], err);
+        /* On a hybrid host the v1 devices controller enforces the device list
+         * by itself (the kernel asks it as well as any v2 program): the v2
+         * BPF program would refuse nothing more, and loading it (the
+         * verifier) is a tenth of a start (bench/README.md). A host with
+         * cgroup v2 only gets the program, its only means. */
+        bool v1_devices = false;
+        for (size_t i = 0; i < h.n && !v1_devices; i++) {
+                _cleanup_free_ char *deny = dc_xasprintf("%s/devices.deny", h.v[i]);
+                v1_devices = !fs_is(h.v[i], CGROUP2_SUPER_MAGIC) && access(deny, F_OK) == 0;
+        }
         for (size_t i = 0; r == 0 && i < h.n; i++) {
                 const char *dir = pl[i].dir;
                 int mk = mkdir(dir, 0755);
@@ -111,9 +193,14 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 if (r == 0)
                         r = dc_cgroup_limits(dir, &s->args, &limits_applied, err);
                 /* Only the devices it is given (devices.c), before it runs. */
-                if (r == 0)
+                if (r == 0 && !(v1_devices && fs_is(dir, CGROUP2_SUPER_MAGIC)))
                         r = dc_devices_restrict(dir, err);
-                if (r == 0) {
+                if (r == 0 && ctx->child <= 0) {
+                        /* Before the spawn: the first process will join by itself. */
+                        r = prepare_join(ctx, dir, err);
+                        if (r == 0)
+                                dc_strv_push(&ctx->cgroup_dirs, dir);
+                } else if (r == 0) {
                         _cleanup_free_ char *procs = dc_xasprintf("%s/cgroup.procs", dir);
                         char pid[32];
                         snprintf(pid, sizeof(pid), "%d", (int)ctx->child);

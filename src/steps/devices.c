@@ -9,8 +9,8 @@
  *       (BPF_F_ALLOW_MULTI, so a service manager's own program still runs;
  *       the kernel allows an access only when every program does).
  *
- * On a hybrid host both apply: the kernel asks the v2 program and the v1
- * controller, and either refusing is enough.
+ * On a hybrid host the v1 controller alone: the kernel would ask a v2
+ * program as well, but it would refuse nothing more (cgroup.c skips it).
  *
  * Nothing is journaled for this: both live in the container's cgroup, which
  * the cgroup step journals and removes. The BPF program is attached with no
@@ -130,15 +130,21 @@ static int restrict_v2(const char *dir, struct dc_error *err)
         la.insn_cnt = (unsigned)n;
         la.insns = (uint64_t)(uintptr_t)prog;
         la.license = (uint64_t)(uintptr_t) "GPL";
-        la.log_buf = (uint64_t)(uintptr_t)log;
-        la.log_size = sizeof(log);
-        la.log_level = 1;
+        /* Without a verifier log: writing it is most of the load's cost
+         * (bench/README.md); only a refused program is loaded again with
+         * one, to say why. */
         _cleanup_close_ int pfd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &la, sizeof(la));
-        if (pfd < 0 && errno == ENOSPC) { /* the log did not fit; load without one */
-                la.log_buf = 0;
-                la.log_size = 0;
-                la.log_level = 0;
-                pfd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &la, sizeof(la));
+        if (pfd < 0 && errno != ENOSYS && errno != EPERM) {
+                int e = errno;
+                la.log_buf = (uint64_t)(uintptr_t)log;
+                la.log_size = sizeof(log);
+                la.log_level = 1;
+                int again = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &la, sizeof(la));
+                if (again >= 0 || errno == ENOSPC)
+                        log[0] = 0; /* no explanation after all, or one too long */
+                if (again >= 0)
+                        close(again);
+                errno = e;
         }
         if (pfd < 0)
                 return dc_err(err, errno, "cannot load the device filter (BPF) for %s: %s%s%.200s", dir,

@@ -30,7 +30,7 @@ const char *dc_net_show(const char *v);
  * the directory when it becomes empty. */
 int dc_net_registry_write(const char *root, const char *dir, const char *name, const char *content,
                           struct dc_error *err);
-/* 0 with *content, -ENOENT when absent. */
+/* >= 0 (its length) with *content, -ENOENT when absent. */
 int dc_net_registry_read(const char *root, const char *dir, const char *name, char **content);
 int dc_net_registry_remove(const char *root, const char *dir, const char *name, struct dc_error *err);
 

@@ -140,7 +140,7 @@ static int firewall_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, stru
         struct dc_kvs done = { 0 };
         if (r == 0 && nft) {
                 struct dc_strv handles = { 0 };
-                r = dc_nft_add_rules(&rules, &handles, err);
+                r = dc_nft_add_rules(&rules, b.spec.tag, &handles, err);
                 for (size_t i = 0; i < handles.n; i++)
                         dc_kvs_add(&done, "handle", handles.v[i]);
                 dc_strv_free(&handles);
@@ -171,15 +171,13 @@ static int firewall_undo(const struct dc_kvs *rec, struct dc_error *err)
                 dc_strv_free(&handles);
                 return r;
         }
-        /* newest first, so an -I/-A order problem can never matter */
-        for (size_t i = rec->n; i-- > 0;) {
-                if (strcmp(rec->v[i].key, "rule") != 0)
-                        continue;
-                int r = dc_iptables_del(rec->v[i].val, err);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        struct dc_strv rules = { 0 };
+        for (size_t i = 0; i < rec->n; i++)
+                if (strcmp(rec->v[i].key, "rule") == 0)
+                        dc_strv_push(&rules, rec->v[i].val);
+        int r = dc_iptables_del_all(&rules, err);
+        dc_strv_free(&rules);
+        return r;
 }
 
 static void firewall_describe(const struct dc_step *s, FILE *out)
@@ -190,7 +188,9 @@ static void firewall_describe(const struct dc_step *s, FILE *out)
         bool nft = is_nft(&s->args);
         if (nft) {
                 dc_fw_nft_rules(&b.spec, &rules);
-                fprintf(out, "nftables rules (one batch, handles journaled):");
+                _cleanup_free_ char *marker = dc_xstrdup(b.spec.tag ? b.spec.tag : "diyctl:?");
+                marker[strcspn(marker, ":")] = '_';
+                fprintf(out, "nftables rules (one batch with the marker counter %s; handles journaled):", marker);
                 for (size_t i = 0; i < rules.n; i++)
                         fprintf(out, "%s add rule %s %s %s", i ? ";" : "", DC_NFT_FAMILY, DC_NFT_TABLE, rules.v[i]);
         } else {
@@ -205,7 +205,7 @@ static void firewall_describe(const struct dc_step *s, FILE *out)
                                 fprintf(out, "%s %s", i ? ";" : "", r);
                                 continue;
                         }
-                        fprintf(out, "%s %s -t %s %s %s %s", i ? ";" : "", fam[0] == '6' ? "ip6tables" : "iptables",
+                        fprintf(out, "%s %s -w -t %s %s %s %s", i ? ";" : "", fam[0] == '6' ? "ip6tables" : "iptables",
                                 table, op, chain, r + n);
                 }
         }

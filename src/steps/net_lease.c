@@ -24,19 +24,32 @@
 
 #define LEASE_DIR ".leases"
 
+/* What a new lease must not overlap: other containers' leases (described
+ * by desc) and what the host uses (described on demand: a name lookup per
+ * link would make every start slower with every container). */
 struct taken {
         struct dc_prefix *p;
-        char **desc;
+        char **desc;                 /* NULL for host entries */
+        const struct dc_nl_use **use;
         size_t n;
 };
 
-static void taken_add(struct taken *t, const struct dc_prefix *p, char *desc)
+static void taken_add(struct taken *t, const struct dc_prefix *p, char *desc, const struct dc_nl_use *use)
 {
         t->p = dc_xrealloc(t->p, (t->n + 1) * sizeof(*t->p));
         t->desc = dc_xrealloc(t->desc, (t->n + 1) * sizeof(*t->desc));
+        t->use = dc_xrealloc(t->use, (t->n + 1) * sizeof(*t->use));
         t->p[t->n] = *p;
         t->desc[t->n] = desc;
+        t->use[t->n] = use;
         t->n++;
+}
+
+static char *taken_describe(const struct taken *t, size_t i)
+{
+        if (t->desc[i])
+                return dc_xstrdup(t->desc[i]);
+        return dc_nl_use_describe(t->use[i]);
 }
 
 static void taken_free(struct taken *t)
@@ -44,6 +57,7 @@ static void taken_free(struct taken *t)
         for (size_t i = 0; i < t->n; i++)
                 free(t->desc[i]);
         free(t->desc);
+        free(t->use);
         free(t->p);
 }
 
@@ -67,7 +81,7 @@ static int read_leases(const char *root, const char *self, struct taken *t, stru
                         struct dc_prefix p;
                         if (!eq || dc_prefix_parse(eq + 1, 0, &p) < 0)
                                 continue;
-                        taken_add(t, &p, dc_xasprintf("the lease of container %s", de->d_name));
+                        taken_add(t, &p, dc_xasprintf("the lease of container %s", de->d_name), NULL);
                 }
         }
         closedir(dir);
@@ -113,8 +127,9 @@ static int choose(const struct dc_kvs *a, int fam, const struct taken *t, struct
                 for (size_t i = 0; i < t->n; i++)
                         if (dc_prefix_overlaps(&net, &t->p[i])) {
                                 _cleanup_free_ char *o = dc_prefix_str(&t->p[i]);
+                                _cleanup_free_ char *what = taken_describe(t, i);
                                 return dc_err(err, EADDRINUSE, "%s: %s overlaps %s (%s): choose another address",
-                                              origin ? origin : "network.address", addr_s, o, t->desc[i]);
+                                              origin ? origin : "network.address", addr_s, o, what);
                         }
                 res->subnet = net;
                 res->container = p;
@@ -132,7 +147,7 @@ static int choose(const struct dc_kvs *a, int fam, const struct taken *t, struct
         if (r < 0) {
                 size_t leases = 0;
                 for (size_t i = 0; i < t->n; i++)
-                        if (dc_startswith(t->desc[i], "the lease") && dc_prefix_overlaps(&t->p[i], &pool))
+                        if (t->desc[i] && dc_prefix_overlaps(&t->p[i], &pool))
                                 leases++;
                 return dc_err(err, EADDRNOTAVAIL,
                               "the NAT pool %s has no free /%lld left (%zu taken by containers, the rest by the "
@@ -188,11 +203,8 @@ static int lease_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
                 r = dc_nl_open(0, &sk, err);
         if (r == 0)
                 r = dc_nl_host_used(sk, &used, err);
-        if (r == 0) {
-                for (size_t i = 0; i < used.n; i++)
-                        taken_add(&t, &used.p[i], DC_TAKE(used.desc[i]));
-                dc_nl_used_free(&used);
-        }
+        for (size_t i = 0; r == 0 && i < used.n; i++)
+                taken_add(&t, &used.v[i].net, NULL, &used.v[i]);
         if (r == 0 && want4)
                 r = choose(&s->args, 4, &t, &r4, err);
         if (r == 0 && want6)
@@ -206,6 +218,7 @@ static int lease_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
                 r = dc_net_registry_write(root, LEASE_DIR, holder, text, err);
         }
         taken_free(&t);
+        dc_nl_used_free(&used);
         dc_host_unlock(lock, root);
         if (r < 0)
                 return r;

@@ -125,7 +125,7 @@ static int build(const struct dc_kvs *a, char **out, struct dc_error *err)
         const char *from = "from the host's " HOST_RESOLV;
         if (rs.had_loopback) {
                 _cleanup_free_ char *up = NULL;
-                if (dc_read_file(STUB_UPSTREAM, 1 << 20, &up) == 0) {
+                if (dc_read_file(STUB_UPSTREAM, 1 << 20, &up) >= 0) {
                         struct resolv u = { 0 };
                         parse_resolv(up, &u, false);
                         for (size_t i = 0; i < u.servers.n; i++)

@@ -33,6 +33,11 @@ int dc_shared_release(const char *state_root, const char *id, const char *holder
                       struct dc_error *err);
 /* The cgroup hierarchies this host has (see cgroup.c). */
 int dc_cgroup_hierarchies(struct dc_strv *out);
+/* Launcher, right after the spawn: unless placed (cloned into the v2 cgroup,
+ * joining v1 by itself), move ctx->child by pid; close the join fds. */
+int dc_cgroup_after_spawn(struct dc_exec_ctx *ctx, bool placed, struct dc_error *err);
+/* First process, on "go": join the v1 cgroups prepared for it (cgroup.c). */
+int dc_cgroup_join_self(struct dc_exec_ctx *ctx, struct dc_error *err);
 /* child (src/exec/child_steps.c) */
 extern const struct dc_step_ops dc_make_private_ops;
 extern const struct dc_step_ops dc_cgroupns_ops;

@@ -162,6 +162,31 @@ static void read_line_of(const char *path, const char *key, const char *label)
         info_s(label, NULL);
 }
 
+/* The fds of process PID: reading where they point, or opening them, is
+ * the escape (its directory may well be listable). Reported as the number of
+ * fds reached, or -1 with the last error. */
+static void fd_attack(pid_t pid, const char *prefix)
+{
+        int links = 0, opens = 0, lerr = ENOENT, oerr = ENOENT;
+        for (int fd = 0; fd < 64; fd++) {
+                char path[64], target[256];
+                snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+                if (readlink(path, target, sizeof(target)) >= 0)
+                        links++;
+                else if (errno != ENOENT)
+                        lerr = errno;
+                int f = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (f >= 0) {
+                        opens++;
+                        close(f);
+                } else if (errno != ENOENT) {
+                        oerr = errno;
+                }
+        }
+        stepf(links ? links : -1, lerr, "%sfd_links", prefix);
+        stepf(opens ? opens : -1, oerr, "%sfd_open", prefix);
+}
+
 /* ---- attempts ------------------------------------------------------------- */
 
 static int a_init_module(int argc, char **argv)
@@ -471,11 +496,7 @@ static int a_ptrace(int argc, char **argv)
         if (pfd >= 0)
                 for (int fd = 0; fd < 8; fd++)
                         stepf(syscall(SYS_pidfd_getfd, pfd, fd, 0), errno, "pidfd_getfd_%d", fd);
-        snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-        DIR *d = opendir(path);
-        step("list_fds", d ? 0 : -1, errno);
-        if (d)
-                closedir(d);
+        fd_attack(pid, "");
         snprintf(path, sizeof(path), "/proc/%d/root/", (int)pid);
         STEP("open_root", open(path, O_PATH | O_CLOEXEC));
         return 0;
@@ -517,7 +538,16 @@ static void late_write(int fd, const char *prefix)
 {
         char path[64];
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        int w = open(path, O_WRONLY | O_CLOEXEC);
+        /* Text file busy while anything still runs it (the caller's
+         * diyctl exec, say): wait up to 3 s for it to end. */
+        int w = -1;
+        for (int i = 0; i < 300; i++) {
+                w = open(path, O_WRONLY | O_CLOEXEC);
+                if (w >= 0 || errno != ETXTBSY)
+                        break;
+                struct timespec ms = { 0, 10 * 1000 * 1000 };
+                nanosleep(&ms, NULL);
+        }
         stepf(w, errno, "%slate_open_write", prefix);
         if (w >= 0) {
                 off_t end = lseek(w, 0, SEEK_END);
@@ -638,11 +668,7 @@ static int a_trap(int argc, char **argv)
                         stepf(m, errno, "%sproc_mem_rw", prefix);
                         if (m >= 0)
                                 close(m);
-                        snprintf(path, sizeof(path), "/proc/%d/fd", (int)p);
-                        DIR *fds = opendir(path);
-                        stepf(fds ? 0 : -1, errno, "%slist_fds", prefix);
-                        if (fds)
-                                closedir(fds);
+                        fd_attack(p, prefix);
                         victims[nv++] = p;
                 }
                 if (d)

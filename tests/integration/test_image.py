@@ -661,3 +661,82 @@ def test_hostile_layer_digest_mismatch(t):
 
 def test_hostile_not_an_archive(t):
     _hostile(t, None, "not an archive libarchive can read", raw=b"this is not a tar file\n" * 100)
+
+
+def test_image_kill_at_every_host_step(t):
+    """kill -9 of the launcher around every host step of an image container
+    (the unpacks included), then cleanup: no holder, no half unpack is left,
+    and once the cache is pruned the host is exactly as before."""
+    prune_after(t)
+    base, upper = base_and_upper(t)
+    arch = docker_save(os.path.join(t.tmp, "k.tar"), [{"tags": ["k:1"], "layers": [base, upper],
+                                                       "compress": ["gzip", None], "cmd": ["/bin/sleep", "60"]}])
+    conf = t.conf("kill", 'rootfs = { image = "%s"; };\n' % arch)
+    plan = json.loads(t.diyctl("plan", "--json", conf, check=True).stdout)
+    points = [s["index"] for s in plan["steps"] if s["side"] in ("host", "spawn")]
+    unpacks = [s["index"] for s in plan["steps"] if s["kind"] == "image-unpack"]
+    t.eq(len(unpacks), 2, "two unpack steps")
+    before = t.snapshot()
+    for k in points:
+        for when in ("before", "after"):
+            p = t.diyctl("start", "-d", conf, env={"DIYCTL_FAULT": "%d:%s" % (k, when)})
+            t.ok(p.returncode != 0, "start with the fault at %d:%s must not succeed" % (k, when))
+            t.diyctl("cleanup", "kill", check=True)
+            for e in entries(t):
+                t.eq((e["users"], e["stale_holders"]), ([], 0), "no holder left after a kill at %d:%s" % (k, when))
+            tmp = os.path.join(CACHE, "tmp")
+            t.eq(os.listdir(tmp) if os.path.isdir(tmp) else [], [], "no half unpack left at %d:%s" % (k, when))
+            if k == unpacks[-1] and when == "after":
+                t.eq(len(entries(t)), 2, "complete unpacks stay in the cache")
+            t.diyctl("image", "prune", check=True)
+            t.eq(t.compare(before, t.snapshot()), {}, "the host is as before (kill at %d:%s)" % (k, when))
+    t.diyctl("start", "-d", conf, check=True)
+    t.diyctl("stop", "-t", "1", "kill", check=True)
+
+
+def test_image_rootless(t):
+    """An unprivileged user runs an image in a user namespace: the cache goes
+    under $XDG_DATA_HOME, owned by the user (who is root inside), whiteouts
+    and the opaque directory work with overlayfs's userxattr."""
+    import pwd
+    user = "dcimg"
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        t.run(["useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", user])
+        pw = pwd.getpwnam(user)
+    d = t.tmp
+    while d not in ("/", "/tmp"):
+        os.chmod(d, os.stat(d).st_mode | 0o055)
+        d = os.path.dirname(d)
+    xdg = os.path.join(t.tmp, "xdg")
+    data = os.path.join(t.tmp, "xdgdata")
+    for p in (xdg, data):
+        os.makedirs(p)
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+        os.chmod(p, 0o700)
+    base, upper = base_and_upper(t)
+    arch = docker_save(os.path.join(t.tmp, "rl.tar"), [{"tags": ["rl:1"], "layers": [base, upper],
+                                                        "compress": ["gzip", None], "cmd": ["/bin/sh", "-c", CHECK],
+                                                        "env": ["FOO=rootless"], "workdir": "/opt/data"}])
+    os.chmod(arch, 0o644)
+    conf = t.conf("rl", 'rootfs = { image = "%s"; };\nnamespaces = [ "mount", "uts", "ipc", "pid", "net", "user" ];\n'
+                        'user = { map = "root"; };\n' % arch)
+    os.chmod(conf, 0o644)
+
+    def as_user(*args, check=None):
+        return t.run(["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid, "--init-groups",
+                      "--inh-caps=-all", "env", "XDG_RUNTIME_DIR=" + xdg, "XDG_DATA_HOME=" + data,
+                      "HOME=/nonexistent", t.diyctl_bin] + list(args), check=check)
+    out = as_user("start", conf, check=True).stdout
+    t.contains(out, "deleted=yes", "the whiteout hides the file, rootless")
+    t.contains(out, "data=c\n", "the opaque directory, rootless")
+    t.contains(out, "cwd=/opt/data foo=rootless uid=0", "the image's Cmd, Env and WorkingDir")
+    cache = os.path.join(data, "diyctl", "images")
+    t.ok(os.path.isdir(os.path.join(cache, "layers")), "the cache is under $XDG_DATA_HOME")
+    t.eq(os.stat(os.path.join(cache, "layers")).st_uid, pw.pw_uid, "owned by the user")
+    t.ok(not os.path.exists(CACHE), "and not in /var/lib/diyctl")
+    out = as_user("image", "list", check=True).stdout
+    t.contains(out, "2 entries", "image list as the user shows the user's cache")
+    as_user("image", "prune", check=True)
+    t.ok(not os.path.exists(cache), "prune empties it")

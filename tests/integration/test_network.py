@@ -43,7 +43,7 @@ S((sys.argv[1], int(sys.argv[2])), H).serve_forever()
 '''
 
 LOOP = 'trap "exit 0" TERM; while true; do sleep 1; done'
-HTTPD = 'exec /bin/httpd -f -p 80 -h /www'
+HTTPD = 'exec httpd -f -p 80 -h /www'
 
 
 # --------------------------------------------------------------------------
@@ -99,7 +99,7 @@ def nat_conf(t, name, extra="", rootfs=None, args=None, net=""):
     r = rootfs or t.rootfs(name + "-root")
     a = json.dumps(args or ["/bin/sh", "-c", LOOP])
     return t.conf(name, 'name = "%s";\nrootfs = { path = "%s"; writable = "tmpfs"; };\n'
-                        'process = { args = %s; };\n'
+                        'process = { args = %s; init = true; };\n'
                         'network = { mode = "nat"; %s };\n%s' % (name, r, a, net, extra))
 
 
@@ -119,6 +119,17 @@ def settled(t, before, tries=10):
             return diffs
         time.sleep(0.3)
     return diffs
+
+
+def no_tentative(t, timeout=10):
+    """Wait until IPv6 duplicate address detection is over on every link, so a
+    snapshot taken now does not change on its own."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        links = json.loads(t.run(["ip", "-j", "addr"]).stdout)
+        if not any(a.get("tentative") for l in links for a in l.get("addr_info", [])):
+            return
+        time.sleep(0.2)
 
 
 def stop(t, name):
@@ -176,6 +187,8 @@ def _port_forward(t, fw):
     t.contains(fetch_from(t, None, "http://%s:8080/" % HOST4) or "", want, "the host reaches it on its own address")
     t.contains(fetch_from(t, None, "http://127.0.0.1:8080/") or "", want, "and on 127.0.0.1")
     t.contains(fetch_from(t, None, "http://[%s]:8080/" % HOST6) or "", want, "and on its IPv6 address")
+    p = cexec(t, "web", "wget -q -O- http://%s:8080/" % HOST4, check=False)
+    t.contains(p.stdout, want, "the container reaches its own forwarded port on the host's address (hairpin)")
 
     # the same port from another container: a clear error, nothing changed
     before = t.snapshot()
@@ -198,23 +211,27 @@ def test_port_forward_nftables(t):
 
 def _udp_forward(t, fw):
     backend(t, fw)
-    w = outside(t, ipv6=False)
-    # the container answers each datagram with "pong"
-    conf = nat_conf(t, "udp", args=["/bin/sh", "-c", "exec nc -u -l -p 53 -e /bin/echo pong"],
-                    net='ports = ( { host = 5353; container = 53; protocol = "udp"; } );')
+    w = outside(t)
+    rootfs = t.rootfs("udp-root")
+    helper = os.path.join(os.path.dirname(t.probe_bin), "dc-udpecho")
+    t.ok(os.path.isfile(helper), "dc-udpecho is built (%s)" % helper)
+    subprocess.run(["cp", helper, os.path.join(rootfs, "bin", "dc-udpecho")], check=True)
+    conf = nat_conf(t, "udp", rootfs=rootfs, args=["/bin/dc-udpecho", "53"],
+                    net='ipv6 = true; ports = ( { host = 5353; container = 53; protocol = "udp"; } );')
     t.diyctl("start", "-d", conf, check=True)
     t.defer(t.diyctl, "stop", "udp", check=False)
-    code = ("import socket,sys\n"
-            "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(1)\n"
-            "for i in range(20):\n"
-            "    s.sendto(b'ping\\n',(%r,5353))\n"
-            "    try:\n"
-            "        print(s.recvfrom(100)[0].decode().strip()); sys.exit(0)\n"
-            "    except OSError:\n"
-            "        pass\n"
-            "sys.exit(1)\n" % HOST4)
-    p = t.run(["ip", "netns", "exec", w["ns"], "python3", "-c", code], check=False, timeout=40)
-    t.eq(p.stdout.strip(), "pong", "a UDP port forward answers from the container")
+    for fam, addr in ((socket.AF_INET, HOST4), (socket.AF_INET6, HOST6)):
+        code = ("import socket,sys\n"
+                "s=socket.socket(%d,socket.SOCK_DGRAM); s.settimeout(0.5)\n"
+                "for i in range(20):\n"
+                "    s.sendto(b'ping',(%r,5353))\n"
+                "    try:\n"
+                "        print(s.recvfrom(100)[0].decode()); sys.exit(0)\n"
+                "    except OSError:\n"
+                "        pass\n"
+                "sys.exit(1)\n" % (fam, addr))
+        p = t.run(["ip", "netns", "exec", w["ns"], "python3", "-c", code], check=False, timeout=40)
+        t.eq(p.stdout.strip(), "pong ping", "a UDP port forward to %s answers from the container" % addr)
     stop(t, "udp")
 
 
@@ -362,6 +379,11 @@ def test_lease_skips_what_the_host_uses(t):
     t.eq(v["net.ipv4.address"], "10.88.2.2/30", "container address")
     t.eq(v["net.ipv4.gateway"], "10.88.2.1", "gateway on the host end")
     t.eq(v["net.ipv6.subnet"], "fd88:0:0:1::/64", "the first /64 clear of the host's fd88::/64")
+    lst = json.loads(t.diyctl("list", "--json", check=True).stdout)
+    t.eq([(c["name"], c["addresses"]) for c in lst], [("l1", ["10.88.2.2/30", "fd88:0:0:1::2/64"])],
+         "list --json shows the container's addresses")
+    t.contains(t.diyctl("list", check=True).stdout, "10.88.2.2/30,fd88:0:0:1::2/64", "and so does list")
+    t.contains(t.diyctl("status", "l1", check=True).stdout, "addresses:  10.88.2.2/30,fd88:0:0:1::2/64", "and status")
     links = json.loads(t.run(["ip", "-j", "addr", "show", "dev", "dc-l1"]).stdout)
     addrs = sorted("%s/%s" % (a["local"], a["prefixlen"]) for a in links[0]["addr_info"] if a["scope"] == "global")
     t.eq(addrs, ["10.88.2.1/30", "fd88:0:0:1::1/64"], "the host end holds the gateways")
@@ -440,6 +462,7 @@ def test_bridge_mode(t):
                         'network = { mode = "bridge"; bridge = "br0"; address = "10.88.200.2/24"; gateway = "10.88.200.1"; };\n'
                         'process = { args = [ "/bin/sh", "-c", "wget -q -O- http://10.88.200.3:%d/; ip route; '
                         'cat /sys/class/net/eth0/mtu" ]; };\n' % (r, PORT))
+    no_tentative(t)
     before = t.snapshot()
     p = t.diyctl("start", conf, check=True, timeout=60)
     out = p.stdout.splitlines()
@@ -537,7 +560,7 @@ def test_plan_shows_every_change(t):
     out = t.diyctl("plan", pinned, check=True).stdout
     for want in ("the pinned subnet of 10.88.7.6/30", "add address 10.88.7.5/30 to dc-pin",
                  "add address 10.88.7.6/30 to eth0", "via 10.88.7.5 dev eth0",
-                 "iptables -t nat -A POSTROUTING -s 10.88.7.4/30 ! -o dc-pin -m comment --comment diyctl:pin -j MASQUERADE"):
+                 "iptables -w -t nat -A POSTROUTING -s 10.88.7.4/30 ! -o dc-pin -m comment --comment diyctl:pin -j MASQUERADE"):
         t.contains(out, want, "pinned plan shows: %s" % want)
 
 
@@ -554,11 +577,43 @@ def test_journal_and_exact_removal(t):
         t.contains(j, "firewall", "the journal records the firewall step")
         if fw == "iptables":
             t.contains(j, "MASQUERADE", "with the exact rule specs")
+            # one of ours removed by hand: teardown still removes the rest
+            spec = next(l for l in t.run(["iptables", "-t", "nat", "-S", "POSTROUTING"]).stdout.splitlines()
+                        if "diyctl:j" in l and "MASQUERADE" in l)
+            t.run(["iptables", "-t", "nat"] + spec.replace("-A ", "-D ", 1).replace('"', "").split())
         else:
             t.contains(j, "handle", "with the nft handles")
+            lst = t.run(["nft", "-a", "list", "chain", "inet", "diyctl", "forward"]).stdout
+            h = next(l.rsplit("# handle ", 1)[1] for l in lst.splitlines() if "diyctl:j" in l)
+            t.run(["nft", "delete", "rule", "inet", "diyctl", "forward", "handle", h.strip()])
         stop(t, "j")
         save = t.run(["iptables-save", "-t", "nat"]).stdout
         t.contains(save, "--comment admin", "the admin's look-alike rule is still there")
         t.ok("diyctl:j" not in save, "ours are gone")
+        t.ok("diyctl" not in t.run(["nft", "list", "ruleset"]).stdout.replace("--comment admin", ""),
+             "nothing of diyctl is left in nftables")
         t.run(["iptables", "-t", "nat", "-D", "POSTROUTING", "-s", "10.88.0.0/30", "-m", "comment", "--comment",
                "admin", "-j", "MASQUERADE"])
+
+
+def test_nft_handles_not_trusted_after_the_table_is_remade(t):
+    """After `nft flush ruleset` and a new start (the table made anew, its
+    handles counting from 1 again), stopping the older container must not
+    delete the newer one's rules, whose handles may be the ones it journaled."""
+    backend(t, "nftables")
+    outside(t, ipv6=False)
+    rootfs = t.rootfs("r")
+    t.diyctl("start", "-d", nat_conf(t, "old", rootfs=rootfs), check=True)
+    t.defer(t.diyctl, "stop", "old", check=False)
+    t.run(["nft", "flush", "ruleset"])
+    t.diyctl("start", "-d", nat_conf(t, "new", rootfs=rootfs), check=True)
+    t.defer(t.diyctl, "stop", "new", check=False)
+    before = t.run(["nft", "-a", "list", "table", "inet", "diyctl"]).stdout
+    stop(t, "old")
+    after = t.run(["nft", "-a", "list", "table", "inet", "diyctl"]).stdout
+    t.eq(after.count('comment "diyctl:new"'), before.count('comment "diyctl:new"'),
+         "the newer container's rules survive the older one's teardown")
+    t.ok(after.count('comment "diyctl:new"') >= 4, "and they are there:\n" + after)
+    p = cexec(t, "new", "wget -q -O- http://%s:%d/" % (WAN4, PORT), check=False)
+    t.eq(p.stdout.strip(), HOST4, "the newer container still reaches the outside")
+    stop(t, "new")

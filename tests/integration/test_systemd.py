@@ -267,7 +267,10 @@ def test_delegated_cgroup_cleanup_after_a_launcher_crash(t):
     v2 = [d for _, d, is2 in dirs if is2]
     if v2:
         t.ok(os.path.isdir(os.path.join(v2[0], "supervisor")), "the crash left the supervisor leaf behind")
-    # ExecStopPost=diyctl cleanup %i
+    # ExecStopPost=diyctl cleanup %i, once the launcher's lock is free (the
+    # container's first process may take a moment to notice it is orphaned)
+    t.wait_for(lambda: json.loads(t.diyctl("list", "--json", check=True).stdout)[0]["state"] == "dead",
+               msg="the container is not reported dead")
     t.diyctl("cleanup", "web", check=True)
     for h, d, _ in dirs:
         t.eq(sorted(e for e in os.listdir(d) if os.path.isdir(os.path.join(d, e))), [],
@@ -304,3 +307,209 @@ def test_explicit_cgroup_parent(t):
     t.diyctl("stop", "web", check=True)
     for h, _ in _hierarchies():
         t.ok(not os.path.exists(os.path.join(h, "machine.slice")), "the parents it made are removed again (%s)" % h)
+
+
+# --------------------------------------------------------------------------
+# A real systemd as PID 1 in the sandbox, booting with diyctl@web.service enabled
+# --------------------------------------------------------------------------
+#
+# The booted system shares the machine's kernel, so it must not run the host's
+# boot units (systemd-tmpfiles would empty /tmp, systemd-sysctl would set
+# global sysctls, ...). It sees only the units we give it: SYSTEMD_UNIT_PATH
+# is the sandbox's private /etc/systemd/system, emptied first, holding the
+# shipped diyctl@.service and minimal targets; no generators. Its mount
+# namespace also gets private /run, /tmp, /var/tmp, an overlay on /var, and
+# read-only /proc/sys and /sys, so even a unit that tried could not reach
+# the host.
+
+SD_CGROUP = "dctest-systemd"
+UNITS = "/etc/systemd/system"
+
+
+def _sd(t, sdpid, *argv, check=True, timeout=30):
+    """Run a command inside the booted system (all its namespaces)."""
+    return t.run(["nsenter", "-t", str(sdpid), "-a", "--"] + list(argv), check=check, timeout=timeout)
+
+
+def _show(t, sdpid, unit, *props):
+    out = _sd(t, sdpid, "systemctl", "show", unit, *["-p" + p for p in props]).stdout
+    return dict(l.split("=", 1) for l in out.splitlines() if "=" in l)
+
+
+def _shq(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+BOOT = """set -e
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/dctest/none /run/dctest/var-upper /run/dctest/var-work
+cp -a {rootfs} /run/dctest/rootfs
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+mount -t overlay -o lowerdir=/var,upperdir=/run/dctest/var-upper,workdir=/run/dctest/var-work dctest-var /var
+mount -t tmpfs -o mode=0755 tmpfs /usr/local/bin
+cp {diyctl} /usr/local/bin/diyctl
+mount --bind /proc/sys /proc/sys
+mount -o remount,bind,ro /proc/sys
+umount -R -l /sys/fs/cgroup
+mount --bind /sys /sys
+mount -o remount,bind,ro /sys
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+exec env -i container=diyctl-test TERM=dumb SYSTEMD_UNIT_PATH={units} \\
+    SYSTEMD_GENERATOR_PATH=/run/dctest/none SYSTEMD_ENVIRONMENT_GENERATOR_PATH=/run/dctest/none \\
+    /lib/systemd/systemd --unit=multi-user.target --log-target=console --log-level=info --show-status=no
+"""
+
+MINIMAL = {
+    "multi-user.target": "[Unit]\nDescription=Multi-User System (diyctl test)\nAllowIsolate=yes\n",
+    "sysinit.target": "[Unit]\nDescription=System Initialization (empty: nothing of the host runs)\n",
+    "basic.target": "[Unit]\nDescription=Basic System (empty)\n",
+    "shutdown.target": "[Unit]\nDescription=Shutdown\nDefaultDependencies=no\n",
+    "network-online.target": "[Unit]\nDescription=Network is Online (empty)\n",
+    "system.slice": "[Unit]\nDescription=System Slice\nDefaultDependencies=no\n",
+    # No journald here: the service's output goes to a file instead.
+    "diyctl@web.service.d/output.conf": "[Service]\nStandardOutput=append:/run/dctest/web.log\n"
+                                        "StandardError=inherit\n",
+}
+
+
+def _prepare(t):
+    if not any(l.split()[4] == "/etc" and "overlay" in l for l in open("/proc/self/mountinfo")):
+        t.skip("no private /etc in this sandbox: refusing to touch the host's /etc/systemd")
+    unit = os.path.join(t.repo, "build", "diyctl@.service")
+    t.ok(os.path.isfile(unit), "meson generated the unit: %s" % unit)
+    if os.path.isdir(UNITS):
+        for e in os.listdir(UNITS):
+            p = os.path.join(UNITS, e)
+            shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
+    os.makedirs(UNITS, exist_ok=True)
+    shutil.copy(unit, os.path.join(UNITS, "diyctl@.service"))
+    for name, text in MINIMAL.items():
+        os.makedirs(os.path.dirname(os.path.join(UNITS, name)), exist_ok=True)
+        with open(os.path.join(UNITS, name), "w") as f:
+            f.write(text)
+    os.makedirs("/etc/diyctl", exist_ok=True)
+    with open("/etc/diyctl/web.conf", "w") as f:
+        f.write('rootfs = { path = "/run/dctest/rootfs"; };\n'
+                'process = { args = [ "/bin/sleep", "600" ]; init = true; };\n')
+
+
+def test_systemd_boots_the_enabled_unit(t):
+    if not os.path.exists("/lib/systemd/systemd") or not shutil.which("nsenter"):
+        t.skip("systemd is not installed (tools/deps.sh)")
+    rootfs = t.rootfs()
+    _prepare(t)
+    out = t.run(["systemctl", "enable", "diyctl@web.service"], env={"SYSTEMD_UNIT_PATH": UNITS}).stderr
+    t.contains(out, "multi-user.target.wants/diyctl@web.service", "enabled for boot (WantedBy=multi-user.target)")
+
+    # Our own cgroup for the booted system, so everything systemd makes is below it.
+    cg = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+    sdcg = os.path.join(cg, SD_CGROUP)
+    os.mkdir(sdcg)
+
+    def rm_tree():
+        subs = sorted((os.path.join(dp, d) for dp, ds, _ in os.walk(sdcg) for d in ds), key=lambda p: -p.count("/"))
+        for sub in subs + [sdcg]:
+            for _ in range(50):
+                try:
+                    os.rmdir(sub)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+    t.defer(rm_tree)
+
+    log = open(os.path.join(t.tmp, "systemd.log"), "w")
+    script = BOOT.format(rootfs=rootfs, diyctl=t.diyctl_bin, units=UNITS)
+    boot = ("echo $$ > %s/cgroup.procs && exec unshare --cgroup --pid --fork --mount-proc --mount --uts --ipc "
+            "--propagation private sh -c %s" % (sdcg, _shq(script)))
+    p = t.spawn(["sh", "-c", boot], stdout=log, stderr=subprocess.STDOUT)
+
+    def systemd_pid():
+        for k in _children(p.pid):  # unshare --fork: its child is the namespace's init
+            try:
+                if open("/proc/%d/comm" % k).read().strip() == "systemd":
+                    return k
+            except OSError:
+                pass
+        return None
+    sdpid = t.wait_for(systemd_pid, timeout=20, msg="systemd did not start")
+
+    def halt():
+        # The unit is stopped by now; ending the namespace's init ends the rest.
+        if p.poll() is None:
+            try:
+                os.kill(sdpid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=20)
+        log.close()
+        with open(os.path.join(t.tmp, "systemd.log")) as f:
+            for l in f.read().splitlines()[-30:]:
+                t.log("  systemd| " + l)
+    t.defer(halt)
+
+    def active():
+        r = _sd(t, sdpid, "systemctl", "is-active", "diyctl@web.service", check=False).stdout.strip()
+        return r == "active"
+    try:
+        t.wait_for(active, timeout=60, interval=0.5, msg="diyctl@web.service did not become active at boot")
+    except BaseException:
+        _sd(t, sdpid, "systemctl", "status", "--no-pager", "diyctl@web.service", check=False)
+        _sd(t, sdpid, "cat", "/run/dctest/web.log", check=False)
+        raise
+
+    units = _sd(t, sdpid, "systemctl", "list-units", "--all", "--no-legend", "--plain").stdout.split("\n")
+    names = [u.split()[0] for u in units if u.strip() and u.split()[1] == "loaded"]
+    others = [n for n in names if n.rsplit(".", 1)[-1] in ("service", "socket", "timer", "path", "automount")
+              and n != "diyctl@web.service"]
+    t.eq(others, [], "the booted system runs nothing but diyctl@web.service (the host's boot units are not in "
+                     "its unit path)")
+    t.eq(_sd(t, sdpid, "systemctl", "is-enabled", "diyctl@web.service", check=False).stdout.strip(), "enabled",
+         "started at boot because it is enabled")
+    # Type=notify: active only after READY=1, with diyctl's STATUS=.
+    show = _show(t, sdpid, "diyctl@web.service", "MainPID", "StatusText", "ControlGroup", "Type", "NRestarts")
+    t.eq(show["Type"], "notify", "Type=notify")
+    t.ok(show["StatusText"].startswith("running web (pid "),
+         "systemctl status shows diyctl's STATUS=: %r" % show["StatusText"])
+    unit_cg = show["ControlGroup"]
+    t.eq(unit_cg, "/system.slice/system-diyctl.slice/diyctl@web.service", "the unit's cgroup")
+    st = json.loads(_sd(t, sdpid, "/usr/local/bin/diyctl", "status", "--json", "web").stdout)
+    t.eq(st["cgroups"], ["/sys/fs/cgroup%s/web" % unit_cg],
+         "Delegate=yes: the container's cgroup is inside the unit's (pure cgroup v2 here)")
+    t.eq(str(st["launcher_pid"]), show["MainPID"], "the launcher is the unit's main process")
+    sup = _sd(t, sdpid, "cat", "/sys/fs/cgroup%s/supervisor/cgroup.procs" % unit_cg).stdout.split()
+    t.eq(sup, [show["MainPID"]], "the launcher moved to the supervisor leaf")
+    t.eq(_sd(t, sdpid, "cat", "/sys/fs/cgroup%s/cgroup.procs" % unit_cg).stdout.strip(), "",
+         "the unit's cgroup itself holds no process")
+    tasks = _sd(t, sdpid, "systemd-cgls", "--no-pager", "-u", "diyctl@web.service", check=False).stdout
+    t.contains(tasks, "sleep 600", "systemd counts the container's processes as the unit's")
+
+    # A crash of the launcher: ExecStopPost=diyctl cleanup tears down, then Restart= brings it back.
+    _sd(t, sdpid, "systemctl", "kill", "--kill-whom=main", "--signal=SIGKILL", "diyctl@web.service")
+
+    def waiting():
+        s = _show(t, sdpid, "diyctl@web.service", "SubState")
+        return s["SubState"] == "auto-restart"
+    t.wait_for(waiting, timeout=30, interval=0.1, msg="the unit did not wait to restart after the crash")
+    left = _sd(t, sdpid, "sh", "-c", "ls /run/diyctl /run/netns 2>/dev/null; "
+                                     "find /sys/fs/cgroup/system.slice/system-diyctl.slice -mindepth 1 -type d; "
+                                     "true").stdout
+    t.eq(left.split(), [], "after the launcher's crash, ExecStopPost=diyctl cleanup left nothing behind")
+
+    def restarted():
+        s = _show(t, sdpid, "diyctl@web.service", "MainPID", "ActiveState", "NRestarts")
+        return s if s["ActiveState"] == "active" and s["NRestarts"] == "1" else None
+    again = t.wait_for(restarted, timeout=60, interval=0.5, msg="the unit was not restarted after the crash")
+    t.ok(again["MainPID"] != show["MainPID"], "a new launcher")
+
+    _sd(t, sdpid, "systemctl", "stop", "diyctl@web.service", timeout=60)
+    show = _show(t, sdpid, "diyctl@web.service", "ActiveState", "Result")
+    t.eq(show["ActiveState"], "inactive", "stopped")
+    t.eq(show["Result"], "success", "a clean stop is a success (SuccessExitStatus)")
+    left = _sd(t, sdpid, "sh", "-c", "ls /run/diyctl /run/netns 2>/dev/null; "
+                                     "find /sys/fs/cgroup/system.slice/system-diyctl.slice -mindepth 1 -type d; "
+                                     "true").stdout
+    t.eq(left.split(), [], "nothing left: state dir, netns, the unit's cgroups")
+    t.log(_sd(t, sdpid, "cat", "/run/dctest/web.log", check=False).stdout[-2000:])

@@ -240,7 +240,7 @@ static void test_manifest(void)
                 { "[{\"Config\":\"c\",\"Layers\":\"x\"}]", "manifest.json: image 1: Layers is missing or not an array" },
                 { "[{\"Config\":\"c\",\"Layers\":[1]}]", "manifest.json: image 1: Layers[0] is not a string" },
                 { "[{\"Config\":\"c\",\"RepoTags\":[2],\"Layers\":[]}]", "manifest.json: image 1: RepoTags[0] is not a string" },
-                { "[{\"Config\":\"c\",\"Layers\":[]}] x", "manifest.json: not valid JSON: data after the value" },
+                { "[{\"Config\":\"c\",\"Layers\":[]}] x", "manifest.json: not valid JSON" },
                 { "[{\"Config\":\"c\",\"Layers\":[]}", "manifest.json: not valid JSON" },
                 { "[{\"Config\":\"c\\u0000d\",\"Layers\":[]}]", "manifest.json: image 1: Config is not a string" },
                 { "null", "manifest.json: null" },

@@ -47,14 +47,14 @@ static void test_basic_plan(void)
         CHECK_STREQ(p->state_dir, "/run/diyctl/t", "state dir under the state root");
         CHECK_STREQ(p->steps[0].ops->kind, "statedir", "first step creates the state dir");
         CHECK(p->steps[0].ops->side == DC_SIDE_HOST, "statedir is a host step");
-        CHECK_STREQ(p->steps[1].ops->kind, "spawn", "then the first process is spawned");
-        CHECK_STREQ(dc_kvs_get(&p->steps[1].args, "namespaces"), "mount,uts,ipc,pid,net,cgroup",
+        CHECK_STREQ(p->steps[1].ops->kind, "cgroup", "the cgroup before the first process (cloned into it)");
+        CHECK_STREQ(dc_kvs_get(&p->steps[1].args, "group"), "diyctl/t", "cgroup named after the container");
+        CHECK_STREQ(p->steps[2].ops->kind, "spawn", "then the first process is spawned");
+        CHECK_STREQ(dc_kvs_get(&p->steps[2].args, "namespaces"), "mount,uts,ipc,pid,net,cgroup",
                     "default namespaces");
-        CHECK_STREQ(p->steps[2].ops->kind, "cgroup", "the launcher creates the cgroup while the child waits");
-        CHECK_STREQ(dc_kvs_get(&p->steps[2].args, "group"), "diyctl/t", "cgroup named after the container");
         CHECK_STREQ(p->steps[3].ops->kind, "netns", "then the named netns");
         CHECK_STREQ(dc_kvs_get(&p->steps[3].args, "path"), "/run/netns/diyctl-t", "netns path");
-        CHECK(p->steps[2].ops->side == DC_SIDE_HOST && p->steps[3].ops->side == DC_SIDE_HOST, "both are host steps");
+        CHECK(p->steps[1].ops->side == DC_SIDE_HOST && p->steps[3].ops->side == DC_SIDE_HOST, "both are host steps");
         CHECK_STREQ(p->steps[4].ops->kind, "cgroupns", "cgroup namespace after the cgroup attach");
         CHECK_STREQ(p->steps[5].ops->kind, "make-private", "make-rprivate comes first inside");
         int rf = find_step(p, "rootfs", NULL, NULL);
@@ -122,12 +122,14 @@ static void test_variants(void)
                     "time = { boottime = \"reset\"; monotonic = 86400; };\n", &err, false);
         CHECK(p != NULL, "time offsets plan (%s)", err.msg);
         if (p) {
-                CHECK_STREQ(dc_kvs_get(&p->steps[1].args, "boottime"), "reset", "boottime in spawn");
-                CHECK_STREQ(dc_kvs_get(&p->steps[1].args, "monotonic"), "86400", "monotonic in spawn");
+                int sp = find_step(p, "spawn", NULL, NULL);
+                CHECK(sp >= 0 && dc_streq(dc_kvs_get(&p->steps[sp].args, "boottime"), "reset"), "boottime in spawn");
+                CHECK(sp >= 0 && dc_streq(dc_kvs_get(&p->steps[sp].args, "monotonic"), "86400"), "monotonic in spawn");
                 dc_plan_free(p);
         }
         p = plan_of("rootfs = { path = \"/r\"; };\nnetwork = { mode = \"host\"; };\n", &err, false);
-        CHECK(p && dc_streq(dc_kvs_get(&p->steps[1].args, "namespaces"), "mount,uts,ipc,pid,cgroup"),
+        CHECK(p && dc_streq(dc_kvs_get(&p->steps[find_step(p, "spawn", NULL, NULL)].args, "namespaces"),
+                            "mount,uts,ipc,pid,cgroup"),
               "network.mode host drops net from the default namespaces (%s)", p ? "" : err.msg);
         if (p)
                 dc_plan_free(p);
