@@ -23,6 +23,8 @@ packages=(
 	scdoc man-db python3-jsonschema systemd
 	# images: compressed test archives (zstd, xz, bzip2), bench/image.sh (bsdtar, hyperfine)
 	zstd xz-utils bzip2 libarchive-tools hyperfine
+	# security: the escape tests give a binary file capabilities (setcap)
+	libcap2-bin
 )
 
 missing=()

@@ -3,6 +3,7 @@
  * namespaces, after the launcher says "go" over the sync socket. */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/types.h>
 
@@ -82,8 +83,14 @@ enum {
         DC_MSG_PTY = 'P',       /* child -> launcher: pty master fd in SCM_RIGHTS */
         DC_MSG_READY = 'R',     /* child -> launcher, first: the launcher's lock and journal are
                                  * closed, PR_SET_PDEATHSIG is armed */
+        DC_MSG_FILTER = 'F',    /* launcher -> child, after "go" when dc_exec_sends_filter: the
+                                 * compiled seccomp filter in SCM_RIGHTS (none: compile it) */
 };
 int dc_send_msg(int fd, char type, const void *data, size_t len, int pass_fd);
+/* Whether the launcher compiles the container process's seccomp filter and
+ * sends it after "go" (DC_MSG_FILTER), so the first process need not compile
+ * it while it could be mounting; and for which capabilities (child.c). */
+bool dc_exec_sends_filter(const struct dc_plan *plan, uint64_t *caps);
 /* Returns bytes of payload (>= 0), -ENODATA on orderly EOF, or -errno. *type set. */
 int dc_recv_msg(int fd, char *type, void *buf, size_t cap, int *recv_fd);
 

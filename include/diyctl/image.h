@@ -191,6 +191,12 @@ char *dc_cache_entry_path(const char *root, enum dc_cache_kind k, const char *he
  * mtime, ctime and inode unchanged) or by reading it. */
 int dc_cache_tarball_key(const char *root, const char *path, char hex[DC_SHA256_HEX + 1], struct dc_error *err);
 
+/* The inspection of an image archive, remembered in the cache while the
+ * archive's path, size, times and inode stay the same, so a cached start
+ * reads neither the archive nor libarchive. read: 0 on a hit, -ENOENT. */
+int dc_cache_image_memo_read(const char *root, const char *archive, const char *tag, struct dc_image *out);
+int dc_cache_image_memo_write(const char *root, const char *archive, const char *tag, struct dc_error *err);
+
 /* What an unpack step needs. */
 struct dc_cache_unpack {
         const char *root;

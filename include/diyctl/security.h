@@ -67,6 +67,12 @@ int dc_seccomp_load(dc_capset caps, struct dc_error *err);
 /* The same filter as BPF written to fd (tests, `diyctl` debugging); returns
  * 0 or -errno. */
 int dc_seccomp_export(dc_capset caps, int fd, struct dc_error *err);
+/* A filter compiled ahead of time: the program dc_seccomp_export wrote to fd
+ * (the launcher compiles it while the first process mounts its file
+ * systems, exec.c). dc_seccomp_load then loads it as it is when asked for
+ * the same caps, instead of compiling its own again (libseccomp takes most
+ * of a millisecond; bench/README.md). */
+int dc_seccomp_use_compiled(dc_capset caps, int fd, struct dc_error *err);
 
 /* The minimal init (PID 1 of the container, our code): keep only CAP_KILL,
  * set no_new_privs. Best effort: errors are ignored. */

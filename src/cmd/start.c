@@ -69,6 +69,11 @@ static int start_detached(const struct dc_plan *p)
                         code = WEXITSTATUS(status);
                 return code;
         }
+        /* Reaped before we say so: until it has fully exited (its last fds
+         * closed, which can take a moment) it may still hold the state lock,
+         * and a `diyctl cleanup` right after would find the container in use. */
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
         fprintf(stderr, "diyctl: the supervisor of %s died while starting it; see diyctl cleanup %s\n", p->name, p->name);
         return 125;
 }

@@ -74,6 +74,22 @@ static void run_command(void *arg)
                 if (c->pty_slave > 2)
                         close(c->pty_slave);
         }
+        /* The seccomp filter, compiled by the launcher meanwhile (exec.c). */
+        uint64_t fcaps;
+        if (dc_exec_sends_filter(ctx->plan, &fcaps)) {
+                char type = 0, b[8];
+                int fd = -1;
+                int n = dc_recv_msg(ctx->sync_fd, &type, b, sizeof(b), &fd);
+                if (n < 0 || type != DC_MSG_FILTER) {
+                        dc_err(&err, n < 0 ? -n : EPROTO, "no seccomp filter from the launcher");
+                        fail(ctx, 125, &err);
+                }
+                int u = fd >= 0 ? dc_seccomp_use_compiled(fcaps, fd, &err) : 0;
+                if (fd >= 0)
+                        close(fd);
+                if (u < 0)
+                        fail(ctx, 125, &err);
+        }
         /* Capabilities, no_new_privs and seccomp (security.c): the bounding
          * set shrinks before the uid changes, the rest right before execve. */
         struct dc_security sec;
@@ -217,6 +233,23 @@ void dc_child_main(struct dc_exec_ctx *ctx)
         }
         run_command(&c);
         _exit(125);
+}
+
+bool dc_exec_sends_filter(const struct dc_plan *plan, uint64_t *caps)
+{
+        const struct dc_step *e = NULL;
+        for (size_t i = 0; i < plan->n && !e; i++)
+                if (strcmp(plan->steps[i].ops->kind, "exec") == 0)
+                        e = &plan->steps[i];
+        /* with an init, the process starts in the init's child: it compiles */
+        if (!e || dc_streq(dc_kvs_get(&e->args, "init"), "1"))
+                return false;
+        struct dc_security sec;
+        struct dc_error ignored = { 0 };
+        if (dc_security_from_kvs(&e->args, &sec, &ignored) < 0 || !sec.seccomp)
+                return false;
+        *caps = sec.caps;
+        return true;
 }
 
 int dc_send_msg(int fd, char type, const void *data, size_t len, int pass_fd)

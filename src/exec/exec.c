@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -21,12 +22,16 @@
 #include "diyctl/config.h"
 #include "diyctl/exec.h"
 #include "diyctl/notify.h"
+#include "diyctl/security.h"
 #include "diyctl/state.h"
 #include "diyctl/util.h"
 #include "steps/steps.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
 #endif
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
@@ -479,6 +484,25 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
         return r;
 }
 
+/* The container process's seccomp filter, compiled here while the first
+ * process mounts its file systems (on another CPU), then handed over: it
+ * waits for it before loading it (child.c). With no fd (compiling failed
+ * here) it compiles its own, and reports what fails. */
+static void send_filter(int sync, uint64_t caps)
+{
+        struct dc_error ignored = { 0 };
+        int fd = memfd_create("diyctl-seccomp", MFD_CLOEXEC | MFD_NOEXEC_SEAL);
+        if (fd < 0 && errno == EINVAL) /* a kernel before 6.3 */
+                fd = memfd_create("diyctl-seccomp", MFD_CLOEXEC);
+        if (fd >= 0 && dc_seccomp_export(caps, fd, &ignored) < 0) {
+                close(fd);
+                fd = -1;
+        }
+        dc_send_msg(sync, DC_MSG_FILTER, "", 1, fd);
+        if (fd >= 0)
+                close(fd);
+}
+
 static void log_step(const struct dc_exec_opts *opts, size_t i, const struct dc_plan *p)
 {
         if (!opts || !opts->verbose)
@@ -544,6 +568,9 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 r = dc_send_msg(sync, DC_MSG_GO, &ws, have_ws ? sizeof(ws) : 0, -1);
                 if (r < 0)
                         r = dc_err(err, r, "cannot release the container: %s", strerror(-r));
+                uint64_t fcaps;
+                if (r == 0 && dc_exec_sends_filter(plan, &fcaps))
+                        send_filter(sync, fcaps);
                 for (;;) {
                         if (r < 0)
                                 break;

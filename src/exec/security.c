@@ -18,7 +18,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <string.h>
@@ -350,8 +352,51 @@ fail:
         return dc_err(err, -r, "seccomp: cannot set up the filter: %s", strerror(-r));
 }
 
+static struct {
+        bool set;
+        dc_capset caps;
+        struct sock_filter *insns;
+        unsigned short len;
+} compiled;
+
+int dc_seccomp_use_compiled(dc_capset caps, int fd, struct dc_error *err)
+{
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return dc_err(err, errno, "the compiled seccomp filter: %s", strerror(errno));
+        if (st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter) != 0 ||
+            st.st_size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS)
+                return dc_err(err, EINVAL, "the compiled seccomp filter has a bad size (%lld bytes)",
+                              (long long)st.st_size);
+        struct sock_filter *insns = dc_xcalloc(1, (size_t)st.st_size);
+        for (off_t off = 0; off < st.st_size;) {
+                ssize_t n = pread(fd, (char *)insns + off, (size_t)(st.st_size - off), off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        free(insns);
+                        return dc_err(err, n < 0 ? errno : EIO, "cannot read the compiled seccomp filter");
+                }
+                off += n;
+        }
+        free(compiled.insns);
+        compiled.insns = insns;
+        compiled.len = (unsigned short)(st.st_size / (off_t)sizeof(struct sock_filter));
+        compiled.caps = caps;
+        compiled.set = true;
+        return 0;
+}
+
 int dc_seccomp_load(dc_capset caps, struct dc_error *err)
 {
+        if (compiled.set && compiled.caps == caps) {
+                /* what libseccomp's seccomp_load does with our attributes:
+                 * no flags, no_new_privs left to us */
+                struct sock_fprog prog = { .len = compiled.len, .filter = compiled.insns };
+                if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+                        return dc_err(err, errno, "cannot load the seccomp filter: %s", strerror(errno));
+                return 0;
+        }
         scmp_filter_ctx ctx = NULL;
         int r = build_filter(caps, &ctx, err);
         if (r < 0)

@@ -96,16 +96,22 @@ char *dc_cache_holder_path(const char *root, enum dc_cache_kind k, const char *h
 
 static int ensure_dirs(const char *root, struct dc_error *err)
 {
-        _cleanup_free_ char *parent = dc_xstrdup(root);
-        char *slash = strrchr(parent, '/');
-        if (slash && slash != parent) {
-                *slash = 0;
-                int r = dc_mkdir_p(parent, 0755);
-                if (r < 0)
-                        return dc_err(err, -r, "cannot create %s: %s", parent, strerror(-r));
-        }
-        if (mkdir(root, 0700) < 0 && errno != EEXIST)
+        if (mkdir(root, 0700) == 0 || errno == EEXIST) {
+                /* there (it may be a symlink to a directory elsewhere: fine) */
+        } else if (errno == ENOENT) {
+                _cleanup_free_ char *parent = dc_xstrdup(root);
+                char *slash = strrchr(parent, '/');
+                if (slash && slash != parent) {
+                        *slash = 0;
+                        int r = dc_mkdir_p(parent, 0755);
+                        if (r < 0)
+                                return dc_err(err, -r, "cannot create %s: %s", parent, strerror(-r));
+                }
+                if (mkdir(root, 0700) < 0 && errno != EEXIST)
+                        return dc_err(err, errno, "cannot create %s: %s", root, strerror(errno));
+        } else {
                 return dc_err(err, errno, "cannot create %s: %s", root, strerror(errno));
+        }
         for (size_t i = 0; i < DC_ARRAY_SIZE(subdirs); i++) {
                 _cleanup_free_ char *d = dc_xasprintf("%s/%s", root, subdirs[i]);
                 if (mkdir(d, 0700) < 0 && errno != EEXIST)
@@ -119,10 +125,14 @@ static int ensure_dirs(const char *root, struct dc_error *err)
 static int lock_path(const char *root, const char *path, short type, struct dc_error *err)
 {
         for (int attempt = 0; attempt < 20; attempt++) {
-                int r = ensure_dirs(root, err);
-                if (r < 0)
-                        return r;
                 int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd < 0 && errno == ENOENT) {
+                        /* the cache (or part of it) is not there yet, or prune just removed it */
+                        int r = ensure_dirs(root, err);
+                        if (r < 0)
+                                return r;
+                        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+                }
                 if (fd < 0)
                         return dc_err(err, errno, "%s: %s", path, strerror(errno));
                 struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
@@ -252,6 +262,192 @@ int dc_cache_tarball_key(const char *root, const char *path, char hex[DC_SHA256_
         return 0;
 }
 
+/* ---- image inspections ----------------------------------------------------- */
+
+static char *image_memo_path(const char *root, const char *archive, const char *tag)
+{
+        struct dc_sha256 h;
+        char hex[DC_SHA256_HEX + 1];
+        dc_sha256_init(&h);
+        dc_sha256_update(&h, "image", 6);
+        dc_sha256_update(&h, archive, strlen(archive) + 1);
+        if (tag)
+                dc_sha256_update(&h, tag, strlen(tag));
+        dc_sha256_final(&h, hex);
+        return dc_xasprintf("%s/sums/%.32s", root, hex);
+}
+
+/* Fields joined by spaces, each percent-encoded ("-" for none). */
+static char *join_fields(const char *const *f, size_t n)
+{
+        char *out = dc_xstrdup("");
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *e = f[i] ? dc_pct_encode(f[i]) : dc_xstrdup("-");
+                char *j = dc_xasprintf("%s%s%s", out, i ? " " : "", *e ? e : "%00");
+                free(out);
+                out = j;
+        }
+        return out;
+}
+
+static int split_fields(const char *s, char **f, size_t n)
+{
+        _cleanup_free_ char *copy = dc_xstrdup(s);
+        char *save = NULL;
+        size_t i = 0;
+        for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+                if (i == n)
+                        goto bad;
+                f[i++] = strcmp(t, "-") == 0 ? NULL : dc_pct_decode(t);
+                if (strcmp(t, "-") != 0 && !f[i - 1])
+                        goto bad;
+        }
+        if (i == n)
+                return 0;
+bad:
+        for (size_t k = 0; k < i; k++)
+                free(f[k]);
+        return -EINVAL;
+}
+
+static void strv_kv(struct dc_kvs *kv, const char *key, const struct dc_strv *sv)
+{
+        dc_kvs_addf(kv, key, "%zu", sv->n);
+        for (size_t i = 0; i < sv->n; i++) {
+                _cleanup_free_ char *k = dc_xasprintf("%s.%zu", key, i);
+                dc_kvs_add(kv, k, sv->v[i]);
+        }
+}
+
+static int kv_strv(const struct dc_kvs *kv, const char *key, struct dc_strv *sv)
+{
+        long long n;
+        if (dc_kvs_get_ll(kv, key, &n) < 0 || n < 0 || n > 100000)
+                return -EINVAL;
+        for (long long i = 0; i < n; i++) {
+                _cleanup_free_ char *k = dc_xasprintf("%s.%lld", key, i);
+                const char *v = dc_kvs_get(kv, k);
+                if (!v)
+                        return -EINVAL;
+                dc_strv_push(sv, v);
+        }
+        return 0;
+}
+
+static void opt_dup(char **dst, const char *v)
+{
+        *dst = v ? dc_xstrdup(v) : NULL;
+}
+
+int dc_cache_image_memo_read(const char *root, const char *archive, const char *tag, struct dc_image *out)
+{
+        memset(out, 0, sizeof(*out));
+        struct stat st;
+        if (stat(archive, &st) < 0 || !S_ISREG(st.st_mode))
+                return -ENOENT;
+        _cleanup_free_ char *mp = image_memo_path(root, archive, tag);
+        struct dc_kvs memo = { 0 }, now = { 0 };
+        read_kv_file(mp, &memo);
+        stat_kv(&st, archive, &now);
+        bool hit = dc_streq(dc_kvs_get(&memo, "kind"), "image") && dc_streq(dc_kvs_get(&memo, "tag"), tag ? tag : "");
+        for (size_t i = 0; hit && i < now.n; i++)
+                hit = dc_streq(dc_kvs_get(&memo, now.v[i].key), now.v[i].val);
+        dc_kvs_free(&now);
+        int r = hit ? 0 : -ENOENT;
+        if (r == 0) {
+                out->archive = dc_xstrdup(archive);
+                opt_dup(&out->name, dc_kvs_get(&memo, "name"));
+                opt_dup(&out->id, dc_kvs_get(&memo, "id"));
+                opt_dup(&out->layout, dc_kvs_get(&memo, "layout"));
+                struct dc_image_config *c = &out->config;
+                opt_dup(&c->workdir, dc_kvs_get(&memo, "workdir"));
+                opt_dup(&c->user, dc_kvs_get(&memo, "user"));
+                if (kv_strv(&memo, "entrypoint", &c->entrypoint) < 0 || kv_strv(&memo, "cmd", &c->cmd) < 0 ||
+                    kv_strv(&memo, "env", &c->env) < 0)
+                        r = -ENOENT;
+                for (size_t i = 0; r == 0 && i < memo.n; i++) {
+                        if (strcmp(memo.v[i].key, "layer") != 0)
+                                continue;
+                        char *f[4];
+                        if (split_fields(memo.v[i].val, f, 4) < 0 || !f[0] || !f[3]) {
+                                r = -ENOENT;
+                                break;
+                        }
+                        out->layers = dc_xrealloc(out->layers, (out->n_layers + 1) * sizeof(*out->layers));
+                        struct dc_image_layer *l = &out->layers[out->n_layers++];
+                        l->member = f[0];
+                        l->digest = f[1];
+                        l->diff_id = f[2];
+                        l->size = atoll(f[3]);
+                        free(f[3]);
+                        if ((l->digest && !dc_digest_valid(l->digest)) || (l->diff_id && !dc_digest_valid(l->diff_id)))
+                                r = -ENOENT;
+                }
+                if (r == 0 && out->n_layers == 0)
+                        r = -ENOENT;
+        }
+        dc_kvs_free(&memo);
+        if (r < 0)
+                dc_image_free(out);
+        return r;
+}
+
+int dc_cache_image_memo_write(const char *root, const char *archive, const char *tag, struct dc_error *err)
+{
+        struct stat before, after;
+        if (stat(archive, &before) < 0)
+                return dc_err(err, errno, "%s: %s", archive, strerror(errno));
+        struct dc_image img;
+        if (dc_cache_image_memo_read(root, archive, tag, &img) == 0) {
+                dc_image_free(&img);
+                return 0; /* up to date */
+        }
+        int r = dc_image_inspect(archive, tag, &img, err);
+        if (r < 0)
+                return r;
+        if (stat(archive, &after) < 0 || !same_stat(&before, &after)) {
+                dc_image_free(&img);
+                return 0; /* changed meanwhile: remember nothing */
+        }
+        struct dc_kvs kv = { 0 };
+        dc_kvs_add(&kv, "kind", "image");
+        stat_kv(&after, archive, &kv);
+        dc_kvs_add(&kv, "tag", tag ? tag : "");
+        if (img.name)
+                dc_kvs_add(&kv, "name", img.name);
+        if (img.id)
+                dc_kvs_add(&kv, "id", img.id);
+        if (img.layout)
+                dc_kvs_add(&kv, "layout", img.layout);
+        const struct dc_image_config *c = &img.config;
+        strv_kv(&kv, "entrypoint", &c->entrypoint);
+        strv_kv(&kv, "cmd", &c->cmd);
+        strv_kv(&kv, "env", &c->env);
+        if (c->workdir)
+                dc_kvs_add(&kv, "workdir", c->workdir);
+        if (c->user)
+                dc_kvs_add(&kv, "user", c->user);
+        for (size_t i = 0; i < img.n_layers; i++) {
+                const struct dc_image_layer *l = &img.layers[i];
+                char size[32];
+                snprintf(size, sizeof(size), "%lld", l->size);
+                const char *f[] = { l->member, l->digest, l->diff_id, size };
+                _cleanup_free_ char *v = join_fields(f, 4);
+                dc_kvs_add(&kv, "layer", v);
+                const char *hex = dc_digest_hex(l->diff_id) ? dc_digest_hex(l->diff_id) : dc_digest_hex(l->digest);
+                if (hex)
+                        dc_kvs_add(&kv, "entry", hex);
+        }
+        _cleanup_free_ char *mp = image_memo_path(root, archive, tag);
+        _cleanup_lock_ int g = lock_global(root, F_RDLCK, err); /* not while prune runs */
+        r = g < 0 ? g : ensure_dirs(root, err);
+        if (r == 0)
+                r = write_kv_file(mp, &kv, false, err);
+        dc_kvs_free(&kv);
+        dc_image_free(&img);
+        return r;
+}
+
 /* ---- unpack --------------------------------------------------------------- */
 
 static int write_holder(const char *holder, const char *state_dir, struct dc_error *err)
@@ -289,8 +485,11 @@ int dc_cache_unpack(struct dc_cache_unpack *u, struct dc_error *err)
         _cleanup_lock_ int g = lock_global(u->root, F_RDLCK, err);
         if (g < 0)
                 return g;
+        int r = ensure_dirs(u->root, err);
+        if (r < 0)
+                return r;
         /* First the holder: from here on prune leaves the entry alone. */
-        int r = write_holder(u->holder, u->holder_dir, err);
+        r = write_holder(u->holder, u->holder_dir, err);
         if (r < 0)
                 return r;
         _cleanup_free_ char *lp = dc_xasprintf("%s/locks/%s-%s", u->root, dc_cache_kind_name(u->kind), u->hex);
@@ -559,10 +758,12 @@ int dc_cache_prune(const char *root, const struct dc_cache_prune_opts *o, struct
         _cleanup_lock_ int g = lock_global(root, F_WRLCK, err);
         if (g < 0)
                 return g;
+        int r = o->dry_run ? 0 : ensure_dirs(root, err); /* an earlier prune may have removed empty ones */
+        if (r < 0)
+                return r;
         struct dc_cache_list l;
         collect(root, &l);
         bool *used = dc_xcalloc(o->n_ids + 1, sizeof(bool));
-        int r = 0;
         for (size_t i = 0; i < l.n && r == 0; i++) {
                 struct dc_cache_entry *e = &l.v[i];
                 if (!id_selected(o, e, used))
@@ -615,7 +816,20 @@ int dc_cache_prune(const char *root, const struct dc_cache_prune_opts *o, struct
                         read_kv_file(p, &kv);
                         const char *h = dc_kvs_get(&kv, "sha256");
                         _cleanup_free_ char *ep = hex_valid(h) ? dc_cache_entry_path(root, DC_CACHE_TARBALL, h) : NULL;
-                        if (!ep || !is_dir(ep))
+                        bool keep = ep && is_dir(ep);
+                        if (dc_streq(dc_kvs_get(&kv, "kind"), "image")) {
+                                /* an image's inspection: kept while all its layers are */
+                                keep = true;
+                                for (size_t k = 0; keep && k < kv.n; k++) {
+                                        if (strcmp(kv.v[k].key, "entry") != 0)
+                                                continue;
+                                        _cleanup_free_ char *lp = hex_valid(kv.v[k].val)
+                                                                          ? dc_cache_entry_path(root, DC_CACHE_LAYER, kv.v[k].val)
+                                                                          : NULL;
+                                        keep = lp && is_dir(lp);
+                                }
+                        }
+                        if (!keep)
                                 unlink(p);
                         dc_kvs_free(&kv);
                 }

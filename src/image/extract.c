@@ -48,6 +48,10 @@
 
 #define READ_CHUNK (1u << 20)
 #define MAX_WARNINGS 40
+/* Names longer or deeper than any real rootfs has are refused: they exist to
+ * exhaust something (the stack or fds of a recursive removal, PATH_MAX). */
+#define MAX_NAME 4095
+#define MAX_DEPTH 255
 
 void dc_archive_support_filters(struct archive *a)
 {
@@ -243,8 +247,12 @@ static char *clean_name(struct ex *x, const char *raw, const char *what)
                 x->stripped_abs = true;
         }
         size_t len = strlen(raw);
+        if (len > MAX_NAME) {
+                dc_err(x->err, ENAMETOOLONG, "%s %.200s...: a name of %zu bytes; refusing the archive", what, raw, len);
+                return NULL;
+        }
         char *out = dc_xmalloc(len + 1);
-        size_t o = 0;
+        size_t o = 0, depth = 0;
         for (const char *p = raw; *p;) {
                 while (*p == '/')
                         p++;
@@ -263,6 +271,12 @@ static char *clean_name(struct ex *x, const char *raw, const char *what)
                                 out[o++] = '/';
                         memcpy(out + o, p, n);
                         o += n;
+                        if (++depth > MAX_DEPTH) {
+                                free(out);
+                                dc_err(x->err, ENAMETOOLONG, "%s %.200s...: deeper than %d directories; refusing the archive",
+                                       what, raw, MAX_DEPTH);
+                                return NULL;
+                        }
                 }
                 p = e;
         }

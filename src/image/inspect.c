@@ -50,7 +50,9 @@ struct source {
 
 struct members {
         struct mem *v;
-        size_t n;
+        size_t n, cap;
+        size_t *slot;           /* open addressing: index + 1 into v, 0 = empty */
+        size_t nslot;           /* a power of two, at least twice n */
         size_t kept_total;
         const struct source *src;
 };
@@ -63,15 +65,54 @@ static void members_free(struct members *m)
                 free(m->v[i].data);
         }
         free(m->v);
+        free(m->slot);
         memset(m, 0, sizeof(*m));
+}
+
+static size_t name_hash(const char *s)
+{
+        size_t h = 1469598103934665603ull; /* FNV-1a */
+        for (; *s; s++)
+                h = (h ^ (unsigned char)*s) * 1099511628211ull;
+        return h;
+}
+
+/* The slot of NAME: where it is, or the empty one where it would go. */
+static size_t *slot_of(struct members *m, const char *name)
+{
+        size_t mask = m->nslot - 1;
+        for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask)
+                if (!m->slot[i] || strcmp(m->v[m->slot[i] - 1].name, name) == 0)
+                        return &m->slot[i];
 }
 
 static struct mem *find(struct members *m, const char *name)
 {
-        for (size_t i = 0; i < m->n; i++)
-                if (strcmp(m->v[i].name, name) == 0)
-                        return &m->v[i];
-        return NULL;
+        if (!m->nslot)
+                return NULL;
+        size_t *sl = slot_of(m, name);
+        return *sl ? &m->v[*sl - 1] : NULL;
+}
+
+/* A new member (NAME taken); the name is not in the table yet. */
+static struct mem *add(struct members *m, char *name)
+{
+        if (m->n == m->cap) {
+                m->cap = m->cap ? 2 * m->cap : 64;
+                m->v = dc_xrealloc(m->v, m->cap * sizeof(*m->v));
+        }
+        if (2 * (m->n + 1) > m->nslot) {
+                free(m->slot);
+                m->nslot = m->nslot ? 2 * m->nslot : 128;
+                m->slot = dc_xcalloc(m->nslot, sizeof(*m->slot));
+                for (size_t i = 0; i < m->n; i++)
+                        *slot_of(m, m->v[i].name) = i + 1;
+        }
+        struct mem *x = &m->v[m->n++];
+        memset(x, 0, sizeof(*x));
+        x->name = name;
+        *slot_of(m, name) = m->n;
+        return x;
 }
 
 static void archive_freep(struct archive **a)
@@ -153,10 +194,7 @@ static int scan(const struct source *src, struct members *m, struct dc_error *er
                         old->count++;
                         continue;
                 }
-                m->v = dc_xrealloc(m->v, (m->n + 1) * sizeof(*m->v));
-                struct mem *x = &m->v[m->n++];
-                memset(x, 0, sizeof(*x));
-                x->name = DC_TAKE(name);
+                struct mem *x = add(m, DC_TAKE(name));
                 x->count = 1;
                 x->size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
                 mode_t t = archive_entry_filetype(e);

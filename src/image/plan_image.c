@@ -77,7 +77,10 @@ static int plan_image(const struct dc_config *c, const char *root, const char *s
                       struct dc_error *err)
 {
         struct dc_image img;
-        int r = dc_image_inspect(c->rootfs.image, c->rootfs.tag, &img, err);
+        /* what the last start learned of this very file, else the archive itself */
+        int r = dc_cache_image_memo_read(root, c->rootfs.image, c->rootfs.tag, &img);
+        if (r < 0)
+                r = dc_image_inspect(c->rootfs.image, c->rootfs.tag, &img, err);
         if (r < 0)
                 return at_key(c, r == -ENOENT && c->rootfs.tag && strstr(err->msg, " has no image ") ? "rootfs.tag"
                                                                                                     : "rootfs.image",
@@ -127,6 +130,11 @@ static int plan_image(const struct dc_config *c, const char *root, const char *s
                         dc_kvs_addf(kv, "size", "%lld", l->size);
         }
         dc_strv_free(&done);
+        /* the last step remembers the inspection for the next plan */
+        struct dc_kvs *last = &pi->steps[pi->n_steps - 1];
+        dc_kvs_add(last, "memo", "1");
+        if (c->rootfs.tag)
+                dc_kvs_add(last, "tag", c->rootfs.tag);
         const struct dc_image_config *ic = &img.config;
         dc_strv_copy(&pi->args, &ic->entrypoint);
         for (size_t i = 0; i < ic->cmd.n; i++)

@@ -25,29 +25,48 @@ static void nft_run_free(struct nft_run *r)
         free(r->err);
 }
 
+/* One context for the life of the process, not one per command: closing a
+ * context's netlink socket after a commit makes the kernel finish releasing
+ * that transaction first (nf_tables flushes its destroy work, which waits
+ * for an RCU grace period: 5 to 15 ms measured, bench/README.md). So the
+ * socket is closed once, when the process exits, not after each batch. The
+ * output buffers are rewound by every nft_ctx_get_*_buffer(). */
+static struct nft_ctx *context(struct dc_error *err)
+{
+        static struct nft_ctx *nft;
+        if (nft)
+                return nft;
+        struct nft_ctx *n = nft_ctx_new(NFT_CTX_DEFAULT);
+        if (!n) {
+                dc_err(err, ENOMEM, "cannot create an nftables context");
+                return NULL;
+        }
+        if (nft_ctx_buffer_output(n) || nft_ctx_buffer_error(n)) {
+                nft_ctx_free(n);
+                dc_err(err, ENOMEM, "cannot buffer nftables output");
+                return NULL;
+        }
+        return nft = n;
+}
+
 /* Run a batch of nft commands; output (JSON when json) and errors captured. */
 static int run(const char *cmds, bool json, bool echo, struct nft_run *res, struct dc_error *err)
 {
         memset(res, 0, sizeof(*res));
-        struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+        struct nft_ctx *nft = context(err);
         if (!nft)
-                return dc_err(err, ENOMEM, "cannot create an nftables context");
+                return -ENOMEM;
         unsigned flags = NFT_CTX_OUTPUT_HANDLE;
         if (json)
                 flags |= NFT_CTX_OUTPUT_JSON;
         if (echo)
                 flags |= NFT_CTX_OUTPUT_ECHO;
         nft_ctx_output_set_flags(nft, flags);
-        if (nft_ctx_buffer_output(nft) || nft_ctx_buffer_error(nft)) {
-                nft_ctx_free(nft);
-                return dc_err(err, ENOMEM, "cannot buffer nftables output");
-        }
         res->rc = nft_run_cmd_from_buffer(nft, cmds);
         const char *o = nft_ctx_get_output_buffer(nft);
         const char *e = nft_ctx_get_error_buffer(nft);
         res->out = dc_xstrdup(o ? o : "");
         res->err = dc_xstrdup(e ? e : "");
-        nft_ctx_free(nft);
         /* first line of the error is the message */
         char *nl = strchr(res->err, '\n');
         if (nl)

@@ -126,6 +126,11 @@ static int image_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
                 count_var(ctx, u.cached ? "image.cached" : "image.unpacked");
         }
         dc_extract_stats_free(&u.stats);
+        if (r == 0 && dc_streq(dc_kvs_get(a, "memo"), "1")) {
+                /* so that the next plan need not read the archive (best effort) */
+                struct dc_error ignored = { 0 };
+                dc_cache_image_memo_write(root, u.src.archive, dc_kvs_get(a, "tag"), &ignored);
+        }
         if (r == 0)
                 r = dc_step_done(ctx, s, jseq, &res, err);
         dc_kvs_free(&res);

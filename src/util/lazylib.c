@@ -1,22 +1,22 @@
 /* Libraries that only some paths need, loaded on first use.
  *
- * libarchive (with libxml2, ICU and libstdc++ behind it), libcrypto and
- * libnftables (with libxtables, jansson and gmp) are wanted only for images
- * and tarballs and for the nftables firewall backend, yet linking them loads
- * all of them into every diyctl process: measured on the build machine, that
- * is 4 ms of the dynamic loader's time per exec (the page faults and
- * relocations of some twenty libraries), twice per start because the launcher
- * re-executes itself (security.c). So each function of theirs that diyctl
- * calls is defined here, with the prototype of the library's own header (the
+ * libarchive (with libxml2, ICU and libstdc++ behind it) and libnftables
+ * (with libxtables, jansson and gmp) are wanted only for images and tarballs
+ * and for the nftables firewall backend, yet linking them loads all of them
+ * into every diyctl process: measured on the build machine, that was most of
+ * the 4 ms the dynamic loader took per exec (the page faults and relocations
+ * of some twenty libraries; twice per start when the launcher re-executes
+ * itself, security.c). So each function of theirs that diyctl calls is
+ * defined here, with the prototype of the library's own header (the
  * compiler checks it), and the first call dlopen()s the library and jumps to
- * its function. A start without an image and with the iptables backend or no
- * network loads none of them (bench/README.md, "Profile").
+ * its function. A start without an image and without the nftables backend
+ * loads neither (bench/README.md, "Profile").
  *
  * A function not listed here still works: the libraries stay on the link
  * line with --as-needed, so the linker then takes it from the library and
- * the library is loaded at start again, which is only slower. bench/run
- * checks that the binary needs none of them (readelf -d). When you call a
- * new function of these libraries, add it here.
+ * the library is loaded at start again, which is only slower
+ * (`readelf -d build/diyctl` shows it). When you call a new function of
+ * these libraries, add it here.
  *
  * A library that cannot be loaded is reported as the dynamic loader reports
  * a missing one, on stderr, and the process exits with 127. */
@@ -29,7 +29,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <nftables/libnftables.h>
-#include <openssl/evp.h>
 
 #include "dc-lazylib.h"
 
@@ -39,7 +38,6 @@ struct lazy_lib {
 };
 
 static struct lazy_lib lib_archive = { DC_SONAME_ARCHIVE, NULL };
-static struct lazy_lib lib_crypto = { DC_SONAME_CRYPTO, NULL };
 static struct lazy_lib lib_nftables = { DC_SONAME_NFTABLES, NULL };
 
 static void *lazy_sym(struct lazy_lib *l, const char *name)
@@ -156,16 +154,6 @@ void archive_set_error(struct archive *a, int err, const char *fmt, ...)
         f(a, err, fmt ? "%s" : NULL, msg);
 }
 #undef A
-
-/* ---- libcrypto ----------------------------------------------------------- */
-#define C lib_crypto
-LAZY(C, const EVP_MD *, EVP_sha256, (void), ())
-LAZY(C, EVP_MD_CTX *, EVP_MD_CTX_new, (void), ())
-LAZY_VOID(C, EVP_MD_CTX_free, (EVP_MD_CTX *c), (c))
-LAZY(C, int, EVP_DigestInit_ex, (EVP_MD_CTX *c, const EVP_MD *t, ENGINE *e), (c, t, e))
-LAZY(C, int, EVP_DigestUpdate, (EVP_MD_CTX *c, const void *d, size_t n), (c, d, n))
-LAZY(C, int, EVP_DigestFinal_ex, (EVP_MD_CTX *c, unsigned char *md, unsigned int *n), (c, md, n))
-#undef C
 
 /* ---- libnftables --------------------------------------------------------- */
 #define N lib_nftables

@@ -20,9 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct dc_error err = { 0 };
 
         struct dc_docker_image *imgs = NULL;
-        size_t n = 0;
-        if (dc_parse_docker_manifest(buf, size, &imgs, &n, &err) == 0)
-                dc_docker_images_free(imgs, n);
+        size_t nimg = 0;
+        if (dc_parse_docker_manifest(buf, size, &imgs, &nimg, &err) == 0)
+                dc_docker_images_free(imgs, nimg);
 
         struct dc_oci_manifest m;
         if (dc_parse_oci(buf, size, &m, &err) == 0)
@@ -35,8 +35,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         dc_parse_oci_layout(buf, size, &err);
 
         /* names: the input as a member path; its first two lines as a reference and a name */
-        char *s = strndup(buf, size < 4096 ? size : 4096);
+        size_t n = size < 4096 ? size : 4096;
+        char *s = malloc(n + 1); /* not strndup: the input has no NUL at its end */
         if (s) {
+                memcpy(s, buf, n);
+                s[n] = 0;
                 free(dc_member_clean(s));
                 char *nl = strchr(s, '\n');
                 if (nl) {

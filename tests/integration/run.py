@@ -858,6 +858,13 @@ class TestContext:
         """{part name: diff text} for every differing part; {} when equal."""
         return compare(before, after)
 
+    def host_unchanged(self, before, msg="the host state differs from the snapshot"):
+        """Assert the host is as in the snapshot `before` (retrying for a few
+        seconds, as the final check does, for effects that land late)."""
+        diffs = settled_compare(before)
+        if diffs:
+            self.fail(msg, *format_differences(diffs))
+
     # -- processes --
     def _check_rc(self, p, check, what):
         if check is None or check is False:

@@ -326,3 +326,17 @@ def test_runner_reports_failures(t):
     left = [x for x in os.listdir("/sys/fs/cgroup/pids") if x.startswith("dctest-")] \
         if os.path.isdir("/sys/fs/cgroup/pids") else []
     t.eq(left, [], "sandbox cgroups left behind")
+
+
+def test_host_unchanged_fails_on_a_leak(t):
+    before = t.snapshot()
+    t.host_unchanged(before, "an idle sandbox must compare equal")
+    t.run(["ip", "link", "add", "dcleak0", "type", _link_kind(t)])
+    try:
+        t.host_unchanged(before, "expected to fail")
+        failed = False
+    except AssertionError as e:
+        failed = "dcleak0" in str(e) or "ip -d link" in str(e)
+    t.run(["ip", "link", "del", "dcleak0"])
+    t.ok(failed, "host_unchanged did not report a leaked link")
+    t.host_unchanged(before, "equal again once the link is gone")

@@ -217,6 +217,15 @@ def test_launcher_runs_from_a_sealed_copy(t):
     st = json.loads(t.diyctl("status", "--json", "plain", check=True).stdout)
     t.eq(os.path.realpath("/proc/%d/exe" % st["launcher_pid"]), os.path.realpath(t.diyctl_bin),
          "without an init the launcher runs the binary itself (no process of ours is in the container)")
+    # The sealed copy reads the config again: with an init, a config from a
+    # pipe is refused (without one it works).
+    with open(c) as f:
+        text = f.read()
+    p = t.diyctl("start", "--set", "name=pipe", "--set", "process.init=true", "/dev/stdin", input=text)
+    t.eq(p.returncode, 125, "an init with a config from a pipe is refused")
+    t.contains(p.stderr, "must be a regular file", "and says why")
+    p = t.diyctl("start", "--set", "name=pipe", "--set", 'process.args=["/bin/true"]', "/dev/stdin", input=text)
+    t.eq(p.returncode, 0, "without an init a config from a pipe works")
 
 
 def test_plan_shows_the_security_settings(t):

@@ -513,6 +513,67 @@ static void test_inspect(void)
         CHECK(r < 0 && strstr(err.msg, "lists 1 layers but the image config has 0 diff_ids"), "layer count mismatch (%s)",
               err.msg);
         free(b.p);
+        /* many members: found by hash, not by a scan per name */
+        size_t nm = 20000;
+        struct ent *many = calloc(nm + 3, sizeof(*many));
+        char **mnames = calloc(nm, sizeof(char *));
+        for (size_t i = 0; i < nm; i++) {
+                mnames[i] = dc_xasprintf("junk/%zu", i);
+                many[i] = (struct ent){ mnames[i], 'f', "j", 0 };
+        }
+        many[nm] = (struct ent){ "manifest.json", 'f', "[{\"Config\":\"c.json\",\"Layers\":[\"junk/19999\"]}]", 0 };
+        many[nm + 1] = (struct ent){ "c.json", 'f', "{}", 0 };
+        b = make_tar(many, nm + 2, NULL);
+        r = dc_image_inspect_memory(b.p, b.n, NULL, &img, &err);
+        CHECK(r == 0 && img.n_layers == 1 && !strcmp(img.layers[0].member, "junk/19999"), "an archive of 20000 members (%s)",
+              err.msg);
+        if (r == 0)
+                dc_image_free(&img);
+        free(b.p);
+        for (size_t i = 0; i < nm; i++)
+                free(mnames[i]);
+        free(mnames);
+        free(many);
+
+        /* an OCI archive whose index names a multi-platform index: this machine's manifest is taken */
+        {
+                const char *cfg = "{\"os\":\"linux\",\"config\":{\"Cmd\":[\"/x\"]}}";
+                char chex[65], lhex[65], mhex[65], ihex[65], bogus[65];
+                sha_hex(cfg, strlen(cfg), chex);
+                sha_hex("layer", 5, lhex);
+                sha_hex("missing", 7, bogus);
+                char *man = dc_xasprintf("{\"schemaVersion\":2,\"config\":{\"digest\":\"sha256:%s\"},\"layers\":[{\"digest\":\"sha256:%s\"}]}",
+                                         chex, lhex);
+                sha_hex(man, strlen(man), mhex);
+                char *idx = dc_xasprintf("{\"schemaVersion\":2,\"manifests\":["
+                                         "{\"digest\":\"sha256:%s\",\"platform\":{\"os\":\"linux\",\"architecture\":\"%s\"}},"
+                                         "{\"digest\":\"sha256:%s\",\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}},"
+                                         "{\"digest\":\"sha256:%s\",\"platform\":{\"os\":\"linux\",\"architecture\":\"%s\"}}]}",
+                                         bogus, dc_image_host_arch(), bogus, mhex, dc_image_host_arch());
+                sha_hex(idx, strlen(idx), ihex);
+                char *top = dc_xasprintf("{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"sha256:%s\","
+                                         "\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+                                         "\"annotations\":{\"org.opencontainers.image.ref.name\":\"1.0\"}}]}", ihex);
+                char *n1 = dc_xasprintf("blobs/sha256/%s", chex), *n2 = dc_xasprintf("blobs/sha256/%s", lhex),
+                     *n3 = dc_xasprintf("blobs/sha256/%s", mhex), *n4 = dc_xasprintf("blobs/sha256/%s", ihex);
+                struct ent oe[] = { { "index.json", 'f', top, 0 }, { n1, 'f', cfg, 0 }, { n2, 'f', "layer", 0 },
+                                    { n3, 'f', man, 0 }, { n4, 'f', idx, 0 } };
+                b = make_tar(oe, DC_ARRAY_SIZE(oe), NULL);
+                r = dc_image_inspect_memory(b.p, b.n, "app:1.0", &img, &err);
+                CHECK(r == 0 && img.n_layers == 1 && dc_streq(img.layout, "oci") && img.config.cmd.n == 1,
+                      "a multi-platform index picks this machine's manifest whose blobs are there (%s)", err.msg);
+                if (r == 0)
+                        dc_image_free(&img);
+                free(b.p);
+                free(man);
+                free(idx);
+                free(top);
+                free(n1);
+                free(n2);
+                free(n3);
+                free(n4);
+        }
+
         struct ent foreign[] = { { "manifest.json", 'f', "[{\"Config\":\"c.json\",\"Layers\":[\"l\"]}]", 0 },
                                  { "c.json", 'f', "{\"os\":\"windows\"}", 0 }, { "l", 'f', "x", 0 } };
         b = make_tar(foreign, 3, NULL);
@@ -617,6 +678,35 @@ static void test_extract(void)
                 free(dir);
                 free(b.p);
         }
+        /* names that exist only to exhaust something */
+        char *deep = dc_xstrdup("");
+        for (int i = 0; i < 300; i++) {
+                char *d = dc_xasprintf("%sd/", deep);
+                free(deep);
+                deep = d;
+        }
+        char *deepf = dc_xasprintf("%sf", deep);
+        struct ent deepe[] = { { deepf, 'f', "x", 0 } };
+        b = make_tar(deepe, 1, NULL);
+        r = extract_file("deep.tar", &b, false, NULL, NULL, &st, &err, &dir);
+        CHECK(r == -ENAMETOOLONG && strstr(err.msg, "deeper than 255 directories"), "a name 300 directories deep (%s)",
+              err.msg);
+        dc_extract_stats_free(&st);
+        free(dir);
+        free(b.p);
+        free(deep);
+        free(deepf);
+        char *longn = calloc(1, 5001);
+        memset(longn, 'n', 5000);
+        struct ent longe[] = { { longn, 'f', "x", 0 } };
+        b = make_tar(longe, 1, NULL);
+        r = extract_file("long.tar", &b, false, NULL, NULL, &st, &err, &dir);
+        CHECK(r == -ENAMETOOLONG && strstr(err.msg, "a name of 5000 bytes"), "a name of 5000 bytes (%s)", err.msg);
+        dc_extract_stats_free(&st);
+        free(dir);
+        free(b.p);
+        free(longn);
+
         /* a truncated archive */
         struct ent big[] = { { "big", 'f', NULL, 100000 } };
         char *zeros = calloc(1, 100000);
@@ -766,9 +856,31 @@ static void test_cache_and_plan(void)
         if (img.archive)
                 dc_image_free(&img);
 
+        /* the remembered inspection: a hit while the file is unchanged */
+        CHECK(dc_cache_image_memo_read(root, arch, NULL, &img) == -ENOENT, "no memo before the first start");
+        r = dc_cache_image_memo_write(root, arch, NULL, &err);
+        CHECK(r == 0, "the memo is written (%s)", err.msg);
+        r = dc_cache_image_memo_read(root, arch, NULL, &img);
+        CHECK(r == 0 && img.n_layers == 2 && img.config.cmd.n == 2 && dc_streq(img.config.workdir, "/data") &&
+                      dc_streq(img.name, "bb:1") && img.layers[1].diff_id && strstr(img.layers[1].diff_id, im.diff[1]),
+              "and read back whole");
+        if (r == 0)
+                dc_image_free(&img);
+        CHECK(dc_cache_image_memo_read(root, arch, "bb:1", &img) == -ENOENT, "it is per tag");
+        FILE *f = fopen(arch, "ae");
+        fputc(0, f);
+        fclose(f);
+        CHECK(dc_cache_image_memo_read(root, arch, NULL, &img) == -ENOENT, "a changed archive misses");
+        po.dry_run = false;
+        r = dc_cache_prune(root, &po, &pr, &err);
+        CHECK(r == 0 && access(root, F_OK) < 0, "prune removes a memo whose layers are gone (%s)", err.msg);
+        dc_cache_prune_result_free(&pr);
+
         /* a tarball's key: its sha256 */
         char hex[65], want_hex[65];
-        sha_hex(im.archive.p, im.archive.n, want_hex);
+        int afd = open(arch, O_RDONLY | O_CLOEXEC);
+        dc_sha256_fd(afd, want_hex);
+        close(afd);
         r = dc_cache_tarball_key(root, arch, hex, &err);
         CHECK(r == 0 && !strcmp(hex, want_hex), "a tarball is keyed by its sha256");
         free(sd);
