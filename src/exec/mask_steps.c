@@ -273,8 +273,13 @@ static int nodev_one(struct dc_exec_ctx *ctx, const char *mountpoint, struct dc_
         while (*rel == '/')
                 rel++;
         _cleanup_close_ int fd = (int)syscall(SYS_openat2, ctx->root_fd, *rel ? rel : ".", &how, sizeof(how));
-        if (fd < 0)
-                return 0; /* covered by another mount: the container cannot reach it */
+        if (fd < 0) {
+                if (errno == ENOENT)
+                        return 0; /* covered by another mount: the container cannot reach it */
+                /* anything else would leave a mount with device access unnoticed */
+                return dc_err(err, errno, "cannot open the mount point %s to set nodev: %s", mountpoint,
+                              strerror(errno));
+        }
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return dc_err(err, errno, "%s: %s", mountpoint, strerror(errno));

@@ -151,6 +151,13 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 r = dc_cgroup_place(h.v[i], &s->args, &pl[i], err);
                 if (r < 0)
                         break;
+                /* Only what we create is ours to remove: never adopt (and later
+                 * kill and remove) a cgroup that is already there. */
+                if (access(pl[i].dir, F_OK) == 0 || (pl[i].supervisor && access(pl[i].supervisor, F_OK) == 0)) {
+                        r = dc_err(err, EEXIST, "the cgroup %s already exists; diyctl does not take over cgroups "
+                                   "it did not create", access(pl[i].dir, F_OK) == 0 ? pl[i].dir : pl[i].supervisor);
+                        break;
+                }
                 dc_kvs_add(&extra, "dir", pl[i].dir);
                 for (size_t k = 0; k < pl[i].mkparents.n; k++)
                         dc_kvs_add(&extra, "parent", pl[i].mkparents.v[k]);

@@ -21,13 +21,18 @@
 
 #define NFT_SHARED_ID "nft:" DC_NFT_FAMILY " " DC_NFT_TABLE
 
-static int base_first(void *arg, char **prev, struct dc_error *err)
+static int base_before(void *arg, char **prev, struct dc_error *err)
 {
         (void)arg;
-        int r = dc_nft_base_create(err);
-        if (r == 0)
-                *prev = dc_xstrdup("");
-        return r;
+        (void)err;
+        *prev = dc_xstrdup(""); /* the table did not exist: the last holder deletes it */
+        return 0;
+}
+
+static int base_first(void *arg, struct dc_error *err)
+{
+        (void)arg;
+        return dc_nft_base_create(err);
 }
 
 static int base_last(void *arg, const char *prev, struct dc_error *err)
@@ -47,7 +52,7 @@ static int nft_table_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, str
         int r = dc_step_intent(ctx, s, NULL, &seq, err);
         if (r < 0)
                 return r;
-        r = dc_shared_hold(root, NFT_SHARED_ID, holder, base_first, NULL, err);
+        r = dc_shared_hold(root, NFT_SHARED_ID, holder, base_before, base_first, base_last, NULL, err);
         if (r < 0)
                 return r;
         return dc_step_done(ctx, s, seq, NULL, err);

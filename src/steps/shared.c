@@ -123,7 +123,10 @@ static int holders_write(const char *state_root, const char *path, const struct 
 }
 
 int dc_shared_hold(const char *state_root, const char *id, const char *holder,
-                   int (*first)(void *arg, char **prev, struct dc_error *err), void *arg, struct dc_error *err)
+                   int (*before)(void *arg, char **prev, struct dc_error *err),
+                   int (*first)(void *arg, struct dc_error *err),
+                   int (*last)(void *arg, const char *prev, struct dc_error *err), void *arg,
+                   struct dc_error *err)
 {
         int lock = dc_host_lock(state_root, err);
         if (lock < 0)
@@ -134,21 +137,25 @@ int dc_shared_hold(const char *state_root, const char *id, const char *holder,
         if (r < 0) {
                 r = dc_err(err, r, "%s: %s", path, strerror(-r));
         } else if (!dc_strv_contains(&h.names, holder)) {
-                if (h.names.n == 0) {
-                        /* Record the host's state before changing it: a crash
-                         * between the two leaves a record that restores a value
-                         * that was never changed, which is harmless. */
-                        char *prev = NULL;
-                        r = first(arg, &prev, err);
-                        if (r == 0) {
-                                free(h.prev);
-                                h.prev = prev;
-                                dc_strv_push(&h.names, holder);
-                                r = holders_write(state_root, path, &h, err);
-                        }
-                } else {
+                bool is_first = h.names.n == 0;
+                char *prev = NULL;
+                if (is_first && (r = before(arg, &prev, err)) == 0) {
+                        free(h.prev);
+                        h.prev = prev;
+                }
+                /* The holder and the host's previous state are recorded before
+                 * the host changes: a crash in between leaves a record whose
+                 * undo restores a value that was never changed, which is
+                 * harmless; the other order could leave a change nobody undoes. */
+                if (r == 0) {
                         dc_strv_push(&h.names, holder);
                         r = holders_write(state_root, path, &h, err);
+                }
+                if (r == 0 && is_first && (r = first(arg, err)) < 0) {
+                        struct dc_error ignored;
+                        last(arg, h.prev, &ignored); /* undo a partial change */
+                        dc_strv_free(&h.names);
+                        holders_write(state_root, path, &h, &ignored);
                 }
         }
         holders_free(&h);

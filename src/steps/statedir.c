@@ -47,6 +47,24 @@ int dc_statedir_lock(const char *dir, int *fd_out, struct dc_error *err)
         return lock_state(dir, fd_out, err);
 }
 
+/* Before the journal exists nothing would undo the state dir: remove it
+ * (and its lock) directly, if nothing else is in it. */
+static void abandon(const char *path, int lock_fd)
+{
+        _cleanup_free_ char *lp = dc_xasprintf("%s/lock", path);
+        unlink(lp);
+        if (lock_fd >= 0)
+                close(lock_fd);
+        if (rmdir(path) == 0) {
+                _cleanup_free_ char *base = dc_xstrdup(path);
+                char *slash = strrchr(base, '/');
+                if (slash && slash != base) {
+                        *slash = 0;
+                        dc_state_root_prune(base);
+                }
+        }
+}
+
 static int statedir_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         const char *path = dc_kvs_get(&s->args, "path");
@@ -78,8 +96,11 @@ static int statedir_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, stru
         int r = lock_state(path, &lock_fd, err);
         if (r == -EBUSY)
                 return dc_err(err, EBUSY, "container %s is already running (state in %s)", name, path);
-        if (r < 0)
+        if (r < 0) {
+                if (!existed)
+                        abandon(path, -1);
                 return r;
+        }
         ctx->lock_fd = lock_fd;
         _cleanup_free_ char *jp = dc_xasprintf("%s/journal", path);
         if (existed && access(jp, F_OK) == 0)
@@ -87,8 +108,12 @@ static int statedir_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, stru
                               "container %s was not torn down (its launcher died?); run: diyctl cleanup %s",
                               name, name);
         r = dc_journal_create(jp, name, &ctx->journal, err);
-        if (r < 0)
+        if (r < 0) {
+                /* no journal, so no teardown will run: remove what we made here */
+                abandon(path, ctx->lock_fd);
+                ctx->lock_fd = -1;
                 return r;
+        }
         unsigned seq;
         r = dc_step_intent(ctx, s, NULL, &seq, err);
         if (r < 0)

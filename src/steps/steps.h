@@ -26,8 +26,13 @@ void dc_host_unlock(int fd, const char *state_root);
  * recreate it). */
 void dc_state_root_prune(const char *state_root);
 /* Shared resources held by reference (shared.c). */
+/* hold: the first holder reads the host's state (before), records it with
+ * itself, then changes the host (first; on failure last() rolls back). */
 int dc_shared_hold(const char *state_root, const char *id, const char *holder,
-                   int (*first)(void *arg, char **prev, struct dc_error *err), void *arg, struct dc_error *err);
+                   int (*before)(void *arg, char **prev, struct dc_error *err),
+                   int (*first)(void *arg, struct dc_error *err),
+                   int (*last)(void *arg, const char *prev, struct dc_error *err), void *arg,
+                   struct dc_error *err);
 int dc_shared_release(const char *state_root, const char *id, const char *holder,
                       int (*last)(void *arg, const char *prev, struct dc_error *err), void *arg,
                       struct dc_error *err);

@@ -23,7 +23,7 @@ struct sysctl_arg {
         const char *value;
 };
 
-static int set_first(void *arg, char **prev, struct dc_error *err)
+static int read_prev(void *arg, char **prev, struct dc_error *err)
 {
         struct sysctl_arg *a = arg;
         _cleanup_free_ char *path = sysctl_path(a->key);
@@ -32,12 +32,17 @@ static int set_first(void *arg, char **prev, struct dc_error *err)
         if (r < 0)
                 return dc_err(err, r, "cannot read %s: %s", a->key, strerror(-r));
         old[strcspn(old, "\n")] = 0;
-        r = dc_write_file(path, a->value);
-        if (r < 0) {
-                free(old);
-                return dc_err(err, r, "cannot set %s = %s: %s", a->key, a->value, strerror(-r));
-        }
         *prev = old;
+        return 0;
+}
+
+static int set_value(void *arg, struct dc_error *err)
+{
+        struct sysctl_arg *a = arg;
+        _cleanup_free_ char *path = sysctl_path(a->key);
+        int r = dc_write_file(path, a->value);
+        if (r < 0)
+                return dc_err(err, r, "cannot set %s = %s: %s", a->key, a->value, strerror(-r));
         return 0;
 }
 
@@ -71,7 +76,8 @@ static int sysctl_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         if (r < 0)
                 return r;
         _cleanup_free_ char *id = dc_xasprintf("sysctl:%s", a.key);
-        r = dc_shared_hold(dc_kvs_get(&s->args, "root"), id, dc_kvs_get(&s->args, "holder"), set_first, &a, err);
+        r = dc_shared_hold(dc_kvs_get(&s->args, "root"), id, dc_kvs_get(&s->args, "holder"), read_prev, set_value,
+                           restore_last, &a, err);
         if (r < 0)
                 return r;
         return dc_step_done(ctx, s, seq, NULL, err);
