@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start-to-exit of /bin/true: diyctl against `unshare ... chroot` on the same
 # busybox rootfs, inside a throwaway sandbox host (own net + mount namespace),
-# with hyperfine. Prints a markdown table with the ratio to unshare+chroot.
+# (tests/integration/run.py --sandbox), with hyperfine. Prints a markdown table with the ratio to unshare+chroot.
 #   bench/start-true.sh [RUNS]     (default 40 runs after 5 warm-ups)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,10 +11,10 @@ if [ "${DIYCTL_BENCH_INNER:-}" != 1 ]; then
     bash "$here/tools/deps.sh" >/dev/null
     command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
     [ -n "${DIYCTL:-}" ] || [ -x "$here/build/diyctl" ] || bash "$here/tools/build.sh" --no-asan >/dev/null
-    exec env DIYCTL_BENCH_INNER=1 unshare --net --mount --pid --fork --mount-proc --propagation private "$0" "$@"
+    # the test runner's sandbox host: own net, mount, pid and cgroup namespace,
+    # private /run; an interrupted run leaves nothing on the real host
+    exec python3 "$here/tests/integration/run.py" --sandbox -- env DIYCTL_BENCH_INNER=1 bash "$0" "$@"
 fi
-mount -t tmpfs tmpfs /run
-ip link set lo up
 work=$(mktemp -d /tmp/diyctl-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 bash "$here/examples/mkrootfs.sh" "$work/rootfs" >/dev/null
