@@ -36,10 +36,13 @@ struct dc_exec_ctx {
          * first process is cloned into it (see dc_userns_holder_start). */
         pid_t holder_pid;
         int holder_fd;
+        int launcher_sync;       /* the launcher's end of the sync socket, once spawned */
         /* child side */
         int sync_fd;             /* socketpair end: launcher <-> first process */
         int root_fd;             /* O_PATH fd of the prepared rootfs (before pivot_root) */
         char *root;              /* its path in the child's mount namespace */
+        int *layer_fds;          /* idmapped layer mounts from the launcher (DC_MSG_LAYER), top first */
+        size_t n_layer_fds;
         bool have_winsize;
         struct winsize winsize;
 };
@@ -83,6 +86,8 @@ enum {
         DC_MSG_PTY = 'P',       /* child -> launcher: pty master fd in SCM_RIGHTS */
         DC_MSG_READY = 'R',     /* child -> launcher, first: the launcher's lock and journal are
                                  * closed, PR_SET_PDEATHSIG is armed */
+        DC_MSG_LAYER = 'L',     /* launcher -> child, before "go": an idmapped layer mount in
+                                 * SCM_RIGHTS (steps/idmap_layers.c), top layer first */
         DC_MSG_FILTER = 'F',    /* launcher -> child, after "go" when dc_exec_sends_filter: the
                                  * compiled seccomp filter in SCM_RIGHTS (none: compile it) */
 };

@@ -182,7 +182,20 @@ void dc_child_main(struct dc_exec_ctx *ctx)
 
         char type = 0;
         struct winsize ws;
-        int n = dc_recv_msg(ctx->sync_fd, &type, &ws, sizeof(ws), NULL);
+        int n;
+        for (;;) {
+                int fd = -1;
+                n = dc_recv_msg(ctx->sync_fd, &type, &ws, sizeof(ws), &fd);
+                if (n >= 0 && type == DC_MSG_LAYER && fd >= 0) {
+                        /* idmapped layers (steps/idmap_layers.c), for the rootfs step */
+                        ctx->layer_fds = dc_xrealloc(ctx->layer_fds, (ctx->n_layer_fds + 1) * sizeof(int));
+                        ctx->layer_fds[ctx->n_layer_fds++] = fd;
+                        continue;
+                }
+                if (fd >= 0)
+                        close(fd);
+                break;
+        }
         if (n < 0 || type != DC_MSG_GO)
                 _exit(125);
         if (n == (int)sizeof(ws)) {

@@ -114,7 +114,8 @@ static int open_dir(int dfd, const char *name, struct dc_error *err)
 
 /* LOWER is the lowerdir option: one or more /proc/self/fd/N, top first.
  * upper < 0: a read-only overlay of the lowers alone. */
-static int mount_overlay(const char *lower, int upper, int work, const char *target, bool userns, struct dc_error *err)
+static int mount_overlay(const char *lower, int upper, int work, const char *target, bool userns, bool idmapped,
+                         struct dc_error *err)
 {
         struct dc_fdpath u = dc_fdpath(upper), w = dc_fdpath(work);
         /* in a user namespace overlayfs keeps its metadata in user.* xattrs */
@@ -124,7 +125,10 @@ static int mount_overlay(const char *lower, int upper, int work, const char *tar
         if (strlen(opts) >= 4000)
                 return dc_err(err, E2BIG, "too many layers for one overlay mount (%zu bytes of options)", strlen(opts));
         if (mount("overlay", target, "overlay", upper >= 0 ? 0 : MS_RDONLY, opts) < 0)
-                return dc_err(err, errno, "cannot mount the overlay root on %s: %s", target, strerror(errno));
+                return dc_err(err, errno, "cannot mount the overlay root on %s: %s%s", target, strerror(errno),
+                              idmapped && (errno == EINVAL || errno == EPERM)
+                                      ? " (overlayfs takes idmapped layers since Linux 5.19)"
+                                      : "");
         return 0;
 }
 
@@ -143,26 +147,64 @@ static void lowers_free(struct lowers *l)
         free(l->opt);
 }
 
+static int add_lower(struct lowers *l, int fd, struct dc_error *err)
+{
+        if (l->n == DC_ARRAY_SIZE(l->fd)) {
+                close(fd);
+                return dc_err(err, E2BIG, "too many layers");
+        }
+        l->fd[l->n++] = fd;
+        char *o = l->opt ? dc_xasprintf("%s:%s", l->opt, dc_fdpath(fd).s) : dc_xstrdup(dc_fdpath(fd).s);
+        free(l->opt);
+        l->opt = o;
+        return 0;
+}
+
 static int open_lowers(const struct dc_step *s, struct lowers *l, struct dc_error *err)
 {
-        l->n = 0;
-        l->opt = NULL;
         for (size_t i = 0; i < s->args.n; i++) {
                 const char *k = s->args.v[i].key, *dir = s->args.v[i].val;
                 if (strcmp(k, "source") != 0 && strcmp(k, "lower") != 0)
                         continue;
-                if (l->n == DC_ARRAY_SIZE(l->fd))
-                        return dc_err(err, E2BIG, "too many layers");
                 int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0)
                         return dc_err(err, errno, "rootfs %s: %s", dir, strerror(errno));
-                l->fd[l->n++] = fd;
-                char *o = l->opt ? dc_xasprintf("%s:%s", l->opt, dc_fdpath(fd).s) : dc_xstrdup(dc_fdpath(fd).s);
-                free(l->opt);
-                l->opt = o;
+                int r = add_lower(l, fd, err);
+                if (r < 0)
+                        return r;
         }
         if (!l->n)
                 return dc_err(err, EINVAL, "rootfs step without a source");
+        return 0;
+}
+
+/* Idmapped layers (steps/idmap_layers.c): detached mounts the launcher sent,
+ * top first. Each is attached on a directory of the tmpfs HOLDER (which the
+ * root is then mounted over), in this mount namespace: overlayfs accepts a
+ * layer only from the namespace it is mounted in. */
+static int attach_layers(struct dc_exec_ctx *ctx, const struct dc_step *s, int holder, struct lowers *l,
+                         struct dc_error *err)
+{
+        size_t want = 0;
+        for (size_t i = 0; i < s->args.n; i++)
+                want += strcmp(s->args.v[i].key, "lower") == 0;
+        if (ctx->n_layer_fds != want || !want)
+                return dc_err(err, EPROTO, "expected %zu idmapped layers from the launcher, got %zu", want,
+                              ctx->n_layer_fds);
+        for (size_t i = 0; i < ctx->n_layer_fds; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "layer%zu", i);
+                int r = mkdir_in(holder, name, err);
+                if (r < 0)
+                        return r;
+                if (move_mount(ctx->layer_fds[i], "", holder, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                        return dc_err(err, errno, "cannot attach the idmapped layer %zu: %s", i, strerror(errno));
+                close(ctx->layer_fds[i]);
+                ctx->layer_fds[i] = -1;
+                int fd = open_dir(holder, name, err);
+                if (fd < 0 || (r = add_lower(l, fd, err)) < 0)
+                        return fd < 0 ? fd : r;
+        }
         return 0;
 }
 
@@ -172,8 +214,22 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         const char *target = dc_kvs_get(&s->args, "target");
         const char *writable = dc_kvs_get(&s->args, "writable");
         bool userns = dc_streq(dc_kvs_get(&s->args, "userns"), "1");
+        bool idmapped = dc_streq(dc_kvs_get(&s->args, "idmapped"), "1");
         __attribute__((cleanup(lowers_free))) struct lowers low = { .n = 0 };
-        int r = open_lowers(s, &low, err);
+        /* with idmapped layers: a tmpfs on the target for their mount points
+         * (and, with writable = "tmpfs", the upper layer) */
+        _cleanup_close_ int holder = -1;
+        int r;
+        if (idmapped) {
+                if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") < 0)
+                        return dc_err(err, errno, "cannot mount a tmpfs on %s: %s", target, strerror(errno));
+                holder = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (holder < 0)
+                        return dc_err(err, errno, "%s: %s", target, strerror(errno));
+                r = attach_layers(ctx, s, holder, &low, err);
+        } else {
+                r = open_lowers(s, &low, err);
+        }
         if (r < 0)
                 return r;
         if (!source)
@@ -181,15 +237,15 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         int src = low.fd[0];
         if ((strcmp(writable, "direct") == 0 || strcmp(writable, "none") == 0) && low.n > 1) {
                 /* several layers, read-only: an overlay without an upper layer */
-                if ((r = mount_overlay(low.opt, -1, -1, target, userns, err)) < 0)
+                if ((r = mount_overlay(low.opt, -1, -1, target, userns, idmapped, err)) < 0)
                         return r;
         } else if (strcmp(writable, "direct") == 0 || strcmp(writable, "none") == 0) {
                 if (mount(dc_fdpath(src).s, target, NULL, MS_BIND | MS_REC, NULL) < 0)
                         return dc_err(err, errno, "cannot bind the rootfs %s: %s", source, strerror(errno));
         } else if (strcmp(writable, "tmpfs") == 0) {
-                if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") < 0)
+                if (!idmapped && mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") < 0)
                         return dc_err(err, errno, "cannot mount a tmpfs on %s: %s", target, strerror(errno));
-                _cleanup_close_ int t = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                _cleanup_close_ int t = idmapped ? fcntl(holder, F_DUPFD_CLOEXEC, 3) : open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (t < 0)
                         return dc_err(err, errno, "%s: %s", target, strerror(errno));
                 if ((r = mkdir_in(t, "upper", err)) < 0 || (r = mkdir_in(t, "work", err)) < 0)
@@ -201,7 +257,7 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 if (w < 0)
                         return w;
                 /* The overlay goes on top of the tmpfs that holds its upper layer. */
-                if ((r = mount_overlay(low.opt, u, w, target, userns, err)) < 0)
+                if ((r = mount_overlay(low.opt, u, w, target, userns, idmapped, err)) < 0)
                         return r;
         } else {
                 const char *dir = dc_kvs_get(&s->args, "upper");
@@ -216,7 +272,7 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 _cleanup_close_ int w = open_dir(d, "work", err);
                 if (w < 0)
                         return w;
-                if ((r = mount_overlay(low.opt, u, w, target, userns, err)) < 0)
+                if ((r = mount_overlay(low.opt, u, w, target, userns, idmapped, err)) < 0)
                         return r;
         }
         ctx->root = dc_xstrdup(target);

@@ -262,7 +262,7 @@ static int spawn_in_userns(struct dc_exec_ctx *ctx, const struct dc_step *s, int
                                                                   : "the user namespace helper died");
         }
         ctx->child = m.pid;
-        *parent_end = sp[0];
+        *parent_end = ctx->launcher_sync = sp[0];
         r = child_ready(sp[0], err);
         if (r < 0)
                 return r;
@@ -313,7 +313,7 @@ static int spawn(struct dc_exec_ctx *ctx, const struct dc_step *s, int *parent_e
         }
         close(sp[1]);
         ctx->child = (pid_t)pid;
-        *parent_end = sp[0];
+        *parent_end = ctx->launcher_sync = sp[0];
         int r = child_ready(sp[0], err);
         if (r < 0)
                 return r;
@@ -516,7 +516,7 @@ static void log_step(const struct dc_exec_opts *opts, size_t i, const struct dc_
 int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int *exit_code, struct dc_error *err)
 {
         struct dc_exec_ctx ctx = { .plan = plan, .lock_fd = -1, .child = -1, .sync_fd = -1, .root_fd = -1,
-                                   .holder_fd = -1, .cgroup_fd = -1 };
+                                   .holder_fd = -1, .cgroup_fd = -1, .launcher_sync = -1 };
         *exit_code = 125;
         sigset_t mask, old;
         sigemptyset(&mask);

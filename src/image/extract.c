@@ -605,8 +605,12 @@ static void apply_fixes(struct ex *x)
 static int whiteout(struct ex *x, int pfd, const char *base, const char *name)
 {
         if (strcmp(base, ".wh..wh..opq") == 0) {
+                /* overlayfs reads trusted.overlay.* when mounted by the host's
+                 * root and user.overlay.* in a user namespace (userxattr); the
+                 * root-owned cache serves both (steps/idmap_layers.c) */
                 const char *attr = x->root_user ? "trusted.overlay.opaque" : "user.overlay.opaque";
-                if (fsetxattr(pfd, attr, "y", 1, 0) < 0)
+                if (fsetxattr(pfd, attr, "y", 1, 0) < 0 ||
+                    (x->root_user && fsetxattr(pfd, attr = "user.overlay.opaque", "y", 1, 0) < 0))
                         return dc_err(x->err, errno, "%.300s: cannot mark the directory opaque (%s): %s", name, attr,
                                       strerror(errno));
                 x->st->opaques++;

@@ -183,6 +183,15 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                         dc_kvs_addf(&s->args, "boottime", "%lld", c->time.boottime);
                 dc_kvs_addf(&s->args, "monotonic", "%lld", c->time.monotonic);
         }
+        /* As root, the image cache holds the image's own owners: each layer
+         * is handed to the first process as an idmapped mount for its user
+         * namespace, so those owners are the same inside (steps/idmap_layers.c). */
+        bool idmapped = userns && img.active && opts->uid == 0;
+        if (idmapped) {
+                s = add_step(p, "idmap-layers");
+                for (size_t i = 0; i < img.lowers.n; i++)
+                        dc_kvs_add(&s->args, "lower", img.lowers.v[i]);
+        }
 
         /* The launcher, while the first process waits: its named netns. */
         if ((p->namespaces & DC_NS_NET) && opts->uid == 0) {
@@ -218,6 +227,8 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         dc_kvs_add(&s->args, "target", mnt);
         if (userns)
                 dc_kvs_add(&s->args, "userns", "1");
+        if (idmapped)
+                dc_kvs_add(&s->args, "idmapped", "1");
 
         /* 5. The kernel filesystems and a minimal /dev. */
         add_mount(p, "proc", "/proc", "nosuid,nodev,noexec", NULL);

@@ -35,11 +35,6 @@ static int validate_rootfs(const struct dc_config *c, const struct dc_plan_opts 
         struct stat st;
         if (c->rootfs.tarball || c->rootfs.image) {
                 /* The archive itself is read by the planner (src/image/plan_image.c). */
-                const char *key = c->rootfs.tarball ? "rootfs.tarball" : "rootfs.image";
-                if (opts->uid == 0 && (c->namespaces & DC_NS_USER))
-                        return dc_err_at(err, dc_config_origin(c, "namespaces"), "namespaces",
-                                         "\"user\" with %s is not supported yet when run as root: the image cache "
-                                         "holds the image's own uids, which a user namespace would map away", key);
         } else if (!c->rootfs.path) {
                 return dc_err_at(err, dc_config_origin(c, "rootfs"), "rootfs", "rootfs.path is required");
         }

@@ -9,6 +9,7 @@ extern const struct dc_step_ops dc_netns_ops;
 extern const struct dc_step_ops dc_cgroup_ops;
 extern const struct dc_step_ops dc_sysctl_ops;
 extern const struct dc_step_ops dc_idmap_ops;
+extern const struct dc_step_ops dc_idmap_layers_ops;
 extern const struct dc_step_ops dc_image_unpack_ops;
 
 /* Resource limits in a cgroup directory (limits.c). */

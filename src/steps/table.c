@@ -26,6 +26,7 @@ const struct dc_step_ops *const dc_step_table[] = {
         &dc_statedir_ops,
         &spawn_ops,
         &dc_idmap_ops,
+        &dc_idmap_layers_ops,
         &dc_image_unpack_ops,
         &dc_cgroup_ops,
         &dc_netns_ops,

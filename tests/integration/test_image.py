@@ -740,3 +740,85 @@ def test_image_rootless(t):
     t.contains(out, "2 entries", "image list as the user shows the user's cache")
     as_user("image", "prune", check=True)
     t.ok(not os.path.exists(cache), "prune empties it")
+
+
+def _owned_layer(entries):
+    """A layer whose entries carry owners: (name, "dir"|"file", data, uid, mode)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, kind, data, uid, mode in entries:
+            if kind == "dir":
+                ti = _info(name, tarfile.DIRTYPE, mode, uid=uid, gid=uid, uname="", gname="")
+                tf.addfile(ti)
+            else:
+                b = data.encode()
+                tf.addfile(_info(name, size=len(b), mode=mode, uid=uid, gid=uid, uname="", gname=""), io.BytesIO(b))
+    return buf.getvalue()
+
+
+def test_image_as_root_in_a_user_namespace(t):
+    """As root with a user namespace, each cached layer reaches the container
+    as an idmapped mount: the image's owners (0, 33) are the same inside,
+    whiteouts and opaque directories work under userxattr, the cache is never
+    written, the host sees no mount, and what the container writes to a
+    persistent upper directory belongs to the mapped ids on the host."""
+    prune_after(t)
+    d = t.tmp
+    while d not in ("/", "/tmp"):  # the mapped root is nobody special on the host
+        os.chmod(d, os.stat(d).st_mode | 0o055)
+        d = os.path.dirname(d)
+    base, upper = base_and_upper(t)
+    www = _owned_layer([("srv", "dir", "", 0, 0o755), ("srv/www", "dir", "", 33, 0o750),
+                        ("srv/www/index.html", "file", "hello from 33\n", 33, 0o640)])
+    arch = docker_save(os.path.join(t.tmp, "ns.tar"), [{"tags": ["ns:1"], "layers": [base, upper, www],
+                                                        "compress": ["gzip", None, None]}], layout="oci")
+    ns = '[ "mount", "uts", "ipc", "pid", "net", "user", "cgroup", "time" ]'
+    umap = 'user = { map = ( { inside = 0; outside = 200000; count = 65536; } ); };\n'
+    conf = t.conf("nsimg", 'rootfs = { image = "%s"; };\nnamespaces = %s;\n%s' % (arch, ns, umap))
+    plan = t.diyctl("plan", conf, check=True).stdout
+    t.contains(plan, "idmap-layers", "plan shows the idmapped layers")
+    t.contains(plan, "idmapped read-only mounts of 3 layers", "for each of the 3 layers")
+    script = ("cat /proc/self/uid_map; echo id=$(id -u):$(id -g); echo www=$(stat -c %u:%g /srv/www/index.html);"
+              " echo dir=$(stat -c %u:%g /srv/www); echo root=$(stat -c %u:%g /bin/busybox);"
+              " cat /srv/www/index.html; " + CHECK + "; echo changed >> /srv/www/index.html &&"
+              " tail -1 /srv/www/index.html; touch /made && echo made=$(stat -c %u /made)")
+    p = t.diyctl("start", conf, "--set", 'process.args=["/bin/sh", "-c", "%s"]' % script.replace('"', '\\"'),
+                 check=True)
+    out = p.stdout
+    t.contains(out, "0     200000      65536", "the user namespace maps 0 to 200000")
+    t.contains(out, "id=0:0", "root inside")
+    t.contains(out, "www=33:33", "a file the image gives to 33 is 33's inside")
+    t.contains(out, "dir=33:33", "and its directory")
+    t.contains(out, "root=0:0", "root's files are root's inside")
+    t.contains(out, "hello from 33", "root inside reads the 0640 file as the image meant")
+    t.contains(out, "deleted=yes", "the whiteout hides the file through idmapped layers")
+    t.contains(out, "data=c\n", "the opaque directory works (user.overlay.opaque)")
+    t.contains(out, "changed\n", "a lower file can be changed (copied up)")
+    t.contains(out, "made=0", "a new file belongs to root inside")
+    lay = [e for e in entries(t) if e["id"] == "sha256:" + _sha(www)][0]
+    f = os.path.join(lay["path"], "tree", "srv", "www", "index.html")
+    t.eq(open(f).read(), "hello from 33\n", "the cached layer is never written")
+    t.eq((os.stat(f).st_uid, os.stat(f).st_gid), (33, 33), "and keeps the image's owners on disk")
+    # a persistent upper directory: writes belong to the mapped ids on the host
+    updir = os.path.join(t.tmp, "upper")
+    os.mkdir(updir)
+    os.chown(updir, 200000, 200000)
+    conf = t.conf("nsimg2", 'rootfs = { image = "%s"; writable = "%s"; };\nnamespaces = %s;\n%s'
+                  % (arch, updir, ns, umap))
+    t.diyctl("start", conf, "--set", 'process.args=["/bin/sh", "-c", "echo kept > /srv/www/new && chown 33:33 /srv/www/new"]',
+             check=True)
+    nf = os.path.join(updir, "upper", "srv", "www", "new")
+    t.eq(open(nf).read(), "kept\n", "the persistent upper keeps the write")
+    t.eq((os.stat(nf).st_uid, os.stat(nf).st_gid), (200033, 200033), "owned by the mapped 33 on the host")
+    p = t.diyctl("start", conf, "--set", 'process.args=["/bin/sh", "-c", "cat /srv/www/new; stat -c %u /srv/www/new"]',
+                 check=True)
+    t.eq(p.stdout, "kept\n33\n", "and is 33's again inside on the next start")
+    # a tarball, read-only: one idmapped layer bound as the root
+    tb = os.path.join(t.tmp, "rootfs.tar")
+    with open(tb, "wb") as fp:
+        fp.write(dir_tar(t.rootfs("tb-src"), extra=[]) )
+    conf = t.conf("nstb", 'rootfs = { tarball = "%s"; writable = "none"; };\nnamespaces = %s;\n%s' % (tb, ns, umap))
+    p = t.diyctl("start", conf, "--set", 'process.args=["/bin/sh", "-c", "id -u; stat -c %u /bin/busybox; touch /x"]',
+                 check=False)
+    t.eq(p.stdout, "0\n0\n", "a tarball rootfs under a user namespace: root's files are root's")
+    t.ok(p.returncode != 0 and "Read-only" in p.stderr, "writable = none stays read-only")

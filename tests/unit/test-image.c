@@ -740,6 +740,8 @@ static void test_extract(void)
         const char *attr = geteuid() == 0 ? "trusted.overlay.opaque" : "user.overlay.opaque";
         ssize_t vn = getxattr(dp, attr, v, sizeof(v));
         CHECK(vn == 1 && v[0] == 'y', "the opaque marker became %s=y", attr);
+        vn = getxattr(dp, "user.overlay.opaque", v, sizeof(v));
+        CHECK(vn == 1 && v[0] == 'y', "and user.overlay.opaque=y (for overlayfs in a user namespace)");
         CHECK(st.whiteouts == 1 && st.opaques == 1, "counted");
         free(wp);
         free(dp);
@@ -814,6 +816,47 @@ static void test_cache_and_plan(void)
         dc_config_free(c);
         c = NULL;
         free(conf);
+
+        /* as root with a user namespace, the layers are handed over idmapped */
+        for (int as_root = 0; as_root < 2; as_root++) {
+                conf = dc_xasprintf("rootfs = { image = \"%s\"; };\nnamespaces = [ \"mount\", \"pid\", \"user\" ];\n"
+                                    "user = { map = %s; };\n", arch,
+                                    as_root ? "( { inside = 0; outside = 100000; count = 65536; } )" : "\"root\"");
+                r = dc_config_load_string(conf, "/srv/ct/img.conf", NULL, &c, &err);
+                CHECK(r == 0, "an image config with a user namespace loads (%s)", err.msg);
+                free(conf);
+                struct dc_plan_opts ro = { .state_root = "/run/diyctl", .uid = as_root ? 0 : 1000, .gid = 1000 };
+                p = NULL;
+                if (r == 0)
+                        r = dc_plan_build(c, &ro, &p, &err);
+                dc_config_free(c);
+                c = NULL;
+                CHECK(r == 0, "it plans %s (%s)", as_root ? "as root" : "unprivileged", err.msg);
+                if (r < 0)
+                        break;
+                size_t spawn = 0, idl = 0;
+                const struct dc_step *rf = NULL, *il = NULL;
+                for (size_t i = 0; i < p->n; i++) {
+                        const char *k = p->steps[i].ops->kind;
+                        if (!strcmp(k, "spawn"))
+                                spawn = i;
+                        if (!strcmp(k, "idmap-layers"))
+                                il = &p->steps[idl = i];
+                        if (!strcmp(k, "rootfs"))
+                                rf = &p->steps[i];
+                }
+                if (as_root) {
+                        CHECK(il && idl == spawn + 1, "as root: idmap-layers right after the spawn");
+                        CHECK(il && il->ops->side == DC_SIDE_PARENT, "a launcher step that changes nothing on the host");
+                        CHECK(il && rf && dc_streq(dc_kvs_get(&il->args, "lower"), dc_kvs_get(&rf->args, "lower")),
+                              "with the rootfs's layers, in the same order");
+                        CHECK(rf && dc_streq(dc_kvs_get(&rf->args, "idmapped"), "1"), "the rootfs takes them idmapped");
+                } else {
+                        CHECK(!il && rf && !dc_kvs_get(&rf->args, "idmapped"),
+                              "unprivileged: the user's own cache, no idmapped mounts");
+                }
+                dc_plan_free(p);
+        }
 
         /* unpack both layers through the cache, as the steps do */
         struct dc_image img;
