@@ -26,7 +26,7 @@ work=$(mktemp -d /var/tmp/diyctl-bench-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export DIYCTL_DATA_ROOT=$work/data
 
-pkgs="libconfig libnl-3.0 libnl-route-3.0 libarchive json-c libcrypto nettle libcap libseccomp libnftables"
+pkgs="libconfig libnl-3.0 libnl-route-3.0 libarchive json-c nettle libcap libseccomp libnftables"
 # shellcheck disable=SC2046
 cc -std=c11 -O2 -D_GNU_SOURCE -I"$here/include" -I"$here/src" -I"$here/build" "$here/bench/unpack.c" \
     "$here/build/libdiyctl-core.a" $(pkg-config --libs $pkgs) -o "$work/unpack"

@@ -11,7 +11,7 @@ packages=(
 	libconfig-dev libnl-3-dev libnl-route-3-dev libarchive-dev libjson-c-dev
 	libcap-dev libseccomp-dev libnftables-dev
 	# images: SHA-256 digests (nettle)
-	libssl-dev nettle-dev
+	nettle-dev
 	# run: firewall backends, links and routes
 	nftables iptables iproute2
 	# run: rootless containers (newuidmap/newgidmap)

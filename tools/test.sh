@@ -157,7 +157,7 @@ if [ ${#fuzzers[@]} -gt 0 ]; then
 	fuzz_ok=1
 	# The core library, instrumented for libFuzzer, by meson in build-fuzz/.
 	pkgs=()
-	for pc in libconfig libnl-3.0 libnl-route-3.0 libarchive json-c libcrypto nettle libcap libseccomp libnftables; do
+	for pc in libconfig libnl-3.0 libnl-route-3.0 libarchive json-c nettle libcap libseccomp libnftables; do
 		pkg-config --exists "$pc" && pkgs+=("$pc")
 	done
 	if [ -f build-fuzz/build.ninja ]; then

@@ -1,6 +1,8 @@
 /* The executor: walks a plan. Host steps run in the launcher and are
  * journaled; child steps run in the container's first process, inside the new
- * namespaces, after the launcher says "go" over the sync socket. */
+ * namespaces, at the same time; the first process waits for the launcher's
+ * "go" over the sync socket where the plan says (the wait-launcher step),
+ * and never execs without it. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +45,7 @@ struct dc_exec_ctx {
         char *root;              /* its path in the child's mount namespace */
         int *layer_fds;          /* idmapped layer mounts from the launcher (DC_MSG_LAYER), top first */
         size_t n_layer_fds;
+        bool released;           /* the launcher said "go" (wait-launcher) */
         bool have_winsize;
         struct winsize winsize;
 };

@@ -74,6 +74,21 @@ int dc_seccomp_export(dc_capset caps, int fd, struct dc_error *err);
  * of a millisecond; bench/README.md). */
 int dc_seccomp_use_compiled(dc_capset caps, int fd, struct dc_error *err);
 
+/* The default filter compiled at build time (src/exec/seccomp_gen.c), in
+ * the diyctl binary; a weak symbol, NULL where it is not linked in (the
+ * generator itself, fuzzers, cross builds). dc_seccomp_load uses it for the
+ * capabilities and the architecture it was made for. */
+struct sock_filter;
+struct dc_seccomp_prebuilt {
+        dc_capset caps;
+        uint32_t arch;                  /* libseccomp's SCMP_ARCH_* of the build */
+        const struct sock_filter *insns;
+        unsigned short len;
+};
+extern const struct dc_seccomp_prebuilt dc_seccomp_prebuilt __attribute__((weak));
+/* The prebuilt program when it fits CAPS on this machine, else NULL. */
+const struct dc_seccomp_prebuilt *dc_seccomp_prebuilt_for(dc_capset caps);
+
 /* The minimal init (PID 1 of the container, our code): keep only CAP_KILL,
  * set no_new_privs. Best effort: errors are ignored. */
 void dc_security_restrict_init(void);

@@ -1,5 +1,6 @@
-/* The container's first process: waits for the launcher's "go", runs the
- * child steps of the plan, then becomes the configured process. Errors go
+/* The container's first process: runs the child steps of the plan while the
+ * launcher runs the host steps, waits for the launcher's "go" where the plan
+ * says ("wait-launcher"), then becomes the configured process. Errors go
  * back to the launcher over the sync socket; this code never prints. */
 #include <errno.h>
 #include <fcntl.h>
@@ -158,6 +159,50 @@ static int open_pty(struct dc_exec_ctx *ctx, int *slave, struct dc_error *err)
         return 0;
 }
 
+/* wait-launcher: the first process has done what it could alone; now it
+ * waits until the launcher has done its host steps and says "go" (with the
+ * terminal's size). Before that, the launcher may hand over idmapped layers. */
+static int wait_launcher_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        (void)s;
+        (void)err;
+        char type = 0;
+        struct winsize ws;
+        for (;;) {
+                int fd = -1;
+                int n = dc_recv_msg(ctx->sync_fd, &type, &ws, sizeof(ws), &fd);
+                if (n >= 0 && type == DC_MSG_LAYER && fd >= 0) {
+                        /* idmapped layers (steps/idmap_layers.c), for the rootfs step */
+                        ctx->layer_fds = dc_xrealloc(ctx->layer_fds, (ctx->n_layer_fds + 1) * sizeof(int));
+                        ctx->layer_fds[ctx->n_layer_fds++] = fd;
+                        continue;
+                }
+                if (fd >= 0)
+                        close(fd);
+                if (n < 0 || type != DC_MSG_GO)
+                        _exit(125); /* the launcher gave up (its error is its to report) */
+                if (n == (int)sizeof(ws)) {
+                        ctx->winsize = ws;
+                        ctx->have_winsize = true;
+                }
+                ctx->released = true;
+                return 0;
+        }
+}
+
+static void wait_launcher_describe(const struct dc_step *s, FILE *out)
+{
+        (void)s;
+        fputs("wait until the launcher's steps are done (it says \"go\")", out);
+}
+
+const struct dc_step_ops dc_wait_launcher_ops = {
+        .kind = "wait-launcher",
+        .side = DC_SIDE_CHILD,
+        .apply = wait_launcher_apply,
+        .describe = wait_launcher_describe,
+};
+
 void dc_child_main(struct dc_exec_ctx *ctx)
 {
         struct dc_error err = { 0 };
@@ -180,28 +225,6 @@ void dc_child_main(struct dc_exec_ctx *ctx)
         if (dc_send_msg(ctx->sync_fd, DC_MSG_READY, "", 0, -1) < 0)
                 _exit(125);
 
-        char type = 0;
-        struct winsize ws;
-        int n;
-        for (;;) {
-                int fd = -1;
-                n = dc_recv_msg(ctx->sync_fd, &type, &ws, sizeof(ws), &fd);
-                if (n >= 0 && type == DC_MSG_LAYER && fd >= 0) {
-                        /* idmapped layers (steps/idmap_layers.c), for the rootfs step */
-                        ctx->layer_fds = dc_xrealloc(ctx->layer_fds, (ctx->n_layer_fds + 1) * sizeof(int));
-                        ctx->layer_fds[ctx->n_layer_fds++] = fd;
-                        continue;
-                }
-                if (fd >= 0)
-                        close(fd);
-                break;
-        }
-        if (n < 0 || type != DC_MSG_GO)
-                _exit(125);
-        if (n == (int)sizeof(ws)) {
-                ctx->winsize = ws;
-                ctx->have_winsize = true;
-        }
         /* Into the v1 cgroups made for us, first of all (steps/cgroup.c). */
         if (dc_cgroup_join_self(ctx, &err) < 0)
                 fail(ctx, 125, &err);
@@ -230,8 +253,8 @@ void dc_child_main(struct dc_exec_ctx *ctx)
                 if (s->ops->apply(s, ctx, &err) < 0)
                         fail(ctx, 125, &err);
         }
-        if (!exec_step) {
-                dc_err(&err, EINVAL, "plan has no exec step");
+        if (!exec_step || !ctx->released) {
+                dc_err(&err, EINVAL, "plan has no %s step", exec_step ? "wait-launcher" : "exec");
                 fail(ctx, 125, &err);
         }
         struct cmd c = { .ctx = ctx, .s = exec_step, .pty_slave = -1 };
@@ -260,6 +283,9 @@ bool dc_exec_sends_filter(const struct dc_plan *plan, uint64_t *caps)
         struct dc_security sec;
         struct dc_error ignored = { 0 };
         if (dc_security_from_kvs(&e->args, &sec, &ignored) < 0 || !sec.seccomp)
+                return false;
+        /* the default filter comes with the binary: nothing to compile */
+        if (dc_seccomp_prebuilt_for(sec.caps))
                 return false;
         *caps = sec.caps;
         return true;

@@ -565,15 +565,14 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 /* Release the child and wait until it has exec'd (EOF) or failed. */
                 struct winsize ws;
                 bool have_ws = plan->terminal && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0;
-                r = dc_send_msg(sync, DC_MSG_GO, &ws, have_ws ? sizeof(ws) : 0, -1);
-                if (r < 0)
-                        r = dc_err(err, r, "cannot release the container: %s", strerror(-r));
+                /* The first process may have failed meanwhile (it runs its
+                 * own steps alongside ours): then "go" finds it gone, and its
+                 * error is still queued for us below. */
+                int go = dc_send_msg(sync, DC_MSG_GO, &ws, have_ws ? sizeof(ws) : 0, -1);
                 uint64_t fcaps;
-                if (r == 0 && dc_exec_sends_filter(plan, &fcaps))
+                if (go == 0 && dc_exec_sends_filter(plan, &fcaps))
                         send_filter(sync, fcaps);
                 for (;;) {
-                        if (r < 0)
-                                break;
                         char type;
                         struct {
                                 int code;
@@ -581,6 +580,11 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                         } m;
                         int fd = -1;
                         int n = dc_recv_msg(sync, &type, &m, sizeof(m) - 1, &fd);
+                        if (n == -ENODATA && go < 0) {
+                                r = dc_err(err, go, "the container's first process died before it could run: %s",
+                                           strerror(-go));
+                                break;
+                        }
                         if (n == -ENODATA)
                                 break; /* exec succeeded: the socket closed with it */
                         if (n < 0) {

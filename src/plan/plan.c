@@ -51,6 +51,15 @@ static struct dc_step *add_step(struct dc_plan *p, const char *kind)
         return s;
 }
 
+/* A step of KIND at index AT, the steps from there on moving down one. */
+static void insert_step(struct dc_plan *p, size_t at, const char *kind)
+{
+        add_step(p, kind);
+        struct dc_step s = p->steps[p->n - 1];
+        memmove(&p->steps[at + 1], &p->steps[at], (p->n - 1 - at) * sizeof(*p->steps));
+        p->steps[at] = s;
+}
+
 struct dc_step *dc_plan_add_step(struct dc_plan *p, const char *kind)
 {
         return add_step(p, kind);
@@ -204,11 +213,16 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         r = dc_plan_net(p, c, opts, err);
         if (r < 0)
                 return r;
-        if (p->namespaces & DC_NS_CGROUP)
-                add_step(p, "cgroupns");
 
-        /* 3. Inside: nothing propagates back to the host. */
+        /* 3. Inside: nothing propagates back to the host. The first process
+         * runs its steps while the launcher runs the host steps above; it
+         * waits for them ("wait-launcher") only before the first step that
+         * needs them: the idmapped layers, the resolv.conf the launcher
+         * writes, its cgroup namespace (after the launcher placed it), exec. */
         add_step(p, "make-private");
+        bool waited = idmapped;
+        if (idmapped)
+                add_step(p, "wait-launcher");
 
         /* 4. The root filesystem, mounted at STATE/root in the child's namespace. */
         s = add_step(p, "rootfs");
@@ -274,7 +288,12 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                         dc_kvs_add(&s->args, "readonly", "1");
         }
         /* The container's resolv.conf, from the state dir (net.c). */
+        size_t before_resolv = p->n;
         dc_plan_net_child(p, c);
+        if (p->n > before_resolv && !waited) {
+                insert_step(p, before_resolv, "wait-launcher");
+                waited = true;
+        }
 
         /* 7. Identity and root. */
         if (p->namespaces & DC_NS_UTS) {
@@ -288,6 +307,11 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         add_step(p, "pivot-root");
         /* Inside the new root: kernel files hidden or read-only, nodev everywhere. */
         dc_plan_add_hardening(c, p);
+        if (!waited)
+                add_step(p, "wait-launcher");
+        /* Its own cgroup as "/": the launcher has placed it by now. */
+        if (p->namespaces & DC_NS_CGROUP)
+                add_step(p, "cgroupns");
 
         /* 8. The process. */
         s = add_step(p, "exec");

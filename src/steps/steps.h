@@ -56,6 +56,7 @@ extern const struct dc_step_ops dc_loopback_up_ops;
 extern const struct dc_step_ops dc_remount_root_ro_ops;
 extern const struct dc_step_ops dc_pivot_root_ops;
 extern const struct dc_step_ops dc_exec_ops;
+extern const struct dc_step_ops dc_wait_launcher_ops;
 /* child, security (src/exec/mask_steps.c) */
 extern const struct dc_step_ops dc_readonly_ops;
 extern const struct dc_step_ops dc_mask_ops;

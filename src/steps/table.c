@@ -54,6 +54,7 @@ const struct dc_step_ops *const dc_step_table[] = {
         &dc_readonly_ops,
         &dc_mask_ops,
         &dc_nodev_ops,
+        &dc_wait_launcher_ops,
         &dc_exec_ops,
         NULL,
 };

@@ -427,6 +427,16 @@ static int a_int80(int argc, char **argv)
                                  : "memory", "r8", "r9", "r10", "r11");
                 step(calls[i].name, r < 0 && r > -4096 ? -1 : r, r < 0 && r > -4096 ? (int)-r : 0);
         }
+        /* x32 calls: x86-64's own entry with bit 30 set in the number */
+        static const struct {
+                const char *name;
+                long nr;
+        } x32[] = { { "x32_keyctl", 0x40000000L | 250 }, { "x32_unshare", 0x40000000L | 272 } };
+        for (size_t i = 0; i < sizeof(x32) / sizeof(x32[0]); i++) {
+                long r = syscall(x32[i].nr, i == 0 ? (long)KEYCTL_GET_KEYRING_ID : (long)CLONE_NEWUSER,
+                                 (long)KEY_SPEC_USER_KEYRING, 0L);
+                step(x32[i].name, r, r < 0 ? errno : 0);
+        }
         info_s("arch", "x86_64");
 #else
         info_s("arch", "other");

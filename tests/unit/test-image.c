@@ -851,6 +851,9 @@ static void test_cache_and_plan(void)
                         CHECK(il && rf && dc_streq(dc_kvs_get(&il->args, "lower"), dc_kvs_get(&rf->args, "lower")),
                               "with the rootfs's layers, in the same order");
                         CHECK(rf && dc_streq(dc_kvs_get(&rf->args, "idmapped"), "1"), "the rootfs takes them idmapped");
+                        CHECK(rf && !strcmp((rf - 1)->ops->kind, "wait-launcher") &&
+                                      !strcmp((rf - 2)->ops->kind, "make-private"),
+                              "after waiting for the launcher, which sends them");
                 } else {
                         CHECK(!il && rf && !dc_kvs_get(&rf->args, "idmapped"),
                               "unprivileged: the user's own cache, no idmapped mounts");

@@ -55,19 +55,27 @@ static void test_basic_plan(void)
         CHECK_STREQ(p->steps[3].ops->kind, "netns", "then the named netns");
         CHECK_STREQ(dc_kvs_get(&p->steps[3].args, "path"), "/run/netns/diyctl-t", "netns path");
         CHECK(p->steps[1].ops->side == DC_SIDE_HOST && p->steps[3].ops->side == DC_SIDE_HOST, "both are host steps");
-        CHECK_STREQ(p->steps[4].ops->kind, "cgroupns", "cgroup namespace after the cgroup attach");
-        CHECK_STREQ(p->steps[5].ops->kind, "make-private", "make-rprivate comes first inside");
+        CHECK_STREQ(p->steps[4].ops->kind, "make-private", "make-rprivate comes first inside");
         int rf = find_step(p, "rootfs", NULL, NULL);
-        CHECK(rf == 6, "then the rootfs");
+        CHECK(rf == 5, "then the rootfs");
         CHECK_STREQ(dc_kvs_get(&p->steps[rf].args, "source"), "/srv/ct/rootfs", "rootfs path resolved against the file's dir");
         CHECK_STREQ(dc_kvs_get(&p->steps[rf].args, "writable"), "direct", "a path rootfs is writable directly by default");
         CHECK(find_step(p, "loopback-up", NULL, NULL) > rf, "lo is brought up in the container's netns");
         CHECK_STREQ(p->steps[p->n - 1].ops->kind, "exec", "exec is last");
         int pivot = find_step(p, "pivot-root", NULL, NULL);
         CHECK(pivot > rf && find_step(p, "readonly", NULL, NULL) == pivot + 1 &&
-                      find_step(p, "mask", NULL, NULL) == pivot + 2 && find_step(p, "nodev", NULL, NULL) == pivot + 3 &&
-                      pivot + 4 == (int)p->n - 1,
-              "pivot_root, then only the hardening steps (readonly, mask, nodev) before exec");
+                      find_step(p, "mask", NULL, NULL) == pivot + 2 && find_step(p, "nodev", NULL, NULL) == pivot + 3,
+              "pivot_root, then the hardening steps (readonly, mask, nodev)");
+        /* the first process does all that while the launcher runs the host
+         * steps; it waits for them only before its cgroup namespace (the
+         * launcher places it in its cgroup) and exec */
+        CHECK(find_step(p, "wait-launcher", NULL, NULL) == pivot + 4 && find_step(p, "cgroupns", NULL, NULL) == pivot + 5 &&
+                      pivot + 6 == (int)p->n - 1,
+              "then wait-launcher, the cgroup namespace, exec");
+        int n_wait = 0;
+        for (size_t i = 0; i < p->n; i++)
+                n_wait += strcmp(p->steps[i].ops->kind, "wait-launcher") == 0;
+        CHECK(n_wait == 1, "the first process waits once");
         int proc = find_step(p, "mount", "target", "/proc");
         int sys = find_step(p, "mount", "target", "/sys");
         int pts = find_step(p, "mount", "target", "/dev/pts");
@@ -92,6 +100,32 @@ static void test_basic_plan(void)
         CHECK_STREQ(dc_kvs_get(&e->args, "terminal"), "0", "no pty without a tty");
         for (size_t i = 0; i < p->n; i++)
                 CHECK(p->steps[i].ops->side != DC_SIDE_CHILD || i > 1, "child steps after spawn (%zu)", i);
+        dc_plan_free(p);
+}
+
+/* The first process waits for the launcher only before the first step that
+ * needs it: here the resolv.conf the launcher writes. */
+static void test_wait_before_resolv(void)
+{
+        struct dc_error err = { 0 };
+        struct dc_plan *p = plan_of("rootfs = { path = \"rootfs\"; };\nnamespaces = [ \"mount\", \"pid\", \"net\" ];\n"
+                                    "network = { mode = \"nat\"; address = \"10.99.0.2/30\"; dns = [ \"192.0.2.53\" ]; };\n",
+                                    &err, false);
+        CHECK(p != NULL, "a NAT config with DNS plans (%s)", err.msg);
+        if (!p)
+                return;
+        int wait = find_step(p, "wait-launcher", NULL, NULL);
+        int bind = find_step(p, "bind", "target", "/etc/resolv.conf");
+        int resolv = find_step(p, "resolv", NULL, NULL);
+        int dev = find_step(p, "mount", "target", "/dev");
+        CHECK(resolv >= 0 && resolv < wait, "the launcher writes resolv.conf (a host step)");
+        CHECK(wait > dev && bind == wait + 1, "the first process mounts what it can, then waits, then binds it");
+        CHECK(find_step(p, "pivot-root", NULL, NULL) > bind && find_step(p, "cgroupns", NULL, NULL) < 0,
+              "pivot_root after; no cgroup namespace asked for");
+        int n_wait = 0;
+        for (size_t i = 0; i < p->n; i++)
+                n_wait += strcmp(p->steps[i].ops->kind, "wait-launcher") == 0;
+        CHECK(n_wait == 1, "once");
         dc_plan_free(p);
 }
 
@@ -319,6 +353,7 @@ int main(void)
 {
         test_user_maps();
         test_basic_plan();
+        test_wait_before_resolv();
         test_variants();
         test_describe_and_json();
         test_bad_plans();

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -212,8 +214,9 @@ static void test_plan(void)
               "missing keys (an older status file) mean the defaults");
         int pivot = find_index(p, "pivot-root"), ro = find_index(p, "readonly"), mask = find_index(p, "mask"),
             nodev = find_index(p, "nodev");
-        CHECK(pivot > 0 && ro == pivot + 1 && mask == ro + 1 && nodev == mask + 1 && nodev == (int)p->n - 2,
-              "readonly, mask and nodev after pivot_root, before exec");
+        int wait = find_index(p, "wait-launcher"), exec = find_index(p, "exec");
+        CHECK(pivot > 0 && ro == pivot + 1 && mask == ro + 1 && nodev == mask + 1 && wait > nodev && exec > wait,
+              "readonly, mask and nodev after pivot_root, before waiting for the launcher and exec");
         const struct dc_step *m = find(p, "mask");
         bool kcore = false, keys = false, sysrq = false, fw = false;
         for (size_t i = 0; m && i < m->args.n; i++) {
@@ -386,6 +389,37 @@ static int run_child(dc_capset caps)
         return WIFEXITED(st) ? WEXITSTATUS(st) : 200 + WTERMSIG(st);
 }
 
+/* A classic BPF interpreter for seccomp programs, for the instructions
+ * libseccomp emits; an unknown one answers 0xffffffff (the test fails). The
+ * call's arguments are all 0. */
+static uint32_t run_filter(const struct sock_filter *p, unsigned len, uint32_t arch, uint32_t nr)
+{
+        uint32_t data[16] = { nr, arch }; /* struct seccomp_data: nr, arch, ip, args: zero */
+        uint32_t a = 0, x = 0, mem[16] = { 0 };
+        for (unsigned pc = 0; pc < len; pc++) {
+                const struct sock_filter *i = &p[pc];
+                switch (i->code) {
+                case BPF_LD | BPF_W | BPF_ABS: a = i->k / 4 < 16 ? data[i->k / 4] : 0; break;
+                case BPF_LD | BPF_MEM: a = mem[i->k & 15]; break;
+                case BPF_LDX | BPF_MEM: x = mem[i->k & 15]; break;
+                case BPF_ST: mem[i->k & 15] = a; break;
+                case BPF_STX: mem[i->k & 15] = x; break;
+                case BPF_ALU | BPF_AND | BPF_K: a &= i->k; break;
+                case BPF_MISC | BPF_TAX: x = a; break;
+                case BPF_MISC | BPF_TXA: a = x; break;
+                case BPF_JMP | BPF_JA: pc += i->k; break;
+                case BPF_JMP | BPF_JEQ | BPF_K: pc += a == i->k ? i->jt : i->jf; break;
+                case BPF_JMP | BPF_JGT | BPF_K: pc += a > i->k ? i->jt : i->jf; break;
+                case BPF_JMP | BPF_JGE | BPF_K: pc += a >= i->k ? i->jt : i->jf; break;
+                case BPF_JMP | BPF_JSET | BPF_K: pc += (a & i->k) ? i->jt : i->jf; break;
+                case BPF_RET | BPF_K: return i->k;
+                case BPF_RET | BPF_A: return a;
+                default: return 0xffffffff;
+                }
+        }
+        return 0xffffffff;
+}
+
 static void test_seccomp_filter(void)
 {
         int r = run_child(dc_caps_default());
@@ -417,6 +451,55 @@ static void test_seccomp_filter(void)
         CHECK(x == 0, "the filter exports as BPF (%s)", err.msg);
         if (fd >= 0)
                 close(fd);
+
+        /* The filter carried by the binary is exactly a fresh compile's. */
+        const struct dc_seccomp_prebuilt *pre = dc_seccomp_prebuilt_for(dc_caps_default());
+        CHECK(pre != NULL, "the build carries the default filter");
+        CHECK(dc_seccomp_prebuilt_for(dc_caps_default() | DC_CAP_BIT(21 /* CAP_SYS_ADMIN */)) == NULL,
+              "and only for the default capabilities");
+        fd = memfd_create("t", MFD_CLOEXEC);
+        x = fd >= 0 ? dc_seccomp_export(dc_caps_default(), fd, &err) : -1;
+        struct stat fst;
+        bool same = false;
+        if (pre && x == 0 && fstat(fd, &fst) == 0 && fst.st_size == (off_t)(pre->len * sizeof(struct sock_filter))) {
+                struct sock_filter *fresh = dc_xcalloc(pre->len, sizeof(*fresh));
+                same = pread(fd, fresh, (size_t)fst.st_size, 0) == fst.st_size &&
+                       memcmp(fresh, pre->insns, (size_t)fst.st_size) == 0;
+                free(fresh);
+        }
+        CHECK(same, "the prebuilt filter is the program libseccomp compiles now (%u instructions)",
+              pre ? pre->len : 0);
+        if (fd >= 0)
+                close(fd);
+        /* What the program answers, run here by a small interpreter: the
+         * native and i386 numbers of keyctl are refused, x32 calls and unknown
+         * architectures get ENOSYS, an ordinary call passes. (The kernels
+         * here disable x32, so only this shows the filter's own answer.) */
+        if (pre) {
+                const uint32_t x86_64 = 0xc000003e, i386 = 0x40000003, eperm = 0x00050000 | EPERM,
+                               enosys = 0x00050000 | ENOSYS, allow = 0x7fff0000;
+                CHECK(run_filter(pre->insns, pre->len, x86_64, 250) == eperm, "x86-64 keyctl: EPERM");
+                CHECK(run_filter(pre->insns, pre->len, x86_64, 39) == allow, "x86-64 getpid: allowed");
+                CHECK(run_filter(pre->insns, pre->len, i386, 288) == eperm, "i386 keyctl: EPERM");
+                CHECK(run_filter(pre->insns, pre->len, i386, 20) == allow, "i386 getpid: allowed");
+                CHECK(run_filter(pre->insns, pre->len, x86_64, 0x40000000 | 250) == enosys, "x32 keyctl: ENOSYS");
+                CHECK(run_filter(pre->insns, pre->len, x86_64, 0x40000000 | 39) == enosys, "x32 getpid: ENOSYS");
+                CHECK(run_filter(pre->insns, pre->len, 0xc00000b7 /* aarch64 */, 39) == enosys,
+                      "another architecture: ENOSYS");
+        }
+        if (pre) {
+                pid_t p = fork();
+                if (p == 0) {
+                        struct dc_error e2 = { 0 };
+                        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || dc_seccomp_load(dc_caps_default(), &e2) < 0)
+                                _exit(2);
+                        /* kexec_load is refused with EPERM, not run */
+                        _exit(syscall(SYS_kexec_load, 0, 0, NULL, 0) < 0 && errno == EPERM ? 0 : 1);
+                }
+                int ws = 0;
+                waitpid(p, &ws, 0);
+                CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "the prebuilt filter loads and refuses kexec_load");
+        }
 }
 
 int main(void)
