@@ -173,6 +173,11 @@ static void unlink_dev_file(int *dev)
 static int mask_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         _cleanup_close_ int files = -1; /* the tmpfs holding the empty file, made once */
+        /* The first masked directory gets a new empty tmpfs; the others a
+         * clone of that mount once it is attached (one file system for all:
+         * each one more costs its making and, when the container ends, its
+         * tearing down). */
+        _cleanup_close_ int empty_dir = -1;
         __attribute__((cleanup(unlink_dev_file))) int dev = -1; /* or /dev, holding it */
         _cleanup_close_ int devfile = empty_dev_file(ctx, &dev);
         for (size_t i = 0; i < s->args.n; i++) {
@@ -188,7 +193,13 @@ static int mask_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
                 if (fstat(fd, &st) < 0)
                         return dc_err(err, errno, "%s: %s", path, strerror(errno));
                 _cleanup_close_ int tree = -1;
-                if (S_ISDIR(st.st_mode)) {
+                if (S_ISDIR(st.st_mode) && empty_dir >= 0) {
+                        tree = open_tree(empty_dir, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                               MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
+                        if (tree < 0 || mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                                return dc_err(err, errno, "cannot mask %s: %s", path, strerror(errno));
+                } else if (S_ISDIR(st.st_mode)) {
                         tree = empty_tmpfs(false, err);
                         if (tree < 0)
                                 return tree;
@@ -217,6 +228,9 @@ static int mask_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
                 int r = attach(tree, fd, path, err);
                 if (r < 0)
                         return r;
+                /* attached now: the mount the next directories get a clone of */
+                if (S_ISDIR(st.st_mode) && empty_dir < 0)
+                        empty_dir = DC_TAKE_FD(tree);
         }
         return 0;
 }
