@@ -12,9 +12,12 @@ int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool 
         int r = dc_config_load(file, &co, config, err);
         if (r < 0)
                 return r;
-        /* Under systemd with Delegate=yes the container's cgroup goes inside the unit's. */
+        /* Under systemd with Delegate=yes the container's cgroup goes inside
+         * the unit's. Unprivileged, that delegated cgroup is the only place a
+         * container's cgroup can be: without one it gets none. */
+        bool root = geteuid() == 0;
         _cleanup_free_ char *cgparent = NULL;
-        if (geteuid() == 0 && (r = dc_cgroup_parent(&cgparent, err)) < 0) {
+        if ((r = dc_cgroup_parent(!root, &cgparent, err)) < 0) {
                 dc_config_free(*config);
                 *config = NULL;
                 return r;
@@ -23,7 +26,7 @@ int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool 
                 .stdin_tty = !detached && isatty(STDIN_FILENO),
                 .uid = getuid(),
                 .gid = getgid(),
-                .cgroups = geteuid() == 0,
+                .cgroups = root || cgparent,
                 .cgroup_parent = cgparent,
         };
         /* Host-wide settings: firewall backend, NAT pools. */

@@ -212,6 +212,17 @@ int dc_cmd_exec(int argc, char **argv)
                                 continue;
                         _cleanup_free_ char *procs = dc_xasprintf("%s/cgroup.procs", st.kv.v[k].val);
                         int w = dc_write_file(procs, "0");
+                        /* Unprivileged, a process may move only within a
+                         * subtree delegated to its user: from elsewhere (a
+                         * shell outside the launcher's scope) the command runs
+                         * in the caller's cgroup, and the container's limits do
+                         * not cover it. */
+                        if ((w == -EACCES || w == -EPERM) && geteuid() != 0) {
+                                fprintf(stderr, "diyctl: note: the command runs outside the container's cgroup "
+                                        "(%s: %s; only a process inside the same delegated cgroup can join it)\n",
+                                        procs, strerror(-w));
+                                continue;
+                        }
                         if (w < 0) {
                                 dc_err(&err, w, "cannot join the cgroup %s: %s", st.kv.v[k].val, strerror(-w));
                                 inner_fail(&in, 125, &err);

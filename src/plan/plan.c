@@ -175,12 +175,27 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 dc_kvs_add(&s->args, "group", g);
                 if (opts->cgroup_parent)
                         dc_kvs_add(&s->args, "under", opts->cgroup_parent);
+                /* Unprivileged (under "self" only, validate.c): the v2 hierarchy
+                 * alone, no device program (steps/cgroup.c). */
+                if (opts->uid != 0)
+                        dc_kvs_add(&s->args, "unprivileged", "1");
                 if (c->limits.memory)
                         dc_kvs_addf(&s->args, "memory", "%llu", c->limits.memory);
                 if (c->limits.cpus > 0)
                         dc_kvs_addf(&s->args, "cpus", "%g", c->limits.cpus);
                 if (c->limits.pids)
                         dc_kvs_addf(&s->args, "pids", "%lld", c->limits.pids);
+                /* Where each limit was set, for errors at start (a controller missing). */
+                static const char *const lim[] = { "memory", "cpus", "pids" };
+                for (size_t i = 0; i < DC_ARRAY_SIZE(lim); i++) {
+                        char key[32], o[1024];
+                        snprintf(key, sizeof(key), "limits.%s", lim[i]);
+                        if (!dc_config_present(c, key))
+                                continue;
+                        origin_str(o, sizeof(o), dc_config_origin(c, key), key);
+                        snprintf(key, sizeof(key), "%s-origin", lim[i]);
+                        dc_kvs_add(&s->args, key, o);
+                }
         }
         s = add_step(p, "spawn");
         _cleanup_free_ char *nsl = ns_list(p->namespaces);

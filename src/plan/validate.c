@@ -154,8 +154,13 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
                                          "needs \"time\" in namespaces");
         if (dc_config_present(c, "limits") && !opts->cgroups)
                 return dc_err_at(err, dc_config_origin(c, "limits"), "limits",
-                                 "resource limits need the container's own cgroup: run as root, or under a "
-                                 "systemd unit with Delegate=yes");
+                                 "resource limits need the container's own cgroup; unprivileged, diyctl makes "
+                                 "it inside a cgroup v2 subtree delegated to you, and it is not running in "
+                                 "one: start it with `systemd-run --user --scope -p Delegate=yes diyctl start "
+                                 "FILE` (or from a user unit with Delegate=yes), or run it as root");
+        if (opts->cgroups && opts->uid != 0 && !dc_streq(opts->cgroup_parent, "self"))
+                return dc_err(err, EINVAL, "internal error: an unprivileged container's cgroup must be inside the "
+                              "launcher's delegated cgroup");
         if (c->process.cwd) {
                 r = check_abs_path(c, "process.cwd", dc_config_origin(c, "process.cwd"), c->process.cwd, err);
                 if (r < 0)

@@ -133,22 +133,48 @@ int dc_cgroup_join_self(struct dc_exec_ctx *ctx, struct dc_error *err)
         return r;
 }
 
+/* Unprivileged: the v2 hierarchy alone. A v1 hierarchy cannot be delegated
+ * safely (nothing keeps a delegatee's moves inside its subtree: v2 also
+ * wants write access to the common ancestor), so no service manager hands
+ * one to a user. */
+static int only_v2(struct dc_strv *h, struct dc_error *err)
+{
+        struct dc_strv v2 = { 0 };
+        for (size_t i = 0; i < h->n; i++)
+                if (fs_is(h->v[i], CGROUP2_SUPER_MAGIC))
+                        dc_strv_push(&v2, h->v[i]);
+        dc_strv_free(h);
+        *h = v2;
+        if (!h->n)
+                return dc_err(err, ENOTSUP, "unprivileged, a container's cgroup can only be made on cgroup v2, and "
+                              "no cgroup v2 hierarchy is mounted under /sys/fs/cgroup");
+        return 0;
+}
+
 static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         unsigned limits_applied = 0;
+        bool unprivileged = dc_streq(dc_kvs_get(&s->args, "unprivileged"), "1");
         struct dc_strv h = { 0 };
         if (dc_cgroup_hierarchies(&h) < 0) {
                 dc_strv_free(&h);
                 return dc_err(err, ENOENT, "no cgroup hierarchy is mounted under /sys/fs/cgroup");
+        }
+        int r = unprivileged ? only_v2(&h, err) : 0;
+        if (r < 0) {
+                dc_strv_free(&h);
+                return r;
         }
         /* Where it goes (cgroup_place.c): every directory we will create, and
          * on a delegated v2 hierarchy the launcher's supervisor leaf, are in
          * the intent before anything changes. */
         struct dc_kvs extra = { 0 };
         struct dc_cgroup_place *pl = dc_xcalloc(h.n, sizeof(*pl));
-        int r = 0;
         for (size_t i = 0; r == 0 && i < h.n; i++) {
                 r = dc_cgroup_place(h.v[i], &s->args, &pl[i], err);
+                /* unprivileged: delegated to us, with the controllers the limits need */
+                if (r == 0 && unprivileged)
+                        r = dc_cgroup_check_delegated(h.v[i], &pl[i], &s->args, err);
                 if (r < 0)
                         break;
                 /* Only what we create is ours to remove: never adopt (and later
@@ -199,8 +225,13 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                         r = dc_err(err, errno, "cannot create the cgroup %s: %s", dir, strerror(errno));
                 if (r == 0)
                         r = dc_cgroup_limits(dir, &s->args, &limits_applied, err);
-                /* Only the devices it is given (devices.c), before it runs. */
-                if (r == 0 && !(v1_devices && fs_is(dir, CGROUP2_SUPER_MAGIC)))
+                /* Only the devices it is given (devices.c), before it runs.
+                 * Unprivileged: no program (loading one needs CAP_BPF or
+                 * CAP_SYS_ADMIN in the host's user namespace), and none
+                 * needed: in its user namespace the container cannot create
+                 * device nodes, and the host's device files it is given keep
+                 * the host's owners and permissions. */
+                if (r == 0 && !unprivileged && !(v1_devices && fs_is(dir, CGROUP2_SUPER_MAGIC)))
                         r = dc_devices_restrict(dir, err);
                 if (r == 0 && ctx->child <= 0) {
                         /* Before the spawn: the first process will join by itself. */
@@ -286,7 +317,12 @@ static int cgroup_undo(const struct dc_kvs *rec, struct dc_error *err)
 static void cgroup_describe(const struct dc_step *s, FILE *out)
 {
         const char *parent = dc_kvs_get(&s->args, "under");
-        if (dc_streq(parent, "self"))
+        bool unprivileged = dc_streq(dc_kvs_get(&s->args, "unprivileged"), "1");
+        if (unprivileged)
+                fprintf(out, "create the cgroup %s inside the launcher's delegated cgroup, on cgroup v2 only (the "
+                        "launcher moves to its leaf \"supervisor\") and move the container into it",
+                        dc_kvs_get(&s->args, "group"));
+        else if (dc_streq(parent, "self"))
                 fprintf(out, "create the cgroup %s inside the launcher's delegated cgroup (the launcher moves to "
                         "its leaf \"supervisor\" on cgroup v2) and move the container into it",
                         dc_kvs_get(&s->args, "group"));
@@ -301,7 +337,10 @@ static void cgroup_describe(const struct dc_step *s, FILE *out)
                 if (dc_kvs_get(&s->args, lim[i]))
                         fprintf(out, "%s %s=%s", i == 0 || !dc_kvs_get(&s->args, lim[0]) ? "; limits:" : "", lim[i],
                                 dc_kvs_get(&s->args, lim[i]));
-        fprintf(out, "; devices allowed: %s", dc_devices_summary());
+        if (unprivileged)
+                fputs("; no device filter (unprivileged: in its user namespace it can create no device nodes)", out);
+        else
+                fprintf(out, "; devices allowed: %s", dc_devices_summary());
 }
 
 const struct dc_step_ops dc_cgroup_ops = {

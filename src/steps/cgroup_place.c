@@ -14,11 +14,18 @@
  *     ├── supervisor/                (the launcher)
  *     └── web/                       (the container)
  *
+ * The same holds for an unprivileged launcher whose cgroup was delegated to
+ * its user (systemd-run --user --scope -p Delegate=yes, which also chowns the
+ * directory, cgroup.procs, cgroup.subtree_control and cgroup.threads), on the
+ * v2 hierarchy only: v1 hierarchies are never delegated to users. Without
+ * such a cgroup a rootless container gets none.
+ *
  * DIYCTL_CGROUP_PARENT overrides the detection: "auto" (the default), "self"
  * (the launcher's own cgroup is delegated to it), "none" (the hierarchy
- * roots), or an absolute cgroup path such as "/machine.slice" (created in
- * each hierarchy when missing). */
+ * roots; unprivileged: no cgroup), or, as root, an absolute cgroup path such
+ * as "/machine.slice" (created in each hierarchy when missing). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +113,12 @@ static bool xattr_is_one(const char *path, const char *name)
         return strcmp(v, "1") == 0;
 }
 
+/* May the caller (its effective ids) write PATH? */
+static bool writable(const char *path)
+{
+        return faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0;
+}
+
 bool dc_cgroup_self_delegated(void)
 {
         struct dc_strv h = { 0 };
@@ -118,7 +131,11 @@ bool dc_cgroup_self_delegated(void)
                         if (dc_cgroup_own_path(h.v[i], &own) < 0 || strcmp(own, "/") == 0)
                                 break;
                         _cleanup_free_ char *dir = dc_xasprintf("%s%s", h.v[i], own);
-                        yes = xattr_is_one(dir, "trusted.delegate") || xattr_is_one(dir, "user.delegate");
+                        _cleanup_free_ char *procs = dc_xasprintf("%s/cgroup.procs", dir);
+                        /* Marked (root reads trusted.*, anyone user.*; systemd
+                         * sets both) and handed over: ours to write. */
+                        yes = (xattr_is_one(dir, "trusted.delegate") || xattr_is_one(dir, "user.delegate")) &&
+                              writable(dir) && writable(procs);
                 }
         }
         dc_strv_free(&h);
@@ -133,7 +150,7 @@ static bool has_dotdot(const char *p)
         return false;
 }
 
-int dc_cgroup_parent(char **out, struct dc_error *err)
+int dc_cgroup_parent(bool unprivileged, char **out, struct dc_error *err)
 {
         *out = NULL;
         const char *v = getenv("DIYCTL_CGROUP_PARENT");
@@ -148,6 +165,11 @@ int dc_cgroup_parent(char **out, struct dc_error *err)
                 *out = dc_xstrdup("self");
                 return 0;
         }
+        if (unprivileged)
+                return dc_err(err, EPERM,
+                              "DIYCTL_CGROUP_PARENT=%s: unprivileged, a container's cgroup can only be inside the "
+                              "launcher's own delegated cgroup: expected \"auto\", \"self\" or \"none\"",
+                              v);
         if (v[0] != '/' || has_dotdot(v) || strpbrk(v, "\n\r"))
                 return dc_err(err, EINVAL,
                               "DIYCTL_CGROUP_PARENT=%s: expected \"auto\", \"self\", \"none\" or an absolute cgroup path "
@@ -263,6 +285,31 @@ int dc_cgroup_place(const char *h, const struct dc_kvs *args, struct dc_cgroup_p
         const char *leaf = parent ? group : strrchr(group, '/') ? strrchr(group, '/') + 1 : group;
         pl->dir = dc_xasprintf("%s%s%s%s", h, base, strcmp(base, "/") == 0 ? "" : "/", leaf);
         return 0;
+}
+
+int dc_cgroup_check_delegated(const char *h, const struct dc_cgroup_place *pl, const struct dc_kvs *args,
+                              struct dc_error *err)
+{
+        if (!pl->unit)
+                return dc_err(err, EPERM,
+                              "unprivileged, a container's cgroup can only be made inside the launcher's own "
+                              "delegated cgroup, and the launcher is at the root of %s",
+                              h);
+        const char *rel = pl->unit + strlen(h);
+        _cleanup_free_ char *procs = dc_xasprintf("%s/cgroup.procs", pl->unit);
+        _cleanup_free_ char *sc = dc_xasprintf("%s/cgroup.subtree_control", pl->unit);
+        const char *need[] = { pl->unit, procs, pl->enable && *pl->enable ? sc : NULL };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(need); i++) {
+                if (!need[i] || writable(need[i]))
+                        continue;
+                int e = errno;
+                return dc_err(err, e,
+                              "the launcher's cgroup %s is not delegated to you (%s: %s): start diyctl with "
+                              "`systemd-run --user --scope -p Delegate=yes diyctl start FILE`, or from a user unit "
+                              "with Delegate=yes",
+                              rel, need[i], strerror(e));
+        }
+        return dc_cgroup_limits_delegated(h, pl->unit, args, err);
 }
 
 static int write_pids(const char *from_dir, const char *to_dir)

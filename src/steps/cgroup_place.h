@@ -9,11 +9,13 @@
 #include "diyctl/util.h"
 
 /* The parent the plan should use, from DIYCTL_CGROUP_PARENT and the
- * launcher's own cgroup: *out NULL (the hierarchy roots), "self" (delegated)
- * or an absolute cgroup path. */
-int dc_cgroup_parent(char **out, struct dc_error *err);
-/* Is the launcher's own cgroup v2 cgroup marked delegated
- * (trusted.delegate=1 or user.delegate=1, as systemd marks Delegate=yes)? */
+ * launcher's own cgroup: *out NULL (the hierarchy roots; unprivileged: no
+ * cgroup at all), "self" (delegated) or an absolute cgroup path (root only:
+ * an unprivileged launcher has nothing but its own delegated cgroup). */
+int dc_cgroup_parent(bool unprivileged, char **out, struct dc_error *err);
+/* Is the launcher's own cgroup v2 cgroup delegated to it: marked
+ * (trusted.delegate=1 or user.delegate=1, as systemd marks Delegate=yes),
+ * and the directory and its cgroup.procs writable by the caller? */
 bool dc_cgroup_self_delegated(void);
 /* The launcher's cgroup path ("/..." ) in the hierarchy mounted at HIERARCHY,
  * from /proc/self/cgroup. -ENOENT when it is not listed. */
@@ -32,6 +34,11 @@ struct dc_cgroup_place {
 int dc_cgroup_place(const char *hierarchy, const struct dc_kvs *args, struct dc_cgroup_place *pl,
                     struct dc_error *err);
 void dc_cgroup_place_free(struct dc_cgroup_place *pl);
+/* Unprivileged, before anything is made: PL (in hierarchy H) is inside the
+ * launcher's delegated cgroup, which the caller may write, and every limit in
+ * ARGS has its controller delegated there. */
+int dc_cgroup_check_delegated(const char *h, const struct dc_cgroup_place *pl, const struct dc_kvs *args,
+                              struct dc_error *err);
 /* Delegated v2: create the supervisor leaf, move the unit's processes (the
  * launcher, the waiting container process) into it, enable the controllers. */
 int dc_cgroup_enter_delegated(const struct dc_cgroup_place *pl, struct dc_error *err);

@@ -97,22 +97,94 @@ int dc_cgroup_limits(const char *dir, const struct dc_kvs *args, unsigned *appli
         return 0;
 }
 
+/* Each limit key, its bit and the controller that enforces it. */
+static const struct {
+        const char *key;
+        unsigned bit;
+        const char *controller;
+} limit_keys[] = {
+        { "memory", DC_LIMIT_MEMORY, "memory" },
+        { "cpus", DC_LIMIT_CPUS, "cpu" },
+        { "pids", DC_LIMIT_PIDS, "pids" },
+};
+
+/* "FILE:LINE: limits.KEY" from the plan (plan.c), else "limits.KEY". */
+static void limit_origin(const struct dc_kvs *args, const char *key, char *buf, size_t n)
+{
+        char k[32];
+        snprintf(k, sizeof(k), "%s-origin", key);
+        const char *o = dc_kvs_get(args, k);
+        if (o)
+                snprintf(buf, n, "%s", o);
+        else
+                snprintf(buf, n, "limits.%s", key);
+}
+
 int dc_cgroup_limits_check(const struct dc_kvs *args, unsigned applied, struct dc_error *err)
 {
-        static const struct {
-                const char *key;
-                unsigned bit;
-                const char *controller;
-        } want[] = {
-                { "memory", DC_LIMIT_MEMORY, "memory" },
-                { "cpus", DC_LIMIT_CPUS, "cpu" },
-                { "pids", DC_LIMIT_PIDS, "pids" },
-        };
-        for (size_t i = 0; i < DC_ARRAY_SIZE(want); i++)
-                if (dc_kvs_get(args, want[i].key) && !(applied & want[i].bit))
-                        return dc_err(err, ENOTSUP, "limits.%s: this host has no usable %s cgroup controller",
-                                      want[i].key, want[i].controller);
+        for (size_t i = 0; i < DC_ARRAY_SIZE(limit_keys); i++)
+                if (dc_kvs_get(args, limit_keys[i].key) && !(applied & limit_keys[i].bit)) {
+                        char o[1024];
+                        limit_origin(args, limit_keys[i].key, o, sizeof(o));
+                        return dc_err(err, ENOTSUP, "%s: this host has no usable %s cgroup controller", o,
+                                      limit_keys[i].controller);
+                }
         return 0;
+}
+
+static bool listed(const char *list, const char *word)
+{
+        size_t n = strlen(word);
+        for (const char *p = list; *p;) {
+                p += strspn(p, " \n");
+                size_t len = strcspn(p, " \n");
+                if (len == n && strncmp(p, word, n) == 0)
+                        return true;
+                p += len;
+        }
+        return false;
+}
+
+const char *dc_cgroup_missing_controller(const char *available, const struct dc_kvs *args)
+{
+        for (size_t i = 0; i < DC_ARRAY_SIZE(limit_keys); i++)
+                if (dc_kvs_get(args, limit_keys[i].key) && !listed(available, limit_keys[i].controller))
+                        return limit_keys[i].key;
+        return NULL;
+}
+
+int dc_cgroup_limits_delegated(const char *hierarchy, const char *unit, const struct dc_kvs *args,
+                               struct dc_error *err)
+{
+        _cleanup_free_ char *file = dc_xasprintf("%s/cgroup.controllers", unit);
+        _cleanup_free_ char *avail = NULL;
+        int r = dc_read_file(file, 4096, &avail);
+        if (r < 0)
+                return dc_err(err, -r, "%s: %s", file, strerror(-r));
+        const char *key = dc_cgroup_missing_controller(avail, args);
+        if (!key)
+                return 0;
+        const char *ctl = NULL;
+        for (size_t i = 0; i < DC_ARRAY_SIZE(limit_keys); i++)
+                if (strcmp(limit_keys[i].key, key) == 0)
+                        ctl = limit_keys[i].controller;
+        char o[1024];
+        limit_origin(args, key, o, sizeof(o));
+        avail[strcspn(avail, "\n")] = 0;
+        /* A hybrid host (v2 at BASE/unified) whose controller is on a v1 hierarchy. */
+        _cleanup_free_ char *base = dc_xstrdup(hierarchy);
+        char *slash = strrchr(base, '/');
+        bool hybrid = slash && strcmp(slash, "/unified") == 0;
+        if (hybrid)
+                *slash = 0;
+        _cleanup_free_ char *v1 = dc_xasprintf("%s/%s/cgroup.procs", base, ctl);
+        hybrid = hybrid && access(v1, F_OK) == 0;
+        return dc_err(err, ENOTSUP, "%s: the %s controller is not delegated to %s (%s lists %s)%s", o, ctl,
+                      unit + strlen(hierarchy), file, *avail ? avail : "none",
+                      hybrid ? "; on this host it is on a cgroup v1 hierarchy, which is never delegated to an "
+                               "unprivileged user: limits need cgroup v2 with the controller delegated, or root"
+                             : "; the service manager that delegated it decides which controllers it gets "
+                               "(systemd: Delegate= of the unit and of user@.service)");
 }
 
 /* After the container died of SIGKILL: was it the OOM killer? */

@@ -16,6 +16,14 @@ extern const struct dc_step_ops dc_image_unpack_ops;
 enum { DC_LIMIT_MEMORY = 1, DC_LIMIT_CPUS = 2, DC_LIMIT_PIDS = 4 };
 int dc_cgroup_limits(const char *dir, const struct dc_kvs *args, unsigned *applied, struct dc_error *err);
 int dc_cgroup_limits_check(const struct dc_kvs *args, unsigned applied, struct dc_error *err);
+/* The first limit key in ARGS ("memory", "cpus", "pids") whose controller is
+ * not in AVAILABLE (a cgroup.controllers text), or NULL. */
+const char *dc_cgroup_missing_controller(const char *available, const struct dc_kvs *args);
+/* Unprivileged: every limit asked for needs its controller delegated to UNIT
+ * (a cgroup directory in HIERARCHY); else an error naming the limit's origin,
+ * the controller and the cgroup. */
+int dc_cgroup_limits_delegated(const char *hierarchy, const char *unit, const struct dc_kvs *args,
+                               struct dc_error *err);
 bool dc_cgroup_oom_killed(const struct dc_strv *dirs);
 void dc_cgroup_usage(const struct dc_strv *dirs, long long *memory, long long *pids);
 

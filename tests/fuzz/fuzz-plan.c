@@ -159,13 +159,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         free(c->rootfs.path);
                         c->rootfs.path = strdup(FUZZ_DIR "/rootfs");
                 }
-                for (int uid = 0; uid < 2; uid++) {
+                /* root; unprivileged without a cgroup; unprivileged in a delegated one */
+                for (int uid = 0; uid < 3; uid++) {
                         struct dc_plan_opts po = {
                                 .state_root = "/run/diyctl",
                                 .uid = uid ? 1000 : 0,
                                 .gid = uid ? 1000 : 0,
                                 .skip_fs_checks = true,
-                                .cgroups = !uid,
+                                .cgroups = uid != 1,
+                                .cgroup_parent = uid == 2 ? "self" : NULL,
                                 .subuid_file = FUZZ_DIR "/subuid",
                                 .subgid_file = FUZZ_DIR "/subgid",
                         };

@@ -31,10 +31,14 @@ def make_user(t):
     return pw, xdg
 
 
+def _user_argv(t, pw, xdg, args, env=()):
+    return (["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid, "--init-groups",
+             "--inh-caps=-all", "env", "XDG_RUNTIME_DIR=" + xdg, "HOME=/nonexistent"] + list(env) +
+            [t.diyctl_bin] + list(args))
+
+
 def as_user(t, pw, xdg, *args, check=None):
-    return t.run(["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid, "--init-groups",
-                  "--inh-caps=-all", "env", "XDG_RUNTIME_DIR=" + xdg, "HOME=/nonexistent",
-                  t.diyctl_bin] + list(args), check=check)
+    return t.run(_user_argv(t, pw, xdg, args), check=check)
 
 
 ALL_NS = '[ "mount", "uts", "ipc", "pid", "net", "user", "cgroup", "time" ]'
@@ -174,3 +178,214 @@ def test_rootless_kill_and_cleanup(t):
     as_user(t, pw, xdg, "cleanup", "rlk", check=True)
     t.eq(os.listdir(xdg), [], "rootless cleanup leaves nothing")
     t.host_unchanged(before, "rootless: the host is as before")
+
+
+# --------------------------------------------------------------------------
+# Rootless containers in a cgroup delegated to the user, as systemd delegates
+# one (systemd-run --user --scope -p Delegate=yes, or Delegate=yes in a user
+# unit): the cgroup v2 directory and its cgroup.procs, cgroup.subtree_control
+# and cgroup.threads belong to the user, and it is marked user.delegate=1.
+# This machine's controllers are on cgroup v1, so the v2 hierarchy delegated
+# here has none: placement is tested, limits only up to their clear refusal.
+# --------------------------------------------------------------------------
+
+DELEG = "app-diyctl.scope"  # "diyctl" in its name: the host snapshots watch it
+DELEG_FILES = ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads")
+
+
+def _v2_mount():
+    for mp in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        if os.path.isfile(os.path.join(mp, "cgroup.controllers")):
+            return mp
+    return None
+
+
+def _subdirs(d):
+    return sorted(e for e in os.listdir(d) if os.path.isdir(os.path.join(d, e)))
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def delegated_cgroup(t, pw, name=DELEG, mark=True, chown=True):
+    """A cgroup v2 directory set up the way systemd delegates one to a user
+    (in the sandbox's own cgroup); removed after the test with whatever a
+    failure left below it."""
+    v2 = _v2_mount()
+    if not v2:
+        t.fail("no cgroup v2 hierarchy under /sys/fs/cgroup")
+    d = os.path.join(v2, name)
+    os.mkdir(d)
+
+    def remove():
+        for dirpath, _, _ in sorted(os.walk(d), key=lambda w: -w[0].count("/")):
+            try:
+                os.rmdir(dirpath)
+            except OSError as e:
+                t.log("rmdir %s: %s" % (dirpath, e))
+    t.defer(remove)
+    if chown:
+        for f in DELEG_FILES:
+            os.chown(os.path.join(d, f), pw.pw_uid, pw.pw_gid)
+    if mark:
+        os.setxattr(d, "user.delegate", b"1")
+    return v2, d
+
+
+def as_user_in(t, pw, xdg, cg, *args, check=None, env=()):
+    """as_user, started inside the cgroup cg (as systemd starts a scope's process)."""
+    return t.run(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg] + _user_argv(t, pw, xdg, args, env),
+                 check=check)
+
+
+def _cg_of(pid):
+    """The v2 cgroup of pid, as this sandbox's cgroup namespace shows it."""
+    for line in _read("/proc/%d/cgroup" % pid).splitlines():
+        if line.startswith("0::"):
+            return line[3:]
+    return None
+
+
+def _deleg_state(d):
+    """What must be as before once the container is gone."""
+    return {"subdirs": _subdirs(d), "procs": _read(os.path.join(d, "cgroup.procs")).split(),
+            "subtree_control": _read(os.path.join(d, "cgroup.subtree_control")).split()}
+
+
+LOOP = 'process = { args = [ "/bin/sh", "-c", "trap \\"exit 0\\" TERM; while true; do sleep 0.1; done" ]; };\n'
+
+
+def rootless_in_delegated(t, name, extra=LOOP):
+    """A user, a cgroup delegated to it, and a rootless config NAME; returns
+    (pw, xdg, the delegated cgroup, config, its state before, host snapshot)."""
+    pw, xdg = make_user(t)
+    _, d = delegated_cgroup(t, pw)
+    r = t.rootfs()
+    conf = t.conf(name, 'rootfs = { path = "%s"; writable = "tmpfs"; };\nnamespaces = %s;\n'
+                        'user = { map = "root"; };\n%s' % (r, ALL_NS, extra))
+    os.chmod(conf, 0o644)
+    return pw, xdg, d, conf, _deleg_state(d), t.snapshot()
+
+
+def test_rootless_cgroup_in_a_delegated_subtree(t):
+    pw, xdg, d, conf, empty, before = rootless_in_delegated(t, "rlcg")
+
+    plan = json.loads(as_user_in(t, pw, xdg, d, "plan", "--json", conf, check=True).stdout)
+    steps = [s for s in plan["steps"] if s["kind"] == "cgroup"]
+    t.eq(len(steps), 1, "rootless in a delegated cgroup: the plan has the cgroup step")
+    t.eq(steps[0]["args"], [["group", "rlcg"], ["under", "self"], ["unprivileged", "1"]],
+         "inside the launcher's own cgroup, unprivileged")
+    t.contains(steps[0]["description"], "delegated cgroup, on cgroup v2 only", "the plan says where")
+    t.contains(steps[0]["description"], "no device filter", "and that there is no device program")
+    t.ok(not [s for s in json.loads(as_user(t, pw, xdg, "plan", "--json", conf, check=True).stdout)["steps"]
+              if s["kind"] == "cgroup"], "outside the delegated cgroup: no cgroup step")
+
+    as_user_in(t, pw, xdg, d, "start", "-d", conf, check=True)
+    st = json.loads(as_user(t, pw, xdg, "status", "--json", "rlcg", check=True).stdout)
+    t.eq(st["cgroups"], [os.path.join(d, "rlcg")], "one cgroup, on the v2 hierarchy only (never v1)")
+    rel = "/" + DELEG
+    t.eq(_cg_of(st["pid"]), rel + "/rlcg", "the container's process is in DELEG/NAME")
+    t.eq(_cg_of(st["launcher_pid"]), rel + "/supervisor", "the launcher moved to the leaf supervisor")
+    t.eq(_read(os.path.join(d, "cgroup.procs")).split(), [], "the delegated cgroup itself holds no process")
+    t.eq(_subdirs(d), ["rlcg", "supervisor"], "nothing else below it")
+    for line in _read("/proc/%d/cgroup" % st["pid"]).splitlines():
+        if not line.startswith("0::"):
+            t.ok(not line.endswith("/rlcg"), "no v1 cgroup of its own: %s" % line)
+    ctrls = _read(os.path.join(d, "cgroup.controllers")).split()
+    t.eq(st["pids_current"] is not None, "pids" in ctrls, "status: pids_current when pids is delegated: %s" % st)
+    t.eq(st["memory_bytes"] is not None, "memory" in ctrls, "status: memory_bytes when memory is: %s" % st)
+
+    # From a shell outside the delegated subtree the kernel refuses the move:
+    # the command still runs, outside the container's cgroup, and says so.
+    p = as_user(t, pw, xdg, "exec", "rlcg", "/bin/echo", "hi", check=True)
+    t.eq(p.stdout.strip(), "hi", "exec from outside the delegated cgroup works")
+    t.contains(p.stderr, "outside the container's cgroup", "and says it runs outside its cgroup")
+
+    as_user(t, pw, xdg, "stop", "rlcg", check=True)
+    t.eq(_deleg_state(d), empty, "after stop the delegated cgroup is as it was (no NAME, no supervisor)")
+    t.eq(os.listdir(xdg), [], "the state is gone")
+
+    # Inside, with "cgroup" in namespaces, its cgroup is "/".
+    p = as_user_in(t, pw, xdg, d, "start", conf, "--set", 'process.args=["/bin/cat", "/proc/self/cgroup"]',
+                   check=True)
+    paths = sorted(set(l.split(":", 2)[2] for l in p.stdout.splitlines() if l.count(":") >= 2))
+    t.eq(paths, ["/"], "the container sees its cgroup as / (%r)" % p.stdout)
+    t.eq(_deleg_state(d), empty, "and leaves nothing")
+    t.host_unchanged(before, "rootless cgroup: the host is as before")
+
+
+def test_rootless_cgroup_limits_need_their_controller(t):
+    pw, xdg, d, conf, empty, _ = rootless_in_delegated(t, "rlp", 'limits = {\n  pids = 10;\n};\n')
+    # Not marked delegated; marked but not the user's.
+    _, other = delegated_cgroup(t, pw, name="unmarked-diyctl.scope", mark=False)
+    _, roots = delegated_cgroup(t, pw, name="root-diyctl.scope", chown=False)
+    before = t.snapshot()
+    if "pids" in _read(os.path.join(d, "cgroup.controllers")).split():
+        t.fail("this test expects a v2 hierarchy without the pids controller (hybrid host)")
+    plan = as_user_in(t, pw, xdg, d, "plan", conf, check=True).stdout
+    t.contains(plan, "pids=10", "the plan shows the limit in the cgroup step")
+    p = as_user_in(t, pw, xdg, d, "start", conf, "--set", 'process.args=["/bin/true"]')
+    t.eq(p.returncode, 125, "start fails")
+    t.contains(p.stderr, "rlp.conf:5: limits.pids: the pids controller is not delegated to /%s (" % DELEG,
+               "naming the key, the controller and the cgroup")
+    t.contains(p.stderr, "cgroup.controllers lists none", "and what is delegated")
+    t.contains(p.stderr, "cgroup v1", "and, on a hybrid host, why")
+    t.eq(_deleg_state(d), empty, "nothing left in the delegated cgroup")
+    t.eq(os.listdir(xdg), [], "nor any state")
+
+    # Without a delegated cgroup: refused at plan time, with how to get one.
+    p = as_user(t, pw, xdg, "check", conf)
+    t.eq(p.returncode, 1, "check fails outside a delegated cgroup")
+    t.contains(p.stderr, "rlp.conf:4: limits: resource limits need the container's own cgroup", "at the key")
+    t.contains(p.stderr, "systemd-run --user --scope -p Delegate=yes", "saying how to get one")
+    # Not marked delegated, or not the user's: no cgroup by default either.
+    p = as_user_in(t, pw, xdg, other, "check", conf)
+    t.contains(p.stderr, "limits: resource limits need", "a cgroup without user.delegate is not taken")
+    p = as_user_in(t, pw, xdg, roots, "check", conf)
+    t.contains(p.stderr, "limits: resource limits need", "nor a marked one the user cannot write")
+    # ... and DIYCTL_CGROUP_PARENT=self on it fails cleanly at start.
+    p = as_user_in(t, pw, xdg, roots, "start", conf, "--set", 'process.args=["/bin/true"]', "--set", "limits={}",
+                   env=["DIYCTL_CGROUP_PARENT=self"])
+    t.eq(p.returncode, 125, "DIYCTL_CGROUP_PARENT=self in a cgroup that is not the user's: start fails")
+    t.contains(p.stderr, "the launcher's cgroup /root-diyctl.scope is not delegated to you", "saying why")
+    t.eq(_subdirs(roots), [], "leaving nothing")
+    t.eq(os.listdir(xdg), [], "nor any state")
+    t.host_unchanged(before, "refused limits: the host is as before")
+
+
+def test_rootless_cgroup_cleanup_after_a_launcher_crash(t):
+    pw, xdg, d, conf, empty, before = rootless_in_delegated(t, "rlk")
+    as_user_in(t, pw, xdg, d, "start", "-d", conf, check=True)
+    st = json.loads(as_user(t, pw, xdg, "status", "--json", "rlk", check=True).stdout)
+    t.eq(_subdirs(d), ["rlk", "supervisor"], "running: NAME and supervisor")
+    os.kill(st["launcher_pid"], 9)
+    t.wait_for(lambda: json.loads(as_user(t, pw, xdg, "status", "--json", "rlk").stdout or "{}").get("state") == "dead",
+               msg="the launcher is gone")
+    t.ok(os.path.isdir(os.path.join(d, "rlk")), "the crash left the container's cgroup behind")
+    j = json.loads(as_user(t, pw, xdg, "journal", "--json", "rlk", check=True).stdout)
+    rec = [x for x in j["records"] if x["kind"] == "cgroup"]
+    t.eq([(x["state"], x["fields"].get("dir"), x["fields"].get("unit"), x["fields"].get("supervisor"))
+          for x in rec], [("done", os.path.join(d, "rlk"), d, os.path.join(d, "supervisor"))],
+         "journaled as in the root case: the container's cgroup, the delegated one and the leaf")
+    as_user(t, pw, xdg, "cleanup", "rlk", check=True)
+    t.eq(_deleg_state(d), empty, "cleanup by the user removed NAME and supervisor")
+    t.eq(os.listdir(xdg), [], "and the state")
+    t.host_unchanged(before, "rootless cgroup after a crash: the host is as before")
+
+
+def test_rootless_cgroup_kill_at_every_host_step(t):
+    pw, xdg, d, conf, empty, before = rootless_in_delegated(t, "rlf")
+    plan = json.loads(as_user_in(t, pw, xdg, d, "plan", "--json", conf, check=True).stdout)
+    points = [s["index"] for s in plan["steps"] if s["side"] in ("host", "parent", "spawn")]
+    t.ok([s for s in plan["steps"] if s["kind"] == "cgroup"], "the plan has the cgroup step")
+    for k in points:
+        for when in ("before", "after"):
+            p = as_user_in(t, pw, xdg, d, "start", "-d", conf, env=["DIYCTL_FAULT=%d:%s" % (k, when)])
+            t.ok(p.returncode != 0, "start with the fault at %d:%s must not succeed" % (k, when))
+            c = as_user(t, pw, xdg, "cleanup", "rlf")
+            t.eq(c.returncode, 0, "cleanup by the user after a kill at %d:%s (stderr: %s)" % (k, when, c.stderr))
+            t.eq(_deleg_state(d), empty, "the delegated cgroup after a kill at %d:%s and cleanup" % (k, when))
+            t.eq(os.listdir(xdg), [], "no state after a kill at %d:%s" % (k, when))
+    t.host_unchanged(before, "rootless cgroup, kills at every step: the host is as before")

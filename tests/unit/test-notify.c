@@ -14,6 +14,7 @@
 #include "diyctl/notify.h"
 #include "diyctl/util.h"
 #include "steps/cgroup_place.h"
+#include "steps/steps.h"
 #include "tap.h"
 
 /* A listener like systemd's: SOCK_DGRAM with SO_PASSCRED. */
@@ -186,32 +187,105 @@ static void test_place(void)
         dc_cgroup_place_free(&pl);
         dc_kvs_free(&args);
 
-        char *p = NULL;
-        setenv("DIYCTL_CGROUP_PARENT", "none", 1);
-        int r25 = dc_cgroup_parent(&p, &err);
-        CHECK(r25 == 0 && p == NULL, "DIYCTL_CGROUP_PARENT=none: the roots");
-        setenv("DIYCTL_CGROUP_PARENT", "self", 1);
-        int r26 = dc_cgroup_parent(&p, &err);
-        CHECK(r26 == 0 && dc_streq(p, "self"), "DIYCTL_CGROUP_PARENT=self");
-        free(p);
-        setenv("DIYCTL_CGROUP_PARENT", "/machine.slice//x/", 1);
-        int r27 = dc_cgroup_parent(&p, &err);
-        CHECK(r27 == 0 && dc_streq(p, "/machine.slice/x"), "a path is normalised (%s)",
-              p ? p : "NULL");
-        free(p);
-        setenv("DIYCTL_CGROUP_PARENT", "relative", 1);
-        int r28 = dc_cgroup_parent(&p, &err);
-        CHECK(r28 < 0 && strstr(err.msg, "DIYCTL_CGROUP_PARENT"), "a relative path is refused");
-        setenv("DIYCTL_CGROUP_PARENT", "/x/../y", 1);
-        int r29 = dc_cgroup_parent(&p, &err);
-        CHECK(r29 < 0, "a path with .. is refused");
+        static const struct {
+                const char *env;
+                bool unprivileged;
+                int ret;
+                const char *want; /* the parent, or how the error starts */
+                const char *what;
+        } parents[] = {
+                { "none", false, 0, NULL, "DIYCTL_CGROUP_PARENT=none: the roots" },
+                { "self", false, 0, "self", "DIYCTL_CGROUP_PARENT=self" },
+                { "/machine.slice//x/", false, 0, "/machine.slice/x", "a path is normalised" },
+                { "relative", false, -EINVAL, "DIYCTL_CGROUP_PARENT=relative", "a relative path is refused" },
+                { "/x/../y", false, -EINVAL, "DIYCTL_CGROUP_PARENT=/x/../y", "a path with .. is refused" },
+                /* Unprivileged: only the launcher's own delegated cgroup, or none. */
+                { "self", true, 0, "self", "unprivileged, DIYCTL_CGROUP_PARENT=self" },
+                { "none", true, 0, NULL, "unprivileged, DIYCTL_CGROUP_PARENT=none: no cgroup" },
+                { "/machine.slice", true, -EPERM, "DIYCTL_CGROUP_PARENT=/machine.slice: unprivileged",
+                  "unprivileged, a cgroup path is refused" },
+        };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(parents); i++) {
+                setenv("DIYCTL_CGROUP_PARENT", parents[i].env, 1);
+                char *p = NULL;
+                struct dc_error e = { 0 };
+                int r = dc_cgroup_parent(parents[i].unprivileged, &p, &e);
+                bool good = r == parents[i].ret &&
+                            (r < 0 ? !p && strstr(e.msg, parents[i].want) == e.msg : dc_streq(p, parents[i].want));
+                CHECK(good, "%s (%s)", parents[i].what, r < 0 ? e.msg : p ? p : "NULL");
+                free(p);
+        }
         unsetenv("DIYCTL_CGROUP_PARENT");
+
+        /* A launcher at the hierarchy's root has nothing delegated: refused unprivileged. */
+        dc_kvs_add(&args, "group", "web");
+        dc_kvs_add(&args, "under", "self");
+        int r33 = dc_cgroup_place(h, &args, &pl, &err);
+        if (r33 == 0 && !pl.unit) {
+                int r34 = dc_cgroup_check_delegated(h, &pl, &args, &err);
+                CHECK(r34 < 0 && strstr(err.msg, "at the root of"), "unprivileged at the root: refused (%s)",
+                      err.msg);
+        } else {
+                CHECK(r33 == 0, "self placement (%s)", err.msg);
+        }
+        dc_cgroup_place_free(&pl);
+        dc_kvs_free(&args);
+
+        /* A delegated unit (a plain directory stands in for cgroupfs). */
+        _cleanup_free_ char *unit = dc_xasprintf("%s/user.slice/x.scope", h);
+        _cleanup_free_ char *ctl = dc_xasprintf("%s/cgroup.controllers", unit);
+        _cleanup_free_ char *procs = dc_xasprintf("%s/cgroup.procs", unit);
+        dc_mkdir_p(unit, 0755);
+        FILE *f = fopen(ctl, "w");
+        if (f) {
+                fputs("cpu memory\n", f);
+                fclose(f);
+        }
+        f = fopen(procs, "w");
+        if (f)
+                fclose(f);
+        struct dc_cgroup_place dpl = { .unit = unit };
+        dc_kvs_add(&args, "memory", "1048576");
+        dc_kvs_add(&args, "cpus", "0.5");
+        dc_err_clear(&err);
+        int r35 = dc_cgroup_check_delegated(h, &dpl, &args, &err);
+        CHECK(r35 == 0, "limits whose controllers are delegated (%s)", err.msg);
+        dc_kvs_add(&args, "pids", "10");
+        dc_kvs_add(&args, "pids-origin", "/srv/ct/t.conf:4: limits.pids");
+        int r36 = dc_cgroup_check_delegated(h, &dpl, &args, &err);
+        CHECK(r36 < 0 && strstr(err.msg, "/srv/ct/t.conf:4: limits.pids: the pids controller is not delegated to "
+                                         "/user.slice/x.scope (") == err.msg &&
+                      strstr(err.msg, "lists cpu memory)"),
+              "a limit without its controller: named at its key, with the cgroup (%s)", err.msg);
+        dc_kvs_free(&args);
+        unlink(ctl);
+        unlink(procs);
+        rmdir(unit);
+        _cleanup_free_ char *slice = dc_xasprintf("%s/user.slice", h);
+        rmdir(slice);
         rmdir(h);
+}
+
+static void test_missing_controller(void)
+{
+        struct dc_kvs a = { 0 };
+        CHECK(dc_cgroup_missing_controller("", &a) == NULL, "no limits: nothing missing");
+        dc_kvs_add(&a, "cpus", "1");
+        CHECK(dc_streq(dc_cgroup_missing_controller("cpuset cpu io memory pids\n", &a), NULL),
+              "cpu among others (not confused with cpuset)");
+        CHECK(dc_streq(dc_cgroup_missing_controller("cpuset io memory pids\n", &a), "cpus"),
+              "cpuset is not cpu: limits.cpus has no controller");
+        dc_kvs_add(&a, "memory", "1");
+        CHECK(dc_streq(dc_cgroup_missing_controller("cpu\n", &a), "memory"), "memory missing");
+        CHECK(dc_streq(dc_cgroup_missing_controller("\n", &a), "memory"), "an empty list: the first limit, in "
+                                                                          "memory, cpus, pids order");
+        dc_kvs_free(&a);
 }
 
 int main(void)
 {
         test_notify();
         test_place();
+        test_missing_controller();
         return tap_done();
 }

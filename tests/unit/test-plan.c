@@ -174,6 +174,17 @@ static void test_variants(void)
                 dc_plan_free(p);
 }
 
+/* What `diyctl plan` prints for P; free() it. */
+static char *plan_text(const struct dc_plan *p)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        dc_plan_print(p, f);
+        fclose(f);
+        return buf;
+}
+
 static void test_describe_and_json(void)
 {
         struct dc_error err = { 0 };
@@ -181,15 +192,12 @@ static void test_describe_and_json(void)
         CHECK(p != NULL, "plan for printing");
         if (!p)
                 return;
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        dc_plan_print(p, f);
-        fclose(f);
+        char *buf = plan_text(p);
         CHECK(strstr(buf, "* host   statedir") != NULL, "host steps are marked");
         CHECK(strstr(buf, "pivot_root into the rootfs") != NULL, "steps are described");
         free(buf);
-        f = open_memstream(&buf, &len);
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
         dc_plan_print_json(p, f);
         fclose(f);
         CHECK(strstr(buf, "\"kind\":\"statedir\",\"side\":\"host\",\"host_change\":true") != NULL, "json marks host changes");
@@ -260,17 +268,25 @@ static void test_fs_checks(void)
         dc_config_free(c);
 }
 
-static struct dc_plan *plan_as(const char *text, uid_t uid, const char *subuid, struct dc_error *err)
+/* As UID; unprivileged in a delegated cgroup when DELEGATED. */
+static struct dc_plan *plan_cg(const char *text, uid_t uid, const char *subuid, bool delegated,
+                               struct dc_error *err)
 {
         struct dc_config *c = NULL;
         if (dc_config_load_string(text, "/srv/ct/t.conf", NULL, &c, err) < 0)
                 return NULL;
         struct dc_plan_opts o = { .state_root = "/run/diyctl", .skip_fs_checks = true, .uid = uid, .gid = uid,
-                                  .subuid_file = subuid, .subgid_file = subuid };
+                                  .subuid_file = subuid, .subgid_file = subuid, .cgroups = delegated,
+                                  .cgroup_parent = delegated ? "self" : NULL };
         struct dc_plan *p = NULL;
         dc_plan_build(c, &o, &p, err);
         dc_config_free(c);
         return p;
+}
+
+static struct dc_plan *plan_as(const char *text, uid_t uid, const char *subuid, struct dc_error *err)
+{
+        return plan_cg(text, uid, subuid, false, err);
 }
 
 static const char *idmap_arg(const struct dc_plan *p, const char *key, int nth)
@@ -341,10 +357,36 @@ static void test_user_maps(void)
         if (p)
                 dc_plan_free(p);
         p = plan_as("rootfs = { path = \"/r\"; };\nlimits = { pids = 5; };\n", 4242, sub, &err);
-        CHECK(!p && strstr(err.msg, "/srv/ct/t.conf:2: limits: resource limits need the container's own cgroup") == err.msg,
-              "rootless limits are refused at their key (%s)", err.msg);
+        CHECK(!p && strstr(err.msg, "/srv/ct/t.conf:2: limits: resource limits need the container's own cgroup") == err.msg &&
+                      strstr(err.msg, "systemd-run --user --scope -p Delegate=yes"),
+              "rootless limits without a delegated cgroup are refused at their key, saying how to get one (%s)",
+              err.msg);
         if (p)
                 dc_plan_free(p);
+        /* In a cgroup delegated to the caller: its own cgroup, v2 only, limits allowed. */
+        snprintf(text, sizeof(text), "%suser = { map = \"root\"; };\nlimits = { memory = \"1M\";\n pids = 5; };\n", ns);
+        p = plan_cg(text, 4242, sub, true, &err);
+        CHECK(p != NULL, "rootless limits in a delegated cgroup plan (%s)", err.msg);
+        if (p) {
+                int i = find_step(p, "cgroup", NULL, NULL), sp = find_step(p, "spawn", NULL, NULL);
+                int id = find_step(p, "idmap", NULL, NULL);
+                CHECK(id >= 0 && id < i && i < sp, "rootless: idmap, then the cgroup, then the spawn");
+                const struct dc_kvs *a = i >= 0 ? &p->steps[i].args : NULL;
+                CHECK(a && dc_streq(dc_kvs_get(a, "group"), "t") && dc_streq(dc_kvs_get(a, "under"), "self") &&
+                              dc_streq(dc_kvs_get(a, "unprivileged"), "1"),
+                      "rootless cgroup: NAME inside the launcher's cgroup, marked unprivileged");
+                CHECK(a && dc_streq(dc_kvs_get(a, "pids"), "5") &&
+                              dc_streq(dc_kvs_get(a, "pids-origin"), "/srv/ct/t.conf:5: limits.pids") &&
+                              dc_streq(dc_kvs_get(a, "memory-origin"), "/srv/ct/t.conf:4: limits.memory") &&
+                              !dc_kvs_get(a, "cpus-origin"),
+                      "each limit carries its origin, for errors at start");
+                char *buf = plan_text(p);
+                CHECK(strstr(buf, "inside the launcher's delegated cgroup, on cgroup v2 only") &&
+                              strstr(buf, "no device filter") && !strstr(buf, "devices allowed"),
+                      "plan says: delegated, v2 only, no device filter");
+                free(buf);
+                dc_plan_free(p);
+        }
         unlink(sub);
         rmdir(dir);
 }
