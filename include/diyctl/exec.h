@@ -30,6 +30,7 @@ struct dc_exec_ctx {
         int cgroup_join[8];         /* v1 "tasks" files, O_WRONLY */
         size_t n_cgroup_join;
         struct dc_strv cgroup_procs; /* every cgroup.procs: the fallback, by pid */
+        unsigned cgroup_limits;      /* the limits applied so far (steps/limits.c's bits) */
         /* Values host steps resolve at run time for later steps (e.g. a NAT
          * lease "lease.ipv4" = "10.88.0.4/30"); also copied into the status file
          * as "var.KEY" so list/status can show them. */

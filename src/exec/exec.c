@@ -351,6 +351,30 @@ static bool interrupted(int sfd)
         return false;
 }
 
+/* An error the first process has reported while the launcher was still at
+ * its steps: returns -EINVAL with err (and *exit_code) set to it, else 0.
+ * Does not wait. */
+static int child_failed(int sync, int *exit_code, struct dc_error *err)
+{
+        struct pollfd pf = { .fd = sync, .events = POLLIN };
+        if (poll(&pf, 1, 0) <= 0 || !(pf.revents & POLLIN))
+                return 0;
+        char type = 0;
+        struct {
+                int code;
+                char text[2000];
+        } m;
+        int fd = -1;
+        int n = dc_recv_msg(sync, &type, &m, sizeof(m) - 1, &fd);
+        if (fd >= 0)
+                close(fd);
+        if (n < (int)sizeof(int) || type != DC_MSG_ERROR)
+                return 0;
+        ((char *)&m)[n] = 0;
+        *exit_code = m.code;
+        return dc_err(err, EINVAL, "%s", m.text);
+}
+
 static long long now_ms(void)
 {
         struct timespec ts;
@@ -543,6 +567,10 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                         r = dc_err(err, EINTR, "interrupted by a signal while starting");
                         break;
                 }
+                /* The first process runs its own steps meanwhile: once it has
+                 * failed, nothing more is done on the host for it. */
+                if (sync >= 0 && (r = child_failed(sync, exit_code, err)) < 0)
+                        break;
                 log_step(opts, i, plan);
                 fault_point(i + 1, "before");
                 /* Detached: output goes to the log once the state dir exists,
@@ -558,6 +586,8 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                         r = s->ops->apply(s, &ctx, err);
                 if (r == 0)
                         fault_point(i + 1, "after");
+                else if (sync >= 0)
+                        child_failed(sync, exit_code, err); /* its error, when it came first, is the cause */
         }
 
         int master = -1;

@@ -197,6 +197,11 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                         dc_kvs_add(&s->args, key, o);
                 }
         }
+        /* As root on a host with cgroup v1 hierarchies, those come right
+         * after the spawn, while the first process mounts (steps/cgroup.c). */
+        ssize_t cg_index = opts->cgroups && opts->uid == 0 ? (ssize_t)p->n - 1 : -1;
+        if (cg_index >= 0)
+                dc_kvs_add(&p->steps[cg_index].args, "part", "v2");
         s = add_step(p, "spawn");
         _cleanup_free_ char *nsl = ns_list(p->namespaces);
         dc_kvs_add(&s->args, "namespaces", nsl);
@@ -215,6 +220,12 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 s = add_step(p, "idmap-layers");
                 for (size_t i = 0; i < img.lowers.n; i++)
                         dc_kvs_add(&s->args, "lower", img.lowers.v[i]);
+        }
+        if (cg_index >= 0) {
+                s = add_step(p, "cgroup");
+                const struct dc_kvs *a = &p->steps[cg_index].args;
+                for (size_t i = 0; i < a->n; i++)
+                        dc_kvs_add(&s->args, a->v[i].key, strcmp(a->v[i].key, "part") == 0 ? "v1" : a->v[i].val);
         }
 
         /* The launcher, while the first process waits: its named netns. */

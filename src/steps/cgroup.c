@@ -151,19 +151,50 @@ static int only_v2(struct dc_strv *h, struct dc_error *err)
         return 0;
 }
 
+/* The step comes in two parts (plan.c): "v2" before the spawn, so the first
+ * process is cloned straight into its v2 cgroup; "v1", on a host that still
+ * has v1 hierarchies, right after it, while the first process makes its
+ * mounts, so their mkdirs, device lists and limits are off the start's
+ * critical path. The last part checks that every limit found a controller.
+ * Unprivileged, one step without a part: the v2 hierarchy alone. */
 static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         unsigned limits_applied = 0;
         bool unprivileged = dc_streq(dc_kvs_get(&s->args, "unprivileged"), "1");
+        const char *part = dc_kvs_get(&s->args, "part"); /* "v2", "v1"; none: every hierarchy */
         struct dc_strv h = { 0 };
         if (dc_cgroup_hierarchies(&h) < 0) {
                 dc_strv_free(&h);
                 return dc_err(err, ENOENT, "no cgroup hierarchy is mounted under /sys/fs/cgroup");
         }
+        /* On a hybrid host the v1 devices controller enforces the device list
+         * by itself (the kernel asks it as well as any v2 program): the v2
+         * BPF program would refuse nothing more, and loading it (the
+         * verifier) is a tenth of a start (bench/README.md). A host with
+         * cgroup v2 only gets the program, its only means. */
+        bool v1_devices = false;
+        for (size_t i = 0; i < h.n && !v1_devices; i++) {
+                _cleanup_free_ char *deny = dc_xasprintf("%s/devices.deny", h.v[i]);
+                v1_devices = !fs_is(h.v[i], CGROUP2_SUPER_MAGIC) && access(deny, F_OK) == 0;
+        }
         int r = unprivileged ? only_v2(&h, err) : 0;
         if (r < 0) {
                 dc_strv_free(&h);
                 return r;
+        }
+        if (part) {
+                bool v1 = dc_streq(part, "v1");
+                struct dc_strv keep = { 0 };
+                for (size_t i = 0; i < h.n; i++)
+                        if (fs_is(h.v[i], CGROUP2_SUPER_MAGIC) != v1)
+                                dc_strv_push(&keep, h.v[i]);
+                dc_strv_free(&h);
+                h = keep;
+                if (!h.n) {
+                        /* nothing of this part on this host (no v1 hierarchy
+                         * on a cgroup v2 host, no v2 one on an old v1 host) */
+                        return v1 ? dc_cgroup_limits_check(&s->args, ctx->cgroup_limits, err) : 0;
+                }
         }
         /* Where it goes (cgroup_place.c): every directory we will create, and
          * on a delegated v2 hierarchy the launcher's supervisor leaf, are in
@@ -202,16 +233,6 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         }
         for (size_t i = 0; r == 0 && i < h.n; i++)
                 r = dc_cgroup_enter_delegated(&pl[i], err);
-        /* On a hybrid host the v1 devices controller enforces the device list
-         * by itself (the kernel asks it as well as any v2 program): the v2
-         * BPF program would refuse nothing more, and loading it (the
-         * verifier) is a tenth of a start (bench/README.md). A host with
-         * cgroup v2 only gets the program, its only means. */
-        bool v1_devices = false;
-        for (size_t i = 0; i < h.n && !v1_devices; i++) {
-                _cleanup_free_ char *deny = dc_xasprintf("%s/devices.deny", h.v[i]);
-                v1_devices = !fs_is(h.v[i], CGROUP2_SUPER_MAGIC) && access(deny, F_OK) == 0;
-        }
         for (size_t i = 0; r == 0 && i < h.n; i++) {
                 const char *dir = pl[i].dir;
                 int mk = mkdir(dir, 0755);
@@ -239,7 +260,12 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                         if (r == 0)
                                 dc_strv_push(&ctx->cgroup_dirs, dir);
                 } else if (r == 0) {
-                        _cleanup_free_ char *procs = dc_xasprintf("%s/cgroup.procs", dir);
+                        /* v1: its one thread by "tasks", which takes no lock
+                         * that waits for an RCU grace period (cgroup.procs,
+                         * the whole thread group, does); it has not forked
+                         * and will not before it is released */
+                        bool v2 = fs_is(dir, CGROUP2_SUPER_MAGIC);
+                        _cleanup_free_ char *procs = dc_xasprintf("%s/%s", dir, v2 ? "cgroup.procs" : "tasks");
                         char pid[32];
                         snprintf(pid, sizeof(pid), "%d", (int)ctx->child);
                         int w = dc_write_file(procs, pid);
@@ -254,8 +280,9 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         free(pl);
         dc_kvs_free(&extra);
         dc_strv_free(&h);
-        if (r == 0)
-                r = dc_cgroup_limits_check(&s->args, limits_applied, err);
+        ctx->cgroup_limits |= limits_applied;
+        if (r == 0 && !dc_streq(part, "v2"))
+                r = dc_cgroup_limits_check(&s->args, ctx->cgroup_limits, err);
         if (r < 0)
                 return r;
         return dc_step_done(ctx, s, seq, NULL, err);
@@ -318,6 +345,11 @@ static void cgroup_describe(const struct dc_step *s, FILE *out)
 {
         const char *parent = dc_kvs_get(&s->args, "under");
         bool unprivileged = dc_streq(dc_kvs_get(&s->args, "unprivileged"), "1");
+        const char *part = dc_kvs_get(&s->args, "part");
+        if (dc_streq(part, "v2"))
+                fputs("cgroup v2 hierarchy: ", out);
+        else if (dc_streq(part, "v1"))
+                fputs("cgroup v1 hierarchies, if the host has any (none on a cgroup v2 host): ", out);
         if (unprivileged)
                 fprintf(out, "create the cgroup %s inside the launcher's delegated cgroup, on cgroup v2 only (the "
                         "launcher moves to its leaf \"supervisor\") and move the container into it",
@@ -327,11 +359,11 @@ static void cgroup_describe(const struct dc_step *s, FILE *out)
                         "its leaf \"supervisor\" on cgroup v2) and move the container into it",
                         dc_kvs_get(&s->args, "group"));
         else if (parent)
-                fprintf(out, "create the cgroup %s/%s in each hierarchy and move the container into it", parent,
-                        dc_kvs_get(&s->args, "group"));
+                fprintf(out, "create the cgroup %s/%s%s and move the container into it", parent,
+                        dc_kvs_get(&s->args, "group"), part ? "" : " in each hierarchy");
         else
-                fprintf(out, "create the cgroup %s in each hierarchy and move the container into it",
-                        dc_kvs_get(&s->args, "group"));
+                fprintf(out, "create the cgroup %s%s and move the container into it", dc_kvs_get(&s->args, "group"),
+                        part ? "" : " in each hierarchy");
         const char *lim[] = { "memory", "cpus", "pids" };
         for (size_t i = 0; i < DC_ARRAY_SIZE(lim); i++)
                 if (dc_kvs_get(&s->args, lim[i]))

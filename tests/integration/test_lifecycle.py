@@ -46,7 +46,8 @@ def test_detached_lifecycle(t):
     # the journal lists what was done on the host
     j = json.loads(t.diyctl("journal", "--json", "life", check=True).stdout)
     kinds = [r["kind"] for r in j["records"]]
-    t.eq(kinds, ["statedir", "cgroup", "netns"], "journal records of a running container")
+    t.eq(kinds, ["statedir", "cgroup", "cgroup", "netns"],
+         "journal records of a running container (its v2 cgroup, then its v1 ones on this hybrid host)")
     t.ok(all(r["state"] == "done" for r in j["records"]), "every record is done")
     t.contains(t.diyctl("journal", "life", check=True).stdout, "netns", "journal as a table")
     t0 = time.monotonic()
@@ -124,3 +125,22 @@ def test_error_after_host_steps_is_undone(t):
     t.ok(p.returncode != 0, "a mount that cannot be made fails the start")
     t.contains(p.stderr, "/bin/sh/x", "the error names the target")
     t.host_unchanged(before, "an error after host steps is undone")
+
+
+def test_first_process_error_while_the_launcher_sets_up_nat(t):
+    """The first process makes its mounts while the launcher sets up the
+    network: when a mount fails first, the start reports that error (not a
+    later host step's), with exit 125, and leaves nothing, with either
+    firewall backend."""
+    for backend in ("iptables", "nftables"):
+        os.makedirs("/etc/diyctl", exist_ok=True)
+        with open("/etc/diyctl/host.conf", "w") as f:
+            f.write('firewall = "%s";\n' % backend)
+        before = t.snapshot()
+        conf = conf_for(t, extra='network = { mode = "nat"; ports = ( { host = 8080; container = 80; } ); };\n'
+                                 'volumes = ( { source = "%s"; target = "/bin/sh/x"; } );\n' % t.tmp)
+        p = t.diyctl("start", conf)
+        t.eq(p.returncode, 125, "%s: a mount that cannot be made fails the start" % backend)
+        t.contains(p.stderr, "/bin/sh/x", "%s: the error is the first process's, naming the target" % backend)
+        t.host_unchanged(before, "%s: nothing left of the NAT setup" % backend)
+    os.unlink("/etc/diyctl/host.conf")

@@ -221,7 +221,7 @@ def test_container_cgroup_inside_the_delegated_unit(t):
     # As systemd would: the launcher starts inside the unit's cgroup.
     plan = t.run(["sh", "-c", _enter(dirs) + "exec %s plan --json %s" % (t.diyctl_bin, conf)]).stdout
     step = [s for s in json.loads(plan)["steps"] if s["kind"] == "cgroup"][0]
-    t.eq(step["args"], [["group", "web"], ["under", "self"]], "the plan puts the cgroup inside the unit's")
+    t.eq(step["args"], [["group", "web"], ["under", "self"], ["part", "v2"]], "the plan puts the cgroup inside the unit's")
     t.contains(step["description"], "delegated", "and says so")
 
     p = t.spawn(["sh", "-c", _enter(dirs) + "exec %s start %s" % (t.diyctl_bin, conf)],
@@ -282,11 +282,11 @@ def test_undelegated_unit_keeps_the_default_place(t):
     conf, _ = _conf(t, "web", ["/bin/true"])
     plan = json.loads(t.run(["sh", "-c", _enter(dirs) + "exec %s plan --json %s" % (t.diyctl_bin, conf)]).stdout)
     step = [s for s in plan["steps"] if s["kind"] == "cgroup"][0]
-    t.eq(step["args"], [["group", "diyctl/web"]], "without Delegate=yes: HIERARCHY/diyctl/NAME")
+    t.eq(step["args"], [["group", "diyctl/web"], ["part", "v2"]], "without Delegate=yes: HIERARCHY/diyctl/NAME")
     plan = json.loads(t.run(["sh", "-c", _enter(dirs) + "exec %s plan --json %s" % (t.diyctl_bin, conf)],
                             env={"DIYCTL_CGROUP_PARENT": "self"}).stdout)
     step = [s for s in plan["steps"] if s["kind"] == "cgroup"][0]
-    t.eq(step["args"], [["group", "web"], ["under", "self"]], "DIYCTL_CGROUP_PARENT=self forces it")
+    t.eq(step["args"], [["group", "web"], ["under", "self"], ["part", "v2"]], "DIYCTL_CGROUP_PARENT=self forces it")
     p = t.diyctl("plan", conf, env={"DIYCTL_CGROUP_PARENT": "relative/x"})
     t.eq(p.returncode, 1, "a bad DIYCTL_CGROUP_PARENT is an error")
     t.contains(p.stderr, "DIYCTL_CGROUP_PARENT", "naming the variable")

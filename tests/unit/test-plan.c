@@ -52,12 +52,18 @@ static void test_basic_plan(void)
         CHECK_STREQ(p->steps[2].ops->kind, "spawn", "then the first process is spawned");
         CHECK_STREQ(dc_kvs_get(&p->steps[2].args, "namespaces"), "mount,uts,ipc,pid,net,cgroup",
                     "default namespaces");
-        CHECK_STREQ(p->steps[3].ops->kind, "netns", "then the named netns");
-        CHECK_STREQ(dc_kvs_get(&p->steps[3].args, "path"), "/run/netns/diyctl-t", "netns path");
-        CHECK(p->steps[1].ops->side == DC_SIDE_HOST && p->steps[3].ops->side == DC_SIDE_HOST, "both are host steps");
-        CHECK_STREQ(p->steps[4].ops->kind, "make-private", "make-rprivate comes first inside");
+        CHECK_STREQ(dc_kvs_get(&p->steps[1].args, "part"), "v2", "the v2 cgroup (cloned into it)");
+        CHECK_STREQ(p->steps[3].ops->kind, "cgroup", "then the v1 cgroups, while the first process mounts");
+        CHECK_STREQ(dc_kvs_get(&p->steps[3].args, "part"), "v1", "the v1 part");
+        CHECK_STREQ(dc_kvs_get(&p->steps[3].args, "group"), "diyctl/t", "the same group");
+        CHECK_STREQ(p->steps[4].ops->kind, "netns", "then the named netns");
+        CHECK_STREQ(dc_kvs_get(&p->steps[4].args, "path"), "/run/netns/diyctl-t", "netns path");
+        CHECK(p->steps[1].ops->side == DC_SIDE_HOST && p->steps[3].ops->side == DC_SIDE_HOST &&
+                      p->steps[4].ops->side == DC_SIDE_HOST,
+              "all host steps");
+        CHECK_STREQ(p->steps[5].ops->kind, "make-private", "make-rprivate comes first inside");
         int rf = find_step(p, "rootfs", NULL, NULL);
-        CHECK(rf == 5, "then the rootfs");
+        CHECK(rf == 6, "then the rootfs");
         CHECK_STREQ(dc_kvs_get(&p->steps[rf].args, "source"), "/srv/ct/rootfs", "rootfs path resolved against the file's dir");
         CHECK_STREQ(dc_kvs_get(&p->steps[rf].args, "writable"), "direct", "a path rootfs is writable directly by default");
         CHECK(find_step(p, "loopback-up", NULL, NULL) > rf, "lo is brought up in the container's netns");
