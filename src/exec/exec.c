@@ -354,11 +354,14 @@ static bool interrupted(int sfd)
 /* An error the first process has reported while the launcher was still at
  * its steps: returns -EINVAL with err (and *exit_code) set to it, else 0.
  * Does not wait. */
-static int child_failed(int sync, int *exit_code, struct dc_error *err)
+enum child_said { CHILD_EOF, CHILD_ERROR, CHILD_OTHER };
+
+/* One message from the first process: its error (err and *exit_code set),
+ * a pty master (kept in *pty when pty is not NULL), or the end of the socket
+ * (it exec'd, or died). *r is set to a negative errno when the socket
+ * itself failed. */
+static enum child_said child_message(int sync, int *pty, int *exit_code, int *r, struct dc_error *err)
 {
-        struct pollfd pf = { .fd = sync, .events = POLLIN };
-        if (poll(&pf, 1, 0) <= 0 || !(pf.revents & POLLIN))
-                return 0;
         char type = 0;
         struct {
                 int code;
@@ -366,13 +369,40 @@ static int child_failed(int sync, int *exit_code, struct dc_error *err)
         } m;
         int fd = -1;
         int n = dc_recv_msg(sync, &type, &m, sizeof(m) - 1, &fd);
+        if (n == -ENODATA)
+                return CHILD_EOF;
+        if (n < 0) {
+                *r = dc_err(err, n, "lost the container during setup: %s", strerror(-n));
+                return CHILD_EOF;
+        }
+        if (type == DC_MSG_PTY && pty) {
+                if (*pty >= 0)
+                        close(*pty);
+                *pty = fd;
+                return CHILD_OTHER;
+        }
         if (fd >= 0)
                 close(fd);
-        if (n < (int)sizeof(int) || type != DC_MSG_ERROR)
-                return 0;
+        if (type != DC_MSG_ERROR || n < (int)sizeof(int))
+                return CHILD_OTHER;
         ((char *)&m)[n] = 0;
         *exit_code = m.code;
-        return dc_err(err, EINVAL, "%s", m.text);
+        *r = dc_err(err, EINVAL, "%s", m.text);
+        return CHILD_ERROR;
+}
+
+static int child_failed(int sync, int *exit_code, struct dc_error *err)
+{
+        struct pollfd pf = { .fd = sync, .events = POLLIN };
+        if (poll(&pf, 1, 0) <= 0 || !(pf.revents & POLLIN))
+                return 0;
+        struct dc_error e = { 0 };
+        int r = 0, code = 0;
+        if (child_message(sync, NULL, &code, &r, &e) != CHILD_ERROR)
+                return 0; /* a step of ours will notice, or "go" will */
+        *err = e;
+        *exit_code = code;
+        return r;
 }
 
 static long long now_ms(void)
@@ -602,38 +632,13 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 uint64_t fcaps;
                 if (go == 0 && dc_exec_sends_filter(plan, &fcaps))
                         send_filter(sync, fcaps);
-                for (;;) {
-                        char type;
-                        struct {
-                                int code;
-                                char text[2000];
-                        } m;
-                        int fd = -1;
-                        int n = dc_recv_msg(sync, &type, &m, sizeof(m) - 1, &fd);
-                        if (n == -ENODATA && go < 0) {
-                                r = dc_err(err, go, "the container's first process died before it could run: %s",
-                                           strerror(-go));
-                                break;
-                        }
-                        if (n == -ENODATA)
-                                break; /* exec succeeded: the socket closed with it */
-                        if (n < 0) {
-                                r = dc_err(err, n, "lost the container during setup: %s", strerror(-n));
-                                break;
-                        }
-                        if (type == DC_MSG_PTY) {
-                                if (master >= 0)
-                                        close(master);
-                                master = fd;
-                        } else if (type == DC_MSG_ERROR && n >= (int)sizeof(int)) {
-                                ((char *)&m)[n] = 0;
-                                *exit_code = m.code;
-                                r = dc_err(err, EINVAL, "%s", m.text);
-                                break;
-                        } else if (fd >= 0) {
-                                close(fd);
-                        }
-                }
+                enum child_said said;
+                while ((said = child_message(sync, &master, exit_code, &r, err)) == CHILD_OTHER)
+                        ;
+                /* the end of the socket: it exec'd (the socket closed with it) */
+                if (said == CHILD_EOF && r == 0 && go < 0)
+                        r = dc_err(err, go, "the container's first process died before it could run: %s",
+                                   strerror(-go));
         }
         if (r == 0)
                 r = write_status(plan, &ctx, opts, err);
