@@ -23,12 +23,10 @@ struct dc_exec_ctx {
         struct dc_strv cgroup_dirs; /* its cgroup in each hierarchy (for status, exec) */
         /* Set by the cgroup step when it runs before the spawn (steps/cgroup.c):
          * the first process is cloned straight into the v2 cgroup
-         * (CLONE_INTO_CGROUP) and joins each v1 one itself, writing "0" to the
-         * "tasks" fds below, so no process is ever moved by pid (a move by
-         * pid waits for an RCU grace period: milliseconds per start). */
+         * (CLONE_INTO_CGROUP); it joins the v1 ones itself, by "tasks" fds
+         * the step sends after the spawn (DC_MSG_CGROUP), so no process is
+         * moved by pid (a move by pid waits for an RCU grace period). */
         int cgroup_fd;              /* -1, or the v2 cgroup's directory */
-        int cgroup_join[8];         /* v1 "tasks" files, O_WRONLY */
-        size_t n_cgroup_join;
         struct dc_strv cgroup_procs; /* every cgroup.procs: the fallback, by pid */
         unsigned cgroup_limits;      /* the limits applied so far (steps/limits.c's bits) */
         /* Values host steps resolve at run time for later steps (e.g. a NAT
@@ -92,6 +90,8 @@ enum {
                                  * closed, PR_SET_PDEATHSIG is armed */
         DC_MSG_LAYER = 'L',     /* launcher -> child, before "go": an idmapped layer mount in
                                  * SCM_RIGHTS (steps/idmap_layers.c), top layer first */
+        DC_MSG_CGROUP = 'C',    /* launcher -> child, before "go": a v1 cgroup's "tasks" file in
+                                 * SCM_RIGHTS; the child writes "0" to it (joins it) */
         DC_MSG_FILTER = 'F',    /* launcher -> child, after "go" when dc_exec_sends_filter: the
                                  * compiled seccomp filter in SCM_RIGHTS (none: compile it) */
 };

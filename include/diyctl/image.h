@@ -142,6 +142,7 @@ struct dc_extract_opts {
 
 struct dc_extract_stats {
         uint64_t entries, files, dirs, symlinks, hardlinks, whiteouts, opaques;
+        uint64_t user_opaques; /* opaque dirs also marked user.overlay.opaque (for user namespaces) */
         uint64_t bytes;        /* file data written */
         uint64_t raw_bytes;    /* bytes of the archive read (compressed) */
         uint64_t skipped;      /* entries not unpacked (devices, sockets) */
@@ -186,6 +187,12 @@ int dc_cache_kind_parse(const char *s, enum dc_cache_kind *k); /* 0 or -EINVAL *
 
 /* ROOT/layers/HEX or ROOT/tarballs/HEX; the tree is ENTRY/tree. */
 char *dc_cache_entry_path(const char *root, enum dc_cache_kind k, const char *hex);
+/* Whether the entry whose tree is TREE (ENTRY/tree) can be a layer of an
+ * overlay in a user namespace: every opaque directory of it carries
+ * user.overlay.opaque, which overlayfs reads there (an entry unpacked by an
+ * older diyctl, or on a file system without user xattrs, may lack it).
+ * 0, or -EPROTO with err saying what to do. */
+int dc_cache_check_userns(const char *tree, struct dc_error *err);
 
 /* A tarball's SHA-256, from the memo the last unpack left (path, size,
  * mtime, ctime and inode unchanged) or by reading it. */

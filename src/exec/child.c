@@ -161,16 +161,25 @@ static int open_pty(struct dc_exec_ctx *ctx, int *slave, struct dc_error *err)
 
 /* wait-launcher: the first process has done what it could alone; now it
  * waits until the launcher has done its host steps and says "go" (with the
- * terminal's size). Before that, the launcher may hand over idmapped layers. */
+ * terminal's size). Before that, the launcher may hand over idmapped layers
+ * and the v1 cgroups it is to join. */
 static int wait_launcher_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         (void)s;
-        (void)err;
         char type = 0;
         struct winsize ws;
         for (;;) {
                 int fd = -1;
                 int n = dc_recv_msg(ctx->sync_fd, &type, &ws, sizeof(ws), &fd);
+                if (n >= 0 && type == DC_MSG_CGROUP && fd >= 0) {
+                        /* a v1 cgroup of ours: join it (steps/cgroup.c) */
+                        bool ok = write(fd, "0", 1) == 1;
+                        int e = errno;
+                        close(fd);
+                        if (!ok)
+                                return dc_err(err, e, "cannot join the container's cgroup: %s", strerror(e));
+                        continue;
+                }
                 if (n >= 0 && type == DC_MSG_LAYER && fd >= 0) {
                         /* idmapped layers (steps/idmap_layers.c), for the rootfs step */
                         ctx->layer_fds = dc_xrealloc(ctx->layer_fds, (ctx->n_layer_fds + 1) * sizeof(int));
@@ -224,10 +233,6 @@ void dc_child_main(struct dc_exec_ctx *ctx)
          * launcher is already gone, the peer is closed and this fails. */
         if (dc_send_msg(ctx->sync_fd, DC_MSG_READY, "", 0, -1) < 0)
                 _exit(125);
-
-        /* Into the v1 cgroups made for us, first of all (steps/cgroup.c). */
-        if (dc_cgroup_join_self(ctx, &err) < 0)
-                fail(ctx, 125, &err);
 
         const struct dc_plan *p = ctx->plan;
         if (p->namespaces & DC_NS_USER) {

@@ -227,6 +227,18 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 if (holder < 0)
                         return dc_err(err, errno, "%s: %s", target, strerror(errno));
                 r = attach_layers(ctx, s, holder, &low, err);
+                /* Read-only: always an overlay, never a layer bound as the
+                 * root: a bind made here, in a mount namespace of the
+                 * container's user namespace, is not locked, and a container
+                 * given CAP_SYS_ADMIN could remount it writable and write
+                 * into the shared cache. One layer gets an empty one under it. */
+                if (r == 0 && low.n == 1 && (strcmp(writable, "none") == 0 || strcmp(writable, "direct") == 0)) {
+                        int e = -1;
+                        if ((r = mkdir_in(holder, "empty", err)) == 0 && (e = open_dir(holder, "empty", err)) >= 0)
+                                r = add_lower(&low, e, err);
+                        else if (r == 0)
+                                r = e;
+                }
         } else {
                 r = open_lowers(s, &low, err);
         }

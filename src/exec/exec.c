@@ -394,14 +394,18 @@ static enum child_said child_message(int sync, int *pty, int *exit_code, int *r,
 static int child_failed(int sync, int *exit_code, struct dc_error *err)
 {
         struct pollfd pf = { .fd = sync, .events = POLLIN };
-        if (poll(&pf, 1, 0) <= 0 || !(pf.revents & POLLIN))
+        if (poll(&pf, 1, 0) <= 0 || !(pf.revents & (POLLIN | POLLHUP)))
                 return 0;
         struct dc_error e = { 0 };
         int r = 0, code = 0;
-        if (child_message(sync, NULL, &code, &r, &e) != CHILD_ERROR)
-                return 0; /* a step of ours will notice, or "go" will */
+        enum child_said said = child_message(sync, NULL, &code, &r, &e);
+        if (said == CHILD_OTHER)
+                return 0;
+        /* the end of the socket before "go": it died (it cannot have exec'd) */
+        if (said == CHILD_EOF && r == 0)
+                r = dc_err(&e, ECHILD, "the container's first process died during its setup (killed, or out of memory?)");
         *err = e;
-        *exit_code = code;
+        *exit_code = code ? code : 125;
         return r;
 }
 

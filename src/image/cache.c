@@ -205,6 +205,30 @@ static void read_kv_file(const char *path, struct dc_kvs *kv)
         free(line);
 }
 
+int dc_cache_check_userns(const char *tree, struct dc_error *err)
+{
+        _cleanup_free_ char *entry = dc_xstrdup(tree);
+        char *slash = strrchr(entry, '/');
+        if (slash)
+                *slash = 0;
+        _cleanup_free_ char *ip = dc_xasprintf("%s/info", entry);
+        struct dc_kvs info = { 0 };
+        read_kv_file(ip, &info);
+        long long wh = 0, op = -1, uop = -1;
+        dc_kvs_get_ll(&info, "whiteouts", &wh);
+        dc_kvs_get_ll(&info, "opaques", &op);
+        dc_kvs_get_ll(&info, "user_opaques", &uop);
+        dc_kvs_free(&info);
+        /* an older entry does not say how many opaque directories it has:
+         * only one without any whiteout is surely fine */
+        bool ok = op >= 0 ? uop >= op : wh == 0;
+        if (ok)
+                return 0;
+        return dc_err(err, EPROTO, "the cached layer %s lacks the user.overlay.opaque marks overlayfs needs in a user "
+                      "namespace (unpacked by an older diyctl, or on a file system without user xattrs): remove it "
+                      "with `diyctl image prune` (when no container uses it) and start again", entry);
+}
+
 /* ---- tarball digests ---------------------------------------------------- */
 
 static char *memo_path(const char *root, const char *path)
@@ -544,6 +568,8 @@ int dc_cache_unpack(struct dc_cache_unpack *u, struct dc_error *err)
                 dc_kvs_addf(&info, "raw_bytes", "%llu", (unsigned long long)u->stats.raw_bytes);
                 dc_kvs_addf(&info, "entries", "%llu", (unsigned long long)u->stats.entries);
                 dc_kvs_addf(&info, "whiteouts", "%llu", (unsigned long long)(u->stats.whiteouts + u->stats.opaques));
+                dc_kvs_addf(&info, "opaques", "%llu", (unsigned long long)u->stats.opaques);
+                dc_kvs_addf(&info, "user_opaques", "%llu", (unsigned long long)u->stats.user_opaques);
                 _cleanup_free_ char *ip = dc_xasprintf("%s/info", u->tmp);
                 r = write_kv_file(ip, &info, false, err);
         }

@@ -609,10 +609,23 @@ static int whiteout(struct ex *x, int pfd, const char *base, const char *name)
                  * root and user.overlay.* in a user namespace (userxattr); the
                  * root-owned cache serves both (steps/idmap_layers.c) */
                 const char *attr = x->root_user ? "trusted.overlay.opaque" : "user.overlay.opaque";
-                if (fsetxattr(pfd, attr, "y", 1, 0) < 0 ||
-                    (x->root_user && fsetxattr(pfd, attr = "user.overlay.opaque", "y", 1, 0) < 0))
+                if (fsetxattr(pfd, attr, "y", 1, 0) < 0)
                         return dc_err(x->err, errno, "%.300s: cannot mark the directory opaque (%s): %s", name, attr,
                                       strerror(errno));
+                /* a file system without user xattrs: fine for overlayfs
+                 * mounted by the host's root; the entry is then refused for
+                 * user namespaces (dc_cache_check_userns) */
+                bool user_mark = !x->root_user;
+                if (x->root_user) {
+                        if (fsetxattr(pfd, "user.overlay.opaque", "y", 1, 0) == 0)
+                                user_mark = true;
+                        else if (errno != EOPNOTSUPP)
+                                return dc_err(x->err, errno,
+                                              "%.300s: cannot mark the directory opaque (user.overlay.opaque): %s", name,
+                                              strerror(errno));
+                }
+                if (user_mark)
+                        x->st->user_opaques++;
                 x->st->opaques++;
                 return 0;
         }

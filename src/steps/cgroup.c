@@ -65,35 +65,25 @@ int dc_cgroup_hierarchies(struct dc_strv *out)
         return out->n ? 0 : -ENOENT;
 }
 
-/* The cgroup step runs before the spawn (plan.c), so the first process can
- * be placed without moving it by pid: writing a pid to cgroup.procs takes the
- * kernel's global cgroup_threadgroup_rwsem for writing, which waits for an
- * RCU grace period (5 to 15 ms measured on the build machines, most of a
- * start). Instead the first process is cloned into the v2 cgroup
- * (CLONE_INTO_CGROUP, only a read lock) and, on a hybrid host, joins each v1
- * hierarchy by writing "0" (itself) to its "tasks" file, which the kernel
- * does without that lock for a single-threaded writer. Moving by pid stays
- * as the fallback (a kernel without CLONE_INTO_CGROUP, the user namespace
- * path where a helper clones the first process). */
+/* No process is moved by pid where it can be helped: writing a pid to
+ * cgroup.procs or "tasks" takes the kernel's global cgroup_threadgroup_rwsem
+ * for writing, which waits for an RCU grace period (5 to 15 ms measured on
+ * the build machines, most of a start). So the v2 part of the step runs
+ * before the spawn and the first process is cloned into its v2 cgroup
+ * (CLONE_INTO_CGROUP, only a read lock); the v1 part, after it, hands the
+ * first process an fd of each v1 "tasks" file (DC_MSG_CGROUP) and it writes
+ * "0" (itself, one thread), which the kernel does without that lock. Moving
+ * by pid stays as the fallback (a kernel without CLONE_INTO_CGROUP, the user
+ * namespace path where a helper clones the first process). */
 static int prepare_join(struct dc_exec_ctx *ctx, const char *dir, struct dc_error *err)
 {
         _cleanup_free_ char *procs = dc_xasprintf("%s/cgroup.procs", dir);
         dc_strv_push(&ctx->cgroup_procs, procs);
-        if (fs_is(dir, CGROUP2_SUPER_MAGIC)) {
-                if (ctx->cgroup_fd >= 0)
-                        return 0;
-                ctx->cgroup_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (ctx->cgroup_fd < 0)
-                        return dc_err(err, errno, "%s: %s", dir, strerror(errno));
+        if (!fs_is(dir, CGROUP2_SUPER_MAGIC) || ctx->cgroup_fd >= 0)
                 return 0;
-        }
-        if (ctx->n_cgroup_join >= DC_ARRAY_SIZE(ctx->cgroup_join))
-                return dc_err(err, E2BIG, "too many cgroup hierarchies");
-        _cleanup_free_ char *tasks = dc_xasprintf("%s/tasks", dir);
-        int fd = open(tasks, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-                return dc_err(err, errno, "%s: %s", tasks, strerror(errno));
-        ctx->cgroup_join[ctx->n_cgroup_join++] = fd;
+        ctx->cgroup_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (ctx->cgroup_fd < 0)
+                return dc_err(err, errno, "%s: %s", dir, strerror(errno));
         return 0;
 }
 
@@ -102,9 +92,28 @@ static void close_join_fds(struct dc_exec_ctx *ctx)
         if (ctx->cgroup_fd >= 0)
                 close(ctx->cgroup_fd);
         ctx->cgroup_fd = -1;
-        for (size_t i = 0; i < ctx->n_cgroup_join; i++)
-                close(ctx->cgroup_join[i]);
-        ctx->n_cgroup_join = 0;
+}
+
+/* After the spawn: the first process joins DIR itself (see above). */
+static int hand_join(struct dc_exec_ctx *ctx, const char *dir, struct dc_error *err)
+{
+        bool v2 = fs_is(dir, CGROUP2_SUPER_MAGIC);
+        _cleanup_free_ char *file = dc_xasprintf("%s/%s", dir, v2 ? "cgroup.procs" : "tasks");
+        if (!v2 && ctx->launcher_sync >= 0) {
+                _cleanup_close_ int fd = open(file, O_WRONLY | O_CLOEXEC);
+                if (fd < 0)
+                        return dc_err(err, errno, "%s: %s", file, strerror(errno));
+                int r = dc_send_msg(ctx->launcher_sync, DC_MSG_CGROUP, "", 1, fd);
+                if (r < 0)
+                        return dc_err(err, r, "cannot hand the cgroup %s to the container: %s", dir, strerror(-r));
+                return 0;
+        }
+        char pid[32];
+        snprintf(pid, sizeof(pid), "%d", (int)ctx->child);
+        int w = dc_write_file(file, pid);
+        if (w < 0)
+                return dc_err(err, w, "cannot move the container into %s: %s", dir, strerror(-w));
+        return 0;
 }
 
 int dc_cgroup_after_spawn(struct dc_exec_ctx *ctx, bool placed, struct dc_error *err)
@@ -123,15 +132,6 @@ int dc_cgroup_after_spawn(struct dc_exec_ctx *ctx, bool placed, struct dc_error 
         return r;
 }
 
-int dc_cgroup_join_self(struct dc_exec_ctx *ctx, struct dc_error *err)
-{
-        int r = 0;
-        for (size_t i = 0; r == 0 && i < ctx->n_cgroup_join; i++)
-                if (write(ctx->cgroup_join[i], "0", 1) != 1)
-                        r = dc_err(err, errno, "cannot join the container's cgroup: %s", strerror(errno));
-        close_join_fds(ctx);
-        return r;
-}
 
 /* Unprivileged: the v2 hierarchy alone. A v1 hierarchy cannot be delegated
  * safely (nothing keeps a delegatee's moves inside its subtree: v2 also
@@ -254,26 +254,11 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                  * the host's owners and permissions. */
                 if (r == 0 && !unprivileged && !(v1_devices && fs_is(dir, CGROUP2_SUPER_MAGIC)))
                         r = dc_devices_restrict(dir, err);
-                if (r == 0 && ctx->child <= 0) {
-                        /* Before the spawn: the first process will join by itself. */
-                        r = prepare_join(ctx, dir, err);
-                        if (r == 0)
-                                dc_strv_push(&ctx->cgroup_dirs, dir);
-                } else if (r == 0) {
-                        /* v1: its one thread by "tasks", which takes no lock
-                         * that waits for an RCU grace period (cgroup.procs,
-                         * the whole thread group, does); it has not forked
-                         * and will not before it is released */
-                        bool v2 = fs_is(dir, CGROUP2_SUPER_MAGIC);
-                        _cleanup_free_ char *procs = dc_xasprintf("%s/%s", dir, v2 ? "cgroup.procs" : "tasks");
-                        char pid[32];
-                        snprintf(pid, sizeof(pid), "%d", (int)ctx->child);
-                        int w = dc_write_file(procs, pid);
-                        if (w < 0)
-                                r = dc_err(err, w, "cannot move the container into %s: %s", dir, strerror(-w));
-                        else
-                                dc_strv_push(&ctx->cgroup_dirs, dir);
-                }
+                /* Before the spawn: cloned into it. After: it joins by itself. */
+                if (r == 0)
+                        r = ctx->child <= 0 ? prepare_join(ctx, dir, err) : hand_join(ctx, dir, err);
+                if (r == 0)
+                        dc_strv_push(&ctx->cgroup_dirs, dir);
         }
         for (size_t i = 0; i < h.n; i++)
                 dc_cgroup_place_free(&pl[i]);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "diyctl/exec.h"
+#include "diyctl/image.h"
 #include "diyctl/util.h"
 #include "steps.h"
 
@@ -62,7 +63,11 @@ static int idmapped_clone(const char *dir, int userns, struct dc_error *err)
         if (fd < 0)
                 return dc_err(err, errno, "cannot clone the layer %s: %s%s", dir, strerror(errno),
                               errno == ENOSYS ? " (the new mount API needs Linux 5.2 or later)" : "");
+        /* private: a clone joins the peer group of the mount it copies (a
+         * shared / on most hosts), and mounts made under it in the container
+         * would then show up on the host */
         struct dc_mount_attr_idmap attr = { .attr_set = DC_MOUNT_ATTR_IDMAP | DC_MOUNT_ATTR_RDONLY,
+                                            .propagation = MS_PRIVATE,
                                             .userns_fd = (uint64_t)userns };
         if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
                 int e = errno;
@@ -84,10 +89,13 @@ static int idmap_layers_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, 
         for (size_t i = 0; i < s->args.n; i++) {
                 if (strcmp(s->args.v[i].key, "lower") != 0)
                         continue;
+                int r = dc_cache_check_userns(s->args.v[i].val, err);
+                if (r < 0)
+                        return r;
                 _cleanup_close_ int fd = idmapped_clone(s->args.v[i].val, userns, err);
                 if (fd < 0)
                         return fd;
-                int r = dc_send_msg(ctx->launcher_sync, DC_MSG_LAYER, "", 1, fd);
+                r = dc_send_msg(ctx->launcher_sync, DC_MSG_LAYER, "", 1, fd);
                 if (r < 0)
                         return dc_err(err, r, "cannot hand a layer to the container: %s", strerror(-r));
         }

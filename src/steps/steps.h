@@ -51,7 +51,6 @@ int dc_cgroup_hierarchies(struct dc_strv *out);
  * joining v1 by itself), move ctx->child by pid; close the join fds. */
 int dc_cgroup_after_spawn(struct dc_exec_ctx *ctx, bool placed, struct dc_error *err);
 /* First process, on "go": join the v1 cgroups prepared for it (cgroup.c). */
-int dc_cgroup_join_self(struct dc_exec_ctx *ctx, struct dc_error *err);
 /* child (src/exec/child_steps.c) */
 extern const struct dc_step_ops dc_make_private_ops;
 extern const struct dc_step_ops dc_cgroupns_ops;

@@ -761,8 +761,12 @@ def test_image_as_root_in_a_user_namespace(t):
     as an idmapped mount: the image's owners (0, 33) are the same inside,
     whiteouts and opaque directories work under userxattr, the cache is never
     written, the host sees no mount, and what the container writes to a
-    persistent upper directory belongs to the mapped ids on the host."""
+    persistent upper directory belongs to the mapped ids on the host. The
+    cache's mount is shared, as mounts are on systemd hosts: nothing the
+    container mounts may propagate back."""
     prune_after(t)
+    t.run(["mount", "--make-shared", "/var/lib/diyctl"])
+    t.defer(t.run, ["mount", "--make-private", "/var/lib/diyctl"])
     d = t.tmp
     while d not in ("/", "/tmp"):  # the mapped root is nobody special on the host
         os.chmod(d, os.stat(d).st_mode | 0o055)
@@ -822,3 +826,22 @@ def test_image_as_root_in_a_user_namespace(t):
                  check=False)
     t.eq(p.stdout, "0\n0\n", "a tarball rootfs under a user namespace: root's files are root's")
     t.ok(p.returncode != 0 and "Read-only" in p.stderr, "writable = none stays read-only")
+    # even for a container given CAP_SYS_ADMIN (in its user namespace): the
+    # root is a read-only overlay, which cannot be remounted writable
+    tbe = [e for e in entries(t) if e["kind"] == "tarball"][0]
+    p = t.diyctl("start", conf, "--set", 'security.capabilities.add=["SYS_ADMIN"]', "--set",
+                 'process.args=["/bin/sh", "-c", "mount -o remount,rw,bind / ; mount -o remount,rw / ; echo x > /pwned"]',
+                 check=False)
+    t.ok(p.returncode != 0, "no write into a read-only root, even with CAP_SYS_ADMIN")
+    t.ok(not os.path.exists(os.path.join(tbe["path"], "tree", "pwned")), "the shared cache is never written")
+    # a layer unpacked by an older diyctl (its info does not count its
+    # user.overlay.opaque marks) is refused, not used with its opaque dirs broken
+    up = [e for e in entries(t) if e["id"] == "sha256:" + _sha(upper)][0]
+    info = os.path.join(up["path"], "info")
+    lines = open(info).read().splitlines(True)
+    with open(info, "w") as f:
+        f.writelines(l for l in lines if not l.startswith(("opaques=", "user_opaques=")))
+    conf = t.conf("nsold", 'rootfs = { image = "%s"; };\nnamespaces = %s;\n%s' % (arch, ns, umap))
+    p = t.diyctl("start", conf, "--set", 'process.args=["/bin/true"]', check=125)
+    t.contains(p.stderr, "lacks the user.overlay.opaque marks", "an old cache entry is refused")
+    t.contains(p.stderr, "diyctl image prune", "saying what to do")

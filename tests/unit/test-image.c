@@ -742,7 +742,7 @@ static void test_extract(void)
         CHECK(vn == 1 && v[0] == 'y', "the opaque marker became %s=y", attr);
         vn = getxattr(dp, "user.overlay.opaque", v, sizeof(v));
         CHECK(vn == 1 && v[0] == 'y', "and user.overlay.opaque=y (for overlayfs in a user namespace)");
-        CHECK(st.whiteouts == 1 && st.opaques == 1, "counted");
+        CHECK(st.whiteouts == 1 && st.opaques == 1 && st.user_opaques == 1, "counted (user.overlay.opaque too)");
         free(wp);
         free(dp);
         dc_extract_stats_free(&st);
