@@ -346,6 +346,13 @@ def _crash_every_step(t, fw):
             c = t.diyctl("cleanup", "crash")
             t.eq(c.returncode, 0, "cleanup after a kill at %d:%s (%s) (stderr: %s)" % (k, when, kinds[k - 1], c.stderr))
             t.eq(settled(t, before), {}, "host as before after a kill at %d:%s (%s) and cleanup" % (k, when, kinds[k - 1]))
+    # killed inside a step: its intent is on disk, the host not yet changed
+    for kind in dict.fromkeys(s["kind"] for s in plan["steps"] if s["side"] == "host"):
+        p = t.diyctl("start", "-d", conf, env={"DIYCTL_FAULT": "%s:intent" % kind})
+        t.ok(p.returncode != 0, "start with the fault after the intent of %s must not succeed" % kind)
+        c = t.diyctl("cleanup", "crash")
+        t.eq(c.returncode, 0, "cleanup after a kill after the intent of %s (stderr: %s)" % (kind, c.stderr))
+        t.eq(settled(t, before), {}, "host as before after a kill after the intent of %s and cleanup" % kind)
     t.diyctl("start", "-d", conf, check=True)
     stop(t, "crash")
     t.eq(settled(t, before), {}, "host as before after a normal start and stop")
