@@ -91,11 +91,23 @@ static int run_checked(const char *cmds, const char *what, struct dc_error *err)
         return e;
 }
 
-int dc_nft_base_create(struct dc_error *err)
+/* "create table" + the items: one transaction that fails with EEXIST when a
+ * table of that name is there. */
+static int base_make(struct dc_error *err)
 {
         _cleanup_free_ char *items = dc_fw_nft_table_cmds();
-        /* "add" then "delete": whatever an earlier diyctl may have left goes
-         * in the same transaction that makes the table anew. */
+        _cleanup_free_ char *cmds = dc_xasprintf("create table %s\n%s", TABLE, items);
+        return run_checked(cmds, "create table " TABLE, err);
+}
+
+int dc_nft_base_create(struct dc_error *err)
+{
+        int r = base_make(err);
+        if (r != -EEXIST)
+                return r;
+        /* Left behind (a teardown that failed, an older diyctl): "add" then
+         * "delete" makes it anew in the same transaction, whatever was in it. */
+        _cleanup_free_ char *items = dc_fw_nft_table_cmds();
         _cleanup_free_ char *cmds = dc_xasprintf("add table %s\ndelete table %s\nadd table %s\n%s", TABLE, TABLE,
                                                  TABLE, items);
         return run_checked(cmds, "create table " TABLE, err);
@@ -103,9 +115,7 @@ int dc_nft_base_create(struct dc_error *err)
 
 int dc_nft_base_restore(struct dc_error *err)
 {
-        _cleanup_free_ char *items = dc_fw_nft_table_cmds();
-        _cleanup_free_ char *cmds = dc_xasprintf("create table %s\n%s", TABLE, items);
-        int r = run_checked(cmds, "create table " TABLE, err);
+        int r = base_make(err);
         if (r == -EEXIST)
                 return dc_err(err, EEXIST,
                               "nftables: the table %s is there but lacks diyctl's sets and maps (made by hand, or by "

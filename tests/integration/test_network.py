@@ -688,6 +688,22 @@ def test_nft_element_taken_is_refused_and_kept(t):
     stop(t, "a")
 
 
+def test_nft_table_left_behind_is_made_anew(t):
+    """A table inet diyctl that no container holds (left by a failed
+    teardown, or an older diyctl) is replaced by the first start, whole."""
+    backend(t, "nftables")
+    before = t.snapshot()
+    t.run(["nft", "add table inet diyctl; add chain inet diyctl forward { type filter hook forward priority 0; }; "
+                  "add rule inet diyctl forward counter comment \"diyctl:gone\""])
+    t.diyctl("start", "-d", nat_conf(t, "fresh"), check=True)
+    t.defer(t.diyctl, "stop", "fresh", check=False)
+    elems, rules = nft_elements(t)
+    t.eq(len(rules), 9, "the table's own 9 rules, nothing left of the old one")
+    t.eq(comments(elems), ["diyctl:fresh"], "and the container's element")
+    stop(t, "fresh")
+    t.eq(settled(t, before), {}, "the last container deletes it")
+
+
 def test_nft_many_containers_only_elements(t):
     """30 NAT containers with the nftables backend: the table's rules stay the
     same 9 (a container adds only elements), every container answers on its
