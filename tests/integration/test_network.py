@@ -418,6 +418,29 @@ def test_lease_skips_what_the_host_uses(t):
         stop(t, n)
 
 
+def test_lease_skips_every_kind_of_route(t):
+    """Routes in any table but local count, whatever their type, and so do
+    routes inside a candidate subnet (a /32, an IPv6 /128)."""
+    t.run(["ip", "link", "add", "other0", "type", "bridge"])
+    t.defer(t.run, ["ip", "link", "del", "other0"], check=False)
+    t.run(["ip", "link", "set", "other0", "up"])
+    for r in (["10.88.0.0/24", "dev", "other0", "table", "100"], ["blackhole", "10.88.1.0/24"],
+              ["unreachable", "10.88.2.0/23"], ["10.88.4.1/32", "dev", "other0"]):
+        t.run(["ip", "route", "add"] + r)
+        t.defer(t.run, ["ip", "route", "del"] + r, check=False)
+    for r in (["fd88::/64", "dev", "other0", "table", "200"], ["fd88:0:0:1::5/128", "dev", "other0"]):
+        t.run(["ip", "-6", "route", "add"] + r)
+        t.defer(t.run, ["ip", "-6", "route", "del"] + r, check=False)
+    t.diyctl("start", "-d", nat_conf(t, "k1", net="ipv6 = true;"), check=True)
+    t.defer(t.diyctl, "stop", "k1", check=False)
+    v = status(t, "k1")["vars"]
+    t.eq(v["net.ipv4.subnet"], "10.88.4.4/30", "past table 100's, the blackhole's, the unreachable /23 and a /32 inside")
+    t.eq(v["net.ipv6.subnet"], "fd88:0:0:2::/64", "past table 200's /64 and a /128 inside the next one")
+    p = t.diyctl("start", nat_conf(t, "k2", net='address = "10.88.2.130/25";'))
+    t.contains(p.stderr, "overlaps 10.88.2.0/23 (the route 10.88.2.0/23)", "a pinned address in the unreachable /23")
+    stop(t, "k1")
+
+
 def test_pool_from_host_conf(t):
     t.host_conf('firewall = "nftables";\nnat = { ipv4_pool = "10.88.64.0/29"; ipv6_pool = "fd88:0:0:100::/63"; };\n')
     rootfs = t.rootfs("r")

@@ -128,6 +128,42 @@ static void test_pool(void)
         free(s);
         free(many);
 
+        /* against the obvious search (first candidate that overlaps nothing),
+         * on random mixes of nested and disjoint prefixes of every length */
+        struct dc_prefix rpool = P("10.88.0.0/24");
+        unsigned seed = 12345;
+        bool same = true;
+        for (int round = 0; round < 2000 && same; round++) {
+                struct dc_prefix tk[12];
+                size_t n = (size_t)(round % 12);
+                for (size_t i = 0; i < n; i++) {
+                        seed = seed * 1103515245u + 12345u;
+                        unsigned len = 20 + (seed >> 16) % 13; /* /20 .. /32 */
+                        seed = seed * 1103515245u + 12345u;
+                        struct dc_prefix a = rpool;
+                        a.addr[3] = (unsigned char)(seed >> 16);
+                        if ((seed >> 8) % 8 == 0)
+                                a.addr[2] = 89; /* outside the pool */
+                        a.len = len;
+                        tk[i] = dc_prefix_network(&a);
+                }
+                struct dc_prefix got, want = { 0 };
+                int rg = dc_pool_pick(&rpool, 30, tk, n, &got), rw = -ENOSPC;
+                for (uint64_t c = 0; c < 64 && rw != 0; c++) {
+                        struct dc_prefix cand;
+                        dc_pool_subnet(&rpool, 30, c, &cand);
+                        bool clash = false;
+                        for (size_t i = 0; i < n; i++)
+                                clash |= dc_prefix_overlaps(&cand, &tk[i]);
+                        if (!clash) {
+                                want = cand;
+                                rw = 0;
+                        }
+                }
+                same = rg == rw && (rg != 0 || dc_prefix_equal(&got, &want));
+        }
+        CHECK(same, "the sweep finds what trying every candidate finds");
+
         struct dc_prefix sub = P("10.88.0.4/30"), gw, ct;
         dc_subnet_ends(&sub, &gw, &ct);
         char *g = dc_prefix_addr_str(&gw), *c = dc_prefix_addr_str(&ct);
