@@ -397,17 +397,28 @@ static void used_add_raw(struct dc_nl_used *u, int family, const void *addr, siz
         u->v[u->n++] = e;
 }
 
+/* The fixed header of a dump message of the given type and family (its
+ * first byte, in ifaddrmsg and rtmsg alike) with its attributes in tb, or
+ * NULL to skip the message. */
+static void *dump_msg(struct nl_msg *msg, int type, size_t hdrlen, int family, struct nlattr **tb, int maxtype)
+{
+        struct nlmsghdr *h = nlmsg_hdr(msg);
+        if (h->nlmsg_type != type || nlmsg_datalen(h) < (int)hdrlen)
+                return NULL;
+        unsigned char *fixed = nlmsg_data(h);
+        if (family != AF_UNSPEC && fixed[0] != family)
+                return NULL;
+        if (nlmsg_parse(h, (int)hdrlen, tb, maxtype, NULL) < 0)
+                return NULL;
+        return fixed;
+}
+
 static int on_addr_msg(struct nl_msg *msg, void *arg)
 {
         struct dump_ctx *d = arg;
-        struct nlmsghdr *h = nlmsg_hdr(msg);
-        if (h->nlmsg_type != RTM_NEWADDR || nlmsg_datalen(h) < (int)sizeof(struct ifaddrmsg))
-                return NL_OK;
-        struct ifaddrmsg *ifa = nlmsg_data(h);
-        if (d->family != AF_UNSPEC && ifa->ifa_family != d->family)
-                return NL_OK;
         struct nlattr *tb[IFA_MAX + 1];
-        if (nlmsg_parse(h, sizeof(*ifa), tb, IFA_MAX, NULL) < 0)
+        struct ifaddrmsg *ifa = dump_msg(msg, RTM_NEWADDR, sizeof(*ifa), d->family, tb, IFA_MAX);
+        if (!ifa)
                 return NL_OK;
         /* IPv4: IFA_LOCAL is the address (IFA_ADDRESS the peer of a
          * point-to-point link); IPv6 has only IFA_ADDRESS. */
@@ -421,19 +432,12 @@ static int on_addr_msg(struct nl_msg *msg, void *arg)
 static int on_route_msg(struct nl_msg *msg, void *arg)
 {
         struct dump_ctx *d = arg;
-        struct nlmsghdr *h = nlmsg_hdr(msg);
-        if (h->nlmsg_type != RTM_NEWROUTE || nlmsg_datalen(h) < (int)sizeof(struct rtmsg))
-                return NL_OK;
-        struct rtmsg *rt = nlmsg_data(h);
-        if (d->family != AF_UNSPEC && rt->rtm_family != d->family)
-                return NL_OK;
+        struct nlattr *tb[RTA_MAX + 1];
+        struct rtmsg *rt = dump_msg(msg, RTM_NEWROUTE, sizeof(*rt), d->family, tb, RTA_MAX);
         /* default routes overlap everything; they do not count, nor do the
          * local table and its kinds of route */
-        if (rt->rtm_dst_len == 0 || rt->rtm_type == RTN_LOCAL || rt->rtm_type == RTN_BROADCAST ||
+        if (!rt || rt->rtm_dst_len == 0 || rt->rtm_type == RTN_LOCAL || rt->rtm_type == RTN_BROADCAST ||
             rt->rtm_type == RTN_MULTICAST || rt->rtm_type == RTN_ANYCAST)
-                return NL_OK;
-        struct nlattr *tb[RTA_MAX + 1];
-        if (nlmsg_parse(h, sizeof(*rt), tb, RTA_MAX, NULL) < 0)
                 return NL_OK;
         uint32_t table = tb[RTA_TABLE] ? nla_get_u32(tb[RTA_TABLE]) : rt->rtm_table;
         if (table == RT_TABLE_LOCAL || !tb[RTA_DST])
