@@ -78,7 +78,8 @@ static void nft_table_describe(const struct dc_step *s, FILE *out)
         size_t n;
         const struct dc_nft_table_item *t = dc_fw_nft_table(&n);
         for (size_t i = 0; i < n; i++)
-                fprintf(out, "%s %s %s", i ? ";" : "", t[i].chain ? t[i].chain : t[i].what, t[i].text);
+                fprintf(out, "%s %s%s %s", i ? ";" : "", t[i].chain ? t[i].chain : t[i].what, t[i].chain ? ":" : "",
+                        t[i].text);
 }
 
 const struct dc_step_ops dc_nft_table_ops = {
