@@ -593,6 +593,7 @@ def test_plan_shows_every_change(t):
     pinned = nat_conf(t, "pin", net='address = "10.88.7.6/30";')
     out = t.diyctl("plan", pinned, check=True).stdout
     for want in ("the pinned subnet of 10.88.7.6/30", "add address 10.88.7.5/30 to dc-pin",
+                 "net.ipv6.conf.dc-pin.disable_ipv6 = 1 (the container has no IPv6)",
                  "add address 10.88.7.6/30 to eth0", "via 10.88.7.5 dev eth0",
                  "iptables -w -t nat -A POSTROUTING -s 10.88.7.4/30 ! -o dc-pin -m comment --comment diyctl:pin -j MASQUERADE"):
         t.contains(out, want, "pinned plan shows: %s" % want)
@@ -752,6 +753,10 @@ def test_nft_many_containers_only_elements(t):
     t.eq(sorted(c for _, c in elems.get("ifs", [])), ["diyctl:" + nm for nm in names], "one host end per container")
     t.eq(sorted(c for _, c in elems.get("dnat4", [])), ["diyctl:" + nm for nm in names], "one port forward each")
     t.eq(elems.get("dnat6", []), [], "no IPv6 forwards without IPv6")
+    t.eq(t.run(["ip", "-6", "-o", "addr", "show", "dev", "dc-m00"]).stdout, "",
+         "no IPv6 (not even link-local) on the host end of a container without IPv6")
+    with open("/proc/sys/net/ipv6/conf/dc-m00/disable_ipv6") as f:
+        t.eq(f.read().strip(), "1", "IPv6 disabled on it")
     for i, nm in enumerate(names):
         wait_port(t, None, status(t, nm)["vars"]["net.ipv4.ip"], 80)
         t.contains(fetch_from(t, w["ns"], "http://%s:%d/" % (HOST4, 9000 + i)) or "", "Hello from a diyctl container",

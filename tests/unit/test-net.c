@@ -437,6 +437,7 @@ static void test_plan_nat(void)
         CHECK_STREQ(arg(p, veth, "name"), "dc-web", "host end named after the container");
         CHECK_STREQ(arg(p, veth, "peer"), "eth0", "container end is network.interface");
         CHECK_STREQ(arg(p, veth, "route_localnet"), "1", "route_localnet with port forwards");
+        CHECK(arg(p, veth, "disable_ipv6") == NULL, "IPv6 on the host end of a container with IPv6");
         int a1 = find(p, "addr", 0), a2 = find(p, "addr", a1 + 1), a3 = find(p, "addr", a2 + 1),
             a4 = find(p, "addr", a3 + 1);
         CHECK(dc_streq(arg(p, a1, "where"), "host") && dc_streq(arg(p, a1, "address"), "@net.ipv4.host"),
@@ -488,6 +489,7 @@ static void test_plan_nat(void)
                 CHECK(dc_streq(arg(p, rs, "mode"), "list") && dc_streq(arg(p, rs, "server"), "10.99.0.53"),
                       "explicit DNS servers");
                 CHECK(arg(p, find(p, "veth", 0), "route_localnet") == NULL, "no route_localnet without ports");
+                CHECK_STREQ(arg(p, find(p, "veth", 0), "disable_ipv6"), "1", "no IPv6 on the host end without IPv6");
                 dc_plan_free(p);
         }
         dc_host_conf_free(h);
