@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # NAT networking cost: start (until READY) and stop (until torn down) of a
 # NAT container with one port forward, with the iptables and the nftables
-# firewall backends; and how start and stop grow from the 1st to the 100th
-# concurrent container. Runs inside a throwaway sandbox host of the test
-# runner (own net, mount, pid and cgroup namespaces; its cgroups are removed
-# afterwards even if this is interrupted), so the real host is never touched.
+# firewall backends, alone and as the 100th concurrent container (99 others
+# started one after another and kept running). Runs inside a throwaway
+# sandbox host of the test runner (own net, mount, pid and cgroup
+# namespaces; its cgroups are removed afterwards even if this is
+# interrupted), so the real host is never touched.
 #   bench/nat.sh [RUNS] [CONCURRENT]    (default 20 runs, 100 concurrent)
-# Prints a markdown table (milliseconds; medians), with the same container
-# without networking as the baseline.
+# Prints a markdown table (milliseconds; medians of RUNS each), with the
+# same container without networking as the baseline.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-20}
@@ -22,7 +23,7 @@ work=$(mktemp -d /var/tmp/diyctl-bench-nat.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 bash "$here/examples/mkrootfs.sh" "$work/rootfs" >/dev/null
 python3 - "${DIYCTL:-$here/build/diyctl}" "$work" "$runs" "$conc" <<'PY'
-import os, statistics, subprocess, sys, time, platform
+import os, re, statistics, subprocess, sys, time, platform
 
 diyctl, work, runs, conc = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
@@ -64,6 +65,7 @@ def stop(name):
     return dt
 
 rows = []
+k = max(1, min(5, conc // 10))
 try:
   for fw in ("iptables", "nftables", "none"):
       # "none": the same container without networking, for the baseline
@@ -73,46 +75,60 @@ try:
           f.write('firewall = "%s";\n' % (fw if mode == "nat" else "iptables"))
       os.environ["DIYCTL_HOST_CONF"] = hc
       c = conf("web", 8080, mode)
-      starts, stops = [], []
-      for i in range(runs + 2):
-          s = start(c, "web")
-          e = stop("web")
-          if i >= 2:  # warm-up
-              starts.append(s)
-              stops.append(e)
-      # growth: start conc containers one after the other, then stop them in reverse
-      cs = [conf("c%03d" % i, 10000 + i, mode) for i in range(conc)]
-      gstart = [start(cs[i], "c%03d" % i) for i in range(conc)]
-      if mode == "nat":  # sanity: every container's rules are there
+
+      def probe(n, warm=0):
+          """start and stop "web" n times (after warm unmeasured ones)"""
+          st, sp = [], []
+          for i in range(warm + n):
+              s = start(c, "web")
+              e = stop("web")
+              if i >= warm:
+                  st.append(s)
+                  sp.append(e)
+          return st, sp
+
+      # alone: half of the runs before the others start, half after they
+      # stopped, so that a change of load on the machine hits both sides
+      starts, stops = probe(runs // 2, warm=2)
+      # growth: conc-1 others started one after the other and kept running,
+      # "web" started and stopped again as the conc-th, then the others
+      # stopped in reverse
+      cs = [conf("c%03d" % i, 10000 + i, mode) for i in range(conc - 1)]
+      gstart = [start(cs[i], "c%03d" % i) for i in range(conc - 1)]
+      if mode == "nat":  # sanity: every container's rules or elements are there
           if fw == "iptables":
               txt = subprocess.run(["iptables-save"], stdout=subprocess.PIPE, text=True).stdout
           else:
               txt = subprocess.run(["nft", "list", "table", "inet", "diyctl"], stdout=subprocess.PIPE, text=True).stdout
-          tagged = len({l.split("diyctl:")[1].split()[0].strip('"') for l in txt.splitlines() if "diyctl:c" in l})
-          if tagged != conc:
-              sys.exit("bench: %d containers running but rules for %d" % (conc, tagged))
-      gstop = [stop("c%03d" % i) for i in reversed(range(conc))]
-      gstop.reverse()  # gstop[i]: stop of container i, with i+1 running
-      k = max(1, min(5, conc // 10))
-      rows.append((fw, med(starts), med(stops), med(gstart[:k]), med(gstart[-k:]), med(gstop[:k]), med(gstop[-k:])))
+          tagged = len(set(re.findall(r'diyctl:(c\d+)', txt)))
+          if tagged != conc - 1:
+              sys.exit("bench: %d containers running but rules for %d" % (conc - 1, tagged))
+      hstarts, hstops = probe(runs)
+      gstop = [stop("c%03d" % i) for i in reversed(range(conc - 1))]
+      more = probe(runs - runs // 2)
+      starts += more[0]
+      stops += more[1]
+      rows.append((fw, med(starts), med(stops), med(hstarts), med(hstops), med(gstart[:k]), med(gstart[-k:])))
 
 finally:
     cleanup()
 
-print("machine: %s %s, %d cores, kernel %s; %d runs, %d concurrent (1st/last: median of %d)"
-      % (platform.node(), platform.machine(), os.cpu_count(), platform.release(), runs, conc,
-         max(1, min(5, conc // 10))))
+print("machine: %s %s, %d cores, kernel %s; %d runs, %d concurrent; medians"
+      % (platform.node(), platform.machine(), os.cpu_count(), platform.release(), runs, conc))
 print()
-print("| backend | start | stop | start+stop | start 1st | start %dth | growth | stop 1st | stop %dth | growth |" % (conc, conc))
-print("|---|---|---|---|---|---|---|---|---|---|")
-for fw, s, e, g1, gn, h1, hn in rows:
+print("| backend | start | stop | start+stop | start as %dth | growth | stop as %dth | growth | sequential starts: first %d / last %d |"
+      % (conc, conc, k, k))
+print("|---|---|---|---|---|---|---|---|---|")
+for fw, s, e, hs, he, g1, gn in rows:
     label = "no network (baseline)" if fw == "none" else "nat, " + fw
-    print("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |"
-          % (label, s, e, s + e, g1, gn, gn / g1, h1, hn, hn / h1))
+    print("| %s | %.1f | %.1f | %.1f | %.1f | %.2fx | %.1f | %.2fx | %.1f / %.1f (%.2fx) |"
+          % (label, s, e, s + e, hs, hs / s, he, he / e, g1, gn, gn / g1))
 ipt, nft, base = rows
 print()
-print("iptables / nftables: start %.2fx, stop %.2fx, start+stop %.2fx; at %d concurrent: start %.2fx, stop %.2fx"
-      % (ipt[1] / nft[1], ipt[2] / nft[2], (ipt[1] + ipt[2]) / (nft[1] + nft[2]), conc, ipt[4] / nft[4], ipt[6] / nft[6]))
+print("start: alone, and with %d others running (the %dth); stop: the same container again. Sequential: the "
+      "others' own starts, 1st to %dth." % (conc - 1, conc, conc - 1))
+print("iptables / nftables: start %.2fx, stop %.2fx, start+stop %.2fx; as the %dth: start %.2fx, stop %.2fx"
+      % (ipt[1] / nft[1], ipt[2] / nft[2], (ipt[1] + ipt[2]) / (nft[1] + nft[2]), conc, ipt[3] / nft[3], ipt[4] / nft[4]))
 print("networking's own share of start+stop (minus the baseline): iptables %.1f ms, nftables %.1f ms"
       % (ipt[1] + ipt[2] - base[1] - base[2], nft[1] + nft[2] - base[1] - base[2]))
 PY

@@ -55,9 +55,10 @@ int dc_nl_route_add(struct nl_sock *sk, const char *name, int family, const stru
                     const struct dc_prefix *gw, struct dc_error *err);
 
 /* What the host's addresses and routes occupy: every address with its
- * prefix (as a network), every route's destination except default routes
- * and the local table. Names are looked up only to describe an entry
- * (dc_nl_used_describe), so a dump stays cheap with hundreds of links. */
+ * prefix (as a network), every route's destination (any table but local)
+ * except default routes; of one family, or both with AF_UNSPEC. Names are
+ * looked up only to describe an entry (dc_nl_use_describe), so a dump stays
+ * cheap with hundreds of links. */
 struct dc_nl_use {
         struct dc_prefix net;   /* what it occupies */
         struct dc_prefix orig;  /* the address as configured (routes: = net) */
@@ -66,9 +67,9 @@ struct dc_nl_use {
 };
 struct dc_nl_used {
         struct dc_nl_use *v;
-        size_t n;
+        size_t n, cap;
 };
-int dc_nl_host_used(struct nl_sock *sk, struct dc_nl_used *out, struct dc_error *err);
+int dc_nl_host_used(struct nl_sock *sk, int family, struct dc_nl_used *out, struct dc_error *err);
 /* "the address 10.1.0.1/24 on br0", "the route 10.0.0.0/8 dev tun0" */
 char *dc_nl_use_describe(const struct dc_nl_use *u);
 void dc_nl_used_free(struct dc_nl_used *u);

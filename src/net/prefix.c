@@ -186,6 +186,16 @@ static uint64_t subnet_index(const struct dc_prefix *pool, unsigned sublen, cons
         return idx;
 }
 
+struct span {
+        uint64_t lo, hi; /* the candidates (subnet indexes) a taken prefix blocks */
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+        const struct span *x = a, *y = b;
+        return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
 int dc_pool_pick(const struct dc_prefix *pool, unsigned sublen, const struct dc_prefix *taken, size_t n_taken,
                  struct dc_prefix *out)
 {
@@ -193,34 +203,36 @@ int dc_pool_pick(const struct dc_prefix *pool, unsigned sublen, const struct dc_
         if (sublen < pool->len || sublen > bits || sublen - pool->len > 63)
                 return -EINVAL;
         uint64_t count = (uint64_t)1 << (sublen - pool->len);
-        uint64_t i = 0;
-        while (i < count) {
-                struct dc_prefix cand;
-                dc_pool_subnet(pool, sublen, i, &cand);
-                uint64_t next = i + 1;
-                bool clash = false;
-                for (size_t k = 0; k < n_taken; k++) {
-                        const struct dc_prefix *t = &taken[k];
-                        if (!dc_prefix_overlaps(&cand, t))
-                                continue;
-                        clash = true;
-                        if (t->len < sublen) {
-                                /* t spans several candidates: jump past its end. */
-                                if (dc_prefix_contains(t, pool))
-                                        return -ENOSPC;
-                                struct dc_prefix last = dc_prefix_last(t);
-                                uint64_t after = subnet_index(pool, sublen, &last) + 1;
-                                if (after > next)
-                                        next = after;
-                        }
+        /* Prefixes either nest or are disjoint: one that overlaps the pool
+         * covers it whole (nothing left), or blocks the candidates from the
+         * one holding its first address to the one holding its last. Sorted
+         * by the first, they are swept once: O(n log n), not a pass over all
+         * of them for every candidate tried. */
+        struct span *sp = n_taken ? dc_xmalloc(n_taken * sizeof(*sp)) : NULL;
+        size_t n = 0;
+        for (size_t k = 0; k < n_taken; k++) {
+                const struct dc_prefix *t = &taken[k];
+                if (!dc_prefix_overlaps(pool, t))
+                        continue;
+                if (dc_prefix_contains(t, pool)) {
+                        free(sp);
+                        return -ENOSPC;
                 }
-                if (!clash) {
-                        *out = cand;
-                        return 0;
-                }
-                i = next;
+                struct dc_prefix first = dc_prefix_network(t), last = dc_prefix_last(t);
+                sp[n].lo = subnet_index(pool, sublen, &first);
+                sp[n].hi = subnet_index(pool, sublen, &last);
+                n++;
         }
-        return -ENOSPC;
+        if (n > 1)
+                qsort(sp, n, sizeof(*sp), span_cmp);
+        uint64_t cand = 0;
+        for (size_t k = 0; k < n && sp[k].lo <= cand; k++)
+                if (sp[k].hi >= cand)
+                        cand = sp[k].hi + 1;
+        free(sp);
+        if (cand >= count)
+                return -ENOSPC;
+        return dc_pool_subnet(pool, sublen, cand, out);
 }
 
 void dc_subnet_ends(const struct dc_prefix *subnet, struct dc_prefix *host, struct dc_prefix *container)

@@ -367,6 +367,8 @@ static void plan_nat(struct dc_plan *p, const struct dc_config *c, const struct 
         dc_kvs_add(&s->args, "holder", c->name);
         if (c->network.n_ports)
                 dc_kvs_add(&s->args, "route_localnet", "1");
+        if (!v6)
+                dc_kvs_add(&s->args, "disable_ipv6", "1");
         add_addr(p, "host", hostif, f4.host);
         if (v6)
                 add_addr(p, "host", hostif, f6.host);
@@ -392,6 +394,8 @@ static void plan_nat(struct dc_plan *p, const struct dc_config *c, const struct 
         s = dc_plan_add_step(p, "firewall");
         dc_kvs_add(&s->args, "backend", backend);
         dc_kvs_add(&s->args, "holder", c->name);
+        if (h->firewall == DC_FW_NFTABLES)
+                dc_kvs_add(&s->args, "root", root);
         _cleanup_free_ char *tag = dc_xasprintf("diyctl:%s", c->name);
         dc_kvs_add(&s->args, "tag", tag);
         dc_kvs_add(&s->args, "dev", hostif);

@@ -4,11 +4,13 @@
  *   shared resource held by reference (shared.c): the first container
  *   creates it, the last one deletes it. args: root, holder.
  * firewall: a NAT container's forward, masquerade and port-forward rules
- *   (net/fw.h), all tagged diyctl:NAME. iptables: one `iptables -w` per rule,
- *   the exact specs journaled, undone with -D. nftables: one batch, the
- *   handles journaled, deleted by handle (by tag if the launcher died before
- *   it could record them). args: backend, holder, tag, dev, subnet4, addr4,
- *   subnet6, addr6 (values or '@' references), port (PROTO:HOST:CONTAINER)... */
+ *   (net/fw.h). iptables: one `iptables -w` per rule, all tagged diyctl:NAME,
+ *   the exact specs journaled, undone with -D. nftables: the container's
+ *   elements of the table's set and maps, journaled as they are before one
+ *   transaction adds them all, deleted by key. args: backend, holder, tag,
+ *   dev, subnet4, addr4, subnet6, addr6 (values or '@' references), port
+ *   (PROTO:HOST:CONTAINER)..., and with nftables root (for the host lock when
+ *   the table has to be made again). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,9 +72,14 @@ static int nft_table_undo(const struct dc_kvs *rec, struct dc_error *err)
 static void nft_table_describe(const struct dc_step *s, FILE *out)
 {
         (void)s;
-        fputs("nftables table " DC_NFT_FAMILY " " DC_NFT_TABLE " with base chains forward (filter), prerouting and "
-              "output (dnat), postrouting (snat) (shared: deleted with the last container using it)",
+        fputs("nftables table " DC_NFT_FAMILY " " DC_NFT_TABLE " (shared: made by the first container, deleted with the "
+              "last; containers add only elements):",
               out);
+        size_t n;
+        const struct dc_nft_table_item *t = dc_fw_nft_table(&n);
+        for (size_t i = 0; i < n; i++)
+                fprintf(out, "%s %s%s %s", i ? ";" : "", t[i].chain ? t[i].chain : t[i].what, t[i].chain ? ":" : "",
+                        t[i].text);
 }
 
 const struct dc_step_ops dc_nft_table_ops = {
@@ -118,6 +125,30 @@ static bool is_nft(const struct dc_kvs *a)
         return dc_streq(dc_kvs_get(a, "backend"), "nftables");
 }
 
+/* The nftables elements: added in one transaction; when the table is gone
+ * (`nft flush ruleset` while containers run), it is made again under the
+ * host lock, so that two launchers never both make it. */
+static int nft_add(const struct dc_kvs *a, const struct dc_strv *elems, const char *tag, struct dc_error *err)
+{
+        int r = dc_nft_elems_add(elems, tag, err);
+        if (r != -ENOENT)
+                return r;
+        const char *root = dc_kvs_get(a, "root");
+        if (!root || root[0] != '/')
+                return r;
+        int lock = dc_host_lock(root, err);
+        if (lock < 0)
+                return lock;
+        r = dc_nft_elems_add(elems, tag, err); /* made again meanwhile? */
+        if (r == -ENOENT) {
+                r = dc_nft_base_restore(err);
+                if (r == 0)
+                        r = dc_nft_elems_add(elems, tag, err);
+        }
+        dc_host_unlock(lock, root);
+        return r;
+}
+
 static int firewall_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         struct dc_kvs a;
@@ -131,32 +162,32 @@ static int firewall_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, stru
                 dc_kvs_free(&a);
                 return dc_err(err, EINVAL, "firewall step without tag or device");
         }
-        struct dc_strv rules = { 0 };
+        struct dc_strv items = { 0 };
         bool nft = is_nft(&a);
         if (nft)
-                dc_fw_nft_rules(&b.spec, &rules);
+                dc_fw_nft_elements(&b.spec, &items);
         else
-                dc_fw_iptables_rules(&b.spec, &rules);
-        /* The journal gets the exact rules before any is added. */
-        for (size_t i = 0; i < rules.n; i++)
-                dc_kvs_add(&a, "rule", rules.v[i]);
+                dc_fw_iptables_rules(&b.spec, &items);
+        /* The journal gets the exact rules or elements before any is added. */
+        for (size_t i = 0; i < items.n; i++)
+                dc_kvs_add(&a, nft ? "elem" : "rule", items.v[i]);
         unsigned seq;
         r = dc_net_intent(ctx, s, &a, &seq, err);
-        struct dc_kvs done = { 0 };
         if (r == 0 && nft) {
-                struct dc_strv handles = { 0 };
-                r = dc_nft_add_rules(&rules, b.spec.tag, &handles, err);
-                for (size_t i = 0; i < handles.n; i++)
-                        dc_kvs_add(&done, "handle", handles.v[i]);
-                dc_strv_free(&handles);
+                r = nft_add(&a, &items, b.spec.tag, err);
+                /* One transaction: on failure none of it is in place, and an
+                 * element refused because its key is taken is someone else's,
+                 * which teardown must not delete. */
+                struct dc_error ignored;
+                if (r < 0)
+                        dc_journal_undone(ctx->journal, seq, s->ops->kind, &ignored);
         } else {
-                for (size_t i = 0; r == 0 && i < rules.n; i++)
-                        r = dc_iptables_add(rules.v[i], err);
+                for (size_t i = 0; r == 0 && i < items.n; i++)
+                        r = dc_iptables_add(items.v[i], err);
         }
         if (r == 0)
-                r = dc_step_done(ctx, s, seq, &done, err);
-        dc_kvs_free(&done);
-        dc_strv_free(&rules);
+                r = dc_step_done(ctx, s, seq, NULL, err);
+        dc_strv_free(&items);
         free(b.ports);
         dc_kvs_free(&a);
         return r;
@@ -164,24 +195,16 @@ static int firewall_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, stru
 
 static int firewall_undo(const struct dc_kvs *rec, struct dc_error *err)
 {
-        if (is_nft(rec)) {
-                const char *tag = dc_kvs_get(rec, "tag");
-                if (!tag || !dc_startswith(tag, "diyctl:"))
-                        return dc_err(err, EINVAL, "firewall record without its tag");
-                struct dc_strv handles = { 0 };
-                for (size_t i = 0; i < rec->n; i++)
-                        if (strcmp(rec->v[i].key, "handle") == 0)
-                                dc_strv_push(&handles, rec->v[i].val);
-                int r = dc_nft_del_rules(&handles, tag, err);
-                dc_strv_free(&handles);
-                return r;
-        }
-        struct dc_strv rules = { 0 };
+        /* nftables: "elem" fields. A record of an older diyctl (rule
+         * handles) has none: its rules go with the table, which the last
+         * container deletes. */
+        bool nft = is_nft(rec);
+        struct dc_strv items = { 0 };
         for (size_t i = 0; i < rec->n; i++)
-                if (strcmp(rec->v[i].key, "rule") == 0)
-                        dc_strv_push(&rules, rec->v[i].val);
-        int r = dc_iptables_del_all(&rules, err);
-        dc_strv_free(&rules);
+                if (strcmp(rec->v[i].key, nft ? "elem" : "rule") == 0)
+                        dc_strv_push(&items, rec->v[i].val);
+        int r = nft ? dc_nft_elems_del(&items, err) : dc_iptables_del_all(&items, err);
+        dc_strv_free(&items);
         return r;
 }
 
@@ -192,12 +215,19 @@ static void firewall_describe(const struct dc_step *s, FILE *out)
         struct dc_strv rules = { 0 };
         bool nft = is_nft(&s->args);
         if (nft) {
-                dc_fw_nft_rules(&b.spec, &rules);
-                _cleanup_free_ char *marker = dc_xstrdup(b.spec.tag ? b.spec.tag : "diyctl:?");
-                marker[strcspn(marker, ":")] = '_';
-                fprintf(out, "nftables rules (one batch with the marker counter %s; handles journaled):", marker);
-                for (size_t i = 0; i < rules.n; i++)
-                        fprintf(out, "%s add rule %s %s %s", i ? ";" : "", DC_NFT_FAMILY, DC_NFT_TABLE, rules.v[i]);
+                dc_fw_nft_elements(&b.spec, &rules);
+                fprintf(out, "nftables elements, in one transaction (journaled as they are, deleted by key):");
+                for (size_t i = 0; i < rules.n; i++) {
+                        /* "SET KEY[ : VALUE]"; in a plan VALUE may be a run-time value by its meaning */
+                        const char *e = rules.v[i];
+                        size_t set = strcspn(e, " ");
+                        const char *key = e[set] ? e + set + 1 : e + set;
+                        const char *val = strstr(key, " : ");
+                        int klen = val ? (int)(val - key) : (int)strlen(key);
+                        fprintf(out, "%s create element %s %s %.*s { %.*s comment \"%s\"%s%s }", i ? ";" : "",
+                                DC_NFT_FAMILY, DC_NFT_TABLE, (int)set, e, klen, key, b.spec.tag ? b.spec.tag : "",
+                                val ? " : " : "", val ? val + 3 : "");
+                }
         } else {
                 dc_fw_iptables_rules(&b.spec, &rules);
                 fprintf(out, "iptables rules (exact specs journaled):");

@@ -2,13 +2,16 @@
  * the IPv4 pool (and /64 of the IPv6 pool) that overlaps neither another
  * container's lease nor any address or route the host has (another runtime's
  * bridge, a VPN); or the pinned network.address, checked the same way. The
- * lease is recorded in STATE_ROOT/.leases/NAME until undo releases it, and
- * its addresses go to ctx->vars for the steps after it.
+ * lease is recorded in the lease index until undo releases it, and its
+ * addresses go to ctx->vars for the steps after it.
+ *
+ * The index, STATE_ROOT/.leases/_index, holds one line per container,
+ * "NAME ipv4=SUBNET ipv6=SUBNET", rewritten atomically under the host lock:
+ * a start reads one small file, not one file per running container.
  *
  * args: root, holder; per family F in {4, 6}: poolF (carve subnets of lenF)
  * or addrF (pinned, the container's address with prefix) with optional gwF,
  * and originF ("FILE:LINE: KEY" for errors). */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,69 +26,130 @@
 #include "steps.h"
 
 #define LEASE_DIR ".leases"
+/* Not a container name (those start with [a-z0-9]). */
+#define LEASE_INDEX "_index"
 
-/* What a new lease must not overlap: other containers' leases (described
- * by desc) and what the host uses (described on demand: a name lookup per
- * link would make every start slower with every container). */
+/* What a new lease must not overlap: other containers' leases and what the
+ * host uses, both described only when an error names one (a name lookup
+ * per link would make every start slower with every container). */
 struct taken {
         struct dc_prefix *p;
-        char **desc;                 /* NULL for host entries */
+        const char **lease;          /* the container holding it; NULL for host entries */
         const struct dc_nl_use **use;
-        size_t n;
+        size_t n, cap;
 };
 
-static void taken_add(struct taken *t, const struct dc_prefix *p, char *desc, const struct dc_nl_use *use)
+static void taken_add(struct taken *t, const struct dc_prefix *p, const char *lease, const struct dc_nl_use *use)
 {
-        t->p = dc_xrealloc(t->p, (t->n + 1) * sizeof(*t->p));
-        t->desc = dc_xrealloc(t->desc, (t->n + 1) * sizeof(*t->desc));
-        t->use = dc_xrealloc(t->use, (t->n + 1) * sizeof(*t->use));
+        if (t->n == t->cap) {
+                t->cap = t->cap ? 2 * t->cap : 64;
+                t->p = dc_xrealloc(t->p, t->cap * sizeof(*t->p));
+                t->lease = dc_xrealloc(t->lease, t->cap * sizeof(*t->lease));
+                t->use = dc_xrealloc(t->use, t->cap * sizeof(*t->use));
+        }
         t->p[t->n] = *p;
-        t->desc[t->n] = desc;
+        t->lease[t->n] = lease;
         t->use[t->n] = use;
         t->n++;
 }
 
 static char *taken_describe(const struct taken *t, size_t i)
 {
-        if (t->desc[i])
-                return dc_xstrdup(t->desc[i]);
+        if (t->lease[i])
+                return dc_xasprintf("the lease of container %s", t->lease[i]);
         return dc_nl_use_describe(t->use[i]);
 }
 
 static void taken_free(struct taken *t)
 {
-        for (size_t i = 0; i < t->n; i++)
-                free(t->desc[i]);
-        free(t->desc);
+        free(t->lease);
         free(t->use);
         free(t->p);
 }
 
-/* The leases of every other container. */
-static int read_leases(const char *root, const char *self, struct taken *t, struct dc_error *err)
+/* The index's text ("" when there is none). */
+static int index_read(const char *root, char **text, struct dc_error *err)
 {
-        _cleanup_free_ char *d = dc_xasprintf("%s/%s", root, LEASE_DIR);
-        DIR *dir = opendir(d);
-        if (!dir)
-                return errno == ENOENT ? 0 : dc_err(err, errno, "%s: %s", d, strerror(errno));
-        struct dirent *de;
-        while ((de = readdir(dir))) {
-                if (de->d_name[0] == '.' || strcmp(de->d_name, self) == 0)
-                        continue;
-                _cleanup_free_ char *text = NULL;
-                if (dc_net_registry_read(root, LEASE_DIR, de->d_name, &text) < 0)
-                        continue;
-                char *save = NULL;
-                for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                        char *eq = strchr(line, '=');
-                        struct dc_prefix p;
-                        if (!eq || dc_prefix_parse(eq + 1, 0, &p) < 0)
-                                continue;
-                        taken_add(t, &p, dc_xasprintf("the lease of container %s", de->d_name), NULL);
-                }
+        int r = dc_net_registry_read(root, LEASE_DIR, LEASE_INDEX, text);
+        if (r == -ENOENT) {
+                *text = dc_xstrdup("");
+                return 0;
         }
-        closedir(dir);
+        if (r < 0)
+                return dc_err(err, -r, "%s/%s/%s: %s", root, LEASE_DIR, LEASE_INDEX, strerror(-r));
         return 0;
+}
+
+/* Split the index in place into lines; fn(name, rest of the line) for each. */
+static void index_each(char *text, void (*fn)(const char *name, char *fields, void *arg), void *arg)
+{
+        char *save = NULL;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *sp = strchr(line, ' ');
+                if (sp)
+                        *sp = 0;
+                if (dc_name_valid(line))
+                        fn(line, sp ? sp + 1 : line + strlen(line), arg);
+        }
+}
+
+struct others {
+        const char *self;
+        struct taken *t;
+};
+
+static void add_lease(const char *name, char *fields, void *arg)
+{
+        struct others *o = arg;
+        if (strcmp(name, o->self) == 0)
+                return;
+        char *save = NULL;
+        for (char *f = strtok_r(fields, " ", &save); f; f = strtok_r(NULL, " ", &save)) {
+                char *eq = strchr(f, '=');
+                struct dc_prefix p;
+                if (eq && dc_prefix_parse(eq + 1, 0, &p) == 0)
+                        taken_add(o->t, &p, name, NULL);
+        }
+}
+
+struct rewrite {
+        const char *drop;
+        FILE *out;
+};
+
+static void keep_line(const char *name, char *fields, void *arg)
+{
+        struct rewrite *w = arg;
+        if (strcmp(name, w->drop) != 0)
+                fprintf(w->out, "%s %s\n", name, fields);
+}
+
+/* Write the index without holder's line, plus `line` when given; remove it
+ * when nothing is left. */
+static int index_update(const char *root, const char *holder, const char *line, struct dc_error *err)
+{
+        _cleanup_free_ char *text = NULL;
+        int r = index_read(root, &text, err);
+        if (r < 0)
+                return r;
+        char *buf = NULL;
+        size_t len = 0;
+        struct rewrite w = { .drop = holder, .out = open_memstream(&buf, &len) };
+        if (!w.out)
+                return dc_err(err, ENOMEM, "out of memory");
+        index_each(text, keep_line, &w);
+        if (line)
+                fputs(line, w.out);
+        if (fclose(w.out) != 0) {
+                free(buf);
+                return dc_err(err, ENOMEM, "out of memory");
+        }
+        if (len == 0)
+                r = dc_net_registry_remove(root, LEASE_DIR, LEASE_INDEX, err);
+        else
+                r = dc_net_registry_write(root, LEASE_DIR, LEASE_INDEX, buf, err);
+        free(buf);
+        return r;
 }
 
 struct result {
@@ -147,7 +211,7 @@ static int choose(const struct dc_kvs *a, int fam, const struct taken *t, struct
         if (r < 0) {
                 size_t leases = 0;
                 for (size_t i = 0; i < t->n; i++)
-                        if (t->desc[i] && dc_prefix_overlaps(&t->p[i], &pool))
+                        if (t->lease[i] && dc_prefix_overlaps(&t->p[i], &pool))
                                 leases++;
                 return dc_err(err, EADDRNOTAVAIL,
                               "the NAT pool %s has no free /%lld left (%zu taken by containers, the rest by the "
@@ -198,11 +262,15 @@ static int lease_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
         struct result r4 = { 0 }, r6 = { 0 };
         _cleanup_nl_ struct nl_sock *sk = NULL;
         struct dc_nl_used used = { 0 };
-        r = read_leases(root, holder, &t, err);
-        if (r == 0)
+        _cleanup_free_ char *index = NULL;
+        r = index_read(root, &index, err);
+        if (r == 0) {
+                struct others o = { .self = holder, .t = &t };
+                index_each(index, add_lease, &o);
                 r = dc_nl_open(0, &sk, err);
+        }
         if (r == 0)
-                r = dc_nl_host_used(sk, &used, err);
+                r = dc_nl_host_used(sk, want4 && want6 ? AF_UNSPEC : want4 ? AF_INET : AF_INET6, &used, err);
         for (size_t i = 0; r == 0 && i < used.n; i++)
                 taken_add(&t, &used.v[i].net, NULL, &used.v[i]);
         if (r == 0 && want4)
@@ -212,10 +280,9 @@ static int lease_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
         if (r == 0) {
                 _cleanup_free_ char *s4 = want4 ? dc_prefix_str(&r4.subnet) : NULL;
                 _cleanup_free_ char *s6 = want6 ? dc_prefix_str(&r6.subnet) : NULL;
-                _cleanup_free_ char *text = dc_xasprintf("%s%s%s%s%s%s", s4 ? "ipv4=" : "", s4 ? s4 : "",
-                                                         s4 ? "\n" : "", s6 ? "ipv6=" : "", s6 ? s6 : "",
-                                                         s6 ? "\n" : "");
-                r = dc_net_registry_write(root, LEASE_DIR, holder, text, err);
+                _cleanup_free_ char *line = dc_xasprintf("%s%s%s%s%s\n", holder, s4 ? " ipv4=" : "", s4 ? s4 : "",
+                                                         s6 ? " ipv6=" : "", s6 ? s6 : "");
+                r = index_update(root, holder, line, err);
         }
         taken_free(&t);
         dc_nl_used_free(&used);
@@ -249,7 +316,10 @@ static int lease_undo(const struct dc_kvs *rec, struct dc_error *err)
         int lock = dc_host_lock(root, err);
         if (lock < 0)
                 return lock;
-        int r = dc_net_registry_remove(root, LEASE_DIR, holder, err);
+        int r = index_update(root, holder, NULL, err);
+        /* the lease file of an older diyctl (one file per container) */
+        if (r == 0)
+                r = dc_net_registry_remove(root, LEASE_DIR, holder, err);
         dc_host_unlock(lock, root);
         return r;
 }

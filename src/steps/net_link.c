@@ -3,8 +3,12 @@
  * bridge port in bridge mode, and bringing links up.
  *
  * veth args: name (host end), peer (name inside), holder; optional mtu_of
- * (a bridge whose MTU both ends take) and route_localnet=1 (port forwards
- * from 127.0.0.1 need it on the host end). The host end carries the alias
+ * (a bridge whose MTU both ends take), route_localnet=1 (port forwards
+ * from 127.0.0.1 need it on the host end) and disable_ipv6=1 (the host end
+ * of a container without IPv6: no link-local address, no IPv6 routes, which
+ * the kernel would otherwise walk at every link's change, and the lease
+ * step's dumps list, once per running container). Both settings belong to
+ * the link and go with it. The host end carries the alias
  * "diyctl:HOLDER"; undo deletes a link of that name only when it carries it
  * (deleting one end of a veth pair deletes both). */
 #include <errno.h>
@@ -62,6 +66,12 @@ static int veth_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
                 if (r < 0)
                         return dc_err(err, -r, "cannot set %s: %s", p, strerror(-r));
         }
+        if (dc_streq(dc_kvs_get(&s->args, "disable_ipv6"), "1")) {
+                _cleanup_free_ char *p = dc_xasprintf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+                r = dc_write_file(p, "1");
+                if (r < 0 && r != -ENOENT) /* ENOENT: a kernel without IPv6 */
+                        return dc_err(err, -r, "cannot set %s: %s", p, strerror(-r));
+        }
         dc_kvs_set(&ctx->vars, DC_VAR_HOST_IF, name);
         struct dc_kvs done = { 0 };
         int idx = dc_nl_ifindex(sk, name);
@@ -94,6 +104,9 @@ static void veth_describe(const struct dc_step *s, FILE *out)
                 fprintf(out, ", MTU of %s", dc_kvs_get(&s->args, "mtu_of"));
         if (dc_streq(dc_kvs_get(&s->args, "route_localnet"), "1"))
                 fprintf(out, "; net.ipv4.conf.%s.route_localnet = 1 (port forwards from 127.0.0.1)",
+                        dc_kvs_get(&s->args, "name"));
+        if (dc_streq(dc_kvs_get(&s->args, "disable_ipv6"), "1"))
+                fprintf(out, "; net.ipv6.conf.%s.disable_ipv6 = 1 (the container has no IPv6)",
                         dc_kvs_get(&s->args, "name"));
 }
 

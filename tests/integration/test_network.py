@@ -346,6 +346,13 @@ def _crash_every_step(t, fw):
             c = t.diyctl("cleanup", "crash")
             t.eq(c.returncode, 0, "cleanup after a kill at %d:%s (%s) (stderr: %s)" % (k, when, kinds[k - 1], c.stderr))
             t.eq(settled(t, before), {}, "host as before after a kill at %d:%s (%s) and cleanup" % (k, when, kinds[k - 1]))
+    # killed inside a step: its intent is on disk, the host not yet changed
+    for kind in dict.fromkeys(s["kind"] for s in plan["steps"] if s["side"] == "host"):
+        p = t.diyctl("start", "-d", conf, env={"DIYCTL_FAULT": "%s:intent" % kind})
+        t.ok(p.returncode != 0, "start with the fault after the intent of %s must not succeed" % kind)
+        c = t.diyctl("cleanup", "crash")
+        t.eq(c.returncode, 0, "cleanup after a kill after the intent of %s (stderr: %s)" % (kind, c.stderr))
+        t.eq(settled(t, before), {}, "host as before after a kill after the intent of %s and cleanup" % kind)
     t.diyctl("start", "-d", conf, check=True)
     stop(t, "crash")
     t.eq(settled(t, before), {}, "host as before after a normal start and stop")
@@ -409,6 +416,29 @@ def test_lease_skips_what_the_host_uses(t):
     t.eq(status(t, "l5")["vars"]["net.ipv4.subnet"], "10.88.2.8/30", "the next lease skips the pinned one")
     for n in ("l5", "l4", "l1"):
         stop(t, n)
+
+
+def test_lease_skips_every_kind_of_route(t):
+    """Routes in any table but local count, whatever their type, and so do
+    routes inside a candidate subnet (a /32, an IPv6 /128)."""
+    t.run(["ip", "link", "add", "other0", "type", "bridge"])
+    t.defer(t.run, ["ip", "link", "del", "other0"], check=False)
+    t.run(["ip", "link", "set", "other0", "up"])
+    for r in (["10.88.0.0/24", "dev", "other0", "table", "100"], ["blackhole", "10.88.1.0/24"],
+              ["unreachable", "10.88.2.0/23"], ["10.88.4.1/32", "dev", "other0"]):
+        t.run(["ip", "route", "add"] + r)
+        t.defer(t.run, ["ip", "route", "del"] + r, check=False)
+    for r in (["fd88::/64", "dev", "other0", "table", "200"], ["fd88:0:0:1::5/128", "dev", "other0"]):
+        t.run(["ip", "-6", "route", "add"] + r)
+        t.defer(t.run, ["ip", "-6", "route", "del"] + r, check=False)
+    t.diyctl("start", "-d", nat_conf(t, "k1", net="ipv6 = true;"), check=True)
+    t.defer(t.diyctl, "stop", "k1", check=False)
+    v = status(t, "k1")["vars"]
+    t.eq(v["net.ipv4.subnet"], "10.88.4.4/30", "past table 100's, the blackhole's, the unreachable /23 and a /32 inside")
+    t.eq(v["net.ipv6.subnet"], "fd88:0:0:2::/64", "past table 200's /64 and a /128 inside the next one")
+    p = t.diyctl("start", nat_conf(t, "k2", net='address = "10.88.2.130/25";'))
+    t.contains(p.stderr, "overlaps 10.88.2.0/23 (the route 10.88.2.0/23)", "a pinned address in the unreachable /23")
+    stop(t, "k1")
 
 
 def test_pool_from_host_conf(t):
@@ -551,17 +581,48 @@ def test_plan_shows_every_change(t):
                  "create veth pair dc-web (host) <-> eth0", "add address <the IPv4 gateway of the lease> to dc-web",
                  "add the IPv4 default route via", "add the IPv6 default route via",
                  "set net.ipv4.ip_forward = 1", "set net.ipv6.conf.all.forwarding = 1",
-                 "nftables table inet diyctl", "masquerade comment \"diyctl:web\"",
-                 "dnat ip to <the leased IPv4 address>:80", "route_localnet = 1",
+                 "nftables table inet diyctl", "postrouting: iifname @ifs masquerade",
+                 "prerouting: meta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @dnat4",
+                 'create element inet diyctl ifs { "dc-web" comment "diyctl:web" }',
+                 'create element inet diyctl dnat4 { tcp . 8080 comment "diyctl:web" : <the leased IPv4 address> . 80 }',
+                 'create element inet diyctl dnat6 { tcp . 8080 comment "diyctl:web" : <the leased IPv6 address> . 80 }',
+                 "route_localnet = 1",
                  "bind /run/diyctl/web/resolv.conf on /etc/resolv.conf (read-only)"):
         t.contains(out, want, "plan shows: %s" % want)
     t.host_conf('firewall = "iptables";\n')
     pinned = nat_conf(t, "pin", net='address = "10.88.7.6/30";')
     out = t.diyctl("plan", pinned, check=True).stdout
     for want in ("the pinned subnet of 10.88.7.6/30", "add address 10.88.7.5/30 to dc-pin",
+                 "net.ipv6.conf.dc-pin.disable_ipv6 = 1 (the container has no IPv6)",
                  "add address 10.88.7.6/30 to eth0", "via 10.88.7.5 dev eth0",
                  "iptables -w -t nat -A POSTROUTING -s 10.88.7.4/30 ! -o dc-pin -m comment --comment diyctl:pin -j MASQUERADE"):
         t.contains(out, want, "pinned plan shows: %s" % want)
+
+
+def nft_elements(t):
+    """Every element of the table inet diyctl: {set: [(key, comment)]}, and
+    the table's rules as text."""
+    doc = json.loads(t.run(["nft", "-j", "list", "table", "inet", "diyctl"]).stdout)
+    elems, rules = {}, []
+    for it in doc["nftables"]:
+        if "set" in it or "map" in it:
+            st = it.get("set") or it.get("map")
+            lst = elems.setdefault(st["name"], [])
+            for e in st.get("elem", []):
+                value = None
+                if isinstance(e, list):  # a map's [key, value]
+                    e, value = e
+                e = e.get("elem", e) if isinstance(e, dict) else e
+                key = e.get("val") if isinstance(e, dict) and "val" in e else e
+                lst.append((json.dumps([key, value], sort_keys=True),
+                            e.get("comment") if isinstance(e, dict) else None))
+        if "rule" in it:
+            rules.append(json.dumps(it["rule"]["expr"], sort_keys=True))
+    return elems, rules
+
+
+def comments(elems):
+    return sorted(c for lst in elems.values() for _, c in lst)
 
 
 def test_journal_and_exact_removal(t):
@@ -569,9 +630,13 @@ def test_journal_and_exact_removal(t):
     for fw in ("iptables", "nftables"):
         backend(t, fw)
         conf = nat_conf(t, "j", net='ports = ( { host = 8080; container = 80; } );')
-        # a rule of the admin's own that matches our container's name in a comment
+        # a rule of the admin's own that matches our container's subnet
         t.run(["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "10.88.0.0/30", "-m", "comment", "--comment",
                "admin", "-j", "MASQUERADE"])
+        if fw == "nftables":
+            # another container keeps the table (and its elements must stay)
+            t.diyctl("start", "-d", nat_conf(t, "k", net='ports = ( { host = 8081; container = 80; } );'), check=True)
+            t.defer(t.diyctl, "stop", "k", check=False)
         t.diyctl("start", "-d", conf, check=True)
         j = t.diyctl("journal", "j", check=True).stdout
         t.contains(j, "firewall", "the journal records the firewall step")
@@ -582,38 +647,119 @@ def test_journal_and_exact_removal(t):
                         if "diyctl:j" in l and "MASQUERADE" in l)
             t.run(["iptables", "-t", "nat"] + spec.replace("-A ", "-D ", 1).replace('"', "").split())
         else:
-            t.contains(j, "handle", "with the nft handles")
-            lst = t.run(["nft", "-a", "list", "chain", "inet", "diyctl", "forward"]).stdout
-            h = next(l.rsplit("# handle ", 1)[1] for l in lst.splitlines() if "diyctl:j" in l)
-            t.run(["nft", "delete", "rule", "inet", "diyctl", "forward", "handle", h.strip()])
+            ip = status(t, "j")["vars"]["net.ipv4.ip"]
+            t.contains(j, 'elem=ifs "dc-j"', "with the exact nft elements: the host end")
+            t.contains(j, "elem=dnat4 tcp . 8080 : %s . 80" % ip, "and the port forward")
+            t.eq(comments(nft_elements(t)[0]), ["diyctl:j", "diyctl:j", "diyctl:k", "diyctl:k"],
+                 "two elements each, tagged")
+            t.run(["nft", "delete", "element", "inet", "diyctl", "ifs", '{ "dc-j" }'])
         stop(t, "j")
         save = t.run(["iptables-save", "-t", "nat"]).stdout
         t.contains(save, "--comment admin", "the admin's look-alike rule is still there")
         t.ok("diyctl:j" not in save, "ours are gone")
+        if fw == "nftables":
+            t.eq(comments(nft_elements(t)[0]), ["diyctl:k", "diyctl:k"], "only the other container's elements are left")
+            stop(t, "k")
         t.ok("diyctl" not in t.run(["nft", "list", "ruleset"]).stdout.replace("--comment admin", ""),
              "nothing of diyctl is left in nftables")
         t.run(["iptables", "-t", "nat", "-D", "POSTROUTING", "-s", "10.88.0.0/30", "-m", "comment", "--comment",
                "admin", "-j", "MASQUERADE"])
 
 
-def test_nft_handles_not_trusted_after_the_table_is_remade(t):
-    """After `nft flush ruleset` and a new start (the table made anew, its
-    handles counting from 1 again), stopping the older container must not
-    delete the newer one's rules, whose handles may be the ones it journaled."""
+def test_nft_table_made_again_after_flush(t):
+    """After `nft flush ruleset`, the next start makes the table again (its
+    rules would otherwise be missing), and stopping the older container, whose
+    elements went with the flush, deletes nothing of the newer one's."""
     backend(t, "nftables")
-    outside(t, ipv6=False)
+    w = outside(t, ipv6=False)
     rootfs = t.rootfs("r")
-    t.diyctl("start", "-d", nat_conf(t, "old", rootfs=rootfs), check=True)
+    t.diyctl("start", "-d", nat_conf(t, "old", rootfs=rootfs, net='ports = ( { host = 8080; container = 80; } );'),
+             check=True)
     t.defer(t.diyctl, "stop", "old", check=False)
     t.run(["nft", "flush", "ruleset"])
-    t.diyctl("start", "-d", nat_conf(t, "new", rootfs=rootfs), check=True)
+    t.diyctl("start", "-d", nat_conf(t, "new", rootfs=rootfs, args=["/bin/sh", "-c", HTTPD],
+                                     net='ports = ( { host = 8081; container = 80; } );'), check=True)
     t.defer(t.diyctl, "stop", "new", check=False)
-    before = t.run(["nft", "-a", "list", "table", "inet", "diyctl"]).stdout
+    elems, rules = nft_elements(t)
+    t.eq(len(rules), 9, "the table is whole again: its 9 rules")
+    t.eq(comments(elems), ["diyctl:new", "diyctl:new"], "with the newer container's elements")
     stop(t, "old")
-    after = t.run(["nft", "-a", "list", "table", "inet", "diyctl"]).stdout
-    t.eq(after.count('comment "diyctl:new"'), before.count('comment "diyctl:new"'),
-         "the newer container's rules survive the older one's teardown")
-    t.ok(after.count('comment "diyctl:new"') >= 4, "and they are there:\n" + after)
+    after, rules_after = nft_elements(t)
+    t.eq(after, elems, "the newer container's elements survive the older one's teardown")
+    t.eq(rules_after, rules, "and so do the table's rules")
     p = cexec(t, "new", "wget -q -O- http://%s:%d/" % (WAN4, PORT), check=False)
     t.eq(p.stdout.strip(), HOST4, "the newer container still reaches the outside")
+    wait_port(t, None, status(t, "new")["vars"]["net.ipv4.ip"], 80)
+    t.contains(fetch_from(t, w["ns"], "http://%s:8081/" % HOST4) or "", "Hello from a diyctl container",
+               "and its port forward works")
     stop(t, "new")
+
+
+def test_nft_element_taken_is_refused_and_kept(t):
+    """An element whose key is already in the table (added by hand, or left
+    behind) refuses the start, which then deletes nothing of it."""
+    backend(t, "nftables")
+    rootfs = t.rootfs("r")
+    t.diyctl("start", "-d", nat_conf(t, "a", rootfs=rootfs), check=True)
+    t.defer(t.diyctl, "stop", "a", check=False)
+    t.run(["nft", "add", "element", "inet", "diyctl", "dnat4", "{ tcp . 8090 : 192.0.2.9 . 80 }"])
+    before = t.snapshot()
+    p = t.diyctl("start", nat_conf(t, "b", rootfs=rootfs, net='ports = ( { host = 8090; container = 80; } );'))
+    t.ok(p.returncode != 0, "the start is refused")
+    t.contains(p.stderr, "already holds an element with one of the keys of diyctl:b", "and says why")
+    t.eq(settled(t, before), {}, "nothing changed: the element that was there stays, nothing of b is left")
+    t.run(["nft", "delete", "element", "inet", "diyctl", "dnat4", "{ tcp . 8090 }"])
+    stop(t, "a")
+
+
+def test_nft_table_left_behind_is_made_anew(t):
+    """A table inet diyctl that no container holds (left by a failed
+    teardown, or an older diyctl) is replaced by the first start, whole."""
+    backend(t, "nftables")
+    before = t.snapshot()
+    t.run(["nft", "add table inet diyctl; add chain inet diyctl forward { type filter hook forward priority 0; }; "
+                  "add rule inet diyctl forward counter comment \"diyctl:gone\""])
+    t.diyctl("start", "-d", nat_conf(t, "fresh"), check=True)
+    t.defer(t.diyctl, "stop", "fresh", check=False)
+    elems, rules = nft_elements(t)
+    t.eq(len(rules), 9, "the table's own 9 rules, nothing left of the old one")
+    t.eq(comments(elems), ["diyctl:fresh"], "and the container's element")
+    stop(t, "fresh")
+    t.eq(settled(t, before), {}, "the last container deletes it")
+
+
+def test_nft_many_containers_only_elements(t):
+    """30 NAT containers with the nftables backend: the table's rules stay the
+    same 9 (a container adds only elements), every container answers on its
+    forwarded port, and stopping them all leaves the host as it was."""
+    backend(t, "nftables")
+    w = outside(t, ipv6=False)
+    no_tentative(t)
+    before = t.snapshot()
+    rootfs = t.rootfs("many")
+    n = 30
+    names = ["m%02d" % i for i in range(n)]
+    for i, nm in enumerate(names):
+        t.diyctl("start", "-d", nat_conf(t, nm, rootfs=rootfs, args=["/bin/sh", "-c", HTTPD],
+                                         net="ports = ( { host = %d; container = 80; } );" % (9000 + i)),
+                 check=True)
+        t.defer(t.diyctl, "stop", "-t", "1", nm, check=False, timeout=60)
+        if i == 0:
+            _, first_rules = nft_elements(t)
+    elems, rules = nft_elements(t)
+    t.eq(rules, first_rules, "the rules are the same with 30 containers as with one")
+    t.eq(len(rules), 9, "9 rules")
+    t.ok(not any("dc-m" in r or "10.88." in r for r in rules), "no rule names a container")
+    t.eq(sorted(c for _, c in elems.get("ifs", [])), ["diyctl:" + nm for nm in names], "one host end per container")
+    t.eq(sorted(c for _, c in elems.get("dnat4", [])), ["diyctl:" + nm for nm in names], "one port forward each")
+    t.eq(elems.get("dnat6", []), [], "no IPv6 forwards without IPv6")
+    t.eq(t.run(["ip", "-6", "-o", "addr", "show", "dev", "dc-m00"]).stdout, "",
+         "no IPv6 (not even link-local) on the host end of a container without IPv6")
+    with open("/proc/sys/net/ipv6/conf/dc-m00/disable_ipv6") as f:
+        t.eq(f.read().strip(), "1", "IPv6 disabled on it")
+    for i, nm in enumerate(names):
+        wait_port(t, None, status(t, nm)["vars"]["net.ipv4.ip"], 80)
+        t.contains(fetch_from(t, w["ns"], "http://%s:%d/" % (HOST4, 9000 + i)) or "", "Hello from a diyctl container",
+                   "%s answers on its port %d" % (nm, 9000 + i))
+    t.diyctl("stop", "-t", "1", *names, check=True, timeout=240)
+    t.eq(settled(t, before), {}, "the host is as before")

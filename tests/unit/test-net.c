@@ -128,6 +128,42 @@ static void test_pool(void)
         free(s);
         free(many);
 
+        /* against the obvious search (first candidate that overlaps nothing),
+         * on random mixes of nested and disjoint prefixes of every length */
+        struct dc_prefix rpool = P("10.88.0.0/24");
+        unsigned seed = 12345;
+        bool same = true;
+        for (int round = 0; round < 2000 && same; round++) {
+                struct dc_prefix tk[12];
+                size_t n = (size_t)(round % 12);
+                for (size_t i = 0; i < n; i++) {
+                        seed = seed * 1103515245u + 12345u;
+                        unsigned len = 20 + (seed >> 16) % 13; /* /20 .. /32 */
+                        seed = seed * 1103515245u + 12345u;
+                        struct dc_prefix a = rpool;
+                        a.addr[3] = (unsigned char)(seed >> 16);
+                        if ((seed >> 8) % 8 == 0)
+                                a.addr[2] = 89; /* outside the pool */
+                        a.len = len;
+                        tk[i] = dc_prefix_network(&a);
+                }
+                struct dc_prefix got, want = { 0 };
+                int rg = dc_pool_pick(&rpool, 30, tk, n, &got), rw = -ENOSPC;
+                for (uint64_t c = 0; c < 64 && rw != 0; c++) {
+                        struct dc_prefix cand;
+                        dc_pool_subnet(&rpool, 30, c, &cand);
+                        bool clash = false;
+                        for (size_t i = 0; i < n; i++)
+                                clash |= dc_prefix_overlaps(&cand, &tk[i]);
+                        if (!clash) {
+                                want = cand;
+                                rw = 0;
+                        }
+                }
+                same = rg == rw && (rg != 0 || dc_prefix_equal(&got, &want));
+        }
+        CHECK(same, "the sweep finds what trying every candidate finds");
+
         struct dc_prefix sub = P("10.88.0.4/30"), gw, ct;
         dc_subnet_ends(&sub, &gw, &ct);
         char *g = dc_prefix_addr_str(&gw), *c = dc_prefix_addr_str(&ct);
@@ -260,17 +296,19 @@ static void test_rules(void)
         CHECK(tagged, "every iptables rule carries the tag");
         dc_strv_free(&r);
 
-        dc_fw_nft_rules(&s, &r);
-        CHECK(r.n == 2 * 4 + 2 * 4 + 2 * 3, "nft: 4 base rules per family, 4/3 per port: %zu", r.n);
-        CHECK(has(&r, "forward oifname \"dc-web\" ip6 daddr fd88:0:0:1::/64 ct status dnat accept comment \"diyctl:web\""),
-              "forward accepts DNATed traffic to the container");
-        CHECK(has(&r, "prerouting meta nfproto ipv4 fib daddr type local tcp dport 8080 dnat ip to 10.88.0.6:80 comment "
-                      "\"diyctl:web\""),
-              "nft DNAT");
-        tagged = true;
-        for (size_t i = 0; i < r.n; i++)
-                tagged &= strstr(r.v[i], "comment \"diyctl:web\"") != NULL;
-        CHECK(tagged, "every nft rule carries the tag");
+        dc_fw_nft_elements(&s, &r);
+        CHECK(r.n == 1 + 2 * 2, "nft: the host end, and per port and family one DNAT element: %zu", r.n);
+        CHECK(has(&r, "ifs \"dc-web\""), "the host end in the set of host ends");
+        CHECK(has(&r, "dnat4 tcp . 8080 : 10.88.0.6 . 80"), "IPv4 DNAT by protocol and host port");
+        CHECK(has(&r, "dnat6 udp . 5353 : fd88:0:0:1::2 . 53"), "IPv6 DNAT");
+        for (size_t i = 0; i < r.n; i++) {
+                struct dc_nft_elem e;
+                CHECK(dc_fw_nft_elem_parse(r.v[i], &e) == 0, "each element parses back: %s", r.v[i]);
+        }
+        dc_strv_free(&r);
+        struct dc_fw_spec no_ports = { "diyctl:b", "dc-b", "10.88.0.8/30", "10.88.0.10", NULL, NULL, NULL, 0 };
+        dc_fw_nft_elements(&no_ports, &r);
+        CHECK(r.n == 1 && has(&r, "ifs \"dc-b\""), "without ports: only the host end");
         dc_strv_free(&r);
 
         struct dc_fw_spec only4 = { "diyctl:a", "dc-a", "10.88.0.0/30", "10.88.0.2", NULL, NULL, NULL, 0 };
@@ -283,6 +321,71 @@ static void test_rules(void)
         CHECK(dc_fw_port_parse("sctp:1:1", &p) < 0 && dc_fw_port_parse("tcp:0:1", &p) < 0 &&
                       dc_fw_port_parse("tcp:1:70000", &p) < 0 && dc_fw_port_parse("tcp:1:2x", &p) < 0,
               "bad ports rejected");
+}
+
+static void test_nft(void)
+{
+        /* the table: fixed, nothing in it names a container */
+        size_t n;
+        const struct dc_nft_table_item *t = dc_fw_nft_table(&n);
+        size_t sets = 0, chains = 0, rules = 0;
+        for (size_t i = 0; i < n; i++) {
+                sets += strcmp(t[i].what, "set") == 0 || strcmp(t[i].what, "map") == 0;
+                chains += strcmp(t[i].what, "chain") == 0;
+                rules += strcmp(t[i].what, "rule") == 0;
+                CHECK(!strstr(t[i].text, "dc-") && !strstr(t[i].text, "10.88"), "no container in %s", t[i].text);
+                CHECK((t[i].chain != NULL) == (strcmp(t[i].what, "rule") == 0), "rules, and only rules, have a chain");
+        }
+        CHECK(sets == 3 && chains == 4 && rules == 9, "3 sets and maps, 4 base chains, 9 rules: %zu %zu %zu", sets,
+              chains, rules);
+        char *cmds = dc_fw_nft_table_cmds();
+        CHECK(strstr(cmds, "add set inet diyctl ifs { type ifname;") != NULL, "the set of host ends");
+        CHECK(strstr(cmds, "add map inet diyctl dnat4 { type inet_proto . inet_service : ipv4_addr . inet_service;") !=
+                      NULL,
+              "the IPv4 DNAT map");
+        CHECK(strstr(cmds, "add chain inet diyctl postrouting { type nat hook postrouting priority srcnat;") != NULL,
+              "base chains");
+        CHECK(strstr(cmds, "add rule inet diyctl prerouting meta nfproto ipv4 fib daddr type local dnat ip to meta "
+                           "l4proto . th dport map @dnat4\n") != NULL,
+              "DNAT through the map");
+        CHECK(strstr(cmds, "add rule inet diyctl output meta nfproto ipv6 ip6 daddr != ::1 fib daddr type local dnat "
+                           "ip6 to meta l4proto . th dport map @dnat6\n") != NULL,
+              "IPv6 DNAT of the host's own traffic, not ::1");
+        CHECK(strstr(cmds, "add rule inet diyctl postrouting iifname @ifs masquerade\n") != NULL, "masquerade");
+        CHECK(strstr(cmds, "interval") == NULL, "no interval set (libnftables would fetch its elements)");
+        free(cmds);
+
+        /* elements: parsed strictly, then turned into commands */
+        struct dc_nft_elem e;
+        CHECK(dc_fw_nft_elem_parse("ifs \"dc-web\"", &e) == 0 && strcmp(e.set, "ifs") == 0 &&
+                      strcmp(e.key, "\"dc-web\"") == 0 && e.value[0] == 0,
+              "a set element");
+        char *c = dc_fw_nft_elem_add_cmd(&e, "diyctl:web");
+        CHECK_STREQ(c, "create element inet diyctl ifs { \"dc-web\" comment \"diyctl:web\" }\n", "its add command");
+        free(c);
+        c = dc_fw_nft_elem_del_cmd(&e);
+        CHECK_STREQ(c, "delete element inet diyctl ifs { \"dc-web\" }\n", "its delete command");
+        free(c);
+        CHECK(dc_fw_nft_elem_parse("dnat6 udp . 5353 : fd88:0:0:1::2 . 53", &e) == 0 &&
+                      strcmp(e.key, "udp . 5353") == 0 && strcmp(e.value, "fd88:0:0:1::2 . 53") == 0,
+              "a map element");
+        c = dc_fw_nft_elem_add_cmd(&e, "diyctl:web");
+        CHECK_STREQ(c, "create element inet diyctl dnat6 { udp . 5353 comment \"diyctl:web\" : fd88:0:0:1::2 . 53 }\n",
+                    "the comment goes before the value");
+        free(c);
+        c = dc_fw_nft_elem_del_cmd(&e);
+        CHECK_STREQ(c, "delete element inet diyctl dnat6 { udp . 5353 }\n", "deleted by key");
+        free(c);
+        static const char *const bad[] = {
+                "", "ifs", "ifs dc-web", "ifs \"dc-web", "ifs \"\"", "ifs \"dc-web\" }; flush ruleset; {",
+                "ifs \"a-name-longer-than-15\"", "ifs \"dc web\"", "ifs \"dc-\\\"x\"", "filter \"dc-web\"",
+                "dnat4 tcp . 8080 : 10.88.0.6 . 80 }", "dnat4 tcp . 8080 : fd88::2 . 80", "dnat6 tcp . 8080 : 10.88.0.6 . 80",
+                "dnat4 sctp . 8080 : 10.88.0.6 . 80", "dnat4 tcp . 0 : 10.88.0.6 . 80", "dnat4 tcp . 8080 : 10.88.0.6 . 65536",
+                "dnat4 tcp . 8080:10.88.0.6 . 80", "dnat4 tcp . 08080 : 10.88.0.6 . 80", "dnat4 tcp . 8080 : 10.88.0.6",
+                "dnat4 tcp . 8080 : 10.88.0.6 . 80 comment \"x\"", "dnat4 tcp . -1 : 10.88.0.6 . 80",
+        };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(bad); i++)
+                CHECK(dc_fw_nft_elem_parse(bad[i], &e) == -EINVAL, "refused: %s", bad[i]);
 }
 
 /* --- plans ------------------------------------------------------------- */
@@ -334,6 +437,7 @@ static void test_plan_nat(void)
         CHECK_STREQ(arg(p, veth, "name"), "dc-web", "host end named after the container");
         CHECK_STREQ(arg(p, veth, "peer"), "eth0", "container end is network.interface");
         CHECK_STREQ(arg(p, veth, "route_localnet"), "1", "route_localnet with port forwards");
+        CHECK(arg(p, veth, "disable_ipv6") == NULL, "IPv6 on the host end of a container with IPv6");
         int a1 = find(p, "addr", 0), a2 = find(p, "addr", a1 + 1), a3 = find(p, "addr", a2 + 1),
             a4 = find(p, "addr", a3 + 1);
         CHECK(dc_streq(arg(p, a1, "where"), "host") && dc_streq(arg(p, a1, "address"), "@net.ipv4.host"),
@@ -376,6 +480,8 @@ static void test_plan_nat(void)
                 int nt = find(p, "nft-table", 0), f = find(p, "firewall", 0);
                 CHECK(nt >= 0 && f > nt, "nft table before the rules");
                 CHECK_STREQ(arg(p, f, "backend"), "nftables", "backend from host.conf");
+                CHECK_STREQ(arg(p, f, "root"), "/run/diyctl", "the host lock's root, to make the table again");
+                CHECK_STREQ(arg(p, nt, "holder"), "db", "the table held by the container");
                 CHECK_STREQ(arg(p, find(p, "lease", 0), "pool4"), "10.99.0.0/20", "pool from host.conf");
                 CHECK(arg(p, find(p, "lease", 0), "pool6") == NULL, "no IPv6 lease without ipv6");
                 CHECK(find(p, "ports", 0) < 0, "no port reservation without ports");
@@ -383,6 +489,7 @@ static void test_plan_nat(void)
                 CHECK(dc_streq(arg(p, rs, "mode"), "list") && dc_streq(arg(p, rs, "server"), "10.99.0.53"),
                       "explicit DNS servers");
                 CHECK(arg(p, find(p, "veth", 0), "route_localnet") == NULL, "no route_localnet without ports");
+                CHECK_STREQ(arg(p, find(p, "veth", 0), "disable_ipv6"), "1", "no IPv6 on the host end without IPv6");
                 dc_plan_free(p);
         }
         dc_host_conf_free(h);
@@ -513,6 +620,7 @@ int main(void)
         test_ifname();
         test_host_conf();
         test_rules();
+        test_nft();
         test_plan_nat();
         test_plan_other_modes();
         test_validation();
