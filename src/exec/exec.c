@@ -369,6 +369,11 @@ static enum child_said child_message(int sync, int *pty, int *exit_code, int *r,
         } m;
         int fd = -1;
         int n = dc_recv_msg(sync, &type, &m, sizeof(m) - 1, &fd);
+        /* It ended with messages of ours unread (cgroups, layers handed to
+         * it after it failed): the kernel reports that once, and what it
+         * sent before is still queued behind. */
+        if (n == -ECONNRESET)
+                n = dc_recv_msg(sync, &type, &m, sizeof(m) - 1, &fd);
         if (n == -ENODATA)
                 return CHILD_EOF;
         if (n < 0) {

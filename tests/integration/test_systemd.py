@@ -344,11 +344,12 @@ BOOT = """set -e
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/dctest/none /run/dctest/var-upper /run/dctest/var-work
 cp -a {rootfs} /run/dctest/rootfs
+cp {diyctl} /run/dctest/diyctl
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=1777 tmpfs /var/tmp
 mount -t overlay -o lowerdir=/var,upperdir=/run/dctest/var-upper,workdir=/run/dctest/var-work dctest-var /var
 mount -t tmpfs -o mode=0755 tmpfs /usr/local/bin
-cp {diyctl} /usr/local/bin/diyctl
+cp /run/dctest/diyctl /usr/local/bin/diyctl
 mount --bind /proc/sys /proc/sys
 mount -o remount,bind,ro /proc/sys
 umount -R -l /sys/fs/cgroup
