@@ -29,6 +29,7 @@ struct dc_exec_ctx {
         int cgroup_fd;              /* -1, or the v2 cgroup's directory */
         struct dc_strv cgroup_procs; /* every cgroup.procs: the fallback, by pid */
         unsigned cgroup_limits;      /* the limits applied so far (steps/limits.c's bits) */
+        struct dc_strv cgroup_hierarchies; /* found by the step's first part, for the second */
         /* Values host steps resolve at run time for later steps (e.g. a NAT
          * lease "lease.ipv4" = "10.88.0.4/30"); also copied into the status file
          * as "var.KEY" so list/status can show them. */

@@ -351,9 +351,6 @@ static bool interrupted(int sfd)
         return false;
 }
 
-/* An error the first process has reported while the launcher was still at
- * its steps: returns -EINVAL with err (and *exit_code) set to it, else 0.
- * Does not wait. */
 enum child_said { CHILD_EOF, CHILD_ERROR, CHILD_OTHER };
 
 /* One message from the first process: its error (err and *exit_code set),
@@ -396,6 +393,9 @@ static enum child_said child_message(int sync, int *pty, int *exit_code, int *r,
         return CHILD_ERROR;
 }
 
+/* Whether the first process has failed while the launcher was still at its
+ * steps: its error, or its death, in err and *exit_code (a negative errno
+ * returned); else 0. Does not wait. */
 static int child_failed(int sync, int *exit_code, struct dc_error *err)
 {
         struct pollfd pf = { .fd = sync, .events = POLLIN };
@@ -703,6 +703,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 close(ctx.lock_fd);
         dc_cgroup_after_spawn(&ctx, true, &(struct dc_error){ 0 }); /* its fds, if the spawn never came */
         dc_strv_free(&ctx.cgroup_dirs);
+        dc_strv_free(&ctx.cgroup_hierarchies);
         dc_kvs_free(&ctx.vars);
         sigprocmask(SIG_SETMASK, &old, NULL);
         return r;

@@ -228,7 +228,7 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                         dc_kvs_add(&s->args, a->v[i].key, strcmp(a->v[i].key, "part") == 0 ? "v1" : a->v[i].val);
         }
 
-        /* The launcher, while the first process waits: its named netns. */
+        /* The launcher, while the first process makes its mounts: its named netns. */
         if ((p->namespaces & DC_NS_NET) && opts->uid == 0) {
                 s = add_step(p, "netns");
                 dc_kvs_add(&s->args, "dir", "/run/netns");

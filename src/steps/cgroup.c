@@ -162,18 +162,21 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         unsigned limits_applied = 0;
         bool unprivileged = dc_streq(dc_kvs_get(&s->args, "unprivileged"), "1");
         const char *part = dc_kvs_get(&s->args, "part"); /* "v2", "v1"; none: every hierarchy */
-        struct dc_strv h = { 0 };
-        if (dc_cgroup_hierarchies(&h) < 0) {
-                dc_strv_free(&h);
+        /* the hierarchies are looked for once, by the first part */
+        if (!ctx->cgroup_hierarchies.n && dc_cgroup_hierarchies(&ctx->cgroup_hierarchies) < 0) {
+                dc_strv_free(&ctx->cgroup_hierarchies);
                 return dc_err(err, ENOENT, "no cgroup hierarchy is mounted under /sys/fs/cgroup");
         }
+        struct dc_strv h = { 0 };
+        dc_strv_copy(&h, &ctx->cgroup_hierarchies);
         /* On a hybrid host the v1 devices controller enforces the device list
          * by itself (the kernel asks it as well as any v2 program): the v2
          * BPF program would refuse nothing more, and loading it (the
          * verifier) is a tenth of a start (bench/README.md). A host with
-         * cgroup v2 only gets the program, its only means. */
+         * cgroup v2 only gets the program, its only means. (Only the part
+         * that makes the v2 cgroup asks.) */
         bool v1_devices = false;
-        for (size_t i = 0; i < h.n && !v1_devices; i++) {
+        for (size_t i = 0; i < h.n && !v1_devices && !dc_streq(part, "v1"); i++) {
                 _cleanup_free_ char *deny = dc_xasprintf("%s/devices.deny", h.v[i]);
                 v1_devices = !fs_is(h.v[i], CGROUP2_SUPER_MAGIC) && access(deny, F_OK) == 0;
         }
