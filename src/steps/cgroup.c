@@ -37,8 +37,9 @@ static bool fs_is(const char *path, long magic)
 }
 
 /* The hierarchies to use, as mount points: "/sys/fs/cgroup" on a pure v2
- * host; "/sys/fs/cgroup/unified" and the v1 controllers on a hybrid one. */
-int dc_cgroup_hierarchies(struct dc_strv *out)
+ * host; "/sys/fs/cgroup/unified" and the v1 hierarchies of the controllers
+ * in WANT (DC_CG_*) on a hybrid one. */
+int dc_cgroup_hierarchies(struct dc_strv *out, unsigned want)
 {
         const char *base = getenv("DIYCTL_CGROUP_ROOT");
         if (!base)
@@ -50,9 +51,15 @@ int dc_cgroup_hierarchies(struct dc_strv *out)
         _cleanup_free_ char *unified = dc_xasprintf("%s/unified", base);
         if (fs_is(unified, CGROUP2_SUPER_MAGIC))
                 dc_strv_push(out, unified);
-        static const char *const v1[] = { "memory", "cpu", "cpuacct", "pids", "devices" };
+        static const struct {
+                const char *name;
+                unsigned bit;
+        } v1[] = { { "memory", DC_CG_MEMORY }, { "cpu", DC_CG_CPU }, { "pids", DC_CG_PIDS },
+                   { "devices", DC_CG_DEVICES } };
         for (size_t i = 0; i < DC_ARRAY_SIZE(v1); i++) {
-                _cleanup_free_ char *p = dc_xasprintf("%s/%s", base, v1[i]);
+                if (!(want & v1[i].bit))
+                        continue;
+                _cleanup_free_ char *p = dc_xasprintf("%s/%s", base, v1[i].name);
                 /* co-mounted controllers are symlinks (cpu -> cpu,cpuacct);
                  * realpath() only for those: it readlink()s every component */
                 struct stat lst;
@@ -63,6 +70,21 @@ int dc_cgroup_hierarchies(struct dc_strv *out)
                 dc_strv_push(out, real);
         }
         return out->n ? 0 : -ENOENT;
+}
+
+/* The v1 controllers a container's cgroup is made in, on a hybrid host:
+ * devices always (as root: on such a host the v1 devices controller is what
+ * enforces the device list), and memory, cpu and pids only for a limit that
+ * needs them. Each hierarchy costs a start two mkdirs, a join and two
+ * rmdirs (a fifth of a start, bench/README.md), and gives nothing without a
+ * limit: the same as on a cgroup v2 host, where a controller is enabled for
+ * the container only for its limit. Run-time usage in `status` follows. */
+static unsigned v1_wanted(const struct dc_kvs *args, bool unprivileged)
+{
+        if (unprivileged)
+                return 0;
+        return DC_CG_DEVICES | (dc_kvs_get(args, "memory") ? DC_CG_MEMORY : 0) |
+               (dc_kvs_get(args, "cpus") ? DC_CG_CPU : 0) | (dc_kvs_get(args, "pids") ? DC_CG_PIDS : 0);
 }
 
 /* No process is moved by pid where it can be helped: writing a pid to
@@ -163,8 +185,11 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         bool unprivileged = dc_streq(dc_kvs_get(&s->args, "unprivileged"), "1");
         const char *part = dc_kvs_get(&s->args, "part"); /* "v2", "v1"; none: every hierarchy */
         /* the hierarchies are looked for once, by the first part */
-        if (!ctx->cgroup_hierarchies.n && dc_cgroup_hierarchies(&ctx->cgroup_hierarchies) < 0) {
+        if (!ctx->cgroup_hierarchies.n &&
+            dc_cgroup_hierarchies(&ctx->cgroup_hierarchies, v1_wanted(&s->args, unprivileged)) < 0) {
                 dc_strv_free(&ctx->cgroup_hierarchies);
+                if (unprivileged) /* says why: no v2 hierarchy */
+                        return only_v2(&ctx->cgroup_hierarchies, err);
                 return dc_err(err, ENOENT, "no cgroup hierarchy is mounted under /sys/fs/cgroup");
         }
         struct dc_strv h = { 0 };
@@ -337,7 +362,9 @@ static void cgroup_describe(const struct dc_step *s, FILE *out)
         if (dc_streq(part, "v2"))
                 fputs("cgroup v2 hierarchy: ", out);
         else if (dc_streq(part, "v1"))
-                fputs("cgroup v1 hierarchies, if the host has any (none on a cgroup v2 host): ", out);
+                fprintf(out, "cgroup v1 hierarchies of devices%s%s%s, if the host has any (none on a cgroup v2 host): ",
+                        dc_kvs_get(&s->args, "memory") ? ", memory" : "", dc_kvs_get(&s->args, "cpus") ? ", cpu" : "",
+                        dc_kvs_get(&s->args, "pids") ? ", pids" : "");
         if (unprivileged)
                 fprintf(out, "create the cgroup %s inside the launcher's delegated cgroup, on cgroup v2 only (the "
                         "launcher moves to its leaf \"supervisor\") and move the container into it",

@@ -123,7 +123,7 @@ bool dc_cgroup_self_delegated(void)
 {
         struct dc_strv h = { 0 };
         bool yes = false;
-        if (dc_cgroup_hierarchies(&h) == 0) {
+        if (dc_cgroup_hierarchies(&h, 0) == 0) {
                 for (size_t i = 0; i < h.n && !yes; i++) {
                         if (!is_cgroup2(h.v[i]))
                                 continue;

@@ -45,8 +45,10 @@ int dc_shared_hold(const char *state_root, const char *id, const char *holder,
 int dc_shared_release(const char *state_root, const char *id, const char *holder,
                       int (*last)(void *arg, const char *prev, struct dc_error *err), void *arg,
                       struct dc_error *err);
-/* The cgroup hierarchies this host has (see cgroup.c). */
-int dc_cgroup_hierarchies(struct dc_strv *out);
+/* The cgroup hierarchies this host has (see cgroup.c): the v2 one, and the
+ * v1 ones of the controllers asked for. */
+enum { DC_CG_MEMORY = 1, DC_CG_CPU = 2, DC_CG_PIDS = 4, DC_CG_DEVICES = 8 };
+int dc_cgroup_hierarchies(struct dc_strv *out, unsigned want);
 /* Launcher, right after the spawn: unless placed (cloned into the v2 cgroup,
  * joining v1 by itself), move ctx->child by pid; close the join fds. */
 int dc_cgroup_after_spawn(struct dc_exec_ctx *ctx, bool placed, struct dc_error *err);

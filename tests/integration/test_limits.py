@@ -50,7 +50,8 @@ def _cpu_usage_seconds(name):
 
 
 def test_cpu_limit_half_a_core(t):
-    conf = conf_with(t, "cpu", "cpus = 0.5;", 'trap "exit 0" TERM; while :; do :; done')
+    conf = conf_with(t, "cpu", 'cpus = 0.5; pids = 64; memory = "256M";',
+                     'trap "exit 0" TERM; while :; do :; done')
     t.diyctl("start", "-d", conf, check=True)
     u0, w0 = _cpu_usage_seconds("cpu"), time.monotonic()
     t.ok(u0 is not None, "the container's cgroup counts CPU time")
@@ -70,3 +71,48 @@ def test_cgroup_namespace_sees_its_own_root(t):
     d = t.probe(conf)
     paths = sorted(set(l.split(":", 2)[2] for l in d["cgroup"]))
     t.eq(paths, ["/"], "with the cgroup namespace, the container's cgroup is its /")
+
+
+def _v1_controllers():
+    """The cgroup v1 hierarchies mounted on this host: {mount point: controllers}."""
+    out = {}
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            dev, mnt, fstype, opts = line.split()[:4]
+            if fstype == "cgroup":
+                out[mnt] = set(o for o in opts.split(",") if o in ("memory", "cpu", "cpuacct", "pids", "devices",
+                                                                     "freezer", "blkio", "cpuset"))
+    return out
+
+
+def test_cgroup_controllers_follow_the_limits(t):
+    """A container gets a cgroup in the devices hierarchy (the device list)
+    and, on a host with cgroup v1 controllers, in the memory, cpu and pids
+    ones only for a limit that uses them; status reports usage from them."""
+    v1 = _v1_controllers()
+    r = t.rootfs()
+    cases = (("plain", "", set()),
+             ("mem", 'limits = { memory = "64M"; };', {"memory"}),
+             ("all", 'limits = { memory = "64M"; pids = 32; cpus = 1.5; };', {"memory", "pids", "cpu"}))
+    for name, limits, used in cases:
+        conf = t.conf(name, 'rootfs = { path = "%s"; };\n%s\nprocess = { args = [ "/bin/sleep", "600" ]; };\n'
+                      % (r, limits))
+        t.diyctl("start", "-d", conf, env={"DIYCTL_STOP_TIMEOUT": "1"}, check=True)
+        st = json.loads(t.diyctl("status", "--json", name, check=True).stdout)
+        t.diyctl("stop", name, check=True)
+        v1_dirs = [d for d in st["cgroups"] if any(d.startswith(m + "/") for m in v1)]
+        if v1:
+            got = set()
+            for d in v1_dirs:
+                got |= next(c for m, c in v1.items() if d.startswith(m + "/"))
+            want = {"devices"} | used
+            if "cpu" in used:  # co-mounted with cpu on some hosts
+                want |= got & {"cpuacct"}
+            t.eq(got, want, "%s: v1 controllers of its cgroups (%s)" % (name, st["cgroups"]))
+            t.eq(st["memory_bytes"] is not None, "memory" in used, "%s: memory usage when memory is limited" % name)
+            t.eq(st["pids_current"] is not None, "pids" in used, "%s: pids usage when pids are limited" % name)
+        else:
+            t.eq(v1_dirs, [], "%s: a cgroup v2 host: no v1 directory" % name)
+        t.eq(len(st["cgroups"]) - len(v1_dirs), 1, "%s: one cgroup in the v2 hierarchy" % name)
+        for d in st["cgroups"]:
+            t.ok(not os.path.exists(d), "%s: %s removed at stop" % (name, d))
