@@ -531,15 +531,11 @@ const struct dc_step_ops dc_exec_ops = {
         .describe = exec_describe,
 };
 
-/* --- loopback-up ------------------------------------------------------- */
+/* --- loopback-up (unprivileged: the first process does it) ------------- */
 
-static int loopback_up_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+/* lo up, through FD, a socket made in the container's network namespace. */
+int dc_loopback_up(int fd, struct dc_error *err)
 {
-        (void)s;
-        (void)ctx;
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return dc_err(err, errno, "socket: %s", strerror(errno));
         struct ifreq ifr = { 0 };
         snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
         if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
@@ -550,17 +546,27 @@ static int loopback_up_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, s
         return 0;
 }
 
-static void loopback_up_describe(const struct dc_step *s, FILE *out)
+static int loopback_inside_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        (void)s;
+        (void)ctx;
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return dc_err(err, errno, "socket: %s", strerror(errno));
+        return dc_loopback_up(fd, err);
+}
+
+static void loopback_inside_describe(const struct dc_step *s, FILE *out)
 {
         (void)s;
         fputs("bring up lo in the container's network namespace", out);
 }
 
-const struct dc_step_ops dc_loopback_up_ops = {
-        .kind = "loopback-up",
+const struct dc_step_ops dc_loopback_inside_ops = {
+        .kind = "loopback-inside",
         .side = DC_SIDE_CHILD,
-        .apply = loopback_up_apply,
-        .describe = loopback_up_describe,
+        .apply = loopback_inside_apply,
+        .describe = loopback_inside_describe,
 };
 
 /* --- cgroupns: after the launcher moved us into our cgroup -------------- */

@@ -234,6 +234,8 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 dc_kvs_add(&s->args, "dir", "/run/netns");
                 _cleanup_free_ char *nsp = dc_xasprintf("/run/netns/diyctl-%s", c->name);
                 dc_kvs_add(&s->args, "path", nsp);
+                /* and its lo, while the first process mounts (steps/netns.c) */
+                add_step(p, "loopback-up");
         }
         /* Links, addresses, routes, sysctls, firewall rules, resolv.conf (net.c). */
         r = dc_plan_net(p, c, opts, err);
@@ -326,8 +328,8 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 s = add_step(p, "hostname");
                 dc_kvs_add(&s->args, "name", c->hostname);
         }
-        if (netns)
-                add_step(p, "loopback-up");
+        if (netns && opts->uid != 0)
+                add_step(p, "loopback-inside"); /* unprivileged: no launcher step for it */
         if (w == DC_WRITABLE_NONE)
                 add_step(p, "remount-root-ro");
         add_step(p, "pivot-root");

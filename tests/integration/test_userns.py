@@ -66,6 +66,9 @@ def test_rootless_with_every_namespace(t):
                 'process.args=["/bin/sh", "-c", "touch /vol/made-inside && mount -t tmpfs none /tmp && echo mounted"]',
                 check=True)
     t.contains(p.stdout, "mounted", "mount of a new tmpfs inside works")
+    p = as_user(t, pw, xdg, "start", conf, "--set", 'process.args=["/bin/cat", "/sys/class/net/lo/operstate"]',
+                check=True)
+    t.ok(p.stdout.strip() in ("unknown", "up"), "rootless: lo is up (operstate %r)" % p.stdout.strip())
     st = os.stat(os.path.join(vol, "made-inside"))
     t.eq((st.st_uid, st.st_gid), (pw.pw_uid, pw.pw_gid), "a file made inside is owned by the user on the host")
     t.eq(sorted(os.listdir(xdg)), [], "the state under $XDG_RUNTIME_DIR is gone after stop")

@@ -61,12 +61,14 @@ static void test_basic_plan(void)
         CHECK(p->steps[1].ops->side == DC_SIDE_HOST && p->steps[3].ops->side == DC_SIDE_HOST &&
                       p->steps[4].ops->side == DC_SIDE_HOST,
               "all host steps");
-        CHECK_STREQ(p->steps[5].ops->kind, "make-private", "make-rprivate comes first inside");
+        CHECK(find_step(p, "loopback-up", NULL, NULL) == 5 && p->steps[5].ops->side == DC_SIDE_PARENT,
+              "as root, the launcher brings lo up in the container's netns, after binding it");
+        CHECK(find_step(p, "loopback-inside", NULL, NULL) < 0, "and the first process does not");
+        CHECK_STREQ(p->steps[6].ops->kind, "make-private", "make-rprivate comes first inside");
         int rf = find_step(p, "rootfs", NULL, NULL);
-        CHECK(rf == 6, "then the rootfs");
+        CHECK(rf == 7, "then the rootfs");
         CHECK_STREQ(dc_kvs_get(&p->steps[rf].args, "source"), "/srv/ct/rootfs", "rootfs path resolved against the file's dir");
         CHECK_STREQ(dc_kvs_get(&p->steps[rf].args, "writable"), "direct", "a path rootfs is writable directly by default");
-        CHECK(find_step(p, "loopback-up", NULL, NULL) > rf, "lo is brought up in the container's netns");
         CHECK_STREQ(p->steps[p->n - 1].ops->kind, "exec", "exec is last");
         int pivot = find_step(p, "pivot-root", NULL, NULL);
         CHECK(pivot > rf && find_step(p, "readonly", NULL, NULL) == pivot + 1 &&
@@ -144,7 +146,8 @@ static void test_variants(void)
         if (!p)
                 return;
         CHECK(find_step(p, "hostname", NULL, NULL) < 0, "no hostname step without uts");
-        CHECK(find_step(p, "netns", NULL, NULL) < 0 && find_step(p, "loopback-up", NULL, NULL) < 0,
+        CHECK(find_step(p, "netns", NULL, NULL) < 0 && find_step(p, "loopback-up", NULL, NULL) < 0 &&
+                      find_step(p, "loopback-inside", NULL, NULL) < 0,
               "no netns steps without a net namespace");
         CHECK(find_step(p, "cgroupns", NULL, NULL) < 0, "no cgroupns step without the cgroup namespace");
         CHECK(find_step(p, "remount-root-ro", NULL, NULL) > 0, "writable none makes the root read-only");
@@ -331,6 +334,15 @@ static void test_user_maps(void)
                 CHECK_STREQ(idmap_arg(p, "method", 0), "direct", "no helper for one own line");
                 CHECK(find_step(p, "cgroup", NULL, NULL) < 0 && find_step(p, "netns", NULL, NULL) < 0,
                       "rootless: no host cgroup, no host netns mount");
+                dc_plan_free(p);
+        }
+        p = plan_as("rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"pid\", \"user\", \"net\"];\n"
+                    "user = { map = \"root\"; };\n", 4242, sub, &err);
+        CHECK(p != NULL, "rootless with a net namespace plans (%s)", err.msg);
+        if (p) {
+                CHECK(find_step(p, "loopback-up", NULL, NULL) < 0 &&
+                              find_step(p, "loopback-inside", NULL, NULL) > find_step(p, "rootfs", NULL, NULL),
+                      "rootless: the first process brings its lo up itself");
                 dc_plan_free(p);
         }
         snprintf(text, sizeof(text), "%suser = { map = \"auto\"; };\n", ns);
