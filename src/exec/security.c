@@ -61,17 +61,26 @@ static const char *cap_label(int c, char *buf, size_t n)
         return buf;
 }
 
+/* The kernel's number of capabilities, as libcap found it once at start;
+ * those this build does not know by name count too. */
+static int kernel_caps(void)
+{
+        int n = (int)cap_max_bits();
+        return n > 64 ? 64 : n;
+}
+
 /* Drop every capability outside keep from the bounding set, including those
- * the kernel has and this build does not know by name. */
+ * the kernel has and this build does not know by name. Each one is dropped
+ * without asking first (dropping one already gone is no error): one call
+ * each, where asking first made it two (all of this is on the start's
+ * critical path). */
 static int drop_bounding(dc_capset keep, struct dc_error *err)
 {
-        for (int c = 0; c < 64; c++) {
-                int in = cap_get_bound((cap_value_t)c);
-                if (in < 0)
-                        break; /* past the kernel's last capability */
-                if (in == 0 || (keep & DC_CAP_BIT(c)))
+        for (int c = 0; c < kernel_caps(); c++) {
+                if (keep & DC_CAP_BIT(c))
                         continue;
-                if (cap_drop_bound((cap_value_t)c) < 0) {
+                /* without CAP_SETPCAP only an absent one may be passed over */
+                if (cap_drop_bound((cap_value_t)c) < 0 && !(errno == EPERM && cap_get_bound((cap_value_t)c) == 0)) {
                         char b[48];
                         return dc_err(err, errno, "cannot drop %s from the bounding set: %s",
                                       cap_label(c, b, sizeof(b)), strerror(errno));
@@ -93,7 +102,7 @@ static int set_caps(dc_capset keep, struct dc_error *err)
         int n = 0;
         for (int i = 0; i < 64; i++) {
                 cap_flag_value_t have = CAP_CLEAR;
-                if ((keep & DC_CAP_BIT(i)) && cap_get_bound((cap_value_t)i) >= 0 &&
+                if ((keep & DC_CAP_BIT(i)) && i < kernel_caps() &&
                     cap_get_flag(cur, (cap_value_t)i, CAP_PERMITTED, &have) == 0 && have == CAP_SET)
                         list[n++] = (cap_value_t)i;
         }
@@ -110,8 +119,9 @@ static int set_caps(dc_capset keep, struct dc_error *err)
         cap_free(c);
         if (r < 0)
                 return r;
-        /* Ambient capabilities need a kernel >= 4.3; none to clear otherwise. */
-        if (cap_reset_ambient() < 0 && errno != EINVAL)
+        /* Ambient capabilities need a kernel >= 4.3; none to clear otherwise.
+         * One call (libcap's cap_reset_ambient asks for each first). */
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
                 return dc_err(err, errno, "cannot clear the ambient capabilities: %s", strerror(errno));
         return 0;
 }
