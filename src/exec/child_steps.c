@@ -531,7 +531,7 @@ const struct dc_step_ops dc_exec_ops = {
         .describe = exec_describe,
 };
 
-/* --- loopback-up (unprivileged: the first process does it) ------------- */
+/* --- loopback-inside (unprivileged: the first process brings lo up) ---- */
 
 /* lo up, through FD, a socket made in the container's network namespace. */
 int dc_loopback_up(int fd, struct dc_error *err)
@@ -559,7 +559,7 @@ static int loopback_inside_apply(const struct dc_step *s, struct dc_exec_ctx *ct
 static void loopback_inside_describe(const struct dc_step *s, FILE *out)
 {
         (void)s;
-        fputs("bring up lo in the container's network namespace", out);
+        fputs("bring up lo in its network namespace (the first process does it: rootless)", out);
 }
 
 const struct dc_step_ops dc_loopback_inside_ops = {

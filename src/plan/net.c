@@ -1,7 +1,8 @@
 /* Networking in the plan: validation of network.* (what one key cannot
  * check alone), and the steps of each mode.
  *
- *   none    its own namespace, lo up (the loopback-up child step)
+ *   none    its own namespace, lo up (the loopback-up step of the launcher;
+ *           rootless, loopback-inside of the first process)
  *   host    no namespace; /etc/resolv.conf a copy of the host's
  *   nat     lease, ports, veth, addresses (host end + inside), routes,
  *           sysctls (ip_forward, IPv6 forwarding), firewall, resolv.conf

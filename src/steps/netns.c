@@ -6,8 +6,6 @@
  * the container only, nothing of the host's changes). */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -16,6 +14,7 @@
 
 #include "diyctl/exec.h"
 #include "diyctl/util.h"
+#include "net/nl.h"
 #include "steps.h"
 
 static int netns_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
@@ -75,31 +74,32 @@ const struct dc_step_ops dc_netns_ops = {
 /* As root, the launcher does it, while the first process makes its mounts:
  * off the start's critical path (bench/README.md). It enters the container's
  * network namespace only to make a socket there, and comes back at once. */
+static void inet_socket(void *arg)
+{
+        int *fd = arg;
+        *fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (*fd < 0)
+                *fd = -errno;
+}
+
 static int loopback_up_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         (void)s;
-        _cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (self < 0)
-                return dc_err(err, errno, "/proc/self/ns/net: %s", strerror(errno));
-        _cleanup_free_ char *path = dc_xasprintf("/proc/%d/ns/net", (int)ctx->child);
-        _cleanup_close_ int target = open(path, O_RDONLY | O_CLOEXEC);
-        if (target < 0)
-                return dc_err(err, errno, "the container's network namespace (%s): %s", path, strerror(errno));
-        if (setns(target, CLONE_NEWNET) < 0)
-                return dc_err(err, errno, "cannot enter the container's network namespace: %s", strerror(errno));
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        int e = errno;
-        if (setns(self, CLONE_NEWNET) < 0)
-                abort(); /* cannot get back to our own namespace: never go on in the wrong one */
+        int fd = -1;
+        int r = dc_in_netns(ctx->child, inet_socket, &fd, err);
+        if (r < 0)
+                return r;
         if (fd < 0)
-                return dc_err(err, e, "socket: %s", strerror(e));
-        return dc_loopback_up(fd, err);
+                return dc_err(err, -fd, "socket: %s", strerror(-fd));
+        r = dc_loopback_up(fd, err);
+        close(fd);
+        return r;
 }
 
 static void loopback_up_describe(const struct dc_step *s, FILE *out)
 {
         (void)s;
-        fputs("bring up lo in the container's network namespace", out);
+        fputs("bring up lo in the container's network namespace (the launcher does it)", out);
 }
 
 const struct dc_step_ops dc_loopback_up_ops = {

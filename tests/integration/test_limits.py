@@ -50,8 +50,7 @@ def _cpu_usage_seconds(name):
 
 
 def test_cpu_limit_half_a_core(t):
-    conf = conf_with(t, "cpu", 'cpus = 0.5; pids = 64; memory = "256M";',
-                     'trap "exit 0" TERM; while :; do :; done')
+    conf = conf_with(t, "cpu", "cpus = 0.5;", 'trap "exit 0" TERM; while :; do :; done')
     t.diyctl("start", "-d", conf, check=True)
     u0, w0 = _cpu_usage_seconds("cpu"), time.monotonic()
     t.ok(u0 is not None, "the container's cgroup counts CPU time")
@@ -86,14 +85,15 @@ def _v1_controllers():
 
 
 def test_cgroup_controllers_follow_the_limits(t):
-    """A container gets a cgroup in the devices hierarchy (the device list)
-    and, on a host with cgroup v1 controllers, in the memory, cpu and pids
-    ones only for a limit that uses them; status reports usage from them."""
+    """On a host with cgroup v1 controllers, a container's cgroup is made in
+    the devices, memory and pids hierarchies (device list, usage, OOM
+    report) and in the cpu one only for limits.cpus: never in cpuacct or
+    the others; status reports memory and pids usage with or without limits."""
     v1 = _v1_controllers()
     r = t.rootfs()
-    cases = (("plain", "", set()),
-             ("mem", 'limits = { memory = "64M"; };', {"memory"}),
-             ("all", 'limits = { memory = "64M"; pids = 32; cpus = 1.5; };', {"memory", "pids", "cpu"}))
+    cases = (("plain", "", {"devices", "memory", "pids"}),
+             ("mem", 'limits = { memory = "64M"; };', {"devices", "memory", "pids"}),
+             ("all", 'limits = { memory = "64M"; pids = 32; cpus = 1.5; };', {"devices", "memory", "pids", "cpu"}))
     for name, limits, used in cases:
         conf = t.conf(name, 'rootfs = { path = "%s"; };\n%s\nprocess = { args = [ "/bin/sleep", "600" ]; };\n'
                       % (r, limits))
@@ -105,12 +105,12 @@ def test_cgroup_controllers_follow_the_limits(t):
             got = set()
             for d in v1_dirs:
                 got |= next(c for m, c in v1.items() if d.startswith(m + "/"))
-            want = {"devices"} | used
+            want = set(used)
             if "cpu" in used:  # co-mounted with cpu on some hosts
                 want |= got & {"cpuacct"}
             t.eq(got, want, "%s: v1 controllers of its cgroups (%s)" % (name, st["cgroups"]))
-            t.eq(st["memory_bytes"] is not None, "memory" in used, "%s: memory usage when memory is limited" % name)
-            t.eq(st["pids_current"] is not None, "pids" in used, "%s: pids usage when pids are limited" % name)
+            t.ok(isinstance(st["memory_bytes"], int) and st["memory_bytes"] > 0, "%s: status reports memory" % name)
+            t.ok(isinstance(st["pids_current"], int) and st["pids_current"] >= 1, "%s: status reports pids" % name)
         else:
             t.eq(v1_dirs, [], "%s: a cgroup v2 host: no v1 directory" % name)
         t.eq(len(st["cgroups"]) - len(v1_dirs), 1, "%s: one cgroup in the v2 hierarchy" % name)

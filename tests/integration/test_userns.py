@@ -136,6 +136,9 @@ def test_explicit_map_as_root(t):
     t.eq(os.stat(os.path.join(vol, "f")).st_uid, 300000, "root inside is 300000 on the host")
     plan = t.diyctl("plan", conf, check=True).stdout
     t.contains(plan, "uid [0 300000 1000] [1000 400000 10]", "plan shows the maps")
+    t.contains(plan, "parent loopback-up", "as root, the launcher brings lo up (in the user namespace's netns)")
+    p = t.diyctl("start", conf, "--set", 'process.args=["/bin/cat", "/sys/class/net/lo/operstate"]', check=True)
+    t.ok(p.stdout.strip() in ("unknown", "up"), "lo is up (operstate %r)" % p.stdout.strip())
 
 
 def test_time_offsets(t):
