@@ -73,18 +73,22 @@ int dc_cgroup_hierarchies(struct dc_strv *out, unsigned want)
 }
 
 /* The v1 controllers a container's cgroup is made in, on a hybrid host:
- * devices (as root: on such a host the v1 devices controller is what
- * enforces the device list), memory and pids always (`status` reports their
- * usage, and the memory one tells an OOM kill, the host's own included),
- * cpu only for limits.cpus. cpuacct never: the v2 cgroup's cpu.stat counts
- * the container's CPU time without any controller. Each hierarchy costs a
- * start two mkdirs (its cgroup and the shared parent), a join and two
- * rmdirs, about 0.1 ms (bench/README.md). */
+ * devices always (as root: on such a host the v1 devices controller is what
+ * enforces the device list), memory, cpu and pids for a limit that needs
+ * them. That is what its cgroup has on a cgroup v2 host too, where we
+ * enable a controller for our containers only for a limit. Each hierarchy
+ * costs a start two mkdirs (its cgroup and the shared parent), a join and
+ * two rmdirs: memory and pids for every container cost 0.36 ms a start
+ * (bench/README.md), for usage in `status` and the OOM report, which on
+ * either kind of host need limits.memory / limits.pids (or a systemd unit
+ * that delegates its controllers). cpuacct never: the v2 cgroup's cpu.stat
+ * counts the container's CPU time without a controller. */
 static unsigned v1_wanted(const struct dc_kvs *args, bool unprivileged)
 {
         if (unprivileged)
                 return 0;
-        return DC_CG_DEVICES | DC_CG_MEMORY | DC_CG_PIDS | (dc_kvs_get(args, "cpus") ? DC_CG_CPU : 0);
+        return DC_CG_DEVICES | (dc_kvs_get(args, "memory") ? DC_CG_MEMORY : 0) |
+               (dc_kvs_get(args, "cpus") ? DC_CG_CPU : 0) | (dc_kvs_get(args, "pids") ? DC_CG_PIDS : 0);
 }
 
 /* No process is moved by pid where it can be helped: writing a pid to
@@ -362,8 +366,9 @@ static void cgroup_describe(const struct dc_step *s, FILE *out)
         if (dc_streq(part, "v2"))
                 fputs("cgroup v2 hierarchy: ", out);
         else if (dc_streq(part, "v1"))
-                fprintf(out, "cgroup v1 hierarchies of devices, memory, pids%s, if the host has any (none on a cgroup "
-                        "v2 host): ", dc_kvs_get(&s->args, "cpus") ? ", cpu" : "");
+                fprintf(out, "cgroup v1 hierarchies of devices%s%s%s, if the host has any (none on a cgroup v2 host): ",
+                        dc_kvs_get(&s->args, "memory") ? ", memory" : "", dc_kvs_get(&s->args, "cpus") ? ", cpu" : "",
+                        dc_kvs_get(&s->args, "pids") ? ", pids" : "");
         if (unprivileged)
                 fprintf(out, "create the cgroup %s inside the launcher's delegated cgroup, on cgroup v2 only (the "
                         "launcher moves to its leaf \"supervisor\") and move the container into it",

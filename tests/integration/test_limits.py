@@ -50,7 +50,10 @@ def _cpu_usage_seconds(name):
 
 
 def test_cpu_limit_half_a_core(t):
-    conf = conf_with(t, "cpu", "cpus = 0.5;", 'trap "exit 0" TERM; while :; do :; done')
+    # memory and pids too: status reports the usage of the controllers the
+    # limits give the cgroup (test_cgroup_controllers_follow_the_limits)
+    conf = conf_with(t, "cpu", 'cpus = 0.5; pids = 64; memory = "256M";',
+                     'trap "exit 0" TERM; while :; do :; done')
     t.diyctl("start", "-d", conf, check=True)
     u0, w0 = _cpu_usage_seconds("cpu"), time.monotonic()
     t.ok(u0 is not None, "the container's cgroup counts CPU time")
@@ -86,13 +89,14 @@ def _v1_controllers():
 
 def test_cgroup_controllers_follow_the_limits(t):
     """On a host with cgroup v1 controllers, a container's cgroup is made in
-    the devices, memory and pids hierarchies (device list, usage, OOM
-    report) and in the cpu one only for limits.cpus: never in cpuacct or
-    the others; status reports memory and pids usage with or without limits."""
+    the devices hierarchy (the device list) and in the memory, cpu and pids
+    ones only for a limit that uses them (as its v2 cgroup gets a controller
+    only for a limit); status reports memory and pids usage where it has
+    the controller."""
     v1 = _v1_controllers()
     r = t.rootfs()
-    cases = (("plain", "", {"devices", "memory", "pids"}),
-             ("mem", 'limits = { memory = "64M"; };', {"devices", "memory", "pids"}),
+    cases = (("plain", "", {"devices"}),
+             ("mem", 'limits = { memory = "64M"; };', {"devices", "memory"}),
              ("all", 'limits = { memory = "64M"; pids = 32; cpus = 1.5; };', {"devices", "memory", "pids", "cpu"}))
     for name, limits, used in cases:
         conf = t.conf(name, 'rootfs = { path = "%s"; };\n%s\nprocess = { args = [ "/bin/sleep", "600" ]; };\n'
@@ -109,8 +113,10 @@ def test_cgroup_controllers_follow_the_limits(t):
             if "cpu" in used:  # co-mounted with cpu on some hosts
                 want |= got & {"cpuacct"}
             t.eq(got, want, "%s: v1 controllers of its cgroups (%s)" % (name, st["cgroups"]))
-            t.ok(isinstance(st["memory_bytes"], int) and st["memory_bytes"] > 0, "%s: status reports memory" % name)
-            t.ok(isinstance(st["pids_current"], int) and st["pids_current"] >= 1, "%s: status reports pids" % name)
+            t.eq(isinstance(st["memory_bytes"], int) and st["memory_bytes"] > 0, "memory" in used,
+                 "%s: status reports memory usage where the cgroup has the controller: %s" % (name, st))
+            t.eq(isinstance(st["pids_current"], int) and st["pids_current"] >= 1, "pids" in used,
+                 "%s: status reports pids where the cgroup has the controller: %s" % (name, st))
         else:
             t.eq(v1_dirs, [], "%s: a cgroup v2 host: no v1 directory" % name)
         t.eq(len(st["cgroups"]) - len(v1_dirs), 1, "%s: one cgroup in the v2 hierarchy" % name)
