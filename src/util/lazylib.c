@@ -2,8 +2,7 @@
  *
  * libarchive (with libxml2, ICU and libstdc++ behind it) and libnftables
  * (with libxtables, jansson and gmp) are wanted only for images and tarballs
- * and for the nftables firewall backend, and nettle (SHA-256) only for images,
- * yet linking them loads all of them
+ * and for the nftables firewall backend, yet linking them loads all of them
  * into every diyctl process: measured on the build machine, that was most of
  * the 4 ms the dynamic loader took per exec (the page faults and relocations
  * of some twenty libraries; twice per start when the launcher re-executes
@@ -11,10 +10,7 @@
  * defined here, with the prototype of the library's own header (the
  * compiler checks it), and the first call dlopen()s the library and jumps to
  * its function. A start without an image and without the nftables backend
- * loads none of them (bench/README.md, "Profile"). nettle is small, but its
- * constructor asks the CPU for its features (cpuid), which in a virtual
- * machine traps to the hypervisor: linked in, that cost every diyctl
- * process some 45 us.
+ * loads neither (bench/README.md, "Profile").
  *
  * A function not listed here still works: the libraries stay on the link
  * line with --as-needed, so the linker then takes it from the library and
@@ -32,7 +28,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <nettle/sha2.h>
 #include <nftables/libnftables.h>
 
 #include "dc-lazylib.h"
@@ -44,7 +39,6 @@ struct lazy_lib {
 
 static struct lazy_lib lib_archive = { DC_SONAME_ARCHIVE, NULL };
 static struct lazy_lib lib_nftables = { DC_SONAME_NFTABLES, NULL };
-static struct lazy_lib lib_nettle = { DC_SONAME_NETTLE, NULL };
 
 static void *lazy_sym(struct lazy_lib *l, const char *name)
 {
@@ -172,10 +166,3 @@ LAZY(N, const char *, nft_ctx_get_output_buffer, (struct nft_ctx *c), (c))
 LAZY(N, const char *, nft_ctx_get_error_buffer, (struct nft_ctx *c), (c))
 LAZY(N, int, nft_run_cmd_from_buffer, (struct nft_ctx *c, const char *buf), (c, buf))
 #undef N
-
-/* ---- nettle (the names its header's macros stand for) --------------------- */
-#define T lib_nettle
-LAZY_VOID(T, nettle_sha256_init, (struct sha256_ctx *ctx), (ctx))
-LAZY_VOID(T, nettle_sha256_update, (struct sha256_ctx *ctx, size_t length, const uint8_t *data), (ctx, length, data))
-LAZY_VOID(T, nettle_sha256_digest, (struct sha256_ctx *ctx, size_t length, uint8_t *digest), (ctx, length, digest))
-#undef T
