@@ -60,6 +60,9 @@ bool dc_strv_contains(const struct dc_strv *sv, const char *s);
 
 bool dc_streq(const char *a, const char *b); /* NULL-safe */
 bool dc_startswith(const char *s, const char *prefix);
+/* A network interface name of the N bytes at S: 1-15 of A-Z, a-z, 0-9, '_',
+ * '.' and '-', not starting with '-', not "." or "..". */
+bool dc_ifname_valid(const char *s, size_t n);
 
 /* Write all of buf, retrying on EINTR and short writes. 0 or -errno. */
 int dc_write_all(int fd, const void *buf, size_t len);

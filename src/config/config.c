@@ -673,17 +673,6 @@ static bool valid_hostname(const char *s)
 /* The kernel takes any bytes but '/', ':' and spaces; we take the portable
  * set, since a link name goes into firewall rules, command lines and
  * /proc/sys paths: a quote, a ';' or a leading '-' could change what they say. */
-static bool valid_ifname(const char *s)
-{
-        size_t n = strlen(s);
-        if (n < 1 || n > 15 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || s[0] == '-')
-                return false;
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-                if (!isalnum(*p) && *p != '_' && *p != '.' && *p != '-')
-                        return false;
-        return true;
-}
-
 /* "ADDR/N" with ADDR of family af and N in 0..(32 or 128). */
 static bool valid_cidr(const char *s, int af)
 {
@@ -1143,7 +1132,7 @@ static int h_net_mode(struct loader *l, config_setting_t *s, const char *key, vo
 static int get_ifname(struct loader *l, const config_setting_t *s, const char *key, char **field)
 {
         const char *v = str(s);
-        if (!valid_ifname(v))
+        if (!dc_ifname_valid(v, strlen(v)))
                 return err_at(l, s, key,
                               "%s is not a valid interface name (1-15 of A-Z, a-z, 0-9, '_', '.' and '-'; "
                               "not starting with '-'; not \".\" or \"..\")",

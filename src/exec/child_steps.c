@@ -533,9 +533,13 @@ const struct dc_step_ops dc_exec_ops = {
 
 /* --- loopback-inside (unprivileged: the first process brings lo up) ---- */
 
-/* lo up, through FD, a socket made in the container's network namespace. */
-int dc_loopback_up(int fd, struct dc_error *err)
+static int loopback_inside_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
+        (void)s;
+        (void)ctx;
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return dc_err(err, errno, "socket: %s", strerror(errno));
         struct ifreq ifr = { 0 };
         snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
         if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
@@ -544,16 +548,6 @@ int dc_loopback_up(int fd, struct dc_error *err)
         if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
                 return dc_err(err, errno, "cannot bring lo up: %s", strerror(errno));
         return 0;
-}
-
-static int loopback_inside_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
-{
-        (void)s;
-        (void)ctx;
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return dc_err(err, errno, "socket: %s", strerror(errno));
-        return dc_loopback_up(fd, err);
 }
 
 static void loopback_inside_describe(const struct dc_step *s, FILE *out)

@@ -357,6 +357,11 @@ enum child_said { CHILD_EOF, CHILD_ERROR, CHILD_OTHER };
  * a pty master (kept in *pty when pty is not NULL), or the end of the socket
  * (it exec'd, or died). *r is set to a negative errno when the socket
  * itself failed. */
+static int died_in_setup(struct dc_error *err)
+{
+        return dc_err(err, ECHILD, "the container's first process died during its setup (killed, or out of memory?)");
+}
+
 static enum child_said child_message(int sync, int *pty, int *exit_code, int *r, struct dc_error *err)
 {
         char type = 0;
@@ -367,12 +372,18 @@ static enum child_said child_message(int sync, int *pty, int *exit_code, int *r,
         int fd = -1;
         int n = dc_recv_msg(sync, &type, &m, sizeof(m) - 1, &fd);
         /* It ended with messages of ours unread (cgroups, layers handed to
-         * it after it failed): the kernel reports that once, and what it
-         * sent before is still queued behind. */
-        if (n == -ECONNRESET)
+         * it after it failed, or "go" itself): the kernel reports that once,
+         * and what it sent before is still queued behind. */
+        bool unread = n == -ECONNRESET;
+        if (unread)
                 n = dc_recv_msg(sync, &type, &m, sizeof(m) - 1, &fd);
-        if (n == -ENODATA)
+        if (n == -ENODATA) {
+                /* A process that exec'd has read all we sent: with messages
+                 * left unread and no error of its own, it died in its setup. */
+                if (unread)
+                        *r = died_in_setup(err);
                 return CHILD_EOF;
+        }
         if (n < 0) {
                 *r = dc_err(err, n, "lost the container during setup: %s", strerror(-n));
                 return CHILD_EOF;
@@ -408,7 +419,7 @@ static int child_failed(int sync, int *exit_code, struct dc_error *err)
                 return 0;
         /* the end of the socket before "go": it died (it cannot have exec'd) */
         if (said == CHILD_EOF && r == 0)
-                r = dc_err(&e, ECHILD, "the container's first process died during its setup (killed, or out of memory?)");
+                r = died_in_setup(&e);
         *err = e;
         *exit_code = code ? code : 125;
         return r;

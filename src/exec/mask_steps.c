@@ -193,22 +193,20 @@ static int mask_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
                 if (fstat(fd, &st) < 0)
                         return dc_err(err, errno, "%s: %s", path, strerror(errno));
                 _cleanup_close_ int tree = -1;
-                if (S_ISDIR(st.st_mode) && empty_dir >= 0) {
-                        tree = open_tree(empty_dir, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                bool dir = S_ISDIR(st.st_mode);
+                if (dir ? empty_dir >= 0 : devfile >= 0) {
+                        tree = open_tree(dir ? empty_dir : devfile, "",
+                                         AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                        /* A clone keeps its mount's flags: the empty tmpfs has
+                         * these already, the container's /dev does not. */
                         struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
                                                                MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
-                        if (tree < 0 || mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                        if (tree < 0 || (!dir && mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0))
                                 return dc_err(err, errno, "cannot mask %s: %s", path, strerror(errno));
-                } else if (S_ISDIR(st.st_mode)) {
+                } else if (dir) {
                         tree = empty_tmpfs(false, err);
                         if (tree < 0)
                                 return tree;
-                } else if (devfile >= 0) {
-                        tree = open_tree(devfile, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-                        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                                               MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC };
-                        if (tree < 0 || mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
-                                return dc_err(err, errno, "cannot mask %s: %s", path, strerror(errno));
                 } else {
                         if (files < 0 && (files = empty_tmpfs(true, err)) < 0)
                                 return files;

@@ -421,17 +421,16 @@ const struct dc_seccomp_prebuilt *dc_seccomp_prebuilt_for(dc_capset caps)
 
 int dc_seccomp_load(dc_capset caps, struct dc_error *err)
 {
+        /* A program made ahead (at build time, or by the launcher): loaded as
+         * libseccomp's seccomp_load does with our attributes (no flags,
+         * no_new_privs left to us). */
         const struct dc_seccomp_prebuilt *pre = dc_seccomp_prebuilt_for(caps);
-        if (pre) {
-                struct sock_fprog prog = { .len = pre->len, .filter = (struct sock_filter *)pre->insns };
-                if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-                        return dc_err(err, errno, "cannot load the seccomp filter: %s", strerror(errno));
-                return 0;
-        }
-        if (compiled.set && compiled.caps == caps) {
-                /* what libseccomp's seccomp_load does with our attributes:
-                 * no flags, no_new_privs left to us */
-                struct sock_fprog prog = { .len = compiled.len, .filter = compiled.insns };
+        struct sock_fprog prog = { 0 };
+        if (pre)
+                prog = (struct sock_fprog){ .len = pre->len, .filter = (struct sock_filter *)pre->insns };
+        else if (compiled.set && compiled.caps == caps)
+                prog = (struct sock_fprog){ .len = compiled.len, .filter = compiled.insns };
+        if (prog.filter) {
                 if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
                         return dc_err(err, errno, "cannot load the seccomp filter: %s", strerror(errno));
                 return 0;

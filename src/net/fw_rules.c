@@ -1,6 +1,5 @@
 /* The rule texts of both firewall backends (see fw.h). Pure. */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -149,16 +148,6 @@ void dc_fw_nft_elements(const struct dc_fw_spec *s, struct dc_strv *out)
         }
 }
 
-static bool ifname_ok(const char *s, size_t n)
-{
-        if (n == 0 || n > 15)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '.' || s[i] == '-'))
-                        return false;
-        return true;
-}
-
 int dc_fw_nft_elem_parse(const char *elem, struct dc_nft_elem *out)
 {
         memset(out, 0, sizeof(*out));
@@ -168,7 +157,7 @@ int dc_fw_nft_elem_parse(const char *elem, struct dc_nft_elem *out)
         if (dc_startswith(elem, SET_IFS " \"")) {
                 const char *name = elem + strlen(SET_IFS) + 2;
                 size_t len = n - (size_t)(name - elem);
-                if (len < 2 || name[len - 1] != '"' || !ifname_ok(name, len - 1))
+                if (len < 2 || name[len - 1] != '"' || !dc_ifname_valid(name, len - 1))
                         return -EINVAL;
                 out->set = SET_IFS;
                 snprintf(out->key, sizeof(out->key), "\"%.*s\"", (int)(len - 1), name);

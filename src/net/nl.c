@@ -56,53 +56,34 @@ static int nl_fail(struct dc_error *err, int nle, const char *fmt, const char *a
         return dc_err(err, e, "%s: %s", what, nl_geterror(nle));
 }
 
-int dc_in_netns(pid_t pid, void (*fn)(void *arg), void *arg, struct dc_error *err)
-{
-        if (pid <= 0) {
-                fn(arg);
-                return 0;
-        }
-        _cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (self < 0)
-                return dc_err(err, errno, "/proc/self/ns/net: %s", strerror(errno));
-        _cleanup_free_ char *path = dc_xasprintf("/proc/%d/ns/net", (int)pid);
-        _cleanup_close_ int target = open(path, O_RDONLY | O_CLOEXEC);
-        if (target < 0)
-                return dc_err(err, errno, "the container's network namespace (%s): %s", path, strerror(errno));
-        if (setns(target, CLONE_NEWNET) < 0)
-                return dc_err(err, errno, "cannot enter the container's network namespace: %s", strerror(errno));
-        fn(arg);
-        if (setns(self, CLONE_NEWNET) < 0)
-                abort(); /* cannot get back to our own namespace: never go on in the wrong one */
-        return 0;
-}
-
-struct nl_open_arg {
-        struct nl_sock *sk;
-        int r;
-};
-
-static void nl_open_here(void *p)
-{
-        struct nl_open_arg *a = p;
-        a->sk = nl_socket_alloc();
-        a->r = a->sk ? nl_connect(a->sk, NETLINK_ROUTE) : -NLE_NOMEM;
-}
-
 int dc_nl_open(pid_t pid, struct nl_sock **out, struct dc_error *err)
 {
         *out = NULL;
-        struct nl_open_arg a = { NULL, 0 };
-        /* The socket stays bound to the namespace it was made in. */
-        int r = dc_in_netns(pid, nl_open_here, &a, err);
-        if (r < 0)
-                return r;
-        if (a.r < 0) {
-                if (a.sk)
-                        nl_socket_free(a.sk);
-                return dc_err(err, nle_errno(a.r), "cannot open a route netlink socket: %s", nl_geterror(a.r));
+        _cleanup_close_ int self = -1;
+        if (pid > 0) {
+                self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+                if (self < 0)
+                        return dc_err(err, errno, "/proc/self/ns/net: %s", strerror(errno));
+                _cleanup_free_ char *path = dc_xasprintf("/proc/%d/ns/net", (int)pid);
+                _cleanup_close_ int target = open(path, O_RDONLY | O_CLOEXEC);
+                if (target < 0)
+                        return dc_err(err, errno, "the container's network namespace (%s): %s", path,
+                                      strerror(errno));
+                if (setns(target, CLONE_NEWNET) < 0)
+                        return dc_err(err, errno, "cannot enter the container's network namespace: %s",
+                                      strerror(errno));
         }
-        *out = a.sk;
+        struct nl_sock *sk = nl_socket_alloc();
+        int r = sk ? nl_connect(sk, NETLINK_ROUTE) : -NLE_NOMEM;
+        /* The socket stays bound to the namespace it was made in. */
+        if (pid > 0 && setns(self, CLONE_NEWNET) < 0)
+                abort(); /* cannot get back to our own namespace: never go on in the wrong one */
+        if (r < 0) {
+                if (sk)
+                        nl_socket_free(sk);
+                return dc_err(err, nle_errno(r), "cannot open a route netlink socket: %s", nl_geterror(r));
+        }
+        *out = sk;
         return 0;
 }
 

@@ -12,10 +12,6 @@
 
 struct nl_sock;
 
-/* Run FN(ARG) in the network namespace of PID (<= 0: our own) and come
- * back; what FN makes there (a socket) stays bound to that namespace. The
- * caller must be single-threaded. */
-int dc_in_netns(pid_t pid, void (*fn)(void *arg), void *arg, struct dc_error *err);
 /* A route netlink socket in the network namespace of pid (0: our own). */
 int dc_nl_open(pid_t pid, struct nl_sock **out, struct dc_error *err);
 void dc_nl_close(struct nl_sock *sk);

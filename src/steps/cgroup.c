@@ -85,6 +85,10 @@ int dc_cgroup_hierarchies(struct dc_strv *out, unsigned want)
  * counts the container's CPU time without a controller. */
 static unsigned v1_wanted(const struct dc_kvs *args, bool unprivileged)
 {
+        /* Unprivileged: the v2 hierarchy alone. A v1 hierarchy cannot be
+         * delegated safely (nothing keeps a delegatee's moves inside its
+         * subtree: v2 also wants write access to the common ancestor), so no
+         * service manager hands one to a user. */
         if (unprivileged)
                 return 0;
         return DC_CG_DEVICES | (dc_kvs_get(args, "memory") ? DC_CG_MEMORY : 0) |
@@ -120,25 +124,17 @@ static void close_join_fds(struct dc_exec_ctx *ctx)
         ctx->cgroup_fd = -1;
 }
 
-/* After the spawn: the first process joins DIR itself (see above). */
+/* After the spawn (the v1 part): the first process joins DIR itself, by
+ * the fd of its "tasks" file (see above). */
 static int hand_join(struct dc_exec_ctx *ctx, const char *dir, struct dc_error *err)
 {
-        bool v2 = fs_is(dir, CGROUP2_SUPER_MAGIC);
-        _cleanup_free_ char *file = dc_xasprintf("%s/%s", dir, v2 ? "cgroup.procs" : "tasks");
-        if (!v2 && ctx->launcher_sync >= 0) {
-                _cleanup_close_ int fd = open(file, O_WRONLY | O_CLOEXEC);
-                if (fd < 0)
-                        return dc_err(err, errno, "%s: %s", file, strerror(errno));
-                int r = dc_send_msg(ctx->launcher_sync, DC_MSG_CGROUP, "", 1, fd);
-                if (r < 0)
-                        return dc_err(err, r, "cannot hand the cgroup %s to the container: %s", dir, strerror(-r));
-                return 0;
-        }
-        char pid[32];
-        snprintf(pid, sizeof(pid), "%d", (int)ctx->child);
-        int w = dc_write_file(file, pid);
-        if (w < 0)
-                return dc_err(err, w, "cannot move the container into %s: %s", dir, strerror(-w));
+        _cleanup_free_ char *file = dc_xasprintf("%s/tasks", dir);
+        _cleanup_close_ int fd = open(file, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return dc_err(err, errno, "%s: %s", file, strerror(errno));
+        int r = dc_send_msg(ctx->launcher_sync, DC_MSG_CGROUP, "", 1, fd);
+        if (r < 0)
+                return dc_err(err, r, "cannot hand the cgroup %s to the container: %s", dir, strerror(-r));
         return 0;
 }
 
@@ -159,24 +155,6 @@ int dc_cgroup_after_spawn(struct dc_exec_ctx *ctx, bool placed, struct dc_error 
 }
 
 
-/* Unprivileged: the v2 hierarchy alone. A v1 hierarchy cannot be delegated
- * safely (nothing keeps a delegatee's moves inside its subtree: v2 also
- * wants write access to the common ancestor), so no service manager hands
- * one to a user. */
-static int only_v2(struct dc_strv *h, struct dc_error *err)
-{
-        struct dc_strv v2 = { 0 };
-        for (size_t i = 0; i < h->n; i++)
-                if (fs_is(h->v[i], CGROUP2_SUPER_MAGIC))
-                        dc_strv_push(&v2, h->v[i]);
-        dc_strv_free(h);
-        *h = v2;
-        if (!h->n)
-                return dc_err(err, ENOTSUP, "unprivileged, a container's cgroup can only be made on cgroup v2, and "
-                              "no cgroup v2 hierarchy is mounted under /sys/fs/cgroup");
-        return 0;
-}
-
 /* The step comes in two parts (plan.c): "v2" before the spawn, so the first
  * process is cloned straight into its v2 cgroup; "v1", on a host that still
  * has v1 hierarchies, right after it, while the first process makes its
@@ -192,8 +170,9 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         if (!ctx->cgroup_hierarchies.n &&
             dc_cgroup_hierarchies(&ctx->cgroup_hierarchies, v1_wanted(&s->args, unprivileged)) < 0) {
                 dc_strv_free(&ctx->cgroup_hierarchies);
-                if (unprivileged) /* says why: no v2 hierarchy */
-                        return only_v2(&ctx->cgroup_hierarchies, err);
+                if (unprivileged)
+                        return dc_err(err, ENOTSUP, "unprivileged, a container's cgroup can only be made on cgroup v2, "
+                                      "and no cgroup v2 hierarchy is mounted under /sys/fs/cgroup");
                 return dc_err(err, ENOENT, "no cgroup hierarchy is mounted under /sys/fs/cgroup");
         }
         struct dc_strv h = { 0 };
@@ -205,15 +184,11 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
          * cgroup v2 only gets the program, its only means. (Only the part
          * that makes the v2 cgroup asks.) */
         bool v1_devices = false;
-        for (size_t i = 0; i < h.n && !v1_devices && !dc_streq(part, "v1"); i++) {
+        for (size_t i = 0; i < h.n && !v1_devices && !unprivileged && !dc_streq(part, "v1"); i++) {
                 _cleanup_free_ char *deny = dc_xasprintf("%s/devices.deny", h.v[i]);
                 v1_devices = !fs_is(h.v[i], CGROUP2_SUPER_MAGIC) && access(deny, F_OK) == 0;
         }
-        int r = unprivileged ? only_v2(&h, err) : 0;
-        if (r < 0) {
-                dc_strv_free(&h);
-                return r;
-        }
+        int r = 0;
         if (part) {
                 bool v1 = dc_streq(part, "v1");
                 struct dc_strv keep = { 0 };

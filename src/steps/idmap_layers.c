@@ -22,29 +22,12 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "diyctl/exec.h"
 #include "diyctl/image.h"
 #include "diyctl/util.h"
 #include "steps.h"
-
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
-#ifndef OPEN_TREE_CLOEXEC
-#define OPEN_TREE_CLOEXEC O_CLOEXEC
-#endif
-#define DC_MOUNT_ATTR_RDONLY 0x00000001
-#define DC_MOUNT_ATTR_IDMAP 0x00100000
-
-struct dc_mount_attr_idmap {
-        uint64_t attr_set;
-        uint64_t attr_clr;
-        uint64_t propagation;
-        uint64_t userns_fd;
-};
 
 static const char *idmap_hint(int e)
 {
@@ -59,17 +42,17 @@ static const char *idmap_hint(int e)
 /* A read-only, idmapped, detached clone of DIR for the user namespace USERNS. */
 static int idmapped_clone(const char *dir, int userns, struct dc_error *err)
 {
-        int fd = (int)syscall(SYS_open_tree, AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        int fd = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (fd < 0)
                 return dc_err(err, errno, "cannot clone the layer %s: %s%s", dir, strerror(errno),
                               errno == ENOSYS ? " (the new mount API needs Linux 5.2 or later)" : "");
         /* private: a clone joins the peer group of the mount it copies (a
          * shared / on most hosts), and mounts made under it in the container
          * would then show up on the host */
-        struct dc_mount_attr_idmap attr = { .attr_set = DC_MOUNT_ATTR_IDMAP | DC_MOUNT_ATTR_RDONLY,
-                                            .propagation = MS_PRIVATE,
-                                            .userns_fd = (uint64_t)userns };
-        if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY,
+                                   .propagation = MS_PRIVATE,
+                                   .userns_fd = (uint64_t)userns };
+        if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
                 int e = errno;
                 close(fd);
                 return dc_err(err, e, "cannot make an idmapped mount of the layer %s: %s%s", dir, strerror(e),

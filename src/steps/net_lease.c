@@ -70,7 +70,10 @@ static void taken_free(struct taken *t)
 /* The index's text ("" when there is none). */
 static int index_read(const char *root, char **text, struct dc_error *err)
 {
-        int r = dc_net_registry_read(root, LEASE_DIR, LEASE_INDEX, text);
+        /* one line a lease: no small cap (the registry's 64 KiB would stop
+         * every start and stop at about a thousand NAT containers) */
+        _cleanup_free_ char *path = dc_xasprintf("%s/%s/%s", root, LEASE_DIR, LEASE_INDEX);
+        int r = dc_read_file(path, 64 << 20, text);
         if (r == -ENOENT) {
                 *text = dc_xstrdup("");
                 return 0;
@@ -115,6 +118,7 @@ static void add_lease(const char *name, char *fields, void *arg)
 struct rewrite {
         const char *drop;
         FILE *out;
+        bool dropped;
 };
 
 static void keep_line(const char *name, char *fields, void *arg)
@@ -122,6 +126,8 @@ static void keep_line(const char *name, char *fields, void *arg)
         struct rewrite *w = arg;
         if (strcmp(name, w->drop) != 0)
                 fprintf(w->out, "%s %s\n", name, fields);
+        else
+                w->dropped = true;
 }
 
 /* Write the index without holder's line, plus `line` when given; remove it
@@ -143,6 +149,10 @@ static int index_update(const char *root, const char *holder, const char *line, 
         if (fclose(w.out) != 0) {
                 free(buf);
                 return dc_err(err, ENOMEM, "out of memory");
+        }
+        if (!line && !w.dropped) {
+                free(buf); /* nothing of holder's in it (an undo run again): left as it is */
+                return 0;
         }
         if (len == 0)
                 r = dc_net_registry_remove(root, LEASE_DIR, LEASE_INDEX, err);

@@ -6,7 +6,6 @@
  * the container only, nothing of the host's changes). */
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -72,28 +71,16 @@ const struct dc_step_ops dc_netns_ops = {
 };
 
 /* As root, the launcher does it, while the first process makes its mounts:
- * off the start's critical path (bench/README.md). It enters the container's
- * network namespace only to make a socket there, and comes back at once. */
-static void inet_socket(void *arg)
-{
-        int *fd = arg;
-        *fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (*fd < 0)
-                *fd = -errno;
-}
-
+ * off the start's critical path (bench/README.md), through a route netlink
+ * socket made in the container's network namespace, as link-up does. */
 static int loopback_up_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         (void)s;
-        int fd = -1;
-        int r = dc_in_netns(ctx->child, inet_socket, &fd, err);
+        _cleanup_nl_ struct nl_sock *sk = NULL;
+        int r = dc_nl_open(ctx->child, &sk, err);
         if (r < 0)
                 return r;
-        if (fd < 0)
-                return dc_err(err, -fd, "socket: %s", strerror(-fd));
-        r = dc_loopback_up(fd, err);
-        close(fd);
-        return r;
+        return dc_nl_link_up(sk, "lo", err);
 }
 
 static void loopback_up_describe(const struct dc_step *s, FILE *out)

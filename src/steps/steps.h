@@ -63,8 +63,6 @@ extern const struct dc_step_ops dc_symlink_ops;
 extern const struct dc_step_ops dc_hostname_ops;
 extern const struct dc_step_ops dc_loopback_up_ops;
 extern const struct dc_step_ops dc_loopback_inside_ops;
-/* lo up through a socket made in the container's network namespace */
-int dc_loopback_up(int fd, struct dc_error *err);
 extern const struct dc_step_ops dc_remount_root_ro_ops;
 extern const struct dc_step_ops dc_pivot_root_ops;
 extern const struct dc_step_ops dc_exec_ops;

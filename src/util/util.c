@@ -120,6 +120,16 @@ bool dc_startswith(const char *s, const char *prefix)
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+bool dc_ifname_valid(const char *s, size_t n)
+{
+        if (n < 1 || n > 15 || s[0] == '-' || (s[0] == '.' && (n == 1 || (n == 2 && s[1] == '.'))))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+                        return false;
+        return true;
+}
+
 int dc_write_all(int fd, const void *buf, size_t len)
 {
         const char *p = buf;

@@ -758,6 +758,23 @@ static void test_extract(void)
 
 /* ---- the cache and the plan ----------------------------------------------- */
 
+
+/* The same "lower" values, in the same order, in both steps. */
+static bool same_lowers(const struct dc_step *a, const struct dc_step *b)
+{
+        size_t i = 0, k = 0, n = 0;
+        for (;;) {
+                while (i < a->args.n && strcmp(a->args.v[i].key, "lower") != 0)
+                        i++;
+                while (k < b->args.n && strcmp(b->args.v[k].key, "lower") != 0)
+                        k++;
+                if (i == a->args.n || k == b->args.n)
+                        return i == a->args.n && k == b->args.n && n > 0;
+                if (strcmp(a->args.v[i++].val, b->args.v[k++].val) != 0)
+                        return false;
+                n++;
+        }
+}
 static void test_cache_and_plan(void)
 {
         struct dc_error err = { 0 };
@@ -848,8 +865,7 @@ static void test_cache_and_plan(void)
                 if (as_root) {
                         CHECK(il && idl == spawn + 1, "as root: idmap-layers right after the spawn");
                         CHECK(il && il->ops->side == DC_SIDE_PARENT, "a launcher step that changes nothing on the host");
-                        CHECK(il && rf && dc_streq(dc_kvs_get(&il->args, "lower"), dc_kvs_get(&rf->args, "lower")),
-                              "with the rootfs's layers, in the same order");
+                        CHECK(il && rf && same_lowers(il, rf), "with the rootfs's layers, in the same order");
                         CHECK(rf && dc_streq(dc_kvs_get(&rf->args, "idmapped"), "1"), "the rootfs takes them idmapped");
                         CHECK(rf && !strcmp((rf - 1)->ops->kind, "wait-launcher") &&
                                       !strcmp((rf - 2)->ops->kind, "make-private"),

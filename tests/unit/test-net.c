@@ -383,6 +383,7 @@ static void test_nft(void)
                 "dnat4 sctp . 8080 : 10.88.0.6 . 80", "dnat4 tcp . 0 : 10.88.0.6 . 80", "dnat4 tcp . 8080 : 10.88.0.6 . 65536",
                 "dnat4 tcp . 8080:10.88.0.6 . 80", "dnat4 tcp . 08080 : 10.88.0.6 . 80", "dnat4 tcp . 8080 : 10.88.0.6",
                 "dnat4 tcp . 8080 : 10.88.0.6 . 80 comment \"x\"", "dnat4 tcp . -1 : 10.88.0.6 . 80",
+                "ifs \"-dc-web\"", "ifs \"..\"", /* names the config refuses too (dc_ifname_valid) */
         };
         for (size_t i = 0; i < DC_ARRAY_SIZE(bad); i++)
                 CHECK(dc_fw_nft_elem_parse(bad[i], &e) == -EINVAL, "refused: %s", bad[i]);
