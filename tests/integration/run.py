@@ -1054,6 +1054,13 @@ class TestContext:
         self.defer(self.run, ["ip", "netns", "delete", ns], check=False)
         self.run(["ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns])
         self.defer(self.run, ["ip", "link", "delete", host_if], check=False)
+        # No duplicate address detection on the test's own link: its IPv6
+        # link-local address would otherwise stay tentative for a second or
+        # more (longer on a loaded CI machine) and then change the snapshot a
+        # test takes before the step it checks.
+        with open("/proc/sys/net/ipv6/conf/%s/accept_dad" % host_if, "w") as f:
+            f.write("0")
+        self.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"])
         self.run(["ip", "addr", "add", host_addr, "dev", host_if])
         self.run(["ip", "link", "set", host_if, "up"])
         self.run(["ip", "-n", ns, "link", "set", "lo", "up"])
@@ -1061,8 +1068,23 @@ class TestContext:
         self.run(["ip", "-n", ns, "link", "set", "eth0", "up"])
         if default_route:
             self.run(["ip", "route", "add", "default", "via", wan_addr.split("/")[0]])
+        self._link_local_settled(host_if)
         return {"ns": ns, "host_if": host_if, "host_ip": host_addr.split("/")[0],
                 "wan_ip": wan_addr.split("/")[0]}
+
+    def _link_local_settled(self, ifname, timeout=10):
+        """Wait until IFNAME has its IPv6 link-local address and it is no
+        longer tentative (the address and its local routes appear once the
+        link has carrier, which the kernel reports asynchronously)."""
+        end = time.monotonic() + timeout
+        while True:
+            info = json.loads(self.run(["ip", "-j", "-6", "addr", "show", "dev", ifname]).stdout or "[]")
+            addrs = [a for l in info for a in l.get("addr_info", []) if a.get("scope") == "link"]
+            if addrs and not any(a.get("tentative") for a in addrs):
+                return
+            if time.monotonic() > end:
+                raise AssertionError("%s: no settled IPv6 link-local address after %ds" % (ifname, timeout))
+            time.sleep(0.05)
 
     # -- after the test --
     def _run_deferred(self):
