@@ -251,8 +251,14 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 }
                 if (mk < 0)
                         r = dc_err(err, errno, "cannot create the cgroup %s: %s", dir, strerror(errno));
+                /* The parent's controllers are ours to enable only in a
+                 * parent we made (and journaled) ourselves. */
+                size_t np = pl[i].mkparents.n;
+                _cleanup_free_ char *up = dc_xstrdup(dir);
+                *strrchr(up, '/') = 0;
+                bool parent_ours = np && strcmp(pl[i].mkparents.v[np - 1], up) == 0;
                 if (r == 0)
-                        r = dc_cgroup_limits(dir, &s->args, &limits_applied, err);
+                        r = dc_cgroup_limits(dir, &s->args, parent_ours, &limits_applied, err);
                 /* Only the devices it is given (devices.c), before it runs.
                  * Unprivileged: no program (loading one needs CAP_BPF or
                  * CAP_SYS_ADMIN in the host's user namespace), and none

@@ -26,20 +26,59 @@ static int put(const char *dir, const char *file, const char *val, struct dc_err
         return 0;
 }
 
-/* On cgroup v2 a controller's files appear only once the parent enables it. */
-static void enable_v2(const char *dir, const char *controller)
+/* "FILE:LINE: limits.KEY" from the plan (plan.c), else "limits.KEY". */
+static void limit_origin(const struct dc_kvs *args, const char *key, char *buf, size_t n)
+{
+        char k[32];
+        snprintf(k, sizeof(k), "%s-origin", key);
+        const char *o = dc_kvs_get(args, k);
+        if (o)
+                snprintf(buf, n, "%s", o);
+        else
+                snprintf(buf, n, "limits.%s", key);
+}
+
+/* On cgroup v2 a controller's files appear only once the parent enables it
+ * for its children. diyctl writes the parent's cgroup.subtree_control only
+ * when the parent is its own (OURS: a directory it created and journaled,
+ * "diyctl" by default, which goes with the last container): the setting
+ * then vanishes with it. Someone else's cgroup (the root with
+ * DIYCTL_CGROUP_PARENT=none, an existing parent given by path) is never
+ * changed: a controller it offers but does not enable is an error naming
+ * the file to change. Returns 0 (the caller then looks for the files again),
+ * or -errno with ERR set. */
+static int enable_v2(const char *dir, const char *controller, bool ours, const struct dc_kvs *args,
+                     const char *key, struct dc_error *err)
 {
         _cleanup_free_ char *parent = dc_xstrdup(dir);
         char *slash = strrchr(parent, '/');
         if (!slash)
-                return;
+                return 0;
         *slash = 0;
         _cleanup_free_ char *sc = dc_xasprintf("%s/cgroup.subtree_control", parent);
-        _cleanup_free_ char *v = dc_xasprintf("+%s", controller);
-        dc_write_file(sc, v);
+        if (ours) {
+                _cleanup_free_ char *v = dc_xasprintf("+%s", controller);
+                (void)dc_write_file(sc, v); /* not offered here: dc_cgroup_limits_check says so */
+                return 0;
+        }
+        _cleanup_free_ char *cf = dc_xasprintf("%s/cgroup.controllers", parent);
+        _cleanup_free_ char *avail = NULL;
+        struct dc_kvs one = { 0 };
+        dc_kvs_add(&one, key, "1");
+        bool offered = dc_read_file(cf, 4096, &avail) >= 0 && !dc_cgroup_missing_controller(avail, &one);
+        dc_kvs_free(&one);
+        if (!offered)
+                return 0; /* nothing to enable here (v1 may have it): dc_cgroup_limits_check */
+        char o[1024];
+        limit_origin(args, key, o, sizeof(o));
+        return dc_err(err, ENOTSUP,
+                      "%s: the %s controller is not enabled for the children of %s, and diyctl changes no cgroup "
+                      "it did not create: enable it there first (echo +%s > %s)",
+                      o, controller, parent, controller, sc);
 }
 
-int dc_cgroup_limits(const char *dir, const struct dc_kvs *args, unsigned *applied, struct dc_error *err)
+int dc_cgroup_limits(const char *dir, const struct dc_kvs *args, bool parent_ours, unsigned *applied,
+                     struct dc_error *err)
 {
         const char *mem = dc_kvs_get(args, "memory");
         const char *cpus = dc_kvs_get(args, "cpus");
@@ -47,8 +86,8 @@ int dc_cgroup_limits(const char *dir, const struct dc_kvs *args, unsigned *appli
         bool v2 = has(dir, "cgroup.controllers");
         int r;
         if (mem) {
-                if (v2 && !has(dir, "memory.max"))
-                        enable_v2(dir, "memory");
+                if (v2 && !has(dir, "memory.max") && (r = enable_v2(dir, "memory", parent_ours, args, "memory", err)) < 0)
+                        return r;
                 if (has(dir, "memory.max")) {
                         if ((r = put(dir, "memory.max", mem, err)) < 0)
                                 return r;
@@ -69,8 +108,8 @@ int dc_cgroup_limits(const char *dir, const struct dc_kvs *args, unsigned *appli
                 double c = strtod(cpus, NULL);
                 long long quota = (long long)(c * 100000.0 + 0.5);
                 char buf[64];
-                if (v2 && !has(dir, "cpu.max"))
-                        enable_v2(dir, "cpu");
+                if (v2 && !has(dir, "cpu.max") && (r = enable_v2(dir, "cpu", parent_ours, args, "cpus", err)) < 0)
+                        return r;
                 if (has(dir, "cpu.max")) {
                         snprintf(buf, sizeof(buf), "%lld 100000", quota);
                         if ((r = put(dir, "cpu.max", buf, err)) < 0)
@@ -86,8 +125,8 @@ int dc_cgroup_limits(const char *dir, const struct dc_kvs *args, unsigned *appli
                 }
         }
         if (pids) {
-                if (v2 && !has(dir, "pids.max"))
-                        enable_v2(dir, "pids");
+                if (v2 && !has(dir, "pids.max") && (r = enable_v2(dir, "pids", parent_ours, args, "pids", err)) < 0)
+                        return r;
                 if (has(dir, "pids.max")) {
                         if ((r = put(dir, "pids.max", pids, err)) < 0)
                                 return r;
@@ -107,18 +146,6 @@ static const struct {
         { "cpus", DC_LIMIT_CPUS, "cpu" },
         { "pids", DC_LIMIT_PIDS, "pids" },
 };
-
-/* "FILE:LINE: limits.KEY" from the plan (plan.c), else "limits.KEY". */
-static void limit_origin(const struct dc_kvs *args, const char *key, char *buf, size_t n)
-{
-        char k[32];
-        snprintf(k, sizeof(k), "%s-origin", key);
-        const char *o = dc_kvs_get(args, k);
-        if (o)
-                snprintf(buf, n, "%s", o);
-        else
-                snprintf(buf, n, "limits.%s", key);
-}
 
 int dc_cgroup_limits_check(const struct dc_kvs *args, unsigned applied, struct dc_error *err)
 {

@@ -14,7 +14,10 @@ extern const struct dc_step_ops dc_image_unpack_ops;
 
 /* Resource limits in a cgroup directory (limits.c). */
 enum { DC_LIMIT_MEMORY = 1, DC_LIMIT_CPUS = 2, DC_LIMIT_PIDS = 4 };
-int dc_cgroup_limits(const char *dir, const struct dc_kvs *args, unsigned *applied, struct dc_error *err);
+/* Writes the limits in ARGS into the cgroup DIR; on cgroup v2 it may enable
+ * their controllers in DIR's parent only when PARENT_OURS (limits.c). */
+int dc_cgroup_limits(const char *dir, const struct dc_kvs *args, bool parent_ours, unsigned *applied,
+                     struct dc_error *err);
 int dc_cgroup_limits_check(const struct dc_kvs *args, unsigned applied, struct dc_error *err);
 /* The first limit key in ARGS ("memory", "cpus", "pids") whose controller is
  * not in AVAILABLE (a cgroup.controllers text), or NULL. */

@@ -1,5 +1,6 @@
 /* sd_notify protocol (src/exec/notify.c) against real listener sockets, and
- * the cgroup placement rules (src/steps/cgroup_place.c) that need no cgroupfs. */
+ * the cgroup placement rules (src/steps/cgroup_place.c) and the v2 controller
+ * rule of the limits (src/steps/limits.c) that need no cgroupfs. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -282,10 +283,95 @@ static void test_missing_controller(void)
         dc_kvs_free(&a);
 }
 
+/* A cgroup v2 directory as regular files: DIR/cgroup.controllers and, for
+ * the parent, cgroup.subtree_control. */
+static void put_file(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "we");
+        if (f) {
+                fputs(text, f);
+                fclose(f);
+        }
+}
+
+static void fake_v2(const char *dir, const char *controllers)
+{
+        mkdir(dir, 0755);
+        _cleanup_free_ char *c = dc_xasprintf("%s/cgroup.controllers", dir);
+        _cleanup_free_ char *sc = dc_xasprintf("%s/cgroup.subtree_control", dir);
+        put_file(c, controllers);
+        put_file(sc, "");
+}
+
+/* On cgroup v2 the limits enable a controller only in a parent diyctl made
+ * itself; someone else's parent is left as it is and the error says what to
+ * change (src/steps/limits.c). */
+static void test_limits_enable(void)
+{
+        char h[] = "/tmp/dc-cglim-XXXXXX";
+        bool made = mkdtemp(h) != NULL;
+        CHECK(made, "fake hierarchy dir");
+        _cleanup_free_ char *parent = dc_xasprintf("%s/machine.slice", h);
+        _cleanup_free_ char *dir = dc_xasprintf("%s/web", parent);
+        _cleanup_free_ char *sc = dc_xasprintf("%s/cgroup.subtree_control", parent);
+        fake_v2(parent, "cpu memory pids\n");
+        fake_v2(dir, "");
+        struct dc_kvs a = { 0 };
+        dc_kvs_add(&a, "memory", "64M");
+        dc_kvs_add(&a, "memory-origin", "web.conf:7: limits.memory");
+        struct dc_error err = { 0 };
+        unsigned applied = 0;
+
+        int r = dc_cgroup_limits(dir, &a, false, &applied, &err);
+        _cleanup_free_ char *after = NULL;
+        dc_read_file(sc, 4096, &after);
+        CHECK(r == -ENOTSUP && applied == 0, "someone else's parent without memory enabled: refused (%d)", r);
+        CHECK_STREQ(after, "", "and its cgroup.subtree_control is not written");
+        CHECK(strstr(err.msg, "web.conf:7: limits.memory: the memory controller is not enabled for the children of ") &&
+              strstr(err.msg, "echo +memory > ") && strstr(err.msg, "/machine.slice/cgroup.subtree_control"),
+              "the error names the limit, the controller and the file (%s)", err.msg);
+
+        memset(&err, 0, sizeof(err));
+        applied = 0;
+        r = dc_cgroup_limits(dir, &a, true, &applied, &err);
+        free(after);
+        after = NULL;
+        dc_read_file(sc, 4096, &after);
+        CHECK(r == 0, "our own parent (%s)", err.msg);
+        CHECK_STREQ(after, "+memory", "our own parent gets the controller enabled");
+
+        /* a controller the parent does not offer: no error here, the check
+         * after every hierarchy (v1 may have it) reports it */
+        put_file(sc, "");
+        struct dc_kvs b = { 0 };
+        dc_kvs_add(&b, "cpus", "0.5");
+        _cleanup_free_ char *c = dc_xasprintf("%s/cgroup.controllers", parent);
+        put_file(c, "memory\n");
+        memset(&err, 0, sizeof(err));
+        applied = 0;
+        r = dc_cgroup_limits(dir, &b, false, &applied, &err);
+        free(after);
+        after = NULL;
+        dc_read_file(sc, 4096, &after);
+        CHECK(r == 0 && applied == 0, "a controller not offered: left to dc_cgroup_limits_check (%d)", r);
+        CHECK_STREQ(after, "", "nothing written");
+        dc_kvs_free(&a);
+        dc_kvs_free(&b);
+        const char *files[] = { "web/cgroup.controllers", "web/cgroup.subtree_control", "web",
+                                "cgroup.controllers", "cgroup.subtree_control", "" };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(files); i++) {
+                _cleanup_free_ char *f = dc_xasprintf("%s/%s", parent, files[i]);
+                int gone = remove(f);
+                CHECK(gone == 0, "clean-up: %s removed", f);
+        }
+        rmdir(h);
+}
+
 int main(void)
 {
         test_notify();
         test_place();
         test_missing_controller();
+        test_limits_enable();
         return tap_done();
 }
