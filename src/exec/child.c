@@ -188,8 +188,15 @@ static int wait_launcher_apply(const struct dc_step *s, struct dc_exec_ctx *ctx,
                 }
                 if (fd >= 0)
                         close(fd);
-                if (n < 0 || type != DC_MSG_GO)
+                if (n < 0)
                         _exit(125); /* the launcher gave up (its error is its to report) */
+                if (type == DC_MSG_CGROUP || type == DC_MSG_LAYER)
+                        /* the message came, its fd did not (MSG_CTRUNC: no free fd here) */
+                        return dc_err(err, EMFILE, "the launcher's %s did not arrive with its message (no file "
+                                      "descriptor free in the first process?)",
+                                      type == DC_MSG_CGROUP ? "cgroup" : "image layer");
+                if (type != DC_MSG_GO)
+                        return dc_err(err, EPROTO, "unexpected message %d from the launcher", (int)type);
                 if (n == (int)sizeof(ws)) {
                         ctx->winsize = ws;
                         ctx->have_winsize = true;
