@@ -60,6 +60,10 @@ bool dc_strv_contains(const struct dc_strv *sv, const char *s);
 
 bool dc_streq(const char *a, const char *b); /* NULL-safe */
 bool dc_startswith(const char *s, const char *prefix);
+/* Test builds: SIGKILL ourselves when $DIYCTL_FAULT is the point FMT names
+ * ("3:before", "nat:intent"), so tests can cut the launcher anywhere.
+ * Compiled out of release builds. */
+void dc_fault_point(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A network interface name of the N bytes at S: 1-15 of A-Z, a-z, 0-9, '_',
  * '.' and '-', not starting with '-', not "." or "..". */
 bool dc_ifname_valid(const char *s, size_t n);

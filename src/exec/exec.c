@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dc-build-config.h"
 #include "diyctl/config.h"
 #include "diyctl/exec.h"
 #include "diyctl/notify.h"
@@ -56,23 +55,6 @@ static unsigned long clone_flags(unsigned ns)
         return f;
 }
 
-/* DIYCTL_FAULT=K:before|after: SIGKILL ourselves around plan step K, so tests
- * can cut the launcher at every point. Compiled out of release builds. */
-static void fault_point(size_t index, const char *when)
-{
-#if DC_FAULT_INJECTION
-        const char *f = getenv("DIYCTL_FAULT");
-        if (!f)
-                return;
-        char want[64];
-        snprintf(want, sizeof(want), "%zu:%s", index, when);
-        if (strcmp(f, want) == 0)
-                raise(SIGKILL);
-#else
-        (void)index;
-        (void)when;
-#endif
-}
 
 static void timens_offsets(const struct dc_step *s, char *buf, size_t n);
 
@@ -622,7 +604,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 if (sync >= 0 && (r = child_failed(sync, exit_code, err)) < 0)
                         break;
                 log_step(opts, i, plan);
-                fault_point(i + 1, "before");
+                dc_fault_point("%zu:before", i + 1); /* DIYCTL_FAULT=K:before|after */
                 /* Detached: output goes to the log once the state dir exists,
                  * before any process that could inherit the caller's stdout. */
                 if (opts && opts->detached && !redirected && ctx.journal) {
@@ -635,7 +617,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 else
                         r = s->ops->apply(s, &ctx, err);
                 if (r == 0)
-                        fault_point(i + 1, "after");
+                        dc_fault_point("%zu:after", i + 1);
                 else if (sync >= 0)
                         child_failed(sync, exit_code, err); /* its error, when it came first, is the cause */
         }

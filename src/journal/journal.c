@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dc-build-config.h"
 #include "diyctl/util.h"
 
 #define MAGIC "diyctl-journal"
@@ -824,22 +823,6 @@ void dc_journal_close(struct dc_journal *j)
         free(j);
 }
 
-/* DIYCTL_FAULT=KIND:intent: SIGKILL ourselves once the intent of the first
- * step of that kind is on disk, before the step changes anything, so tests
- * can check that undoing a change that never happened is harmless (the
- * executor's K:before and K:after points are around whole steps). Compiled
- * out of release builds. */
-static void fault_after_intent(const char *kind)
-{
-#if DC_FAULT_INJECTION
-        const char *f = getenv("DIYCTL_FAULT");
-        size_t n = strlen(kind);
-        if (f && strncmp(f, kind, n) == 0 && strcmp(f + n, ":intent") == 0)
-                raise(SIGKILL);
-#else
-        (void)kind;
-#endif
-}
 
 int dc_journal_intent(struct dc_journal *j, const char *kind, const struct dc_kvs *kv,
                       unsigned *seq, struct dc_error *err)
@@ -854,7 +837,10 @@ int dc_journal_intent(struct dc_journal *j, const char *kind, const struct dc_kv
         r = journal_append(j, line, len, err);
         if (r < 0)
                 return r;
-        fault_after_intent(kind);
+        /* DIYCTL_FAULT=KIND:intent: once the intent of the first step of that
+         * kind is on disk, before it changes anything, so tests can check that
+         * undoing a change that never happened is harmless */
+        dc_fault_point("%s:intent", kind);
         if (seq)
                 *seq = j->next_seq;
         j->next_seq++;

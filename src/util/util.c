@@ -1,8 +1,13 @@
 #ifndef _GNU_SOURCE
 #endif
 #include "diyctl/util.h"
+#include "dc-build-config.h"
 
 #include <ctype.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -325,4 +330,22 @@ char *dc_pct_decode(const char *s)
         }
         *o = 0;
         return out;
+}
+
+void dc_fault_point(const char *fmt, ...)
+{
+#if DC_FAULT_INJECTION
+        const char *f = getenv("DIYCTL_FAULT");
+        if (!f)
+                return;
+        char point[128];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(point, sizeof(point), fmt, ap);
+        va_end(ap);
+        if (strcmp(f, point) == 0)
+                raise(SIGKILL);
+#else
+        (void)fmt;
+#endif
 }
