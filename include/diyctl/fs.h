@@ -9,8 +9,13 @@ enum dc_create { DC_CREATE_NONE, DC_CREATE_DIR, DC_CREATE_FILE };
 
 /* Open PATH (absolute or relative, interpreted inside root_fd) as an O_PATH
  * fd, creating missing parent directories and, when asked, the final
- * component. Returns the fd or a negative errno with err filled. */
+ * component (a file it creates comes back open for writing instead, which
+ * serves as well for mounting on). Returns the fd or a negative errno with
+ * err filled. */
 int dc_open_in_root(int root_fd, const char *path, enum dc_create create, struct dc_error *err);
+/* The directory PATH inside root_fd, created with its parents when missing,
+ * opened O_RDONLY|O_DIRECTORY (for the *at calls). */
+int dc_open_dir_in_root(int root_fd, const char *path, struct dc_error *err);
 
 /* "/proc/self/fd/N" for mounting by fd. */
 struct dc_fdpath {

@@ -418,12 +418,9 @@ static int symlink_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struc
         _cleanup_free_ char *norm = dc_path_normalize(path);
         char *slash = strrchr(norm, '/');
         _cleanup_free_ char *parent = dc_xstrndup(norm, (size_t)(slash - norm));
-        _cleanup_close_ int p = dc_open_in_root(ctx->root_fd, *parent ? parent : "/", DC_CREATE_DIR, err);
-        if (p < 0)
-                return p;
-        _cleanup_close_ int d = openat(p, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int d = dc_open_dir_in_root(ctx->root_fd, *parent ? parent : "/", err);
         if (d < 0)
-                return dc_err(err, errno, "%s: %s", parent, strerror(errno));
+                return d;
         if (symlinkat(to, d, slash + 1) < 0 && errno != EEXIST)
                 return dc_err(err, errno, "cannot create the link %s: %s", path, strerror(errno));
         return 0;

@@ -136,7 +136,7 @@ static int empty_tmpfs(bool file, struct dc_error *err)
  * once every mask is in place. A detached tmpfs (empty_tmpfs) would do as
  * well, but closing a detached mount dissolves it, and that waits for an RCU
  * grace period: milliseconds on every start (bench/README.md). Returns an
- * O_PATH fd of the file, with *dev the directory to unlink it from, or
+ * fd of the file, with *dev the directory to unlink it from, or
  * -ENOENT when /dev is not a directory we can write to. */
 #define MASK_FILE ".diyctl-mask"
 static int empty_dev_file(struct dc_exec_ctx *ctx, int *dev)
@@ -148,15 +148,10 @@ static int empty_dev_file(struct dc_exec_ctx *ctx, int *dev)
         _cleanup_close_ int dir = openat(d, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir < 0)
                 return -ENOENT;
-        int f = openat(dir, MASK_FILE, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
-        if (f < 0)
+        /* the new file's own fd serves as well as an O_PATH one to bind from */
+        int fd = openat(dir, MASK_FILE, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+        if (fd < 0)
                 return -ENOENT;
-        close(f);
-        int fd = openat(dir, MASK_FILE, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-                unlinkat(dir, MASK_FILE, 0);
-                return -ENOENT;
-        }
         *dev = DC_TAKE_FD(dir);
         return fd;
 }

@@ -25,6 +25,24 @@ static int openat2_in_root(int root_fd, const char *path, int flags)
         return fd < 0 ? -errno : (int)fd;
 }
 
+int dc_open_dir_in_root(int root_fd, const char *path, struct dc_error *err)
+{
+        int fd = openat2_in_root(root_fd, path, O_RDONLY | O_DIRECTORY);
+        if (fd != -ENOENT) {
+                if (fd < 0)
+                        return dc_err(err, -fd, "%s: %s", path, strerror(-fd));
+                return fd;
+        }
+        /* missing: made (with its parents), then opened from its O_PATH fd */
+        _cleanup_close_ int p = dc_open_in_root(root_fd, path, DC_CREATE_DIR, err);
+        if (p < 0)
+                return p;
+        fd = openat(p, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return dc_err(err, errno, "%s: %s", path, strerror(errno));
+        return fd;
+}
+
 int dc_open_in_root(int root_fd, const char *path, enum dc_create create, struct dc_error *err)
 {
         int fd = openat2_in_root(root_fd, path, O_PATH);
@@ -40,31 +58,29 @@ int dc_open_in_root(int root_fd, const char *path, enum dc_create create, struct
         if (!*base)
                 return dc_err(err, EINVAL, "%s: cannot create the root itself", path);
         _cleanup_free_ char *parent = dc_xstrndup(norm, (size_t)(slash - norm));
-        _cleanup_close_ int pfd = -1;
-        if (*parent) {
-                int p = dc_open_in_root(root_fd, parent, DC_CREATE_DIR, err);
-                if (p < 0)
-                        return p;
-                pfd = p;
-        } else {
-                pfd = openat2_in_root(root_fd, ".", O_PATH | O_DIRECTORY);
-                if (pfd < 0)
-                        return dc_err(err, -pfd, "%s: %s", path, strerror(-pfd));
-        }
-        /* mkdirat/openat need a real directory fd, not O_PATH. */
-        _cleanup_close_ int dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* mkdirat/openat need a real directory fd, not O_PATH */
+        _cleanup_close_ int dfd = dc_open_dir_in_root(root_fd, *parent ? parent : "/", err);
         if (dfd < 0)
-                return dc_err(err, errno, "%s: %s", parent, strerror(errno));
+                return dfd;
         if (create == DC_CREATE_DIR) {
-                if (mkdirat(dfd, base, 0755) < 0 && errno != EEXIST)
+                if (mkdirat(dfd, base, 0755) == 0) {
+                        /* ours, just made: no link to follow */
+                        fd = openat(dfd, base, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (fd < 0)
+                                return dc_err(err, errno, "%s: %s", path, strerror(errno));
+                        return fd;
+                }
+                if (errno != EEXIST)
                         return dc_err(err, errno, "cannot create %s: %s", path, strerror(errno));
         } else {
+                /* ours, just made: this fd serves as well as an O_PATH one */
                 int f = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-                if (f < 0 && errno != EEXIST)
-                        return dc_err(err, errno, "cannot create %s: %s", path, strerror(errno));
                 if (f >= 0)
-                        close(f);
+                        return f;
+                if (errno != EEXIST)
+                        return dc_err(err, errno, "cannot create %s: %s", path, strerror(errno));
         }
+        /* There after all (a dangling link, or made meanwhile): resolved inside the root again. */
         fd = openat2_in_root(root_fd, path, O_PATH);
         if (fd < 0)
                 return dc_err(err, -fd, "%s: %s", path, strerror(-fd));
