@@ -26,9 +26,13 @@
 #define DC_SHA256_HEX 64
 
 struct dc_sha256 {
-        void *ctx; /* nettle's sha256_ctx */
+        void *ctx; /* nettle's sha256_ctx (bulk), or the plain C state */
+        bool bulk;
 };
+/* For short inputs (plain C, no library loaded: digest.c). */
 void dc_sha256_init(struct dc_sha256 *h);
+/* For layers and tarballs: nettle, loaded on first use. */
+void dc_sha256_init_bulk(struct dc_sha256 *h);
 void dc_sha256_update(struct dc_sha256 *h, const void *buf, size_t len);
 /* Writes 64 lowercase hex digits and a NUL; frees the context. */
 void dc_sha256_final(struct dc_sha256 *h, char hex[DC_SHA256_HEX + 1]);

@@ -364,11 +364,17 @@ static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
 {
         const char *source = dc_kvs_get(&s->args, "source");
         const char *target = dc_kvs_get(&s->args, "target");
-        _cleanup_close_ int src = open(source, O_PATH | O_CLOEXEC);
-        if (src < 0)
+        /* The bind is made detached (a clone of the source), made read-only
+         * before anything can see it, then attached to the target's fd: no
+         * path is looked up twice, so nothing can be swapped in between. */
+        _cleanup_close_ int tree =
+                open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (tree < 0 && (errno == ENOENT || errno == ENOTDIR || errno == EACCES))
                 return dc_err(err, errno, "volume source %s: %s", source, strerror(errno));
+        if (tree < 0)
+                return dc_err(err, errno, "cannot bind %s on %s: %s", source, target, strerror(errno));
         struct stat st;
-        if (fstat(src, &st) < 0)
+        if (fstat(tree, &st) < 0)
                 return dc_err(err, errno, "%s: %s", source, strerror(errno));
         enum dc_create create = S_ISDIR(st.st_mode) ? DC_CREATE_DIR : DC_CREATE_FILE;
         _cleanup_close_ int dst = dc_open_in_root(ctx->root_fd, target, create, err);
@@ -380,12 +386,6 @@ static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
         if (S_ISDIR(dt.st_mode) != S_ISDIR(st.st_mode))
                 return dc_err(err, ENOTDIR, "cannot bind %s on %s: one is a directory, the other is not",
                               source, target);
-        /* The bind is made detached (a clone of the source), made read-only
-         * before anything can see it, then attached to the fd resolved above:
-         * no path is looked up twice, so nothing can be swapped in between. */
-        _cleanup_close_ int tree = open_tree(src, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-        if (tree < 0)
-                return dc_err(err, errno, "cannot bind %s on %s: %s", source, target, strerror(errno));
         if (dc_streq(dc_kvs_get(&s->args, "readonly"), "1")) {
                 int r = set_readonly(tree, true, target, err);
                 if (r < 0)

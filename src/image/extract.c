@@ -889,7 +889,7 @@ int dc_extract(const struct dc_extract_source *src, int dirfd, const struct dc_e
                              .progress_arg = o->progress_arg };
         _cleanup_free_ char *buf = src->member ? NULL : dc_xmalloc(READ_CHUNK);
         rs.buf = buf;
-        dc_sha256_init(&rs.h);
+        dc_sha256_init_bulk(&rs.h);
         struct midsrc mid = { 0 };
         _cleanup_archive_ struct archive *rawa = NULL, *tar = NULL;
         int r = 0;
@@ -905,7 +905,7 @@ int dc_extract(const struct dc_extract_source *src, int dirfd, const struct dc_e
                 mid.raw = rawa;
                 /* only the pass-through "none" filter: the tar is the raw bytes, hashed once */
                 mid.same = archive_filter_count(rawa) <= 1;
-                dc_sha256_init(&mid.h);
+                dc_sha256_init_bulk(&mid.h);
                 if (r == 0) {
                         tar = archive_read_new();
                         archive_read_support_format_tar(tar);

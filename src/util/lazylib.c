@@ -2,7 +2,8 @@
  *
  * libarchive (with libxml2, ICU and libstdc++ behind it) and libnftables
  * (with libxtables, jansson and gmp) are wanted only for images and tarballs
- * and for the nftables firewall backend, yet linking them loads all of them
+ * and for the nftables firewall backend, and nettle only to hash layers and
+ * tarballs (its constructor runs cpuid, slow in a VM), yet linking them loads all of them
  * into every diyctl process: measured on the build machine, that was most of
  * the 4 ms the dynamic loader took per exec (the page faults and relocations
  * of some twenty libraries; twice per start when the launcher re-executes
@@ -28,6 +29,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <nettle/sha2.h>
 #include <nftables/libnftables.h>
 
 #include "dc-lazylib.h"
@@ -39,6 +41,7 @@ struct lazy_lib {
 
 static struct lazy_lib lib_archive = { DC_SONAME_ARCHIVE, NULL };
 static struct lazy_lib lib_nftables = { DC_SONAME_NFTABLES, NULL };
+static struct lazy_lib lib_nettle = { DC_SONAME_NETTLE, NULL };
 
 static void *lazy_sym(struct lazy_lib *l, const char *name)
 {
@@ -154,6 +157,14 @@ void archive_set_error(struct archive *a, int err, const char *fmt, ...)
         f(a, err, fmt ? "%s" : NULL, msg);
 }
 #undef A
+
+/* ---- nettle (bulk SHA-256 only: src/image/digest.c) ----------------------
+ * sha2.h names them sha256_init ... by macros for nettle_sha256_init ... */
+#define T lib_nettle
+LAZY_VOID(T, nettle_sha256_init, (struct sha256_ctx *c), (c))
+LAZY_VOID(T, nettle_sha256_update, (struct sha256_ctx *c, size_t n, const uint8_t *d), (c, n, d))
+LAZY_VOID(T, nettle_sha256_digest, (struct sha256_ctx *c, size_t n, uint8_t *md), (c, n, md))
+#undef T
 
 /* ---- libnftables --------------------------------------------------------- */
 #define N lib_nftables

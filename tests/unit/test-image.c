@@ -953,6 +953,59 @@ static void test_cache_and_plan(void)
         unsetenv("DIYCTL_DATA_ROOT");
 }
 
+/* The plain C SHA-256 (short inputs) against FIPS 180-4's examples, and
+ * against nettle's (bulk) for every length around the block edges, fed in
+ * uneven pieces. */
+static void sha_pieces(bool bulk, const uint8_t *p, size_t n, size_t piece, char hex[DC_SHA256_HEX + 1])
+{
+        struct dc_sha256 h;
+        if (bulk)
+                dc_sha256_init_bulk(&h);
+        else
+                dc_sha256_init(&h);
+        for (size_t o = 0; o < n; o += piece)
+                dc_sha256_update(&h, p + o, n - o < piece ? n - o : piece);
+        dc_sha256_final(&h, hex);
+}
+
+static void test_sha256(void)
+{
+        static const struct {
+                const char *in;
+                const char *want;
+        } v[] = {
+                { "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+                { "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+                { "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+                  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+        };
+        char hex[DC_SHA256_HEX + 1], want[DC_SHA256_HEX + 1];
+        for (size_t i = 0; i < DC_ARRAY_SIZE(v); i++) {
+                sha_pieces(false, (const uint8_t *)v[i].in, strlen(v[i].in), 7, hex);
+                CHECK_STREQ(hex, v[i].want, "plain C SHA-256 of \"%.10s\" (%zu bytes)", v[i].in, strlen(v[i].in));
+        }
+        size_t big = 1000000;
+        uint8_t *a = dc_xmalloc(big);
+        memset(a, 'a', big);
+        sha_pieces(false, a, big, 4093, hex);
+        CHECK_STREQ(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+                    "plain C SHA-256 of a million 'a'");
+        for (size_t i = 0; i < 300; i++)
+                a[i] = (uint8_t)(i * 131 + 7);
+        bool same = true;
+        for (size_t n = 0; n <= 300 && same; n++) {
+                sha_pieces(true, a, n, 300, want);
+                for (size_t piece = 1; piece <= 70 && same; piece += 23) {
+                        sha_pieces(false, a, n, piece, hex);
+                        same = strcmp(hex, want) == 0;
+                        if (!same)
+                                CHECK_STREQ(hex, want, "plain C = nettle at %zu bytes in pieces of %zu", n, piece);
+                }
+        }
+        CHECK(same, "plain C and nettle agree for 0 to 300 bytes, whole and in pieces");
+        free(a);
+}
+
 int main(void)
 {
         snprintf(tmpdir, sizeof(tmpdir), "/tmp/dc-test-image.XXXXXX");
@@ -960,6 +1013,7 @@ int main(void)
                 perror("mkdtemp");
                 return 1;
         }
+        test_sha256();
         test_manifest();
         test_oci();
         test_config();
