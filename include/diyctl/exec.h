@@ -34,8 +34,10 @@ struct dc_exec_ctx {
          * lease "lease.ipv4" = "10.88.0.4/30"); also copied into the status file
          * as "var.KEY" so list/status can show them. */
         struct dc_kvs vars;
-        /* With a user namespace: the helper process that holds it until the
-         * first process is cloned into it (see dc_userns_holder_start). */
+        /* With a user namespace and a time namespace: the helper process
+         * that holds the user namespace until the first process is cloned
+         * into it (see dc_userns_holder_start). Without a time namespace the
+         * first process is cloned with its user namespace (steps/idmap.c). */
         pid_t holder_pid;
         int holder_fd;
         int launcher_sync;       /* the launcher's end of the sync socket, once spawned */
@@ -46,6 +48,7 @@ struct dc_exec_ctx {
         int *layer_fds;          /* idmapped layer mounts from the launcher (DC_MSG_LAYER), top first */
         size_t n_layer_fds;
         bool released;           /* the launcher said "go" (wait-launcher) */
+        bool await_maps;         /* cloned with its user namespace: wait for DC_MSG_MAPS */
         bool have_winsize;
         struct winsize winsize;
 };
@@ -89,6 +92,8 @@ enum {
         DC_MSG_PTY = 'P',       /* child -> launcher: pty master fd in SCM_RIGHTS */
         DC_MSG_READY = 'R',     /* child -> launcher, first: the launcher's lock and journal are
                                  * closed, PR_SET_PDEATHSIG is armed */
+        DC_MSG_MAPS = 'M',      /* launcher -> child, first, when it was cloned with its user
+                                 * namespace: the uid/gid maps are written (steps/idmap.c) */
         DC_MSG_LAYER = 'L',     /* launcher -> child, before "go": an idmapped layer mount in
                                  * SCM_RIGHTS (steps/idmap_layers.c), top layer first */
         DC_MSG_CGROUP = 'C',    /* launcher -> child, before "go": a v1 cgroup's "tasks" file in

@@ -242,6 +242,14 @@ void dc_child_main(struct dc_exec_ctx *ctx)
                 _exit(125);
 
         const struct dc_plan *p = ctx->plan;
+        if (ctx->await_maps) {
+                /* cloned with its user namespace: nothing is mapped until
+                 * the launcher wrote the maps (steps/idmap.c) */
+                char type = 0;
+                int n = dc_recv_msg(ctx->sync_fd, &type, NULL, 0, NULL);
+                if (n < 0 || type != DC_MSG_MAPS)
+                        _exit(125); /* the launcher gave up (its error is its to report) */
+        }
         if (p->namespaces & DC_NS_USER) {
                 /* Our maps are written now: become root of the new user
                  * namespace (keeping its capabilities), so files we create

@@ -266,6 +266,8 @@ static int spawn(struct dc_exec_ctx *ctx, const struct dc_step *s, int *parent_e
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
                 return dc_err(err, errno, "socketpair: %s", strerror(errno));
         struct dc_clone_args args = { .flags = clone_flags(p->namespaces), .exit_signal = SIGCHLD };
+        /* With its user namespace: it waits for the maps (steps/idmap.c). */
+        ctx->await_maps = p->namespaces & DC_NS_USER;
         /* Straight into its v2 cgroup (made before the spawn, steps/cgroup.c). */
         bool placed = ctx->cgroup_fd >= 0;
         if (placed) {

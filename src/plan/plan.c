@@ -159,14 +159,26 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         for (size_t i = 0; i < img.n_steps; i++)
                 dc_kvs_copy(&add_step(p, "image-unpack")->args, &img.steps[i]);
 
-        /* 2. The user namespace first (it owns the others), then the container's
-         * first process, in its new namespaces. */
+        /* 2. The container's first process, in its new namespaces; the user
+         * namespace owns the others. It is cloned with all of them and waits
+         * for its uid/gid maps, written right after the spawn. With a time
+         * namespace, whose offsets must be set before any process is in it,
+         * a holder process makes the user namespace first and the time
+         * namespace in it (exec.c): the maps come before the spawn. */
         bool userns = p->namespaces & DC_NS_USER;
+        bool holder = userns && (p->namespaces & DC_NS_TIME);
+        struct dc_kvs idmap_args = { 0 };
         if (userns) {
-                s = add_step(p, "idmap");
-                r = dc_plan_usermap(c, opts, &s->args, err);
-                if (r < 0)
+                r = dc_plan_usermap(c, opts, &idmap_args, err);
+                if (r < 0) {
+                        dc_kvs_free(&idmap_args);
                         return r;
+                }
+        }
+        if (holder) {
+                s = add_step(p, "idmap");
+                dc_kvs_copy(&s->args, &idmap_args);
+                dc_kvs_add(&s->args, "holder", "1");
         }
         /* Its cgroup, before it exists: it is cloned into it (steps/cgroup.c). */
         if (opts->cgroups) {
@@ -212,6 +224,11 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                         dc_kvs_addf(&s->args, "boottime", "%lld", c->time.boottime);
                 dc_kvs_addf(&s->args, "monotonic", "%lld", c->time.monotonic);
         }
+        if (userns && !holder) {
+                s = add_step(p, "idmap");
+                dc_kvs_copy(&s->args, &idmap_args);
+        }
+        dc_kvs_free(&idmap_args);
         /* As root, the image cache holds the image's own owners: each layer
          * is handed to the first process as an idmapped mount for its user
          * namespace, so those owners are the same inside (steps/idmap_layers.c). */

@@ -1,5 +1,5 @@
 /* idmap: write the uid and gid maps of the container's user namespace while
- * its first process waits. Not a host change (the maps live and die with the
+ * its first process (or the holder, with a time namespace) waits. Not a host change (the maps live and die with the
  * namespace), so nothing is journaled. Unprivileged callers with more than
  * their own id go through the setuid helpers newuidmap/newgidmap. */
 #include <errno.h>
@@ -60,16 +60,9 @@ static int run_helper(const char *helper, pid_t pid, const struct dc_kvs *a, con
         return 0;
 }
 
-static int idmap_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+static int write_maps(pid_t pid, const struct dc_kvs *a, struct dc_error *err)
 {
-        const struct dc_kvs *a = &s->args;
-        /* The namespace is created by a holder process first, so that the time
-         * namespace (and every other one) can be made by, and owned by, the
-         * new user namespace: an unprivileged launcher could not make them. */
-        int r = dc_userns_holder_start(ctx, err);
-        if (r < 0)
-                return r;
-        pid_t pid = ctx->holder_pid;
+        int r;
         if (dc_streq(dc_kvs_get(a, "method"), "helper")) {
                 if ((r = run_helper("newuidmap", pid, a, "uid", err)) < 0)
                         return r;
@@ -83,9 +76,39 @@ static int idmap_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
         return write_map(pid, "gid_map", a, "gid", err);
 }
 
+/* Two places in the plan (plan.c):
+ *  - right after the spawn, as a rule: the first process was cloned with its
+ *    user namespace (and the others, owned by it) and waits for its maps;
+ *    it is told so by DC_MSG_MAPS.
+ *  - before the spawn with a time namespace: a holder process makes the
+ *    user namespace first and, once it has its maps, the time namespace
+ *    with its offsets, which must be set before any process is in it; the
+ *    holder then clones the first process (exec.c). */
+static int idmap_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        const struct dc_kvs *a = &s->args;
+        if (ctx->child > 0) {
+                int r = write_maps(ctx->child, a, err);
+                if (r < 0)
+                        return r;
+                r = dc_send_msg(ctx->launcher_sync, DC_MSG_MAPS, "", 0, -1);
+                if (r < 0)
+                        return dc_err(err, -r, "cannot tell the container's first process its maps are written: %s",
+                                      strerror(-r));
+                return 0;
+        }
+        int r = dc_userns_holder_start(ctx, err);
+        if (r < 0)
+                return r;
+        return write_maps(ctx->holder_pid, a, err);
+}
+
 static void idmap_describe(const struct dc_step *s, FILE *out)
 {
-        fputs("new user namespace, maps: uid", out);
+        fputs(dc_streq(dc_kvs_get(&s->args, "holder"), "1") ? "new user namespace (held by a helper until the "
+                                                              "time namespace is made in it), maps: uid"
+                                                            : "the user namespace's maps: uid",
+              out);
         for (size_t i = 0; i < s->args.n; i++)
                 if (strcmp(s->args.v[i].key, "uid") == 0)
                         fprintf(out, " [%s]", s->args.v[i].val);

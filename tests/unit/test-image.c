@@ -863,7 +863,8 @@ static void test_cache_and_plan(void)
                                 rf = &p->steps[i];
                 }
                 if (as_root) {
-                        CHECK(il && idl == spawn + 1, "as root: idmap-layers right after the spawn");
+                        CHECK(il && idl == spawn + 2 && !strcmp(p->steps[spawn + 1].ops->kind, "idmap"),
+                              "as root: idmap-layers right after the spawn and its maps");
                         CHECK(il && il->ops->side == DC_SIDE_PARENT, "a launcher step that changes nothing on the host");
                         CHECK(il && rf && same_lowers(il, rf), "with the rootfs's layers, in the same order");
                         CHECK(rf && dc_streq(dc_kvs_get(&rf->args, "idmapped"), "1"), "the rootfs takes them idmapped");

@@ -328,12 +328,23 @@ static void test_user_maps(void)
         CHECK(p != NULL, "root map plans (%s)", err.msg);
         if (p) {
                 int i = find_step(p, "idmap", NULL, NULL), sp = find_step(p, "spawn", NULL, NULL);
-                CHECK(i >= 0 && i < sp, "the user namespace comes before the spawn");
+                CHECK(i >= 0 && i == sp + 1, "the maps are written right after the spawn (cloned with its user "
+                                             "namespace, the first process waits for them)");
+                CHECK(!dc_kvs_get(&p->steps[i].args, "holder"), "no holder process without a time namespace");
                 CHECK_STREQ(idmap_arg(p, "uid", 0), "0 4242 1", "root: the caller becomes 0");
                 CHECK_STREQ(idmap_arg(p, "setgroups", 0), "deny", "unprivileged: setgroups denied");
                 CHECK_STREQ(idmap_arg(p, "method", 0), "direct", "no helper for one own line");
                 CHECK(find_step(p, "cgroup", NULL, NULL) < 0 && find_step(p, "netns", NULL, NULL) < 0,
                       "rootless: no host cgroup, no host netns mount");
+                dc_plan_free(p);
+        }
+        p = plan_as("rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"pid\", \"user\", \"time\"];\n"
+                    "user = { map = \"root\"; };\ntime = { monotonic = 5; };\n", 4242, sub, &err);
+        CHECK(p != NULL, "rootless with a time namespace plans (%s)", err.msg);
+        if (p) {
+                int i = find_step(p, "idmap", NULL, NULL), sp = find_step(p, "spawn", NULL, NULL);
+                CHECK(i >= 0 && i < sp && dc_streq(dc_kvs_get(&p->steps[i].args, "holder"), "1"),
+                      "with a time namespace: a holder makes the user namespace and gets the maps before the spawn");
                 dc_plan_free(p);
         }
         p = plan_as("rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"pid\", \"user\", \"net\"];\n"
@@ -388,7 +399,8 @@ static void test_user_maps(void)
         if (p) {
                 int i = find_step(p, "cgroup", NULL, NULL), sp = find_step(p, "spawn", NULL, NULL);
                 int id = find_step(p, "idmap", NULL, NULL);
-                CHECK(id >= 0 && id < i && i < sp, "rootless: idmap, then the cgroup, then the spawn");
+                CHECK(i >= 0 && i < sp && id == sp + 1,
+                      "rootless: the cgroup, then the spawn (cloned into it), then the maps");
                 const struct dc_kvs *a = i >= 0 ? &p->steps[i].args : NULL;
                 CHECK(a && dc_streq(dc_kvs_get(a, "group"), "t") && dc_streq(dc_kvs_get(a, "under"), "self") &&
                               dc_streq(dc_kvs_get(a, "unprivileged"), "1"),
