@@ -3,6 +3,7 @@
  * exits with the command's status once it ends (the kernel then kills what is
  * left in the pid namespace). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -18,23 +19,36 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
         sigset_t all, waitset;
         sigfillset(&all);
         sigprocmask(SIG_BLOCK, &all, NULL);
+        /* The command waits until the init has given up its privileges: until
+         * then a command that traced it (same uid, and the init still
+         * dumpable) could use them. The init's closing of the pipe says so. */
+        int held[2];
+        if (pipe2(held, O_CLOEXEC) < 0)
+                _exit(125);
         pid_t pid = fork();
         if (pid < 0)
                 _exit(125);
         if (pid == 0) {
+                close(held[1]);
+                char c;
+                while (read(held[0], &c, 1) < 0 && errno == EINTR)
+                        ;
+                close(held[0]);
                 run(arg);
                 _exit(127);
         }
+        close(held[0]);
         for (size_t i = 0; i < n_close; i++)
                 if (close_fds[i] >= 0)
                         close(close_fds[i]);
-        /* The init keeps nothing of the launcher's: no lock, journal or socket. */
-        syscall(SYS_close_range, 3U, ~0U, 0U);
         prctl(PR_SET_NAME, "diyctl-init");
         /* Our memory is the launcher's; keep other processes out of it. */
         prctl(PR_SET_DUMPABLE, 0);
         /* It needs no privilege but signalling its child: only CAP_KILL stays. */
         dc_security_restrict_init();
+        /* The init keeps nothing of the launcher's: no lock, journal or
+         * socket; and the pipe's end goes with them: the command goes on. */
+        syscall(SYS_close_range, 3U, ~0U, 0U);
 
         sigemptyset(&waitset);
         static const int forward[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
