@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,18 @@ struct cmd {
         gid_t gid;
 };
 
+
+/* A change of the host-side uid or gid clears the death signal (the
+ * kernel's commit_creds): arm it again, and make sure the launcher did not
+ * die in between, when the signal would never come (its end of the sync
+ * socket is closed then). */
+static void rearm_death_signal(struct dc_exec_ctx *ctx)
+{
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        struct pollfd pf = { .fd = ctx->sync_fd, .events = POLLRDHUP };
+        if (poll(&pf, 1, 0) > 0 && (pf.revents & (POLLHUP | POLLRDHUP | POLLERR)))
+                _exit(125);
+}
 
 /* Becomes the configured process (in the init's child, or directly). */
 static void run_command(void *arg)
@@ -102,6 +115,7 @@ static void run_command(void *arg)
                 dc_err(&err, errno, "cannot become %u:%u: %s", c->uid, c->gid, strerror(errno));
                 fail(ctx, 125, &err);
         }
+        rearm_death_signal(ctx);
         const char *cwd = dc_kvs_get(a, "cwd");
         if (chdir(cwd) < 0) {
                 dc_err(&err, errno, "process.cwd: %s: %s", cwd, strerror(errno));
@@ -247,8 +261,12 @@ void dc_child_main(struct dc_exec_ctx *ctx)
                  * the launcher wrote the maps (steps/idmap.c) */
                 char type = 0;
                 int n = dc_recv_msg(ctx->sync_fd, &type, NULL, 0, NULL);
-                if (n < 0 || type != DC_MSG_MAPS)
+                if (n < 0)
                         _exit(125); /* the launcher gave up (its error is its to report) */
+                if (type != DC_MSG_MAPS) {
+                        dc_err(&err, EPROTO, "unexpected message %d from the launcher instead of the maps", (int)type);
+                        fail(ctx, 125, &err);
+                }
         }
         if (p->namespaces & DC_NS_USER) {
                 /* Our maps are written now: become root of the new user
@@ -260,6 +278,7 @@ void dc_child_main(struct dc_exec_ctx *ctx)
                         fail(ctx, 125, &err);
                 }
                 prctl(PR_SET_DUMPABLE, 1); /* see holder_main in exec.c */
+                rearm_death_signal(ctx);
         }
         const struct dc_step *exec_step = NULL;
         for (size_t i = 0; i < p->n; i++) {

@@ -103,8 +103,9 @@ static unsigned v1_wanted(const struct dc_kvs *args, bool unprivileged)
  * (CLONE_INTO_CGROUP, only a read lock); the v1 part, after it, hands the
  * first process an fd of each v1 "tasks" file (DC_MSG_CGROUP) and it writes
  * "0" (itself, one thread), which the kernel does without that lock. Moving
- * by pid stays as the fallback (a kernel without CLONE_INTO_CGROUP, the user
- * namespace path where a helper clones the first process). */
+ * by pid stays as the fallback (a kernel without CLONE_INTO_CGROUP, and a
+ * user namespace with a time namespace, where a helper clones the first
+ * process). */
 static int prepare_join(struct dc_exec_ctx *ctx, const char *dir, struct dc_error *err)
 {
         _cleanup_free_ char *procs = dc_xasprintf("%s/cgroup.procs", dir);

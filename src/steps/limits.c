@@ -38,15 +38,51 @@ static void limit_origin(const struct dc_kvs *args, const char *key, char *buf, 
                 snprintf(buf, n, "limits.%s", key);
 }
 
+/* Does the cgroup DIR offer CONTROLLER (its cgroup.controllers lists it)?
+ * -1 when DIR is no cgroup v2 directory (above the hierarchy's root). */
+static int offers(const char *dir, const char *key)
+{
+        _cleanup_free_ char *cf = dc_xasprintf("%s/cgroup.controllers", dir);
+        _cleanup_free_ char *avail = NULL;
+        if (dc_read_file(cf, 4096, &avail) < 0)
+                return -1;
+        struct dc_kvs one = { 0 };
+        dc_kvs_add(&one, key, "1");
+        bool yes = !dc_cgroup_missing_controller(avail, &one);
+        dc_kvs_free(&one);
+        return yes;
+}
+
+/* The nearest cgroup from DIR up that offers the controller of limit KEY,
+ * and so could enable it for its children (DIR itself, or the ancestor
+ * that keeps it from DIR); NULL when none does: not on this hierarchy. */
+static char *offering(const char *dir, const char *key)
+{
+        char *d = dc_xstrdup(dir);
+        for (;;) {
+                int o = offers(d, key);
+                if (o > 0)
+                        return d;
+                char *slash = strrchr(d, '/');
+                if (o < 0 || !slash || slash == d) {
+                        free(d);
+                        return NULL;
+                }
+                *slash = 0;
+        }
+}
+
 /* On cgroup v2 a controller's files appear only once the parent enables it
  * for its children. diyctl writes the parent's cgroup.subtree_control only
  * when the parent is its own (OURS: a directory it created and journaled,
  * "diyctl" by default, which goes with the last container): the setting
  * then vanishes with it. Someone else's cgroup (the root with
- * DIYCTL_CGROUP_PARENT=none, an existing parent given by path) is never
- * changed: a controller it offers but does not enable is an error naming
- * the file to change. Returns 0 (the caller then looks for the files again),
- * or -errno with ERR set. */
+ * DIYCTL_CGROUP_PARENT=none, an existing parent given by path, or the
+ * parent of ours) is never changed: a controller it offers but does not
+ * enable is an error naming the file to change. A controller no cgroup up
+ * to the root offers is left to dc_cgroup_limits_check (on a hybrid host a
+ * v1 hierarchy may have it). Returns 0 (the caller then looks for the files
+ * again), or -errno with ERR set. */
 static int enable_v2(const char *dir, const char *controller, bool ours, const struct dc_kvs *args,
                      const char *key, struct dc_error *err)
 {
@@ -56,25 +92,24 @@ static int enable_v2(const char *dir, const char *controller, bool ours, const s
                 return 0;
         *slash = 0;
         _cleanup_free_ char *sc = dc_xasprintf("%s/cgroup.subtree_control", parent);
+        int w = 0;
         if (ours) {
                 _cleanup_free_ char *v = dc_xasprintf("+%s", controller);
-                (void)dc_write_file(sc, v); /* not offered here: dc_cgroup_limits_check says so */
-                return 0;
+                if ((w = dc_write_file(sc, v)) == 0)
+                        return 0;
         }
-        _cleanup_free_ char *cf = dc_xasprintf("%s/cgroup.controllers", parent);
-        _cleanup_free_ char *avail = NULL;
-        struct dc_kvs one = { 0 };
-        dc_kvs_add(&one, key, "1");
-        bool offered = dc_read_file(cf, 4096, &avail) >= 0 && !dc_cgroup_missing_controller(avail, &one);
-        dc_kvs_free(&one);
-        if (!offered)
-                return 0; /* nothing to enable here (v1 may have it): dc_cgroup_limits_check */
+        _cleanup_free_ char *at = offering(parent, key);
+        if (!at)
+                return 0;
         char o[1024];
         limit_origin(args, key, o, sizeof(o));
+        if (ours && strcmp(at, parent) == 0)
+                return dc_err(err, -w, "%s: cannot enable the %s controller in %s: %s", o, controller, sc,
+                              strerror(-w));
         return dc_err(err, ENOTSUP,
                       "%s: the %s controller is not enabled for the children of %s, and diyctl changes no cgroup "
-                      "it did not create: enable it there first (echo +%s > %s)",
-                      o, controller, parent, controller, sc);
+                      "it did not create: enable it there first (echo +%s > %s/cgroup.subtree_control)",
+                      o, controller, at, controller, at);
 }
 
 int dc_cgroup_limits(const char *dir, const struct dc_kvs *args, bool parent_ours, unsigned *applied,

@@ -1058,9 +1058,12 @@ class TestContext:
         # link-local address would otherwise stay tentative for a second or
         # more (longer on a loaded CI machine) and then change the snapshot a
         # test takes before the step it checks.
-        with open("/proc/sys/net/ipv6/conf/%s/accept_dad" % host_if, "w") as f:
-            f.write("0")
-        self.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"])
+        ipv6 = os.path.exists("/proc/sys/net/ipv6/conf/%s/accept_dad" % host_if) and \
+            _read_sysctl("net.ipv6.conf.%s.disable_ipv6" % host_if) == "0"
+        if ipv6:
+            with open("/proc/sys/net/ipv6/conf/%s/accept_dad" % host_if, "w") as f:
+                f.write("0")
+            self.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"])
         self.run(["ip", "addr", "add", host_addr, "dev", host_if])
         self.run(["ip", "link", "set", host_if, "up"])
         self.run(["ip", "-n", ns, "link", "set", "lo", "up"])
@@ -1068,7 +1071,8 @@ class TestContext:
         self.run(["ip", "-n", ns, "link", "set", "eth0", "up"])
         if default_route:
             self.run(["ip", "route", "add", "default", "via", wan_addr.split("/")[0]])
-        self._link_local_settled(host_if)
+        if ipv6:
+            self._link_local_settled(host_if)
         return {"ns": ns, "host_if": host_if, "host_ip": host_addr.split("/")[0],
                 "wan_ip": wan_addr.split("/")[0]}
 

@@ -42,6 +42,11 @@ def as_user(t, pw, xdg, *args, check=None):
 
 
 ALL_NS = '[ "mount", "uts", "ipc", "pid", "net", "user", "cgroup", "time" ]'
+# Without a time namespace the launcher clones the first process with its user
+# namespace and writes the maps after; with one, a holder process makes the
+# user namespace first (steps/idmap.c). Tests name which way they take.
+NO_TIME_NS = '[ "mount", "uts", "ipc", "pid", "net", "user", "cgroup" ]'
+WAYS = ((ALL_NS, "through the holder (time namespace)"), (NO_TIME_NS, "cloned with its user namespace"))
 
 
 def test_rootless_with_every_namespace(t):
@@ -80,7 +85,7 @@ def test_rootless_detached_lifecycle(t):
     r = t.rootfs()
     conf = t.conf("rld", 'rootfs = { path = "%s"; };\nnamespaces = %s;\nuser = { map = "root"; };\n'
                          'process = { args = [ "/bin/sh", "-c", "trap \\"exit 0\\" TERM; while true; do sleep 0.1; done" ]; };\n'
-                         % (r, ALL_NS))
+                         % (r, NO_TIME_NS))
     os.chmod(conf, 0o644)
     as_user(t, pw, xdg, "start", "-d", conf, check=True)
     lst = json.loads(as_user(t, pw, xdg, "list", "--json", check=True).stdout)
@@ -98,11 +103,6 @@ def uid_map_lines(d_text):
 def test_auto_map_unprivileged(t):
     pw, xdg = make_user(t)
     r = t.rootfs()
-    conf = t.conf("auto", 'rootfs = { path = "%s"; };\nnamespaces = %s;\nuser = { map = "auto"; };\n' % (r, ALL_NS))
-    os.chmod(conf, 0o644)
-    p = as_user(t, pw, xdg, "start", conf, "--set",
-                'process.args=["/bin/sh", "-c", "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map"]', check=True)
-    uid, gid = p.stdout.split("--")
     # the user's first range (useradd may have made one before ours)
     def first(f):
         for line in open(f):
@@ -111,9 +111,17 @@ def test_auto_map_unprivileged(t):
                 return start, count
     us, uc = first("/etc/subuid")
     gs, gc = first("/etc/subgid")
-    t.eq(uid_map_lines(uid), [["0", str(pw.pw_uid), "1"], ["1", us, uc]],
-         "auto: 0 is the caller, then the subordinate range (uid_map)")
-    t.eq(uid_map_lines(gid), [["0", str(pw.pw_gid), "1"], ["1", gs, gc]], "gid_map")
+    for ns, way in WAYS:
+        conf = t.conf("auto", 'rootfs = { path = "%s"; };\nnamespaces = %s;\nuser = { map = "auto"; };\n' % (r, ns))
+        os.chmod(conf, 0o644)
+        p = as_user(t, pw, xdg, "start", conf, "--set",
+                    'process.args=["/bin/sh", "-c", "id -u; cat /proc/self/uid_map; echo --; cat /proc/self/gid_map"]',
+                    check=True)
+        uid, gid = p.stdout.split("--")
+        t.eq(uid.split()[0], "0", "%s: id inside says 0" % way)
+        t.eq(uid_map_lines(uid)[1:], [["0", str(pw.pw_uid), "1"], ["1", us, uc]],
+             "%s: auto: 0 is the caller, then the subordinate range (uid_map, by newuidmap)" % way)
+        t.eq(uid_map_lines(gid), [["0", str(pw.pw_gid), "1"], ["1", gs, gc]], "%s: gid_map" % way)
 
 
 def test_explicit_map_as_root(t):
@@ -122,12 +130,13 @@ def test_explicit_map_as_root(t):
         os.chmod(d, os.stat(d).st_mode | 0o055)
         d = os.path.dirname(d)
     r = t.rootfs()
-    conf = t.conf("expl", 'rootfs = { path = "%s"; writable = "tmpfs"; };\nnamespaces = %s;\n'
-                          'user = { map = ( { inside = 0; outside = 300000; count = 1000; },\n'
-                          '                 { inside = 1000; outside = 400000; count = 10; } ); };\n' % (r, ALL_NS))
-    p = t.diyctl("start", conf, "--set", 'process.args=["/bin/cat", "/proc/self/uid_map"]', check=True)
-    t.eq(uid_map_lines(p.stdout), [["0", "300000", "1000"], ["1000", "400000", "10"]],
-         "/proc/self/uid_map inside matches the config")
+    for ns, way in WAYS:
+        conf = t.conf("expl", 'rootfs = { path = "%s"; writable = "tmpfs"; };\nnamespaces = %s;\n'
+                              'user = { map = ( { inside = 0; outside = 300000; count = 1000; },\n'
+                              '                 { inside = 1000; outside = 400000; count = 10; } ); };\n' % (r, ns))
+        p = t.diyctl("start", conf, "--set", 'process.args=["/bin/cat", "/proc/self/uid_map"]', check=True)
+        t.eq(uid_map_lines(p.stdout), [["0", "300000", "1000"], ["1000", "400000", "10"]],
+             "%s: /proc/self/uid_map inside matches the config" % way)
     vol = os.path.join(t.tmp, "v")
     os.mkdir(vol)
     os.chmod(vol, 0o777)
@@ -184,6 +193,43 @@ def test_rootless_kill_and_cleanup(t):
     as_user(t, pw, xdg, "cleanup", "rlk", check=True)
     t.eq(os.listdir(xdg), [], "rootless cleanup leaves nothing")
     t.host_unchanged(before, "rootless: the host is as before")
+
+
+def _gone(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_dies_with_its_launcher_after_an_id_change(t):
+    """A change of the host-side uid clears the kernel's death signal: the
+    first process arms it again after becoming root of a user namespace that
+    maps it elsewhere, and after becoming the configured user."""
+    d = t.tmp
+    while d not in ("/", "/tmp"):  # the mapped root is nobody special on the host
+        os.chmod(d, os.stat(d).st_mode | 0o055)
+        d = os.path.dirname(d)
+    r = t.rootfs()
+    loop = 'process = { args = [ "/bin/sh", "-c", "while true; do sleep 0.1; done" ]; %s };\n'
+    cases = (
+        ("idmapped", 'namespaces = %s;\nuser = { map = ( { inside = 0; outside = 300000; count = 65536; } ); };\n'
+                     % NO_TIME_NS + loop % "", "root of a user namespace mapped to 300000"),
+        ("idmapped-t", 'namespaces = %s;\nuser = { map = ( { inside = 0; outside = 300000; count = 65536; } ); };\n'
+                       % ALL_NS + loop % "", "the same through the holder"),
+        ("asuser", loop % 'user = "1000:1000";', "no user namespace, the process runs as 1000"),
+    )
+    for name, body, what in cases:
+        conf = t.conf(name, 'rootfs = { path = "%s"; writable = "tmpfs"; };\n%s' % (r, body))
+        before = t.snapshot()
+        t.diyctl("start", "-d", conf, check=True)
+        st = json.loads(t.diyctl("status", "--json", name, check=True).stdout)
+        t.ok(st["pid"] > 0 and st["state"] == "running", "%s: running" % what)
+        os.kill(st["launcher_pid"], 9)
+        t.wait_for(lambda: _gone(st["pid"]), timeout=5, msg="%s: the container died with its launcher" % what)
+        t.diyctl("cleanup", name, check=True)
+        t.host_unchanged(before, "%s: the host is as before" % what)
 
 
 # --------------------------------------------------------------------------
@@ -270,7 +316,7 @@ def rootless_in_delegated(t, name, extra=LOOP):
     _, d = delegated_cgroup(t, pw)
     r = t.rootfs()
     conf = t.conf(name, 'rootfs = { path = "%s"; writable = "tmpfs"; };\nnamespaces = %s;\n'
-                        'user = { map = "root"; };\n%s' % (r, ALL_NS, extra))
+                        'user = { map = "root"; };\n%s' % (r, NO_TIME_NS, extra))
     os.chmod(conf, 0o644)
     return pw, xdg, d, conf, _deleg_state(d), t.snapshot()
 

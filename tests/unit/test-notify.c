@@ -2,6 +2,7 @@
  * the cgroup placement rules (src/steps/cgroup_place.c) and the v2 controller
  * rule of the limits (src/steps/limits.c) that need no cgroupfs. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "diyctl/image.h"
 #include "diyctl/notify.h"
 #include "diyctl/util.h"
 #include "steps/cgroup_place.h"
@@ -367,11 +369,47 @@ static void test_limits_enable(void)
         rmdir(h);
 }
 
+/* The controller is kept from the parent by a cgroup further up: the error
+ * names that one, whether the parent is ours or not. */
+static void test_limits_enable_ancestor(void)
+{
+        char h[] = "/tmp/dc-cglim2-XXXXXX";
+        bool made = mkdtemp(h) != NULL;
+        CHECK(made, "fake hierarchy dir");
+        _cleanup_free_ char *root = dc_xasprintf("%s/root", h);
+        _cleanup_free_ char *parent = dc_xasprintf("%s/diyctl", root);
+        _cleanup_free_ char *dir = dc_xasprintf("%s/web", parent);
+        fake_v2(root, "cpu memory pids\n");
+        fake_v2(parent, "cpu pids\n"); /* the root does not enable memory for its children */
+        fake_v2(dir, "");
+        /* our parent's subtree_control cannot be written (as the kernel refuses
+         * a controller its parent does not offer it) */
+        _cleanup_free_ char *sc = dc_xasprintf("%s/cgroup.subtree_control", parent);
+        remove(sc);
+        mkdir(sc, 0755);
+        struct dc_kvs a = { 0 };
+        dc_kvs_add(&a, "memory", "64M");
+        for (int ours = 1; ours >= 0; ours--) {
+                struct dc_error err = { 0 };
+                unsigned applied = 0;
+                int r = dc_cgroup_limits(dir, &a, ours, &applied, &err);
+                _cleanup_free_ char *want = dc_xasprintf("limits.memory: the memory controller is not enabled for the "
+                                                         "children of %s, ", root);
+                CHECK(r == -ENOTSUP && strstr(err.msg, want) == err.msg &&
+                              strstr(err.msg, "/root/cgroup.subtree_control)"),
+                      "%s parent, memory kept from it by the root: the error names the root (%s)",
+                      ours ? "our own" : "someone else's", err.msg);
+        }
+        dc_kvs_free(&a);
+        dc_rm_rf_at(AT_FDCWD, h);
+}
+
 int main(void)
 {
         test_notify();
         test_place();
         test_missing_controller();
         test_limits_enable();
+        test_limits_enable_ancestor();
         return tap_done();
 }
