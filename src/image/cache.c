@@ -11,7 +11,11 @@
  *     tmp/KIND-HEX.PID.N/     an unpack in progress; renamed to its place when
  *                             complete, so a half unpack never looks complete
  *     locks/KIND-HEX          the entry's lock: concurrent starts unpack once
- *     holders/KIND-HEX/NAME.CRC  one per container using the entry (its state dir)
+ *     holders/KIND-HEX/NAME.CRC  one per container using the entry (its state dir);
+ *                             the directory stays with the entry (prune removes
+ *                             both): removing it on a disk file system at each
+ *                             stop, and making it again at each start, cost a
+ *                             cached image start about 0.2 ms (bench/README.md)
  *     sums/SHA(PATH)          a tarball's digest, valid while its size, times
  *                             and inode stay the same (a cached start then
  *                             need not read it)
@@ -488,7 +492,7 @@ static int write_holder(const char *holder, const char *state_dir, struct dc_err
                 }
                 r = write_kv_file(holder, &kv, false, err);
                 if (r != -ENOENT)
-                        break; /* ENOENT: a release removed the empty dir meanwhile */
+                        break; /* ENOENT: removed meanwhile (by an older diyctl's release) */
         }
         dc_kvs_free(&kv);
         return r;
@@ -623,9 +627,6 @@ int dc_cache_release(const char *root, const char *tmp, const char *holder, stru
         if (holder) {
                 if (unlink(holder) < 0 && errno != ENOENT)
                         return dc_err(err, errno, "cannot remove %s: %s", holder, strerror(errno));
-                _cleanup_free_ char *dir = dc_xstrdup(holder);
-                *strrchr(dir, '/') = 0;
-                rmdir(dir); /* when it was the last holder */
         }
         if (tmp) {
                 int r = dc_rm_rf_at(AT_FDCWD, tmp);
