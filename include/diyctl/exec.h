@@ -47,6 +47,9 @@ struct dc_exec_ctx {
         char *root;              /* its path in the child's mount namespace */
         int *layer_fds;          /* idmapped layer mounts from the launcher (DC_MSG_LAYER), top first */
         size_t n_layer_fds;
+        int *dev_mounts;         /* mounts that keep device access (bound device nodes, our
+                                  * devpts), exempt from the nodev step (mask_steps.c) */
+        size_t n_dev_mounts;
         bool released;           /* the launcher said "go" (wait-launcher) */
         bool await_maps;         /* cloned with its user namespace: wait for DC_MSG_MAPS */
         bool have_winsize;
@@ -81,6 +84,10 @@ int dc_statedir_lock(const char *dir, int *fd, struct dc_error *err);
 /* Start the user namespace holder (ctx->holder_pid/holder_fd): a process in a
  * new user namespace, waiting for its maps and then for the spawn. */
 int dc_userns_holder_start(struct dc_exec_ctx *ctx, struct dc_error *err);
+
+/* Child side: FD (an O_PATH fd of a mount the container made, taken) keeps
+ * device access through the nodev step (src/exec/mask_steps.c). */
+void dc_keep_dev_mount(struct dc_exec_ctx *ctx, int fd);
 
 /* Child side (src/exec/child.c): runs child steps then execs. Never returns. */
 __attribute__((noreturn)) void dc_child_main(struct dc_exec_ctx *ctx);

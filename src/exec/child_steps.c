@@ -341,6 +341,13 @@ static int mount_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
         if (mount(fstype, dc_fdpath(fd).s, fstype, parse_flags(dc_kvs_get(&s->args, "flags")),
                   dc_kvs_get(&s->args, "data")) < 0)
                 return dc_err(err, errno, "cannot mount %s on %s: %s", fstype, target, strerror(errno));
+        if (strcmp(fstype, "devpts") == 0) {
+                /* the container's ptys: spared by the nodev step */
+                int m = dc_open_in_root(ctx->root_fd, target, DC_CREATE_NONE, err);
+                if (m < 0)
+                        return m;
+                dc_keep_dev_mount(ctx, m);
+        }
         return 0;
 }
 
@@ -393,6 +400,11 @@ static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
         }
         if (move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return dc_err(err, errno, "cannot bind %s on %s: %s", source, target, strerror(errno));
+        /* A device node keeps device access (unless its own mount had none):
+         * the nodev step spares it, by this fd of the attached mount. */
+        struct statvfs sv;
+        if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && fstatvfs(tree, &sv) == 0 && !(sv.f_flag & ST_NODEV))
+                dc_keep_dev_mount(ctx, DC_TAKE_FD(tree));
         return 0;
 }
 

@@ -242,93 +242,33 @@ const struct dc_step_ops dc_mask_ops = {
 
 /* --- nodev --------------------------------------------------------------- */
 
-/* Decode mountinfo's octal escapes (\040 ...) in place. */
-static void unescape(char *s)
+void dc_keep_dev_mount(struct dc_exec_ctx *ctx, int fd)
 {
-        char *w = s;
-        for (char *r = s; *r;) {
-                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
-                    r[3] <= '7') {
-                        *w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-                        r += 4;
-                } else {
-                        *w++ = *r++;
-                }
-        }
-        *w = 0;
+        ctx->dev_mounts = dc_xrealloc(ctx->dev_mounts, (ctx->n_dev_mounts + 1) * sizeof(int));
+        ctx->dev_mounts[ctx->n_dev_mounts++] = fd;
 }
 
-static bool has_opt(const char *opts, const char *opt)
-{
-        size_t n = strlen(opt);
-        for (const char *p = opts; p && *p;) {
-                const char *e = strchrnul(p, ',');
-                if ((size_t)(e - p) == n && strncmp(p, opt, n) == 0)
-                        return true;
-                p = *e ? e + 1 : e;
-        }
-        return false;
-}
-
-static int nodev_one(struct dc_exec_ctx *ctx, const char *mountpoint, struct dc_error *err)
-{
-        struct open_how how = {
-                .flags = O_PATH | O_CLOEXEC,
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-        };
-        const char *rel = mountpoint;
-        while (*rel == '/')
-                rel++;
-        _cleanup_close_ int fd = (int)syscall(SYS_openat2, ctx->root_fd, *rel ? rel : ".", &how, sizeof(how));
-        if (fd < 0) {
-                if (errno == ENOENT)
-                        return 0; /* covered by another mount: the container cannot reach it */
-                /* anything else would leave a mount with device access unnoticed */
-                return dc_err(err, errno, "cannot open the mount point %s to set nodev: %s", mountpoint,
-                              strerror(errno));
-        }
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return dc_err(err, errno, "%s: %s", mountpoint, strerror(errno));
-        if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
-                return 0; /* a device we bound on purpose (/dev/null, ...) */
-        struct mount_attr attr = { .attr_set = MOUNT_ATTR_NODEV };
-        if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
-                return dc_err(err, errno, "cannot set nodev on %s: %s", mountpoint, strerror(errno));
-        return 0;
-}
-
+/* nodev on the whole tree at once (the root and every mount below it, which
+ * after pivot_root is every mount of the container), then device access
+ * given back to the mounts recorded as they were made: the bound device
+ * nodes whose own mount had it, and our devpts. No mount table is read. */
 static int nodev_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         (void)s;
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        if (!f)
-                return dc_err(err, errno, "/proc/self/mountinfo: %s", strerror(errno));
-        char *line = NULL;
-        size_t cap = 0;
         int r = 0;
-        while (r == 0 && getline(&line, &cap, f) > 0) {
-                /* id parent maj:min root mountpoint options [optional...] - fstype source superopts */
-                char *fields[8] = { 0 };
-                char *save = NULL, *fstype = NULL;
-                int n = 0;
-                bool dash = false;
-                for (char *t = strtok_r(line, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
-                        if (n < 6)
-                                fields[n++] = t;
-                        else if (!dash && strcmp(t, "-") == 0)
-                                dash = true;
-                        else if (dash && !fstype)
-                                fstype = t;
-                }
-                if (n < 6 || !fstype)
-                        continue;
-                if (strcmp(fstype, "devpts") == 0 || has_opt(fields[5], "nodev"))
-                        continue;
-                unescape(fields[4]);
-                r = nodev_one(ctx, fields[4], err);
+        struct mount_attr set = { .attr_set = MOUNT_ATTR_NODEV };
+        if (mount_setattr(ctx->root_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &set, sizeof(set)) < 0)
+                r = dc_err(err, errno, "cannot set nodev on the container's mounts: %s", strerror(errno));
+        struct mount_attr clr = { .attr_clr = MOUNT_ATTR_NODEV };
+        for (size_t i = 0; i < ctx->n_dev_mounts; i++) {
+                if (r == 0 && mount_setattr(ctx->dev_mounts[i], "", AT_EMPTY_PATH, &clr, sizeof(clr)) < 0)
+                        r = dc_err(err, errno, "cannot give device access back to %s: %s",
+                                   dc_fdpath(ctx->dev_mounts[i]).s, strerror(errno));
+                close(ctx->dev_mounts[i]);
         }
-        free(line);
+        free(ctx->dev_mounts);
+        ctx->dev_mounts = NULL;
+        ctx->n_dev_mounts = 0;
         return r;
 }
 
