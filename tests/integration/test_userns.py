@@ -171,6 +171,15 @@ def test_time_offsets(t):
     t.contains(p.stderr, "tmbad.conf:2: time", "a time key without the time namespace is an error")
 
 
+def _gone(pid):
+    """The process is gone (or a zombie nobody reaped yet)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def test_rootless_kill_and_cleanup(t):
     pw, xdg = make_user(t)
     r = t.rootfs()
@@ -183,24 +192,10 @@ def test_rootless_kill_and_cleanup(t):
     os.kill(st["launcher_pid"], 9)
     t.wait_for(lambda: json.loads(as_user(t, pw, xdg, "status", "--json", "rlk").stdout or "{}").get("state") == "dead",
                msg="the launcher is gone")
-    def gone(pid):
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-        except FileNotFoundError:
-            return True
-    t.wait_for(lambda: gone(st["pid"]), timeout=5, msg="the container died with its launcher")
+    t.wait_for(lambda: _gone(st["pid"]), timeout=5, msg="the container died with its launcher")
     as_user(t, pw, xdg, "cleanup", "rlk", check=True)
     t.eq(os.listdir(xdg), [], "rootless cleanup leaves nothing")
     t.host_unchanged(before, "rootless: the host is as before")
-
-
-def _gone(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_dies_with_its_launcher_after_an_id_change(t):
