@@ -25,10 +25,12 @@ int dc_plan_usermap(const struct dc_config *c, const struct dc_plan_opts *opts, 
                     struct dc_error *err);
 
 /* Networking (net.c): the effective mode, the checks of network.*, the
- * host-side steps (after the netns step) and the child-side resolv.conf bind. */
+ * host-side steps (after the netns step), the resolv.conf the launcher
+ * writes (before the spawn) and the child-side bind of it. */
 enum dc_netmode dc_plan_netmode(const struct dc_config *c);
 int dc_plan_validate_net(const struct dc_config *c, const struct dc_plan_opts *opts, enum dc_netmode mode,
                          struct dc_error *err);
 int dc_plan_net(struct dc_plan *p, const struct dc_config *c, const struct dc_plan_opts *opts,
                 struct dc_error *err);
+void dc_plan_net_resolv(struct dc_plan *p, const struct dc_config *c);
 void dc_plan_net_child(struct dc_plan *p, const struct dc_config *c);

@@ -470,18 +470,26 @@ int dc_plan_net(struct dc_plan *p, const struct dc_config *c, const struct dc_pl
                 plan_nat(p, c, h, root, hostif);
         else if (mode == DC_NET_BRIDGE)
                 plan_bridge(p, c, hostif);
-        const char *rm = resolv_mode(c);
-        if (rm) {
-                struct dc_step *s = dc_plan_add_step(p, "resolv");
-                _cleanup_free_ char *path = resolv_path(p);
-                dc_kvs_add(&s->args, "path", path);
-                dc_kvs_add(&s->args, "mode", rm);
-                for (size_t i = 0; !c->network.dns_host && i < c->network.dns.n; i++)
-                        dc_kvs_add(&s->args, "server", c->network.dns.v[i]);
-                bool v6 = (mode == DC_NET_NAT && c->network.ipv6) || (mode == DC_NET_BRIDGE && c->network.ipv6);
-                dc_kvs_add(&s->args, "ipv6", v6 ? "1" : "0");
-        }
         return 0;
+}
+
+/* Before the spawn: the file needs nothing of the other host steps, so the
+ * first process can bind it without waiting for them (veth, addresses,
+ * routes, firewall rules: most of a NAT start). */
+void dc_plan_net_resolv(struct dc_plan *p, const struct dc_config *c)
+{
+        const char *rm = resolv_mode(c);
+        if (!rm)
+                return;
+        enum dc_netmode mode = dc_plan_netmode(c);
+        struct dc_step *s = dc_plan_add_step(p, "resolv");
+        _cleanup_free_ char *path = resolv_path(p);
+        dc_kvs_add(&s->args, "path", path);
+        dc_kvs_add(&s->args, "mode", rm);
+        for (size_t i = 0; !c->network.dns_host && i < c->network.dns.n; i++)
+                dc_kvs_add(&s->args, "server", c->network.dns.v[i]);
+        bool v6 = (mode == DC_NET_NAT || mode == DC_NET_BRIDGE) && c->network.ipv6;
+        dc_kvs_add(&s->args, "ipv6", v6 ? "1" : "0");
 }
 
 void dc_plan_net_child(struct dc_plan *p, const struct dc_config *c)

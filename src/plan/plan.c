@@ -51,15 +51,6 @@ static struct dc_step *add_step(struct dc_plan *p, const char *kind)
         return s;
 }
 
-/* A step of KIND at index AT, the steps from there on moving down one. */
-static void insert_step(struct dc_plan *p, size_t at, const char *kind)
-{
-        add_step(p, kind);
-        struct dc_step s = p->steps[p->n - 1];
-        memmove(&p->steps[at + 1], &p->steps[at], (p->n - 1 - at) * sizeof(*p->steps));
-        p->steps[at] = s;
-}
-
 struct dc_step *dc_plan_add_step(struct dc_plan *p, const char *kind)
 {
         return add_step(p, kind);
@@ -159,6 +150,10 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         for (size_t i = 0; i < img.n_steps; i++)
                 dc_kvs_copy(&add_step(p, "image-unpack")->args, &img.steps[i]);
 
+        /* Its resolv.conf, written into the state dir now, so the first
+         * process binds it without waiting for the network steps (net.c). */
+        dc_plan_net_resolv(p, c);
+
         /* 2. The container's first process, in its new namespaces; the user
          * namespace owns the others. It is cloned with all of them and waits
          * for its uid/gid maps, written right after the spawn. With a time
@@ -254,7 +249,7 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 /* and its lo, while the first process mounts (steps/netns.c) */
                 add_step(p, "loopback-up");
         }
-        /* Links, addresses, routes, sysctls, firewall rules, resolv.conf (net.c). */
+        /* Links, addresses, routes, sysctls, firewall rules (net.c). */
         r = dc_plan_net(p, c, opts, err);
         if (r < 0)
                 return r;
@@ -262,8 +257,8 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         /* 3. Inside: nothing propagates back to the host. The first process
          * runs its steps while the launcher runs the host steps above; it
          * waits for them ("wait-launcher") only before the first step that
-         * needs them: the idmapped layers, the resolv.conf the launcher
-         * writes, its cgroup namespace (after the launcher placed it), exec. */
+         * needs them: the idmapped layers, its cgroup namespace (after the
+         * launcher placed it), exec. */
         add_step(p, "make-private");
         bool waited = idmapped;
         if (idmapped)
@@ -332,13 +327,9 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 if (v->readonly)
                         dc_kvs_add(&s->args, "readonly", "1");
         }
-        /* The container's resolv.conf, from the state dir (net.c). */
-        size_t before_resolv = p->n;
+        /* The container's resolv.conf, from the state dir (written before
+         * the spawn: no wait for the launcher). */
         dc_plan_net_child(p, c);
-        if (p->n > before_resolv && !waited) {
-                insert_step(p, before_resolv, "wait-launcher");
-                waited = true;
-        }
 
         /* 7. Identity and root. */
         if (p->namespaces & DC_NS_UTS) {

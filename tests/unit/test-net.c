@@ -428,8 +428,8 @@ static void test_plan_nat(void)
                 return;
         int spawn = find(p, "spawn", 0), lease = find(p, "lease", 0), ports = find(p, "ports", 0),
             veth = find(p, "veth", 0), fw = find(p, "firewall", 0), resolv = find(p, "resolv", 0);
-        CHECK(spawn >= 0 && lease > spawn && ports > lease && veth > ports && fw > veth && resolv > fw,
-              "order: spawn, lease, ports, veth, ..., firewall, resolv");
+        CHECK(resolv >= 0 && spawn > resolv && lease > spawn && ports > lease && veth > ports && fw > veth,
+              "order: resolv, spawn, lease, ports, veth, ..., firewall");
         CHECK_STREQ(arg(p, lease, "pool4"), "10.88.0.0/16", "default IPv4 pool");
         CHECK_STREQ(arg(p, lease, "len4"), "30", "/30s");
         CHECK_STREQ(arg(p, lease, "pool6"), "fd88::/48", "default IPv6 pool");

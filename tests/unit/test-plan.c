@@ -111,9 +111,10 @@ static void test_basic_plan(void)
         dc_plan_free(p);
 }
 
-/* The first process waits for the launcher only before the first step that
- * needs it: here the resolv.conf the launcher writes. */
-static void test_wait_before_resolv(void)
+/* The resolv.conf the launcher writes comes before the spawn, so the first
+ * process binds it without waiting for the network's host steps: it waits
+ * for the launcher only at the end, as without one. */
+static void test_resolv_before_the_spawn(void)
 {
         struct dc_error err = { 0 };
         struct dc_plan *p = plan_of("rootfs = { path = \"rootfs\"; };\nnamespaces = [ \"mount\", \"pid\", \"net\" ];\n"
@@ -125,11 +126,14 @@ static void test_wait_before_resolv(void)
         int wait = find_step(p, "wait-launcher", NULL, NULL);
         int bind = find_step(p, "bind", "target", "/etc/resolv.conf");
         int resolv = find_step(p, "resolv", NULL, NULL);
+        int spawn = find_step(p, "spawn", NULL, NULL);
+        int veth = find_step(p, "veth", NULL, NULL);
         int dev = find_step(p, "mount", "target", "/dev");
-        CHECK(resolv >= 0 && resolv < wait, "the launcher writes resolv.conf (a host step)");
-        CHECK(wait > dev && bind == wait + 1, "the first process mounts what it can, then waits, then binds it");
-        CHECK(find_step(p, "pivot-root", NULL, NULL) > bind && find_step(p, "cgroupns", NULL, NULL) < 0,
-              "pivot_root after; no cgroup namespace asked for");
+        CHECK(resolv >= 0 && resolv < spawn && veth > spawn, "the launcher writes resolv.conf before the spawn, "
+                                                              "the network's host steps come after it");
+        CHECK(bind > dev && find_step(p, "pivot-root", NULL, NULL) > bind && wait > bind,
+              "the first process binds it with its other mounts, and waits only after pivot_root");
+        CHECK(find_step(p, "cgroupns", NULL, NULL) < 0, "no cgroup namespace asked for");
         int n_wait = 0;
         for (size_t i = 0; i < p->n; i++)
                 n_wait += strcmp(p->steps[i].ops->kind, "wait-launcher") == 0;
@@ -425,7 +429,7 @@ int main(void)
 {
         test_user_maps();
         test_basic_plan();
-        test_wait_before_resolv();
+        test_resolv_before_the_spawn();
         test_variants();
         test_describe_and_json();
         test_bad_plans();
