@@ -90,8 +90,8 @@ extern const struct dc_seccomp_prebuilt dc_seccomp_prebuilt __attribute__((weak)
 const struct dc_seccomp_prebuilt *dc_seccomp_prebuilt_for(dc_capset caps);
 
 /* The minimal init (PID 1 of the container, our code): keep only CAP_KILL,
- * set no_new_privs. Best effort: errors are ignored. */
-void dc_security_restrict_init(void);
+ * set no_new_privs. -1 when any of it failed (init.c then kills its command). */
+int dc_security_restrict_init(void); /* 0, or -1: not restricted */
 
 /* CVE-2019-5736: unless this process already runs from a sealed memfd copy
  * of its executable, make one and execveat() it with the same argv and

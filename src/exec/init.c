@@ -44,10 +44,15 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
         prctl(PR_SET_NAME, "diyctl-init");
         /* Our memory is the launcher's; keep other processes out of it. */
         prctl(PR_SET_DUMPABLE, 0);
-        /* It needs no privilege but signalling its child: only CAP_KILL stays. */
-        dc_security_restrict_init();
-        /* The init keeps nothing of the launcher's: no lock, journal or
-         * socket; and the pipe's end goes with them: the command goes on. */
+        /* It needs no privilege but signalling its child: only CAP_KILL
+         * stays. Failing that, neither goes on. */
+        if (dc_security_restrict_init() < 0) {
+                kill(pid, SIGKILL);
+                _exit(125);
+        }
+        /* The command goes on now. */
+        close(held[1]);
+        /* The init keeps nothing of the launcher's: no lock, journal or socket. */
         syscall(SYS_close_range, 3U, ~0U, 0U);
 
         sigemptyset(&waitset);

@@ -4,9 +4,9 @@
  *   readonly  bind each path (/proc/sys, /proc/bus, ...) on itself, read-only
  *   mask      an empty read-only file or directory over each path (/proc/kcore,
  *             /proc/keys, /sys/firmware, ...)
- *   nodev     nodev on every mount of the container but devpts and the device
- *             nodes we bound: a node made with mknod, or shipped in the rootfs,
- *             cannot be opened
+ *   nodev     nodev on every mount of the container but our devpts and the
+ *             device nodes we bound (from a mount that allows devices): a node
+ *             made with mknod, or shipped in the rootfs, cannot be opened
  *
  * Everything goes by file descriptor (the new mount API): each path is
  * resolved inside the root (dc_open_in_root), the new mount is prepared
@@ -186,7 +186,7 @@ static int mask_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
                 if (fstat(fd, &st) < 0)
                         return dc_err(err, errno, "%s: %s", path, strerror(errno));
                 _cleanup_close_ int tree = -1;
-                bool dir = S_ISDIR(st.st_mode);
+                bool dir = S_ISDIR(st.st_mode), null_mask = false;
                 if (dir ? empty_dir >= 0 : devfile >= 0) {
                         tree = open_tree(dir ? empty_dir : devfile, "",
                                          AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
@@ -212,6 +212,7 @@ static int mask_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
                                 if (null < 0)
                                         return dc_err(err, EINVAL, "cannot mask %s: no /dev/null", path);
                                 tree = open_tree(null, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                                null_mask = true;
                         }
                         if (tree < 0)
                                 return dc_err(err, errno, "cannot mask %s: %s", path, strerror(errno));
@@ -222,6 +223,8 @@ static int mask_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
                 /* attached now: the mount the next directories get a clone of */
                 if (S_ISDIR(st.st_mode) && empty_dir < 0)
                         empty_dir = DC_TAKE_FD(tree);
+                else if (null_mask && tree >= 0)
+                        dc_keep_dev_mount(ctx, DC_TAKE_FD(tree)); /* it must stay /dev/null for nodev */
         }
         return 0;
 }
@@ -273,7 +276,8 @@ static int nodev_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
 static void nodev_describe(const struct dc_step *s, FILE *out)
 {
         (void)s;
-        fputs("nodev on every mount but devpts and the bound device nodes", out);
+        fputs("nodev on every mount but our devpts and the device nodes bound from a mount that allows devices",
+              out);
 }
 
 const struct dc_step_ops dc_nodev_ops = {

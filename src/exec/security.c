@@ -166,13 +166,14 @@ int dc_security_apply(const struct dc_security *sec, struct dc_error *err)
         return 0;
 }
 
-void dc_security_restrict_init(void)
+int dc_security_restrict_init(void)
 {
         struct dc_error ignored = { 0 };
         const dc_capset keep = DC_CAP_BIT(CAP_KILL); /* to forward signals to any uid */
-        drop_bounding(keep, &ignored);
-        set_caps(keep, &ignored);
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if (drop_bounding(keep, &ignored) < 0 || set_caps(keep, &ignored) < 0 ||
+            prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return -1;
+        return 0;
 }
 
 /* ---- seccomp ---------------------------------------------------------------- */
