@@ -64,6 +64,8 @@ bool dc_startswith(const char *s, const char *prefix);
  * ("3:before", "nat:intent"), so tests can cut the launcher anywhere.
  * Compiled out of release builds. */
 void dc_fault_point(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Test builds: is $DIYCTL_FAULT POINT? (false in release builds) */
+bool dc_fault_is(const char *point);
 /* A network interface name of the N bytes at S: 1-15 of A-Z, a-z, 0-9, '_',
  * '.' and '-', not starting with '-', not "." or "..". */
 bool dc_ifname_valid(const char *s, size_t n);

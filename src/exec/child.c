@@ -93,6 +93,14 @@ static void run_command(void *arg)
         if (dc_exec_sends_filter(ctx->plan, &fcaps)) {
                 char type = 0, b[8];
                 int fd = -1;
+                if (dc_fault_is("child:filter-unread")) {
+                        /* tests: die after "go" with the filter sent and unread
+                         * (an exit: as PID 1 of its namespace it cannot kill itself) */
+                        struct pollfd pf = { .fd = ctx->sync_fd, .events = POLLIN };
+                        while (poll(&pf, 1, -1) < 0 && errno == EINTR)
+                                ;
+                        _exit(128 + SIGKILL);
+                }
                 int n = dc_recv_msg(ctx->sync_fd, &type, b, sizeof(b), &fd);
                 if (n < 0 || type != DC_MSG_FILTER) {
                         dc_err(&err, n < 0 ? -n : EPROTO, "no seccomp filter from the launcher");

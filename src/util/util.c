@@ -332,18 +332,28 @@ char *dc_pct_decode(const char *s)
         return out;
 }
 
-void dc_fault_point(const char *fmt, ...)
+bool dc_fault_is(const char *point)
 {
 #if DC_FAULT_INJECTION
         const char *f = getenv("DIYCTL_FAULT");
-        if (!f)
+        return f && strcmp(f, point) == 0;
+#else
+        (void)point;
+        return false;
+#endif
+}
+
+void dc_fault_point(const char *fmt, ...)
+{
+#if DC_FAULT_INJECTION
+        if (!getenv("DIYCTL_FAULT"))
                 return;
         char point[128];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(point, sizeof(point), fmt, ap);
         va_end(ap);
-        if (strcmp(f, point) == 0)
+        if (dc_fault_is(point))
                 raise(SIGKILL);
 #else
         (void)fmt;

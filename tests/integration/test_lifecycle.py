@@ -146,3 +146,19 @@ def test_first_process_error_while_the_launcher_sets_up_nat(t):
         t.contains(p.stderr, "/bin/sh/x", "%s: the error is the first process's, naming the target" % backend)
         t.host_unchanged(before, "%s: nothing left of the NAT setup" % backend)
     os.unlink("/etc/diyctl/host.conf")
+
+
+def test_first_process_killed_after_go(t):
+    """A first process killed after "go" but before it runs the command (here
+    with the seccomp filter the launcher sent it still unread) is a failed
+    start, not a container that ran: the launcher sees the messages it left
+    unread, says so and tears everything down."""
+    # a capability set without a prebuilt filter: the launcher sends one
+    conf = conf_for(t, script="exit 0", extra='security = { capabilities = { add = [ "NET_ADMIN" ]; }; };\n')
+    before = t.snapshot()
+    p = t.diyctl("start", conf, env={"DIYCTL_FAULT": "child:filter-unread"})
+    t.ok(p.returncode != 0, "the start fails (exit %d)" % p.returncode)
+    t.contains(p.stderr, "the container's first process died during its setup", "and says why")
+    t.host_unchanged(before, "nothing left")
+    p = t.diyctl("start", conf, check=True)
+    t.eq(p.returncode, 0, "without the fault the same config starts and exits 0")
