@@ -38,29 +38,38 @@ static void limit_origin(const struct dc_kvs *args, const char *key, char *buf, 
                 snprintf(buf, n, "limits.%s", key);
 }
 
+static bool listed(const char *list, const char *word)
+{
+        size_t n = strlen(word);
+        for (const char *p = list; *p;) {
+                p += strspn(p, " \n");
+                size_t len = strcspn(p, " \n");
+                if (len == n && strncmp(p, word, n) == 0)
+                        return true;
+                p += len;
+        }
+        return false;
+}
+
 /* Does the cgroup DIR offer CONTROLLER (its cgroup.controllers lists it)?
  * -1 when DIR is no cgroup v2 directory (above the hierarchy's root). */
-static int offers(const char *dir, const char *key)
+static int offers(const char *dir, const char *controller)
 {
         _cleanup_free_ char *cf = dc_xasprintf("%s/cgroup.controllers", dir);
         _cleanup_free_ char *avail = NULL;
         if (dc_read_file(cf, 4096, &avail) < 0)
                 return -1;
-        struct dc_kvs one = { 0 };
-        dc_kvs_add(&one, key, "1");
-        bool yes = !dc_cgroup_missing_controller(avail, &one);
-        dc_kvs_free(&one);
-        return yes;
+        return listed(avail, controller);
 }
 
-/* The nearest cgroup from DIR up that offers the controller of limit KEY,
- * and so could enable it for its children (DIR itself, or the ancestor
- * that keeps it from DIR); NULL when none does: not on this hierarchy. */
-static char *offering(const char *dir, const char *key)
+/* The nearest cgroup from DIR up that offers CONTROLLER, and so could
+ * enable it for its children (DIR itself, or the ancestor that keeps it
+ * from DIR); NULL when none does: not on this hierarchy. */
+static char *offering(const char *dir, const char *controller)
 {
         char *d = dc_xstrdup(dir);
         for (;;) {
-                int o = offers(d, key);
+                int o = offers(d, controller);
                 if (o > 0)
                         return d;
                 char *slash = strrchr(d, '/');
@@ -98,7 +107,7 @@ static int enable_v2(const char *dir, const char *controller, bool ours, const s
                 if ((w = dc_write_file(sc, v)) == 0)
                         return 0;
         }
-        _cleanup_free_ char *at = offering(parent, key);
+        _cleanup_free_ char *at = offering(parent, controller);
         if (!at)
                 return 0;
         char o[1024];
@@ -192,19 +201,6 @@ int dc_cgroup_limits_check(const struct dc_kvs *args, unsigned applied, struct d
                                       limit_keys[i].controller);
                 }
         return 0;
-}
-
-static bool listed(const char *list, const char *word)
-{
-        size_t n = strlen(word);
-        for (const char *p = list; *p;) {
-                p += strspn(p, " \n");
-                size_t len = strcspn(p, " \n");
-                if (len == n && strncmp(p, word, n) == 0)
-                        return true;
-                p += len;
-        }
-        return false;
 }
 
 const char *dc_cgroup_missing_controller(const char *available, const struct dc_kvs *args)
