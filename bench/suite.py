@@ -416,13 +416,18 @@ class Bench:
         env = dict(os.environ, DIYCTL_HOST_CONF="%s/host-nftables.conf" % self.work)
         before = runpy.snapshot()
         starts = []
+        refs = []   # the lower bound, run just before each start: what the machine's load did meanwhile
         names = []
+        ref_cmd = [self.a.lowerbound, "-n", "mount,uts,ipc,pid,net", self.rootfs, "/bin/true"]
         for i in range(n):
             name = "s%03d" % i
             conf = self.conf(name, 'name = "%s";\nrootfs = { path = "%s"; };\n'
                                    'process = { args = [ "/usr/sbin/httpd", "-f", "-p", "80", "-h", "/www" ]; };\n'
                                    'network = { mode = "nat"; ports = ( { host = %d; container = 80; } ); };\n'
                                    % (name, self.rootfs, 20000 + i))
+            t0 = time.perf_counter()
+            subprocess.run(ref_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            refs.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             p = subprocess.run([self.diyctl, "start", "-d", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=env)
@@ -446,7 +451,8 @@ class Bench:
             self.failures.append(("scale", "stop", p.stderr.strip()))
         diffs = runpy.settled_compare(before) if hasattr(runpy, "settled_compare") else \
             runpy.compare(before, runpy.snapshot())
-        self.scale = {"n": len(starts), "starts": starts, "served": served, "stop_all": stop_all,
+        self.scale = {"n": len(starts), "starts": starts, "refs": refs[:len(starts)], "served": served,
+                      "stop_all": stop_all,
                       "leftovers": diffs}
         if starts:
             log("scale: %d started; 1st %.1f ms, 10th %.1f ms, last %.1f ms; %d served; stop all %.2f s; "
@@ -554,6 +560,11 @@ class Bench:
             L.append("| start of the %dth | %.1f |" % (len(st), st[-1] * 1e3))
             L.append("| median start of the first %d | %.1f |" % (k, statistics.median(st[:k]) * 1e3))
             L.append("| median start of the last %d | %.1f |" % (k, statistics.median(st[-k:]) * 1e3))
+            ref = s.get("refs") or []
+            if len(ref) >= k:
+                L.append("| beside each start, the lower bound's `/bin/true` (mount+uts+ipc+pid+net): median of the "
+                         "first %d / the last %d | %.1f / %.1f |"
+                         % (k, k, statistics.median(ref[:k]) * 1e3, statistics.median(ref[-k:]) * 1e3))
             L.append("| stop of all %d (`diyctl stop -t 0` with every name) | %.0f |" % (s["n"], s["stop_all"] * 1e3))
             L.append("")
             L.append("%d of %d answered on their forwarded port while all ran. Host state after stopping all, "
@@ -607,10 +618,14 @@ class Bench:
         s = getattr(self, "scale", None)
         if s and len(s["starts"]) >= 10:
             st = s["starts"]
+            ref = s.get("refs") or []
             line(st[-1] <= 1.2 * st[0], "the %dth container starts within 1.2x of the 1st: %.2fx (%.1f vs %.1f ms; "
-                 "single samples; medians of the last and first ten: %.2fx)"
+                 "single samples; medians of the last and first ten: %.2fx%s)"
                  % (len(st), st[-1] / st[0], st[-1] * 1e3, st[0] * 1e3,
-                    statistics.median(st[-10:]) / statistics.median(st[:10])))
+                    statistics.median(st[-10:]) / statistics.median(st[:10]),
+                    "" if len(ref) < 10 else "; the lower bound run beside each start, the same ratio: %.2fx (where "
+                    "both rise, the machine's load rose)"
+                    % (statistics.median(ref[-10:]) / statistics.median(ref[:10]))))
         ic = self.by("image", "image, cached")
         dr = self.by("image", "directory rootfs")
         dt = self.by("image", "directory rootfs, tmpfs overlay")
