@@ -262,10 +262,18 @@ static int nodev_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
                 r = dc_err(err, errno, "cannot set nodev on the container's mounts: %s", strerror(errno));
         struct mount_attr clr = { .attr_clr = MOUNT_ATTR_NODEV };
         for (size_t i = 0; i < ctx->n_dev_mounts; i++) {
-                if (r == 0 && mount_setattr(ctx->dev_mounts[i], "", AT_EMPTY_PATH, &clr, sizeof(clr)) < 0)
-                        r = dc_err(err, errno, "cannot give device access back to %s: %s",
-                                   dc_fdpath(ctx->dev_mounts[i]).s, strerror(errno));
-                close(ctx->dev_mounts[i]);
+                int fd = ctx->dev_mounts[i];
+                if (r == 0 && (mount_setattr(fd, "", AT_EMPTY_PATH, &clr, sizeof(clr)) < 0 ||
+                               (dc_fault_is("child:nodev-keep") && (errno = EPERM)))) {
+                        /* the mount by its place in the container, as a user knows it */
+                        int e = errno;
+                        char where[256];
+                        ssize_t n = readlink(dc_fdpath(fd).s, where, sizeof(where) - 1);
+                        where[n > 0 ? n : 0] = 0;
+                        r = dc_err(err, e, "cannot give device access back to %s: %s",
+                                   n > 0 ? where : dc_fdpath(fd).s, strerror(e));
+                }
+                close(fd);
         }
         free(ctx->dev_mounts);
         ctx->dev_mounts = NULL;

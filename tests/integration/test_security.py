@@ -150,6 +150,19 @@ def test_nodev_everywhere_but_devices(t):
     t.contains(t.pty_output, "hi", "/dev/tty works")
 
 
+def test_nodev_error_names_the_mount(t):
+    # When the kernel refuses to give a device mount its devices back (the
+    # fault point stands in for that), the start fails, the error names the
+    # mount as the container sees it, and the host is as it was.
+    c = conf(t)
+    before = t.snapshot()
+    p = t.diyctl("start", c, env={"DIYCTL_FAULT": "child:nodev-keep"})
+    t.ok(p.returncode != 0, "the start fails (exit %d)" % p.returncode)
+    t.contains(p.stderr, "cannot give device access back to /dev/null:", "the error names the mount")
+    t.ok("/proc/self/fd" not in p.stderr, "not by a file descriptor: %s" % p.stderr.strip())
+    t.host_unchanged(before, "nothing left")
+
+
 def test_device_allow_list_in_the_cgroup(t):
     c = conf(t, 'process = { args = [ "/bin/sleep", "30" ]; };\n', name="devs")
     t.diyctl("start", "-d", c, check=True)
