@@ -445,7 +445,10 @@ static int from_docker(struct members *m, const char *tag, struct dc_image *out,
                 r = read_doc(m, im->config, cdigest, &data, &len, err);
                 if (r == 0 && (r = dc_parse_image_config(data, len, &out->config, err)) < 0)
                         dc_err_wrap(err, "%s: %s", what, im->config);
-                if (r == 0) {
+                if (r == 0 && cdigest) {
+                        /* read_doc checked the bytes against it */
+                        out->id = dc_xasprintf("sha256:%s", dc_digest_hex(cdigest));
+                } else if (r == 0) {
                         struct dc_sha256 h;
                         char hex[DC_SHA256_HEX + 1];
                         dc_sha256_init(&h);
