@@ -67,6 +67,10 @@ int dc_seccomp_load(dc_capset caps, struct dc_error *err);
 /* The same filter as BPF written to fd (tests, `diyctl` debugging); returns
  * 0 or -errno. */
 int dc_seccomp_export(dc_capset caps, int fd, struct dc_error *err);
+/* The same program in memory: *OUT (the caller frees it) holds *LEN
+ * instructions (the build's generator, tests). 0 or -errno. */
+struct sock_filter;
+int dc_seccomp_program(dc_capset caps, struct sock_filter **out, size_t *len, struct dc_error *err);
 /* A filter compiled ahead of time: the program dc_seccomp_export wrote to fd
  * (the launcher compiles it while the first process mounts its file
  * systems, exec.c). dc_seccomp_load then loads it as it is when asked for

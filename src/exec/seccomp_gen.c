@@ -14,9 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "diyctl/security.h"
 
@@ -27,23 +24,12 @@ int main(int argc, char **argv)
                 return 2;
         }
         struct dc_error err = { 0 };
-        int fd = memfd_create("dc-seccomp-gen", MFD_CLOEXEC);
-        if (fd < 0 || dc_seccomp_export(dc_caps_default(), fd, &err) < 0) {
-                fprintf(stderr, "dc-seccomp-gen: %s\n", fd < 0 ? strerror(errno) : err.msg);
+        struct sock_filter *p = NULL;
+        size_t n = 0;
+        if (dc_seccomp_program(dc_caps_default(), &p, &n, &err) < 0) {
+                fprintf(stderr, "dc-seccomp-gen: %s\n", err.msg);
                 return 1;
         }
-        struct stat st;
-        if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter)) {
-                fprintf(stderr, "dc-seccomp-gen: unexpected program size\n");
-                return 1;
-        }
-        size_t n = (size_t)st.st_size / sizeof(struct sock_filter);
-        struct sock_filter *p = calloc(n, sizeof(*p));
-        if (!p || pread(fd, p, (size_t)st.st_size, 0) != st.st_size) {
-                fprintf(stderr, "dc-seccomp-gen: cannot read the program back\n");
-                return 1;
-        }
-        close(fd);
         FILE *out = fopen(argv[1], "we");
         if (!out) {
                 fprintf(stderr, "dc-seccomp-gen: %s: %s\n", argv[1], strerror(errno));

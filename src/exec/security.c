@@ -460,6 +460,32 @@ int dc_seccomp_export(dc_capset caps, int fd, struct dc_error *err)
         return 0;
 }
 
+int dc_seccomp_program(dc_capset caps, struct sock_filter **out, size_t *len, struct dc_error *err)
+{
+        *out = NULL;
+        *len = 0;
+        _cleanup_close_ int fd = memfd_create("dc-seccomp", MFD_CLOEXEC);
+        if (fd < 0)
+                return dc_err(err, errno, "memfd_create: %s", strerror(errno));
+        int r = dc_seccomp_export(caps, fd, err);
+        if (r < 0)
+                return r;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return dc_err(err, errno, "fstat: %s", strerror(errno));
+        if (st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter) != 0)
+                return dc_err(err, EPROTO, "libseccomp exported %lld bytes, not a BPF program", (long long)st.st_size);
+        size_t n = (size_t)st.st_size / sizeof(struct sock_filter);
+        struct sock_filter *p = dc_xcalloc(n, sizeof(*p));
+        if (pread(fd, p, (size_t)st.st_size, 0) != st.st_size) {
+                free(p);
+                return dc_err(err, EIO, "cannot read the exported seccomp program back");
+        }
+        *out = p;
+        *len = n;
+        return 0;
+}
+
 /* ---- CVE-2019-5736 --------------------------------------------------------- */
 
 #define DC_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
