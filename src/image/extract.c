@@ -319,14 +319,8 @@ static int make_parents(struct ex *x, const char *name, const char *path)
                 return dc_err(x->err, errno, "dup: %s", strerror(errno));
         _cleanup_free_ char *copy = dc_xstrdup(path);
         for (char *save = NULL, *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-                if (mkdirat(cur, c, 0755) == 0) {
-                        /* 0755 whatever the umask: the directory is ours, just made */
-                        if (fchmodat(cur, c, 0755, 0) < 0) {
-                                int e = errno;
-                                close(cur);
-                                return dc_err(x->err, e, "%.300s: cannot set the mode of the directory %s: %s", name,
-                                              c, strerror(e));
-                        }
+                bool made = mkdirat(cur, c, 0755) == 0;
+                if (made) {
                         x->st->dirs++;
                 } else if (errno != EEXIST) {
                         int e = errno;
@@ -339,6 +333,13 @@ static int make_parents(struct ex *x, const char *name, const char *path)
                 if (n < 0) {
                         explain_path(x, name, path, e);
                         return -x->err->code;
+                }
+                /* 0755 whatever the umask: the directory is ours, just made */
+                if (made && fchmod(n, 0755) < 0) {
+                        e = errno;
+                        close(n);
+                        return dc_err(x->err, e, "%.300s: cannot set the mode of the directory %s: %s", name, c,
+                                      strerror(e));
                 }
                 cur = n;
         }
