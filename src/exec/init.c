@@ -13,6 +13,7 @@
 
 #include "diyctl/exec.h"
 #include "diyctl/security.h"
+#include "diyctl/util.h"
 
 void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_close)
 {
@@ -21,7 +22,10 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
         sigprocmask(SIG_BLOCK, &all, NULL);
         /* The command waits until the init has given up its privileges: until
          * then a command that traced it (same uid, and the init still
-         * dumpable) could use them. The init's closing of the pipe says so. */
+         * dumpable) could use them. The init says so with one byte; the end
+         * of the pipe without it means the init died first, and then the
+         * command never runs (without a pid namespace nothing else would end
+         * it: it would outlive its init). */
         int held[2];
         if (pipe2(held, O_CLOEXEC) < 0)
                 _exit(125);
@@ -30,14 +34,27 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
                 _exit(125);
         if (pid == 0) {
                 close(held[1]);
-                char c;
-                while (read(held[0], &c, 1) < 0 && errno == EINTR)
+                char c = 0;
+                ssize_t n;
+                while ((n = read(held[0], &c, 1)) < 0 && errno == EINTR)
                         ;
                 close(held[0]);
+                if (n != 1)
+                        _exit(125);
                 run(arg);
                 _exit(127);
         }
         close(held[0]);
+        if (dc_fault_is("child:init-dies")) {
+                /* tests: the init gone before its command may start. Its end
+                 * of the pipe closes at once; its exit comes a little later,
+                 * as the teardown that follows it would otherwise race with a
+                 * command that started anyway (a container without a cgroup
+                 * has no such teardown: the command would live on). */
+                close(held[1]);
+                usleep(300 * 1000);
+                _exit(125);
+        }
         for (size_t i = 0; i < n_close; i++)
                 if (close_fds[i] >= 0)
                         close(close_fds[i]);
@@ -51,6 +68,10 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
                 _exit(125);
         }
         /* The command goes on now. */
+        if (write(held[1], "g", 1) != 1) {
+                kill(pid, SIGKILL);
+                _exit(125);
+        }
         close(held[1]);
         /* The init keeps nothing of the launcher's: no lock, journal or socket. */
         syscall(SYS_close_range, 3U, ~0U, 0U);

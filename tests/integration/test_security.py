@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import time
 
 TIMEOUT = 120
 
@@ -204,6 +205,27 @@ def test_init_keeps_only_cap_kill(t):
     t.eq(int(fields["CapEff"], 16), 1 << CAP["KILL"], "the init keeps only CAP_KILL")
     t.eq(int(fields["CapBnd"], 16), 1 << CAP["KILL"], "and its bounding set")
     t.eq(fields["NoNewPrivs"].strip(), "1", "the init has no_new_privs")
+
+
+def test_command_never_runs_when_its_init_died_first(t):
+    # The command waits for its init to give up its privileges. Without a pid
+    # namespace nothing would end a command whose init died before that, so
+    # it must not start at all (fault point: the init exits at once).
+    vol = os.path.join(t.tmp, "vol")
+    os.makedirs(vol)
+    marker = os.path.join(vol, "marker")
+    c = conf(t, 'namespaces = [ "mount", "uts", "ipc" ];\n'
+                'volumes = ( { source = "%s"; target = "/vol"; } );\n'
+                'process = { init = true; args = [ "/bin/sh", "-c", "echo ran > /vol/marker" ]; };\n' % vol,
+             name="orphan")
+    before = t.snapshot()
+    p = t.diyctl("start", c, env={"DIYCTL_FAULT": "child:init-dies"})
+    t.ok(p.returncode != 0, "the start fails (exit %d)" % p.returncode)
+    time.sleep(0.5)
+    t.ok(not os.path.exists(marker), "the command never ran")
+    t.host_unchanged(before, "nothing left")
+    t.diyctl("start", c, check=True)
+    t.ok(os.path.exists(marker), "without the fault the command runs")
 
 
 def test_launcher_runs_from_a_sealed_copy(t):
