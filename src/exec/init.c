@@ -29,10 +29,16 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
         int held[2];
         if (pipe2(held, O_CLOEXEC) < 0)
                 _exit(125);
+        /* Outside a pid namespace of its own (namespaces without "pid") the
+         * init is not PID 1: it asks for the orphans of its command to be
+         * handed to it, so that it reaps them as a PID 1 would. */
+        if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                _exit(125);
         pid_t pid = fork();
         if (pid < 0)
                 _exit(125);
         if (pid == 0) {
+                /* (It ends with its init: run_command arms its death signal.) */
                 close(held[1]);
                 char c = 0;
                 ssize_t n;

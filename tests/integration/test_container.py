@@ -3,6 +3,7 @@ checks from inside (with the probe) what a user would check."""
 
 import json
 import os
+import signal
 import socket
 
 EXPECTED_MOUNTS = ["/", "/proc", "/sys", "/dev", "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
@@ -139,6 +140,57 @@ def test_init_reaps_and_is_pid1(t):
                    'process.args=["/bin/sh", "-c", "(sleep 0.2 &) ; sleep 0.5; cat /proc/*/stat | grep -c \' Z \' || true"]',
                    check=True).stdout.strip()
     t.eq(out, "0", "no zombies: init reaps orphans")
+
+
+def test_init_without_a_pid_namespace_reaps_orphans(t):
+    # Without a pid namespace the init is not PID 1, yet it does what one
+    # would: its command's orphans are handed to it (and reaped), and the
+    # command ends with it.
+    conf = basic_conf(t, 'namespaces = [ "mount", "uts", "ipc", "net" ];\nprocess = { init = true; };\n')
+    script = ("(sleep 3 & echo $! > /tmp/orphan); sleep 0.3; "
+              "echo init=$(grep PPid /proc/$$/status | cut -f2); "
+              "echo orphan=$(grep PPid /proc/$(cat /tmp/orphan)/status | cut -f2)")
+    out = t.diyctl("start", conf, "--set", "process.args=%s" % json.dumps(["/bin/sh", "-c", script]),
+                   check=True).stdout
+    got = dict(l.split("=", 1) for l in out.split() if "=" in l)
+    t.ok(got.get("init", "").isdigit() and got["init"] != "1", "the init is not PID 1 here: %r" % out)
+    t.eq(got.get("orphan"), got.get("init"), "an orphan of the command is handed to the init")
+    # A launcher killed takes the init along (its death signal), and the init
+    # its command, at once: not only at the cleanup that kills the cgroup.
+    c2 = basic_conf(t, 'namespaces = [ "mount", "uts", "ipc", "net" ];\n'
+                       'process = { init = true; args = [ "/bin/sleep", "60" ]; };\n')
+    before = t.snapshot()
+    t.diyctl("start", "-d", c2, check=True)
+    st = json.loads(t.diyctl("status", "--json", "box", check=True).stdout)
+    cmd = t.wait_for(lambda: [p for p in os.listdir("/proc") if p.isdigit() and _ppid(p) == st["pid"]],
+                     timeout=10, msg="the command runs under the init")
+    os.kill(st["launcher_pid"], signal.SIGKILL)
+    t.wait_for(lambda: _state(st["pid"]) in ("", "Z"), timeout=10, msg="the init ends with its launcher")
+    t.wait_for(lambda: _state(cmd[0]) in ("", "Z"), timeout=10, msg="and the command with its init")
+    t.diyctl("cleanup", "box", check=True)
+    t.host_unchanged(before, "nothing left after the cleanup")
+
+
+def _ppid(pid):
+    try:
+        with open("/proc/%s/status" % pid) as f:
+            for line in f:
+                if line.startswith("PPid:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def _state(pid):
+    try:
+        with open("/proc/%s/status" % pid) as f:
+            for line in f:
+                if line.startswith("State:"):
+                    return line.split()[1]
+    except OSError:
+        pass
+    return ""
 
 
 def test_writable_modes(t):
