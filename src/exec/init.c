@@ -24,8 +24,8 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
          * then a command that traced it (same uid, and the init still
          * dumpable) could use them. The init says so with one byte; the end
          * of the pipe without it means the init died first, and then the
-         * command never runs (without a pid namespace nothing else would end
-         * it: it would outlive its init). */
+         * command never runs (without a pid namespace it would run on without
+         * its init until the teardown). */
         int held[2];
         if (pipe2(held, O_CLOEXEC) < 0)
                 _exit(125);
