@@ -141,6 +141,13 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
         if (!(c->namespaces & DC_NS_MOUNT))
                 return dc_err_at(err, dc_config_origin(c, "namespaces"), "namespaces",
                                  "\"mount\" is required: a container needs its own mount namespace");
+        /* /proc belongs to a pid namespace, and only the user namespace that
+         * owns that pid namespace may mount it: the host's, for a container
+         * without "pid", which the container's root never is. */
+        if ((c->namespaces & DC_NS_USER) && !(c->namespaces & DC_NS_PID))
+                return dc_err_at(err, dc_config_origin(c, "namespaces"), "namespaces",
+                                 "\"user\" needs \"pid\" too: a user namespace's root may mount /proc only for a "
+                                 "pid namespace of its own");
         if (dc_config_present(c, "user") && !(c->namespaces & DC_NS_USER))
                 return dc_err_at(err, dc_config_origin(c, "user"), "user",
                                  "needs \"user\" in namespaces");

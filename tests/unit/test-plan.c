@@ -239,6 +239,7 @@ static const struct bad bad_plans[] = {
         { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; bridge = \"br0\"; };\n", "/srv/ct/t.conf:2: network.bridge: only used with network.mode \"bridge\"" },
         { "rootfs = { tarball = \"x.tar\"; };\n", "/srv/ct/t.conf:1: rootfs.tarball: /srv/ct/x.tar: No such file or directory" },
         { "rootfs = { path = \"/r\"; };\nuser = { map = \"root\"; };\n", "/srv/ct/t.conf:2: user: needs \"user\" in namespaces" },
+        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"net\", \"user\"];\n", "/srv/ct/t.conf:2: namespaces: \"user\" needs \"pid\" too" },
 };
 
 static void test_bad_plans(void)
