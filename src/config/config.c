@@ -1452,6 +1452,9 @@ static int h_cpus(struct loader *l, config_setting_t *s, const char *key, void *
         }
         if (!(v > 0) || !isfinite(v))
                 return err_at(l, s, key, "must be a number greater than 0, like 1.5, got %g", v);
+        if (v < 0.01)
+                return err_at(l, s, key, "%g is below 0.01: the kernel's smallest CPU quota is 1 ms in each 100 ms "
+                              "period", v);
         l->c->limits.cpus = v;
         return 0;
 }
@@ -1459,7 +1462,9 @@ static int h_cpus(struct loader *l, config_setting_t *s, const char *key, void *
 static int h_pids(struct loader *l, config_setting_t *s, const char *key, void *ctx)
 {
         (void)ctx;
-        return get_ranged(l, s, key, 1, LLONG_MAX, &l->c->limits.pids);
+        /* 4194304: PID_MAX_LIMIT, the most pids a (64-bit) Linux system has;
+         * pids.max refuses more */
+        return get_ranged(l, s, key, 1, 4194304, &l->c->limits.pids);
 }
 
 /* ---- security ------------------------------------------------------------- */

@@ -155,6 +155,10 @@ int dc_plan_validate_net(const struct dc_config *c, const struct dc_plan_opts *o
         if (strcmp(c->network.interface, "lo") == 0)
                 return dc_err_at(err, org(c, "network.interface"), "network.interface",
                                  "\"lo\" is the container's loopback interface; choose another name");
+        if (strcmp(c->network.interface, "all") == 0 || strcmp(c->network.interface, "default") == 0)
+                return dc_err_at(err, org(c, "network.interface"), "network.interface",
+                                 "\"%s\" is not a name a link can have (the kernel keeps it for net.ipv4.conf.%s); "
+                                 "choose another name", c->network.interface, c->network.interface);
         const struct dc_host_conf *h = opts->host;
         _cleanup_host_conf_ struct dc_host_conf *defaults = h ? NULL : dc_host_conf_new();
         if (!h)

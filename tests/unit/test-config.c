@@ -687,7 +687,7 @@ static void test_overrides(void)
                 const char *msg;
         } bad[] = {
                 { "limits.pids=lots", "--set: limits.pids: expected an integer, got a string" },
-                { "limits.pids=0", "--set: limits.pids: 0 is out of range (1-9223372036854775807)" },
+                { "limits.pids=0", "--set: limits.pids: 0 is out of range (1-4194304)" },
                 { "process.init=maybe", "--set: process.init: expected a boolean, got a string" },
                 { "nosuch=1", "--set: nosuch: unknown key" },
                 { "netwrok.mode=nat", "--set: netwrok.mode: unknown key (did you mean \"network.mode\"?)" },
@@ -709,10 +709,10 @@ static void test_overrides(void)
                       r < 0 ? err.msg : "(loaded)");
         }
         {
-                const char *sets[] = { "limits.memory=5000000000L", "limits.pids=0x7fffffff" };
+                const char *sets[] = { "limits.memory=5000000000L", "limits.pids=0x400000" };
                 _cleanup_config_ struct dc_config *c = NULL;
                 int r = load("o/web.conf", sets, 2, &c, &err);
-                CHECK(r == 0 && c && c->limits.memory == 5000000000ull && c->limits.pids == 0x7fffffff,
+                CHECK(r == 0 && c && c->limits.memory == 5000000000ull && c->limits.pids == 0x400000,
                       "--set 64-bit integer with L suffix%s%s", r ? ": " : "", r ? err.msg : "");
         }
         {
@@ -864,6 +864,8 @@ static const struct bad bad_configs[] = {
           "bad.conf:2: network.ipv6.address: is required in the group form" },
         { NULL, R "network = { ipv6 = { address = \"fd88::2/64\"; gateway = \"10.0.0.1\"; }; };\n",
           "bad.conf:2: network.ipv6.gateway: 10.0.0.1 is not an IPv6 address" },
+        { NULL, R "limits = { cpus = 0.001; };\n", "bad.conf:2: limits.cpus: 0.001 is below 0.01" },
+        { NULL, R "limits = { pids = 4194305; };\n", "bad.conf:2: limits.pids: 4194305 is out of range (1-4194304)" },
         { NULL, R "network = { ports = ( { host = 0; } ); };\n", "bad.conf:2: network.ports[0].host: 0 is out of range (1-65535)" },
         { NULL, R "network = { ports = ( { host = 70000; } ); };\n", "bad.conf:2: network.ports[0].host: 70000 is out of range (1-65535)" },
         { NULL, R "network = { ports = ( { host = 80; container = -1; } ); };\n",
