@@ -51,8 +51,8 @@ static bool covered(unsigned long out, unsigned long count, unsigned own, const 
         return false;
 }
 
-int dc_plan_usermap(const struct dc_config *c, const struct dc_plan_opts *o, struct dc_kvs *args,
-                    struct dc_error *err)
+static int build_map(const struct dc_config *c, const struct dc_plan_opts *o, struct dc_kvs *args,
+                     struct dc_error *err)
 {
         const char *key = "user.map";
         const struct dc_origin *org = dc_config_origin(c, key);
@@ -93,6 +93,9 @@ int dc_plan_usermap(const struct dc_config *c, const struct dc_plan_opts *o, str
                 }
                 return 0;
         case DC_USERMAP_EXPLICIT:
+                /* the kernel's limit on the lines of a uid_map (UID_GID_MAP_MAX_EXTENTS) */
+                if (c->user.n_maps > 340)
+                        return dc_err_at(err, org, key, "%zu ranges: the kernel takes at most 340", c->user.n_maps);
                 for (size_t i = 0; i < c->user.n_maps; i++) {
                         const struct dc_idmap *im = &c->user.maps[i];
                         if (!root && (!covered(im->outside, im->count, o->uid, ur, nu) ||
@@ -113,6 +116,62 @@ int dc_plan_usermap(const struct dc_config *c, const struct dc_plan_opts *o, str
                 if (!root && own_only)
                         dc_kvs_set(args, "setgroups", "deny");
                 return 0;
+        }
+        return 0;
+}
+
+/* Is ID inside mapped by the "uid" (or "gid") lines of ARGS ("IN OUT COUNT")? */
+static bool mapped_inside(const struct dc_kvs *args, const char *which, unsigned long long id)
+{
+        for (size_t i = 0; i < args->n; i++) {
+                unsigned long long in, out, count;
+                if (strcmp(args->v[i].key, which) == 0 &&
+                    sscanf(args->v[i].val, "%llu %llu %llu", &in, &out, &count) == 3 && id >= in && id - in < count)
+                        return true;
+        }
+        return false;
+}
+
+/* A number as process.user gives it ("1000" of "1000:100"), or -1 for a name. */
+static long long numeric_id(const char *s, size_t n)
+{
+        if (n == 0 || n > 10)
+                return -1;
+        long long v = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return -1;
+                v = v * 10 + (s[i] - '0');
+        }
+        return v;
+}
+
+int dc_plan_usermap(const struct dc_config *c, const struct dc_plan_opts *o, struct dc_kvs *args,
+                    struct dc_error *err)
+{
+        int r = build_map(c, o, args, err);
+        if (r < 0)
+                return r;
+        /* The first process becomes root of its user namespace before it
+         * becomes process.user: 0 inside must be mapped. */
+        if (!mapped_inside(args, "uid", 0) || !mapped_inside(args, "gid", 0))
+                return dc_err_at(err, dc_config_origin(c, "user.map"), "user.map",
+                                 "no range maps 0 inside: the container's first process is root of its user "
+                                 "namespace first");
+        /* A numeric process.user outside the map cannot be become (names are
+         * looked up in the rootfs at start, and checked there). */
+        const char *u = c->process.user;
+        if (u) {
+                const char *colon = strchr(u, ':');
+                size_t un = colon ? (size_t)(colon - u) : strlen(u);
+                long long uid = numeric_id(u, un), gid = colon ? numeric_id(colon + 1, strlen(colon + 1)) : -1;
+                const char *bad = uid >= 0 && !mapped_inside(args, "uid", (unsigned long long)uid) ? "uid"
+                                  : gid >= 0 && !mapped_inside(args, "gid", (unsigned long long)gid) ? "gid"
+                                                                                                     : NULL;
+                if (bad)
+                        return dc_err_at(err, dc_config_origin(c, "process.user"), "process.user",
+                                         "%s: the %s %lld is not mapped in the container's user namespace (user.map)",
+                                         u, bad, !strcmp(bad, "uid") ? uid : gid);
         }
         return 0;
 }

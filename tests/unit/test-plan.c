@@ -241,7 +241,40 @@ static const struct bad bad_plans[] = {
         { "rootfs = { path = \"/r\"; };\nuser = { map = \"root\"; };\n", "/srv/ct/t.conf:2: user: needs \"user\" in namespaces" },
         { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"net\", \"user\"];\n", "/srv/ct/t.conf:2: namespaces: \"user\" needs \"pid\" too" },
         { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\";\n interface = \"all\"; };\n", "/srv/ct/t.conf:3: network.interface: \"all\" is not a name a link can have" },
+        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"pid\", \"user\"];\n"
+          "user = { map = ( { inside = 1; outside = 100000; count = 10; } ); };\n",
+          "/srv/ct/t.conf:3: user.map: no range maps 0 inside" },
+        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"pid\", \"user\"];\nprocess = { user = \"5000:5000\"; };\n",
+          "/srv/ct/t.conf:3: process.user: 5000:5000: the uid 5000 is not mapped in the container's user namespace" },
+        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"pid\", \"user\"];\n"
+          "user = { map = ( { inside = 0; outside = 100000; count = 10; } ); };\nprocess = { user = \"9:10\"; };\n",
+          "/srv/ct/t.conf:4: process.user: 9:10: the gid 10 is not mapped" },
 };
+
+/* More ranges than a uid_map takes (340) is refused; 340 is not. */
+static void test_map_extents(void)
+{
+        for (int n = 340; n <= 341; n++) {
+                char *text = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&text, &len);
+                fputs("rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"pid\", \"user\"];\nuser = { map = (", f);
+                for (int i = 0; i < n; i++)
+                        fprintf(f, "%s{ inside = %d; outside = %d; count = 1; }", i ? ", " : "", i, 100000 + i);
+                fputs("); };\n", f);
+                fclose(f);
+                struct dc_error err = { 0 };
+                struct dc_plan *p = plan_of(text, &err, false);
+                if (n == 340)
+                        CHECK(p != NULL, "340 map ranges are taken (%s)", err.msg);
+                else
+                        CHECK(!p && strstr(err.msg, "user.map: 341 ranges: the kernel takes at most 340"),
+                              "341 map ranges are refused: %s", p ? "(a plan)" : err.msg);
+                if (p)
+                        dc_plan_free(p);
+                free(text);
+        }
+}
 
 static void test_bad_plans(void)
 {
@@ -435,6 +468,7 @@ int main(void)
         test_variants();
         test_describe_and_json();
         test_bad_plans();
+        test_map_extents();
         test_fs_checks();
         CHECK(dc_name_valid("web") && dc_name_valid("a.b-c_d") && !dc_name_valid("-x") && !dc_name_valid("Web") &&
                       !dc_name_valid(""),
