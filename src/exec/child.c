@@ -297,8 +297,13 @@ void dc_child_main(struct dc_exec_ctx *ctx)
                         exec_step = s;
                         break;
                 }
-                if (s->ops->apply(s, ctx, &err) < 0)
+                if (s->ops->apply(s, ctx, &err) < 0) {
+                        /* a step from the config (a volume) names where it is written */
+                        const char *origin = dc_kvs_get(&s->args, "origin");
+                        if (origin)
+                                dc_err_wrap(&err, "%s", origin);
                         fail(ctx, 125, &err);
+                }
         }
         if (!exec_step || !ctx->released) {
                 dc_err(&err, EINVAL, "plan has no %s step", exec_step ? "wait-launcher" : "exec");

@@ -56,8 +56,8 @@ struct dc_step *dc_plan_add_step(struct dc_plan *p, const char *kind)
         return add_step(p, kind);
 }
 
-static void add_mount(struct dc_plan *p, const char *fstype, const char *target, const char *flags,
-                      const char *data)
+static struct dc_step *add_mount(struct dc_plan *p, const char *fstype, const char *target, const char *flags,
+                                 const char *data)
 {
         struct dc_step *s = add_step(p, "mount");
         dc_kvs_add(&s->args, "fstype", fstype);
@@ -65,6 +65,7 @@ static void add_mount(struct dc_plan *p, const char *fstype, const char *target,
         dc_kvs_add(&s->args, "flags", flags);
         if (data)
                 dc_kvs_add(&s->args, "data", data);
+        return s;
 }
 
 static void add_devbind(struct dc_plan *p, const char *dev)
@@ -314,13 +315,19 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         for (size_t i = 0; i < c->n_volumes; i++) {
                 const struct dc_volume *v = &c->volumes[i];
                 _cleanup_free_ char *target = dc_path_normalize(v->target);
+                /* where the volume is written, for the first process's errors */
+                char key[48], o[300];
+                snprintf(key, sizeof(key), "volumes[%zu].target", i);
+                origin_str(o, sizeof(o), &v->o_target, key);
                 if (v->type == DC_VOL_TMPFS) {
                         _cleanup_free_ char *data = v->size ? dc_xasprintf("mode=755,size=%llu", v->size)
                                                             : dc_xstrdup("mode=755");
-                        add_mount(p, "tmpfs", target, v->readonly ? "ro,nosuid,nodev" : "nosuid,nodev", data);
+                        s = add_mount(p, "tmpfs", target, v->readonly ? "ro,nosuid,nodev" : "nosuid,nodev", data);
+                        dc_kvs_add(&s->args, "origin", o);
                         continue;
                 }
                 s = add_step(p, "bind");
+                dc_kvs_add(&s->args, "origin", o);
                 dc_kvs_add(&s->args, "source", v->source);
                 dc_kvs_add(&s->args, "target", target);
                 dc_kvs_add(&s->args, "host", "1");

@@ -142,6 +142,21 @@ def test_init_reaps_and_is_pid1(t):
     t.eq(out, "0", "no zombies: init reaps orphans")
 
 
+def test_volume_error_names_the_volume(t):
+    # A volume the kernel refuses at start (a file on a directory) is named
+    # by file, line and key, and the failed start leaves the host as it was.
+    with open(os.path.join(t.tmp, "afile"), "w") as f:
+        f.write("x")
+    conf = basic_conf(t, 'volumes = ( { type = "tmpfs"; target = "/scratch"; },\n'
+                         '            { source = "afile"; target = "/etc"; } );\n')
+    before = t.snapshot()
+    p = t.diyctl("start", conf)
+    t.ok(p.returncode != 0, "the start fails (exit %d)" % p.returncode)
+    t.contains(p.stderr, "box.conf:4: volumes[1].target: cannot bind", "the error names the volume")
+    t.contains(p.stderr, "one is a directory, the other is not", "and says why")
+    t.host_unchanged(before, "nothing left")
+
+
 def test_init_without_a_pid_namespace_reaps_orphans(t):
     # Without a pid namespace the init is not PID 1, yet it does what one
     # would: its command's orphans are handed to it (and reaped), and the
