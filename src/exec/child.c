@@ -126,7 +126,8 @@ static void run_command(void *arg)
         rearm_death_signal(ctx);
         const char *cwd = dc_kvs_get(a, "cwd");
         if (chdir(cwd) < 0) {
-                dc_err(&err, errno, "process.cwd: %s: %s", cwd, strerror(errno));
+                const char *where = dc_kvs_get(a, "cwd-origin");
+                dc_err(&err, errno, "%s: %s: %s", where ? where : "process.cwd", cwd, strerror(errno));
                 fail(ctx, 125, &err);
         }
         struct dc_strv argv = { 0 }, envp = { 0 };

@@ -374,6 +374,10 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         /* the image's Env is the base; process.env overrides it name by name */
         dc_plan_image_env(&img, &c->process.env, &s->args);
         dc_kvs_add(&s->args, "cwd", c->process.cwd ? c->process.cwd : img.cwd ? img.cwd : "/");
+        origin_str(o, sizeof(o), dc_config_origin(c, "process.cwd"), "process.cwd");
+        if (!c->process.cwd && img.cwd)
+                snprintf(o, sizeof(o), "%s WorkingDir", img.origin);
+        dc_kvs_add(&s->args, "cwd-origin", o);
         dc_kvs_add(&s->args, "user", c->process.user ? c->process.user : img.user ? img.user : "0:0");
         origin_str(o, sizeof(o), dc_config_origin(c, "process.user"), "process.user");
         if (!c->process.user && img.user)

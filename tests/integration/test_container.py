@@ -157,6 +157,14 @@ def test_volume_error_names_the_volume(t):
     t.host_unchanged(before, "nothing left")
 
 
+def test_missing_cwd_is_named(t):
+    conf = basic_conf(t, 'process = { cwd = "/nonexistent"; };\n')
+    p = t.diyctl("start", conf)
+    t.ok(p.returncode != 0, "the start fails (exit %d)" % p.returncode)
+    t.contains(p.stderr, "box.conf:3: process.cwd: /nonexistent: No such file or directory",
+               "the error names the file, line and key")
+
+
 def test_init_without_a_pid_namespace_reaps_orphans(t):
     # Without a pid namespace the init is not PID 1, yet it does what one
     # would: its command's orphans are handed to it (and reaped), and the
