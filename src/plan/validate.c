@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "diyctl/fs.h"
 #include "internal.h"
@@ -133,6 +134,28 @@ static int validate_network(const struct dc_config *c, const struct dc_plan_opts
         return 0;
 }
 
+/* The kernel takes a time namespace's offset when the clock it gives
+ * stays between 0 and KTIME_SEC_MAX / 2 (about 146 years) seconds. The
+ * host's clock only grows until the start, so an offset that fits now
+ * below fits then too. */
+static int check_time_offset(const struct dc_config *c, const char *key, clockid_t clock, long long off,
+                             struct dc_error *err)
+{
+        const long long max = 9223372036LL / 2;
+        struct timespec now;
+        if (off == 0 || clock_gettime(clock, &now) < 0)
+                return 0;
+        if ((long long)now.tv_sec + off < 0)
+                return dc_err_at(err, dc_config_origin(c, key), key,
+                                 "%lld would set the container's clock before 0: this host's is at %lld s%s",
+                                 off, (long long)now.tv_sec,
+                                 clock == CLOCK_BOOTTIME ? " (boottime = \"reset\" starts it at 0)" : "");
+        if (off > max - (long long)now.tv_sec)
+                return dc_err_at(err, dc_config_origin(c, key), key,
+                                 "%lld would set the container's clock past the kernel's limit of %lld s", off, max);
+        return 0;
+}
+
 int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_error *err)
 {
         int r = validate_rootfs(c, opts, err);
@@ -159,6 +182,13 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
                 if (dc_config_present(c, timekeys[i]) && !(c->namespaces & DC_NS_TIME))
                         return dc_err_at(err, dc_config_origin(c, timekeys[i]), timekeys[i],
                                          "needs \"time\" in namespaces");
+        if (c->namespaces & DC_NS_TIME) {
+                r = check_time_offset(c, "time.monotonic", CLOCK_MONOTONIC, c->time.monotonic, err);
+                if (r == 0 && !c->time.boottime_reset)
+                        r = check_time_offset(c, "time.boottime", CLOCK_BOOTTIME, c->time.boottime, err);
+                if (r < 0)
+                        return r;
+        }
         if (dc_config_present(c, "limits") && !opts->cgroups)
                 return dc_err_at(err, dc_config_origin(c, "limits"), "limits",
                                  "resource limits need the container's own cgroup; unprivileged, diyctl makes "

@@ -241,6 +241,10 @@ static const struct bad bad_plans[] = {
         { "rootfs = { path = \"/r\"; };\nuser = { map = \"root\"; };\n", "/srv/ct/t.conf:2: user: needs \"user\" in namespaces" },
         { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"net\", \"user\"];\n", "/srv/ct/t.conf:2: namespaces: \"user\" needs \"pid\" too" },
         { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\";\n interface = \"all\"; };\n", "/srv/ct/t.conf:3: network.interface: \"all\" is not a name a link can have" },
+        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"time\"];\ntime = { monotonic = -4000000000L; };\n",
+          "/srv/ct/t.conf:3: time.monotonic: -4000000000 would set the container's clock before 0" },
+        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"time\"];\ntime = { boottime = 4700000000L; };\n",
+          "/srv/ct/t.conf:3: time.boottime: 4700000000 would set the container's clock past the kernel's limit" },
         { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"pid\", \"user\"];\n"
           "user = { map = ( { inside = 1; outside = 100000; count = 10; } ); };\n",
           "/srv/ct/t.conf:3: user.map: no range maps 0 inside" },
