@@ -2,7 +2,9 @@
  * config parser; here we look at combinations and at the host's files. */
 #include <errno.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 
 #include "diyctl/fs.h"
@@ -30,6 +32,15 @@ static int check_abs_path(const struct dc_config *c, const char *key, const stru
         return 0;
 }
 
+/* Is A the directory B or below it (both canonical paths)? */
+static bool path_under(const char *a, const char *b)
+{
+        size_t n = strlen(b);
+        if (n == 1)
+                return true; /* b is / */
+        return strncmp(a, b, n) == 0 && (a[n] == 0 || a[n] == '/');
+}
+
 static int validate_rootfs(const struct dc_config *c, const struct dc_plan_opts *opts,
                            struct dc_error *err)
 {
@@ -48,9 +59,28 @@ static int validate_rootfs(const struct dc_config *c, const struct dc_plan_opts 
                 return dc_err_at(err, dc_config_origin(c, "rootfs.path"), "rootfs.path",
                                  "%s is not a directory", c->rootfs.path);
         if (c->rootfs.writable == DC_WRITABLE_DIR) {
-                if (stat(c->rootfs.writable_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-                        return dc_err_at(err, dc_config_origin(c, "rootfs.writable"), "rootfs.writable",
-                                         "%s is not an existing directory", c->rootfs.writable_dir);
+                const char *w = c->rootfs.writable_dir;
+                const struct dc_origin *wo = dc_config_origin(c, "rootfs.writable");
+                if (stat(w, &st) < 0 || !S_ISDIR(st.st_mode))
+                        return dc_err_at(err, wo, "rootfs.writable", "%s is not an existing directory", w);
+                /* overlayfs takes no upper layer on overlayfs (EINVAL at
+                 * start), and one inside or above its lower layer changes
+                 * what the lower layer holds under it */
+                struct statfs sf;
+                if (statfs(w, &sf) == 0 && (unsigned long)sf.f_type == 0x794c7630UL /* OVERLAYFS_SUPER_MAGIC */)
+                        return dc_err_at(err, wo, "rootfs.writable",
+                                         "%s is on overlayfs, which an overlay's upper layer cannot be on", w);
+                if (c->rootfs.path) {
+                        /* the layers are DIR/upper and DIR/work */
+                        _cleanup_free_ char *rw = realpath(w, NULL), *rr = realpath(c->rootfs.path, NULL);
+                        _cleanup_free_ char *up = rw ? dc_xasprintf("%s/upper", rw) : NULL;
+                        _cleanup_free_ char *wk = rw ? dc_xasprintf("%s/work", rw) : NULL;
+                        if (rw && rr && (path_under(rw, rr) || path_under(rr, up) || path_under(rr, wk)))
+                                return dc_err_at(err, wo, "rootfs.writable",
+                                                 "%s and rootfs.path %s overlap: the overlay's upper layer "
+                                                 "(%s/upper) must be outside the rootfs, and the rootfs outside it",
+                                                 w, c->rootfs.path, w);
+                }
         }
         return 0;
 }

@@ -157,6 +157,32 @@ def test_volume_error_names_the_volume(t):
     t.host_unchanged(before, "nothing left")
 
 
+def test_writable_dir_that_cannot_be_an_upper_layer(t):
+    # check refuses what overlayfs would refuse or get wrong at start: an
+    # upper layer inside the rootfs, or on overlayfs itself.
+    r = t.rootfs()
+    os.makedirs(os.path.join(r, "up"), exist_ok=True)
+    c = t.conf("w1", 'rootfs = { path = "%s"; writable = "%s/up"; };\n' % (r, r))
+    p = t.diyctl("check", c)
+    t.eq(p.returncode, 1, "an upper layer inside the rootfs is refused")
+    t.contains(p.stderr, "w1.conf:1: rootfs.writable: ", "naming file, line and key")
+    t.contains(p.stderr, "overlap", "and why")
+    ov = os.path.join(t.tmp, "ov")
+    for d in ("lo", "u", "wk", "ov"):
+        os.makedirs(os.path.join(t.tmp, d), exist_ok=True)
+    t.run(["mount", "-t", "overlay", "overlay", "-o", "lowerdir=%s/lo,upperdir=%s/u,workdir=%s/wk"
+           % (t.tmp, t.tmp, t.tmp), ov])
+    t.defer(t.run, ["umount", ov], check=False)
+    os.mkdir(os.path.join(ov, "up"))
+    c = t.conf("w2", 'rootfs = { path = "%s"; writable = "%s/up"; };\n' % (r, ov))
+    p = t.diyctl("check", c)
+    t.eq(p.returncode, 1, "an upper layer on overlayfs is refused")
+    t.contains(p.stderr, "w2.conf:1: rootfs.writable: %s/up is on overlayfs" % ov, "and says why")
+    up = os.path.join(t.tmp, "fine")
+    os.mkdir(up)
+    t.diyctl("check", t.conf("w3", 'rootfs = { path = "%s"; writable = "%s"; };\n' % (r, up)), check=True)
+
+
 def test_missing_cwd_is_named(t):
     conf = basic_conf(t, 'process = { cwd = "/nonexistent"; };\n')
     p = t.diyctl("start", conf)
