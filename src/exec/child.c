@@ -290,6 +290,7 @@ void dc_child_main(struct dc_exec_ctx *ctx)
                 rearm_death_signal(ctx);
         }
         const struct dc_step *exec_step = NULL;
+        const char *ro_root = NULL; /* where rootfs.writable = "none" is written, once applied */
         for (size_t i = 0; i < p->n; i++) {
                 const struct dc_step *s = &p->steps[i];
                 if (s->ops->side != DC_SIDE_CHILD)
@@ -303,8 +304,14 @@ void dc_child_main(struct dc_exec_ctx *ctx)
                         const char *origin = dc_kvs_get(&s->args, "origin");
                         if (origin)
                                 dc_err_wrap(&err, "%s", origin);
+                        else if (ro_root && err.code == EROFS)
+                                dc_err_wrap(&err, "%s = \"none\": a read-only root gets no new mount points, "
+                                                  "the rootfs must have them",
+                                            ro_root);
                         fail(ctx, 125, &err);
                 }
+                if (strcmp(s->ops->kind, "remount-root-ro") == 0)
+                        ro_root = dc_kvs_get(&s->args, "origin");
         }
         if (!exec_step || !ctx->released) {
                 dc_err(&err, EINVAL, "plan has no %s step", exec_step ? "wait-launcher" : "exec");

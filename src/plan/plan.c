@@ -284,6 +284,15 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 dc_kvs_add(&s->args, "userns", "1");
         if (idmapped)
                 dc_kvs_add(&s->args, "idmapped", "1");
+        /* A read-only root is read-only before anything is mounted on it:
+         * a mount point missing in the rootfs is an error, never a directory
+         * made in the host's (or the cache's) tree. */
+        if (w == DC_WRITABLE_NONE) {
+                s = add_step(p, "remount-root-ro");
+                char o[300];
+                origin_str(o, sizeof(o), dc_config_origin(c, "rootfs.writable"), "rootfs.writable");
+                dc_kvs_add(&s->args, "origin", o);
+        }
 
         /* 5. The kernel filesystems and a minimal /dev. */
         add_mount(p, "proc", "/proc", "nosuid,nodev,noexec", NULL);
@@ -345,8 +354,6 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         }
         if (netns && opts->uid != 0)
                 add_step(p, "loopback-inside"); /* unprivileged: no launcher step for it */
-        if (w == DC_WRITABLE_NONE)
-                add_step(p, "remount-root-ro");
         add_step(p, "pivot-root");
         /* Inside the new root: kernel files hidden or read-only, nodev everywhere. */
         dc_plan_add_hardening(c, p);

@@ -3,6 +3,7 @@ checks from inside (with the probe) what a user would check."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 
@@ -181,6 +182,29 @@ def test_writable_dir_that_cannot_be_an_upper_layer(t):
     up = os.path.join(t.tmp, "fine")
     os.mkdir(up)
     t.diyctl("check", t.conf("w3", 'rootfs = { path = "%s"; writable = "%s"; };\n' % (r, up)), check=True)
+
+
+def test_read_only_root_is_never_written(t):
+    # With writable = "none" diyctl makes no mount point in the rootfs: a
+    # missing one fails the start, named, and the directory stays as it was.
+    r = t.rootfs()
+    shutil.rmtree(os.path.join(r, "run"), ignore_errors=True)
+    before_tree = sorted(os.listdir(r))
+    conf = t.conf("ro", 'rootfs = { path = "%s"; writable = "none"; };\n' % r)
+    p = t.diyctl("start", conf)
+    t.ok(p.returncode != 0, "the start fails (exit %d)" % p.returncode)
+    t.contains(p.stderr, 'ro.conf:1: rootfs.writable = "none": a read-only root gets no new mount points',
+               "the error names the key and says why")
+    t.eq(sorted(os.listdir(r)), before_tree, "no directory was made in the rootfs")
+    os.mkdir(os.path.join(r, "run"))
+    vol = os.path.join(t.tmp, "vol")
+    os.mkdir(vol)
+    conf = t.conf("ro", 'rootfs = { path = "%s"; writable = "none"; };\n'
+                        'volumes = ( { source = "%s"; target = "/mnt/x/y"; } );\n' % (r, vol))
+    p = t.diyctl("start", conf)
+    t.ok(p.returncode != 0, "a volume with no mount point fails too")
+    t.contains(p.stderr, "ro.conf:2: volumes[0].target: ", "named by its key")
+    t.ok(not os.path.exists(os.path.join(r, "mnt", "x")), "and nothing was made for it in the rootfs")
 
 
 def test_missing_cwd_is_named(t):
