@@ -457,6 +457,11 @@ static const char *resolv_mode(const struct dc_config *c)
         return NULL;
 }
 
+const char *dc_plan_resolv_mode(const struct dc_config *c)
+{
+        return resolv_mode(c);
+}
+
 static char *resolv_path(const struct dc_plan *p)
 {
         return dc_xasprintf("%s/resolv.conf", p->state_dir);

@@ -98,6 +98,17 @@ static int validate_volumes(const struct dc_config *c, const struct dc_plan_opts
                 _cleanup_free_ char *norm = dc_path_normalize(v->target);
                 if (strcmp(norm, "/") == 0)
                         return dc_err_at(err, &v->o_target, key, "a volume cannot replace the root directory");
+                const char *rm = strcmp(norm, "/etc/resolv.conf") == 0 ? dc_plan_resolv_mode(c) : NULL;
+                if (rm && strcmp(rm, "copy") == 0)
+                        return dc_err_at(err, &v->o_target, key,
+                                         "with network.mode \"host\" diyctl mounts a copy of the host's "
+                                         "/etc/resolv.conf there, which would hide this volume");
+                if (rm)
+                        return dc_err_at(err, &v->o_target, key,
+                                         "diyctl mounts the container's own /etc/resolv.conf there (%s), which would "
+                                         "hide this volume: give the servers in network.dns instead",
+                                         strcmp(rm, "list") == 0 ? "the servers of network.dns"
+                                                                 : "the host's servers, network.dns = \"host\"");
                 for (size_t k = 0; k < i; k++) {
                         _cleanup_free_ char *other = dc_path_normalize(c->volumes[k].target);
                         if (strcmp(norm, other) == 0)

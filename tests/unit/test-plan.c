@@ -241,6 +241,9 @@ static const struct bad bad_plans[] = {
         { "rootfs = { path = \"/r\"; };\nuser = { map = \"root\"; };\n", "/srv/ct/t.conf:2: user: needs \"user\" in namespaces" },
         { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"net\", \"user\"];\n", "/srv/ct/t.conf:2: namespaces: \"user\" needs \"pid\" too" },
         { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\";\n interface = \"all\"; };\n", "/srv/ct/t.conf:3: network.interface: \"all\" is not a name a link can have" },
+        { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; };\n"
+          "volumes = ( { source = \"/etc/resolv.conf\"; target = \"/etc/resolv.conf\"; } );\n",
+          "/srv/ct/t.conf:3: volumes[0].target: diyctl mounts the container's own /etc/resolv.conf there" },
         { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"time\"];\ntime = { monotonic = -4000000000L; };\n",
           "/srv/ct/t.conf:3: time.monotonic: -4000000000 would set the container's clock before 0" },
         { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"time\"];\ntime = { boottime = 4700000000L; };\n",
