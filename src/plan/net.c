@@ -143,6 +143,34 @@ static int check_bridge(const struct dc_config *c, struct dc_error *err)
                 return dc_err_at(err, org(c, key), key, "%s", e.msg);
         if (!l.is_bridge)
                 return dc_err_at(err, org(c, key), key, "%s is not a bridge", c->network.bridge);
+        /* The container's address on the bridge's network must not be one
+         * the host has already (the bridge's own, most likely). */
+        static const struct {
+                const char *key;
+                int family;
+        } mine[] = { { "network.address", AF_INET }, { "network.ipv6.address", AF_INET6 } };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(mine); i++) {
+                const char *a = mine[i].family == AF_INET ? c->network.address : c->network.ipv6_address;
+                struct dc_prefix want;
+                if (!a || dc_prefix_parse(a, mine[i].family, &want) < 0)
+                        continue;
+                struct dc_nl_used used = { 0 };
+                if (dc_nl_host_used(sk, mine[i].family, &used, &e) < 0)
+                        return dc_err_at(err, org(c, mine[i].key), mine[i].key, "cannot list this host's addresses: %s",
+                                         e.msg);
+                for (size_t k = 0; k < used.n; k++) {
+                        const struct dc_nl_use *u = &used.v[k];
+                        if (u->route || u->orig.family != want.family ||
+                            memcmp(u->orig.addr, want.addr, want.family == AF_INET ? 4 : 16) != 0)
+                                continue;
+                        _cleanup_free_ char *what = dc_nl_use_describe(u);
+                        dc_nl_used_free(&used);
+                        return dc_err_at(err, org(c, mine[i].key), mine[i].key,
+                                         "%s is already an address of this host (%s): give the container another",
+                                         a, what);
+                }
+                dc_nl_used_free(&used);
+        }
         return 0;
 }
 

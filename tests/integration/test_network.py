@@ -466,6 +466,24 @@ def test_pool_from_host_conf(t):
 # bridge
 # --------------------------------------------------------------------------
 
+def test_bridge_address_of_the_host_is_refused(t):
+    # The container's address on the bridge may not be one the host has
+    # (here the bridge's own): check refuses it, naming file, line and key.
+    t.run(["ip", "link", "add", "br0", "type", "bridge"])
+    t.defer(t.run, ["ip", "link", "del", "br0"], check=False)
+    t.run(["ip", "addr", "add", "10.88.201.1/24", "dev", "br0"])
+    r = t.rootfs()
+    bad = t.conf("bb", 'rootfs = { path = "%s"; };\n'
+                       'network = { mode = "bridge"; bridge = "br0";\n  address = "10.88.201.1/24"; };\n' % r)
+    p = t.diyctl("check", bad)
+    t.eq(p.returncode, 1, "the bridge's own address is refused")
+    t.contains(p.stderr, "bb.conf:3: network.address: 10.88.201.1/24 is already an address of this host "
+               "(the address 10.88.201.1/24 on br0)", "naming the key and where the address is")
+    ok = t.conf("bo", 'rootfs = { path = "%s"; };\n'
+                      'network = { mode = "bridge"; bridge = "br0"; address = "10.88.201.2/24"; };\n' % r)
+    t.diyctl("check", ok, check=True)
+
+
 def test_bridge_mode(t):
     t.run(["ip", "link", "add", "br0", "type", "bridge"])
     t.defer(t.run, ["ip", "link", "del", "br0"], check=False)
