@@ -69,6 +69,21 @@ int dc_cmd_stop(int argc, char **argv)
                         bad = 1;
                         continue;
                 }
+                /* Still starting (no status yet): wait until it runs, then stop
+                 * it, as docker stop waits for a create. If the start fails
+                 * meanwhile, its launcher removes it: nothing is left to stop. */
+                bool gone = false;
+                for (int ms = 0; st.running && st.launcher_pid <= 0 && ms < 600 * 1000; ms += 10) {
+                        struct timespec ts = { 0, 10 * 1000 * 1000 };
+                        nanosleep(&ts, NULL);
+                        dc_state_free(&st);
+                        if (dc_state_read(root, argv[i], &st, &err) < 0) {
+                                gone = true;
+                                break;
+                        }
+                }
+                if (gone)
+                        continue;
                 if (!st.running) {
                         /* the launcher is gone: what it left is torn down here */
                         if (dc_teardown(st.dir, &err) < 0) {

@@ -614,6 +614,8 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                                 break;
                         redirected = true;
                 }
+                if (s->ops->side == DC_SIDE_SPAWN && dc_fault_is("start:slow"))
+                        sleep(1); /* tests: a start that takes its time (stop while starting) */
                 if (s->ops->side == DC_SIDE_SPAWN)
                         r = spawn(&ctx, s, &sync, err);
                 else

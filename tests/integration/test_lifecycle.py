@@ -162,3 +162,24 @@ def test_first_process_killed_after_go(t):
     t.host_unchanged(before, "nothing left")
     p = t.diyctl("start", conf, check=True)
     t.eq(p.returncode, 0, "without the fault the same config starts and exits 0")
+
+
+def test_stop_while_starting(t):
+    # A stop that arrives while the container is still starting (its
+    # status not written yet) waits for the start, then stops it, as
+    # `docker stop` waits for a create: it neither fails nor leaves the
+    # container running.
+    import subprocess
+    conf = conf_for(t, name="slow")
+    before = t.snapshot()
+    env = dict(os.environ, DIYCTL_FAULT="start:slow")   # the launcher waits 1 s before its spawn
+    starter = subprocess.Popen([t.diyctl_bin, "start", "-d", conf], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    t.defer(starter.kill)
+    t.wait_for(lambda: os.path.isdir("/run/diyctl/slow"), timeout=10, msg="the start has begun")
+    t.ok(not os.path.exists("/run/diyctl/slow/status"), "and is still under way")
+    p = t.diyctl("stop", "-t", "2", "slow")
+    t.eq(p.returncode, 0, "stop while starting succeeds: %s" % p.stderr.strip())
+    starter.wait(timeout=30)
+    t.eq(json.loads(t.diyctl("list", "--json", check=True).stdout), [], "nothing runs afterwards")
+    t.host_unchanged(before, "and nothing is left")
