@@ -107,7 +107,7 @@ static int list(int argc, char **argv)
                 }
                 char tot[32];
                 human_size(tot, sizeof(tot), total);
-                printf("%zu entries, %s, in %s\n", l.n, tot, root);
+                printf("%zu %s, %s, in %s\n", l.n, l.n == 1 ? "entry" : "entries", tot, root);
         }
         if (l.partial.n && !json)
                 fprintf(stderr, "diyctl: %zu unfinished unpack(s) in %s/tmp (in progress, or left by a crash: "

@@ -87,6 +87,8 @@ int dc_resolve_user(const char *spec, const char *origin, uid_t *uid_out, gid_t 
 
 char *dc_find_program(const char *name, const char *path_env)
 {
+        if (!*name)
+                return NULL; /* no program has an empty name ("dir/" + "" is the directory) */
         if (strchr(name, '/'))
                 return dc_xstrdup(name);
         const char *path = path_env ? path_env : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -35,6 +35,10 @@ def test_detached_lifecycle(t):
     t.contains(out, "life /etc hi", "exec runs with the container's hostname, cwd and env")
     t.contains(out, "1 /bin/sh -c echo started", "exec sees the container's processes (same pid namespace)")
     t.eq(t.diyctl("exec", "life", "/bin/sh", "-c", "exit 9").returncode, 9, "exec propagates the exit code")
+    for missing in ("no-such-program", ""):
+        p = t.diyctl("exec", "life", "--", missing)
+        t.eq(p.returncode, 127, "exec of a missing program %r exits 127, as a shell's would" % missing)
+        t.contains(p.stderr, "command not found in the container", "and says so")
     with open("/proc/%d/ns/net" % st["pid"]) as _:
         pass
     t.eq(os.readlink("/proc/%d/ns/mnt" % st["pid"]) != os.readlink("/proc/self/ns/mnt"), True, "own mount ns")
