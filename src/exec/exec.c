@@ -510,7 +510,11 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
 {
         struct dc_kvs kv = { 0 };
         dc_kvs_add(&kv, "name", plan->name);
-        dc_kvs_add(&kv, "config", plan->config_file);
+        /* absolute, so that list and status mean the same file from anywhere */
+        _cleanup_free_ char *config = plan->config_file && plan->config_file[0] != '/'
+                                              ? realpath(plan->config_file, NULL)
+                                              : NULL;
+        dc_kvs_add(&kv, "config", config ? config : plan->config_file);
         dc_kvs_addf(&kv, "launcher_pid", "%d", (int)getpid());
         dc_kvs_addf(&kv, "pid", "%d", (int)ctx->child);
         dc_kvs_addf(&kv, "started", "%lld", (long long)time(NULL));

@@ -168,6 +168,18 @@ def test_first_process_killed_after_go(t):
     t.eq(p.returncode, 0, "without the fault the same config starts and exits 0")
 
 
+def test_status_names_the_config_absolutely(t):
+    # Started with a relative path, list and status still name the file
+    # so that it means the same from any directory.
+    conf = conf_for(t, name="rel")
+    t.diyctl("start", "-d", os.path.basename(conf), cwd=os.path.dirname(conf), check=True)
+    t.defer(t.diyctl, "stop", "-t", "1", "rel")
+    st = json.loads(t.diyctl("status", "--json", "rel", check=True).stdout)
+    t.eq(st["config"], os.path.realpath(conf), "status gives the config's absolute path")
+    lst = json.loads(t.diyctl("list", "--json", check=True, cwd="/").stdout)
+    t.eq([c["config"] for c in lst], [os.path.realpath(conf)], "and so does list, from elsewhere")
+
+
 def test_stop_while_starting(t):
     # A stop that arrives while the container is still starting (its
     # status not written yet) waits for the start, then stops it, as
