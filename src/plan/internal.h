@@ -34,6 +34,6 @@ int dc_plan_net(struct dc_plan *p, const struct dc_config *c, const struct dc_pl
                 struct dc_error *err);
 void dc_plan_net_resolv(struct dc_plan *p, const struct dc_config *c);
 void dc_plan_net_child(struct dc_plan *p, const struct dc_config *c);
-/* Does the container get diyctl's /etc/resolv.conf? "host" (a copy of the
- * host's), "list" (network.dns), or NULL. */
+/* Does the container get diyctl's /etc/resolv.conf? "host" (the host's
+ * servers), "list" (network.dns), "copy" (network.mode "host"), or NULL. */
 const char *dc_plan_resolv_mode(const struct dc_config *c);

@@ -471,7 +471,7 @@ static void plan_bridge(struct dc_plan *p, const struct dc_config *c, const char
 }
 
 /* Does the container get a resolv.conf of ours, and which? */
-static const char *resolv_mode(const struct dc_config *c)
+const char *dc_plan_resolv_mode(const struct dc_config *c)
 {
         switch (dc_plan_netmode(c)) {
         case DC_NET_NAT:
@@ -483,11 +483,6 @@ static const char *resolv_mode(const struct dc_config *c)
                 return "copy";
         }
         return NULL;
-}
-
-const char *dc_plan_resolv_mode(const struct dc_config *c)
-{
-        return resolv_mode(c);
 }
 
 static char *resolv_path(const struct dc_plan *p)
@@ -515,7 +510,7 @@ int dc_plan_net(struct dc_plan *p, const struct dc_config *c, const struct dc_pl
  * routes, firewall rules: most of a NAT start). */
 void dc_plan_net_resolv(struct dc_plan *p, const struct dc_config *c)
 {
-        const char *rm = resolv_mode(c);
+        const char *rm = dc_plan_resolv_mode(c);
         if (!rm)
                 return;
         enum dc_netmode mode = dc_plan_netmode(c);
@@ -531,7 +526,7 @@ void dc_plan_net_resolv(struct dc_plan *p, const struct dc_config *c)
 
 void dc_plan_net_child(struct dc_plan *p, const struct dc_config *c)
 {
-        if (!resolv_mode(c))
+        if (!dc_plan_resolv_mode(c))
                 return;
         struct dc_step *s = dc_plan_add_step(p, "bind");
         _cleanup_free_ char *path = resolv_path(p);

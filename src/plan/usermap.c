@@ -132,18 +132,11 @@ static bool mapped_inside(const struct dc_kvs *args, const char *which, unsigned
         return false;
 }
 
-/* A number as process.user gives it ("1000" of "1000:100"), or -1 for a name. */
+/* A number as process.user gives it ("1000" of "1000:100"; the config
+ * checked its range), or -1 for a name. */
 static long long numeric_id(const char *s, size_t n)
 {
-        if (n == 0 || n > 10)
-                return -1;
-        long long v = 0;
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return -1;
-                v = v * 10 + (s[i] - '0');
-        }
-        return v;
+        return n && strspn(s, "0123456789") >= n ? strtoll(s, NULL, 10) : -1;
 }
 
 int dc_plan_usermap(const struct dc_config *c, const struct dc_plan_opts *o, struct dc_kvs *args,
