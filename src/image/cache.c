@@ -478,7 +478,7 @@ int dc_cache_image_memo_write(const char *root, const char *archive, const char 
 
 /* ---- unpack --------------------------------------------------------------- */
 
-static int write_holder(const char *holder, const char *state_dir, struct dc_error *err)
+static int write_holder(const char *root, const char *holder, const char *state_dir, struct dc_error *err)
 {
         _cleanup_free_ char *dir = dc_xstrdup(holder);
         *strrchr(dir, '/') = 0;
@@ -486,7 +486,14 @@ static int write_holder(const char *holder, const char *state_dir, struct dc_err
         dc_kvs_add(&kv, "statedir", state_dir);
         int r = 0;
         for (int attempt = 0; attempt < 5; attempt++) {
-                if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                int m = mkdir(dir, 0700);
+                if (m < 0 && errno == ENOENT) {
+                        /* the cache's own directories are not there yet */
+                        if ((r = ensure_dirs(root, err)) < 0)
+                                break;
+                        m = mkdir(dir, 0700);
+                }
+                if (m < 0 && errno != EEXIST) {
                         r = dc_err(err, errno, "cannot create %s: %s", dir, strerror(errno));
                         break;
                 }
@@ -513,11 +520,10 @@ int dc_cache_unpack(struct dc_cache_unpack *u, struct dc_error *err)
         _cleanup_lock_ int g = lock_global(u->root, F_RDLCK, err);
         if (g < 0)
                 return g;
-        int r = ensure_dirs(u->root, err);
-        if (r < 0)
-                return r;
-        /* First the holder: from here on prune leaves the entry alone. */
-        r = write_holder(u->holder, u->holder_dir, err);
+        /* First the holder: from here on prune leaves the entry alone. The
+         * cache's directories are made where one is missing (under the
+         * global lock, prune removes none of them). */
+        int r = write_holder(u->root, u->holder, u->holder_dir, err);
         if (r < 0)
                 return r;
         _cleanup_free_ char *lp = dc_xasprintf("%s/locks/%s-%s", u->root, dc_cache_kind_name(u->kind), u->hex);
@@ -533,6 +539,8 @@ int dc_cache_unpack(struct dc_cache_unpack *u, struct dc_error *err)
         /* A leftover of a dead launcher with our pid would be in the way. */
         if ((r = dc_rm_rf_at(AT_FDCWD, u->tmp)) < 0)
                 return dc_err(err, -r, "cannot remove %s: %s", u->tmp, strerror(-r));
+        if ((r = ensure_dirs(u->root, err)) < 0)
+                return r;
         if (mkdir(u->tmp, 0700) < 0)
                 return dc_err(err, errno, "cannot create %s: %s", u->tmp, strerror(errno));
         _cleanup_free_ char *tree = dc_xasprintf("%s/tree", u->tmp);

@@ -79,6 +79,7 @@ static int plan_image(const struct dc_config *c, const char *root, const char *s
         struct dc_image img;
         /* what the last start learned of this very file, else the archive itself */
         int r = dc_cache_image_memo_read(root, c->rootfs.image, c->rootfs.tag, &img);
+        bool memo_hit = r == 0;
         if (r < 0)
                 r = dc_image_inspect(c->rootfs.image, c->rootfs.tag, &img, err);
         if (r < 0)
@@ -130,11 +131,14 @@ static int plan_image(const struct dc_config *c, const char *root, const char *s
                         dc_kvs_addf(kv, "size", "%lld", l->size);
         }
         dc_strv_free(&done);
-        /* the last step remembers the inspection for the next plan */
+        /* the last step remembers the inspection for the next plan, unless
+         * this plan came from that memo already */
         struct dc_kvs *last = &pi->steps[pi->n_steps - 1];
-        dc_kvs_add(last, "memo", "1");
-        if (c->rootfs.tag)
-                dc_kvs_add(last, "tag", c->rootfs.tag);
+        if (!memo_hit) {
+                dc_kvs_add(last, "memo", "1");
+                if (c->rootfs.tag)
+                        dc_kvs_add(last, "tag", c->rootfs.tag);
+        }
         const struct dc_image_config *ic = &img.config;
         dc_strv_copy(&pi->args, &ic->entrypoint);
         for (size_t i = 0; i < ic->cmd.n; i++)

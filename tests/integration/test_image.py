@@ -295,6 +295,14 @@ def test_image_second_start_is_cached(t):
     arch = docker_save(os.path.join(t.tmp, "c.tar"), [{"tags": ["c:1"], "layers": [base, upper], "compress": ["gzip", None],
                                                        "cmd": ["/bin/sleep", "60"]}], layout="oci")
     conf = t.conf("cached", 'rootfs = { image = "%s"; };\n' % arch)
+
+    def memo_args():
+        plan = json.loads(t.diyctl("plan", "--json", conf, check=True).stdout)
+        return [dict(s["args"]).get("memo") for s in plan["steps"] if s["kind"] == "image-unpack"]
+
+    # The plan reads the archive once, and the start remembers what it found
+    # (keyed by the file's stat); later plans read only that memo.
+    t.eq(memo_args(), [None, "1"], "before any start the plan read the archive: its last unpack step writes the memo")
     t.diyctl("start", "-d", conf, check=True)
     st = json.loads(t.diyctl("status", "--json", "cached", check=True).stdout)
     t.log(st)
@@ -306,6 +314,9 @@ def test_image_second_start_is_cached(t):
     created = {e["id"]: e["created"] for e in es}
     t.diyctl("stop", "-t", "1", "cached", check=True)
     t.eq([e["users"] for e in entries(t)], [[], []], "no user once stopped; the entries stay")
+    t.eq(memo_args(), [None, None], "a plan made from the memo writes none")
+    os.utime(arch, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+    t.eq(memo_args(), [None, "1"], "once the archive changed, the plan reads it again and the start remembers it anew")
     t.diyctl("start", "-d", conf, check=True)
     st = json.dumps(json.loads(t.diyctl("status", "--json", "cached", check=True).stdout))
     t.contains(st, '"image.cached": "2"', "the second start took both layers from the cache")
@@ -316,6 +327,14 @@ def test_image_second_start_is_cached(t):
     p = t.diyctl("image", "prune", check=True)
     t.contains(p.stdout, "kept layer", "prune keeps what a running container uses")
     t.eq(len(entries(t)), 2, "both still there")
+    t.diyctl("stop", "-t", "1", "cached", check=True)
+    t.eq(memo_args(), [None, None], "the memo was renewed")
+    # a prune of everything removes the cache's directories too; the next start makes them again
+    t.diyctl("image", "prune", check=True)
+    t.eq(entries(t), [], "pruned")
+    t.diyctl("start", "-d", conf, check=True)
+    st = json.dumps(json.loads(t.diyctl("status", "--json", "cached", check=True).stdout))
+    t.contains(st, '"image.unpacked": "2"', "after the prune the layers are unpacked again")
     t.diyctl("stop", "-t", "1", "cached", check=True)
 
 
