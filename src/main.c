@@ -61,9 +61,18 @@ bool dc_wants_help(int argc, char **argv, const char *name)
         return false;
 }
 
+/* One "diyctl: " line for each line of the message (a config's errors
+ * come one a line). */
 void dc_print_error(const struct dc_error *err)
 {
-        fprintf(stderr, "diyctl: %s\n", err->msg[0] ? err->msg : "unknown error");
+        const char *m = err->msg[0] ? err->msg : "unknown error";
+        for (;;) {
+                size_t n = strcspn(m, "\n");
+                fprintf(stderr, "diyctl: %.*s\n", (int)n, m);
+                if (!m[n])
+                        break;
+                m += n + 1;
+        }
 }
 
 void dc_usage_error(const char *cmd, const char *fmt, ...)

@@ -52,6 +52,27 @@ int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets
         return optind;
 }
 
+/* {"file": FILE, "ok": ..., "error": the first error, "errors": every one}:
+ * ERRORS has one a line. */
+static void json_result(const char *file, const char *errors)
+{
+        fputs("{\"file\":", stdout);
+        dc_json_str(stdout, file);
+        fprintf(stdout, ",\"ok\":%s,\"error\":", errors ? "false" : "true");
+        _cleanup_free_ char *first = errors ? dc_xstrndup(errors, strcspn(errors, "\n")) : NULL;
+        dc_json_str(stdout, first);
+        fputs(",\"errors\":[", stdout);
+        for (const char *m = errors; m;) {
+                size_t n = strcspn(m, "\n");
+                _cleanup_free_ char *line = dc_xstrndup(m, n);
+                if (m != errors)
+                        fputc(',', stdout);
+                dc_json_str(stdout, line);
+                m = m[n] ? m + n + 1 : NULL;
+        }
+        fputs("]}", stdout);
+}
+
 int dc_cmd_check(int argc, char **argv)
 {
         struct dc_strv sets = { 0 };
@@ -91,11 +112,7 @@ int dc_cmd_check(int argc, char **argv)
                 if (r < 0)
                         bad++;
                 if (json) {
-                        fputs("{\"file\":", stdout);
-                        dc_json_str(stdout, path);
-                        fprintf(stdout, ",\"ok\":%s,\"error\":", r < 0 ? "false" : "true");
-                        dc_json_str(stdout, r < 0 ? err.msg : NULL);
-                        fputs("}", stdout);
+                        json_result(path, r < 0 ? err.msg : NULL);
                 } else if (r < 0) {
                         dc_print_error(&err);
                 } else if (h->file) {
@@ -114,11 +131,8 @@ int dc_cmd_check(int argc, char **argv)
                 if (r < 0)
                         bad++;
                 if (json) {
-                        fputs(i > first || host ? ",{\"file\":" : "{\"file\":", stdout);
-                        dc_json_str(stdout, argv[i]);
-                        fprintf(stdout, ",\"ok\":%s,\"error\":", r < 0 ? "false" : "true");
-                        dc_json_str(stdout, r < 0 ? err.msg : NULL);
-                        fputs("}", stdout);
+                        fputs(i > first || host ? "," : "", stdout);
+                        json_result(argv[i], r < 0 ? err.msg : NULL);
                 } else if (r < 0) {
                         dc_print_error(&err);
                 } else {

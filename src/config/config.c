@@ -59,6 +59,11 @@ struct bad_int {
 struct loader {
         struct dc_config *c;
         struct dc_error *err;
+        /* Errors of single keys, in file order: a key's error does not stop
+         * the walk (check shows them all at once); what looks at several keys
+         * together runs only when there was none. */
+        struct dc_strv errs;
+        size_t n_errs;
         const char *top;     /* interned top file name, as given */
         char *dir_given;     /* dirname of the top file, as given */
         char *cwd;           /* absolute, NULL when unknown */
@@ -68,6 +73,7 @@ struct loader {
 
 static void loader_done(struct loader *l)
 {
+        dc_strv_free(&l->errs);
         free(l->dir_given);
         free(l->cwd);
         free(l->bad);
@@ -763,10 +769,50 @@ static void mark(struct loader *l, int idx, const config_setting_t *s)
         l->c->origins[idx] = origin_of(l, s);
 }
 
+/* A key's error was recorded in l->errs: its group's own checks are
+ * skipped, the walk goes on with the next key. */
+#define REPORTED (-ECANCELED)
+#define MAX_ERRORS 20
+
+/* Record the error in l->err (R < 0 came with it) and go on, or return R
+ * when there is nowhere to record it. */
+static int record(struct loader *l, int r)
+{
+        if (r == REPORTED)
+                return REPORTED;
+        if (!l->err)
+                return r;
+        if (l->n_errs++ < MAX_ERRORS)
+                dc_strv_push(&l->errs, l->err->msg);
+        return REPORTED;
+}
+
+/* Every recorded error in l->err, one a line, the first one's code kept. */
+static int report(struct loader *l)
+{
+        int code = l->err->code ? l->err->code : EINVAL;
+        char *p = l->err->msg, *end = l->err->msg + sizeof(l->err->msg);
+        size_t shown = 0;
+        for (size_t i = 0; i < l->errs.n; i++) {
+                size_t need = strlen(l->errs.v[i]) + (i ? 1 : 0);
+                if ((size_t)(end - p) <= need + 48) /* room for the line saying how many more */
+                        break;
+                p += sprintf(p, "%s%s", i ? "\n" : "", l->errs.v[i]);
+                shown++;
+        }
+        if (shown < l->n_errs)
+                snprintf(p, (size_t)(end - p), "\nand %zu more error%s", l->n_errs - shown,
+                         l->n_errs - shown == 1 ? "" : "s");
+        l->err->code = code;
+        return -code;
+}
+
 /* Walk the members of group G. TPREFIX names it in the key table
- * ("volumes[]"), DPREFIX in messages ("volumes[2]"); both NULL at the top. */
+ * ("volumes[]"), DPREFIX in messages ("volumes[2]"); both NULL at the top.
+ * Returns REPORTED when a member had an error (recorded). */
 static int walk_group(struct loader *l, config_setting_t *g, const char *tprefix, const char *dprefix, void *ctx)
 {
+        bool failed = false;
         for (int i = 0; i < config_setting_length(g); i++) {
                 config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
                 const char *name = config_setting_name(s);
@@ -775,24 +821,27 @@ static int walk_group(struct loader *l, config_setting_t *g, const char *tprefix
                 _cleanup_free_ char *tkey = tprefix ? dc_xasprintf("%s.%s", tprefix, name) : dc_xstrdup(name);
                 _cleanup_free_ char *dkey = dprefix ? dc_xasprintf("%s.%s", dprefix, name) : dc_xstrdup(name);
                 int idx = dc_key_index(tkey);
+                int r;
                 if (idx < 0) {
                         const char *sug = suggest(tprefix, name);
-                        if (sug)
-                                return err_at(l, s, dkey, "unknown key (did you mean \"%s\"?)", sug);
-                        return err_at(l, s, dkey, "unknown key");
+                        r = sug ? err_at(l, s, dkey, "unknown key (did you mean \"%s\"?)", sug)
+                                : err_at(l, s, dkey, "unknown key");
+                } else {
+                        handler_fn fn = find_handler(tkey);
+                        if (!fn)
+                                return dc_err(l->err, EINVAL, "internal error: no handler for key %s", tkey);
+                        mark(l, idx, s);
+                        r = check_type(l, s, dkey, dc_keys[idx].type);
+                        if (r == 0)
+                                r = fn(l, s, dkey, ctx);
                 }
-                handler_fn fn = find_handler(tkey);
-                if (!fn)
-                        return dc_err(l->err, EINVAL, "internal error: no handler for key %s", tkey);
-                mark(l, idx, s);
-                int r = check_type(l, s, dkey, dc_keys[idx].type);
-                if (r < 0)
-                        return r;
-                r = fn(l, s, dkey, ctx);
-                if (r < 0)
-                        return r;
+                if (r < 0) {
+                        if ((r = record(l, r)) != REPORTED)
+                                return r;
+                        failed = true;
+                }
         }
-        return 0;
+        return failed ? REPORTED : 0;
 }
 
 /* ---- handlers: top level ------------------------------------------------ */
@@ -1090,6 +1139,7 @@ static int h_volumes(struct loader *l, config_setting_t *s, const char *key, voi
         struct dc_config *c = l->c;
         size_t n = (size_t)config_setting_length(s);
         c->volumes = dc_xcalloc(n, sizeof(*c->volumes));
+        bool failed = false;
         for (size_t i = 0; i < n; i++) {
                 config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
                 struct dc_volume *v = &c->volumes[i];
@@ -1099,18 +1149,19 @@ static int h_volumes(struct loader *l, config_setting_t *s, const char *key, voi
                 struct vol_ctx vc = { .v = v };
                 _cleanup_free_ char *dk = dc_xasprintf("%s[%zu]", key, i);
                 int r = walk_group(l, e, "volumes[]", dk, &vc);
-                if (r < 0)
+                if (r == 0 && !vc.target_s)
+                        r = err_at(l, e, NULL, "%s.target: is required", dk);
+                if (r == 0 && v->type == DC_VOL_TMPFS && vc.source_s)
+                        r = err_at(l, vc.source_s, NULL, "%s.source: not allowed for a tmpfs volume", dk);
+                if (r == 0 && v->type == DC_VOL_BIND && !vc.source_s)
+                        r = err_at(l, e, NULL, "%s.source: is required for a bind mount", dk);
+                if (r == 0 && v->type == DC_VOL_BIND && vc.size_s)
+                        r = err_at(l, vc.size_s, NULL, "%s.size: only applies to tmpfs volumes", dk);
+                if (r < 0 && (r = record(l, r)) != REPORTED)
                         return r;
-                if (!vc.target_s)
-                        return err_at(l, e, NULL, "%s.target: is required", dk);
-                if (v->type == DC_VOL_TMPFS && vc.source_s)
-                        return err_at(l, vc.source_s, NULL, "%s.source: not allowed for a tmpfs volume", dk);
-                if (v->type == DC_VOL_BIND && !vc.source_s)
-                        return err_at(l, e, NULL, "%s.source: is required for a bind mount", dk);
-                if (v->type == DC_VOL_BIND && vc.size_s)
-                        return err_at(l, vc.size_s, NULL, "%s.size: only applies to tmpfs volumes", dk);
+                failed |= r < 0;
         }
-        return 0;
+        return failed ? REPORTED : 0;
 }
 
 /* ---- network ------------------------------------------------------------ */
@@ -1259,6 +1310,7 @@ static int h_ports(struct loader *l, config_setting_t *s, const char *key, void 
         struct dc_config *c = l->c;
         size_t n = (size_t)config_setting_length(s);
         c->network.ports = dc_xcalloc(n, sizeof(*c->network.ports));
+        bool failed = false;
         for (size_t i = 0; i < n; i++) {
                 config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
                 struct dc_port *p = &c->network.ports[i];
@@ -1267,20 +1319,24 @@ static int h_ports(struct loader *l, config_setting_t *s, const char *key, void 
                 struct port_ctx pc = { .p = p };
                 _cleanup_free_ char *dk = dc_xasprintf("%s[%zu]", key, i);
                 int r = walk_group(l, e, "network.ports[]", dk, &pc);
-                if (r < 0)
-                        return r;
-                if (!pc.host)
-                        return err_at(l, e, NULL, "%s.host: is required", dk);
-                if (!pc.container)
+                if (r == 0 && !pc.host)
+                        r = err_at(l, e, NULL, "%s.host: is required", dk);
+                if (r == 0 && !pc.container)
                         p->container = p->host;
-                for (size_t j = 0; j < i; j++) {
+                for (size_t j = 0; r == 0 && j < i; j++) {
                         const struct dc_port *q = &c->network.ports[j];
-                        if (q->host == p->host && q->proto == p->proto)
-                                return err_at(l, e, NULL, "%s.host: %u/%s is already forwarded by %s[%zu]", dk,
-                                              p->host, p->proto == DC_PROTO_UDP ? "udp" : "tcp", key, j);
+                        if (q->host && q->host == p->host && q->proto == p->proto)
+                                r = err_at(l, e, NULL, "%s.host: %u/%s is already forwarded by %s[%zu]", dk,
+                                           p->host, p->proto == DC_PROTO_UDP ? "udp" : "tcp", key, j);
+                }
+                if (r < 0) {
+                        p->host = 0; /* not compared with the next ones */
+                        if ((r = record(l, r)) != REPORTED)
+                                return r;
+                        failed = true;
                 }
         }
-        return 0;
+        return failed ? REPORTED : 0;
 }
 
 static int h_dns(struct loader *l, config_setting_t *s, const char *key, void *ctx)
@@ -1395,6 +1451,7 @@ static int h_map(struct loader *l, config_setting_t *s, const char *key, void *c
         if (n == 0)
                 return err_at(l, s, key, "the list of ranges is empty");
         c->user.maps = dc_xcalloc(n, sizeof(*c->user.maps));
+        bool failed = false;
         for (size_t i = 0; i < n; i++) {
                 config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
                 struct dc_idmap *m = &c->user.maps[i];
@@ -1402,29 +1459,37 @@ static int h_map(struct loader *l, config_setting_t *s, const char *key, void *c
                 struct map_ctx mc = { .m = m };
                 _cleanup_free_ char *dk = dc_xasprintf("%s[%zu]", key, i);
                 r = walk_group(l, e, "user.map[]", dk, &mc);
-                if (r < 0)
-                        return r;
-                if (!mc.inside || !mc.outside || !mc.count)
-                        return err_at(l, e, NULL, "%s.%s: is required", dk,
-                                      !mc.inside ? "inside" : !mc.outside ? "outside" : "count");
-                if ((uint64_t)m->inside + m->count - 1 > UINT32_MAX)
-                        return err_at(l, e, NULL, "%s: inside range %u+%u goes past 4294967295", dk, m->inside,
-                                      m->count);
-                if ((uint64_t)m->outside + m->count - 1 > UINT32_MAX)
-                        return err_at(l, e, NULL, "%s: outside range %u+%u goes past 4294967295", dk, m->outside,
-                                      m->count);
-                for (size_t j = 0; j < i; j++) {
+                if (r == 0 && (!mc.inside || !mc.outside || !mc.count))
+                        r = err_at(l, e, NULL, "%s.%s: is required", dk,
+                                   !mc.inside ? "inside" : !mc.outside ? "outside" : "count");
+                if (r == 0 && (uint64_t)m->inside + m->count - 1 > UINT32_MAX)
+                        r = err_at(l, e, NULL, "%s: inside range %u+%u goes past 4294967295", dk, m->inside,
+                                   m->count);
+                if (r == 0 && (uint64_t)m->outside + m->count - 1 > UINT32_MAX)
+                        r = err_at(l, e, NULL, "%s: outside range %u+%u goes past 4294967295", dk, m->outside,
+                                   m->count);
+                for (size_t j = 0; r == 0 && j < i; j++) {
                         const struct dc_idmap *q = &c->user.maps[j];
+                        if (!q->count)
+                                continue; /* an element with an error */
                         if (ranges_overlap(q->inside, m->inside, q->count) ||
                             ranges_overlap(m->inside, q->inside, m->count))
-                                return err_at(l, e, NULL, "%s: inside ids %u-%u overlap %s[%zu]", dk, m->inside,
-                                              (unsigned)(m->inside + m->count - 1), key, j);
-                        if (ranges_overlap(q->outside, m->outside, q->count) ||
-                            ranges_overlap(m->outside, q->outside, m->count))
-                                return err_at(l, e, NULL, "%s: outside ids %u-%u overlap %s[%zu]", dk, m->outside,
-                                              (unsigned)(m->outside + m->count - 1), key, j);
+                                r = err_at(l, e, NULL, "%s: inside ids %u-%u overlap %s[%zu]", dk, m->inside,
+                                           (unsigned)(m->inside + m->count - 1), key, j);
+                        else if (ranges_overlap(q->outside, m->outside, q->count) ||
+                                 ranges_overlap(m->outside, q->outside, m->count))
+                                r = err_at(l, e, NULL, "%s: outside ids %u-%u overlap %s[%zu]", dk, m->outside,
+                                           (unsigned)(m->outside + m->count - 1), key, j);
+                }
+                if (r < 0) {
+                        m->count = 0; /* not compared with the next ones */
+                        if ((r = record(l, r)) != REPORTED)
+                                return r;
+                        failed = true;
                 }
         }
+        if (failed)
+                return REPORTED;
         c->user.map = DC_USERMAP_EXPLICIT;
         return 0;
 }
@@ -1821,6 +1886,8 @@ static int load(struct loader *l, const char *text, const struct dc_config_opts 
         }
 
         int r = walk_group(l, config_root_setting(&cfg), NULL, NULL, NULL);
+        if (r == REPORTED)
+                return report(l);
         if (r < 0)
                 return r;
         r = check_rootfs(l);

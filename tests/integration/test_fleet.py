@@ -71,14 +71,26 @@ def test_fragments_are_shared_and_resolved(t):
 def test_check_and_plan_json_for_ci(t):
     d = fleet(t)
     files = [os.path.join(d, "web.conf"), os.path.join(d, "db.conf")]
-    bad = t.conf("bad", '@include "fleet/common/net.conf"\nrootfs = { path = "fleet/rootfs"; };\nlimits = { pids = 0; };\n')
+    bad = t.conf("bad", '@include "fleet/common/net.conf"\nrootfs = { path = "fleet/rootfs"; };\nlimits = { pids = 0; };\n'
+                        'hostname = "-web";\nprocess = { init = "yes"; };\n')
     p = t.diyctl("check", "--json", *(files + [bad]))
     t.eq(p.returncode, 1, "check exits 1 when one config is bad")
     res = json.loads(p.stdout)
-    t.eq([sorted(r) for r in res], [["error", "file", "ok"]] * 3, "check --json: one {file, ok, error} per file")
+    t.eq([sorted(r) for r in res], [["error", "errors", "file", "ok"]] * 3,
+         "check --json: one {file, ok, error, errors} per file")
     t.eq([r["ok"] for r in res], [True, True, False], "the fleet's files pass, the bad one does not")
-    t.eq(res[0]["error"], None, "no error for a good file")
+    t.eq((res[0]["error"], res[0]["errors"]), (None, []), "no error for a good file")
     t.contains(res[2]["error"], "bad.conf:3: limits.pids:", "FILE:LINE: KEY: for the bad one")
+    t.eq([e.split(": ")[0:2] for e in res[2]["errors"]],
+         [[bad + ":3", "limits.pids"], [bad + ":4", "hostname"], [bad + ":5", "process.init"]],
+         "every bad key at once, in file order, the first one as error")
+    # In text: one "diyctl: FILE:LINE: KEY: message" line each, for editors and CI logs.
+    p = t.diyctl("check", bad)
+    t.eq(p.returncode, 1, "text check exits 1 too")
+    lines = p.stderr.splitlines()
+    t.eq(len(lines), 3, "three errors, three lines: %r" % lines)
+    t.ok(all(l.startswith("diyctl: " + bad + ":") for l in lines), "each with diyctl: and the file")
+    t.eq([l for l in lines], ["diyctl: " + e for e in res[2]["errors"]], "the same errors as --json")
     ok = t.diyctl("check", "--json", *files, check=True)
     t.eq([r["ok"] for r in json.loads(ok.stdout)], [True, True], "exit 0 when all are good")
 

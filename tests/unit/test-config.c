@@ -970,6 +970,59 @@ static void test_bad_configs(void)
               "an empty config needs a rootfs: %s", err.msg);
 }
 
+/* Every key's own error at once, in file order; the rules that combine keys
+ * only once the keys are valid; at most 20 named, then how many more. */
+static void test_several_errors(void)
+{
+        put("many.conf", R "limits = { pids = 0; cpus = 0.001; };\n"
+                           "network = { mode = \"nat\"; ports = ( { host = 80; }, { host = 80; }, { host = 70000; } ); };\n"
+                           "volumes = ( { target = \"/a\"; type = \"tmpfs\"; source = \"/x\"; }, { source = \"/y\"; } );\n"
+                           "zzz = 1;\n");
+        _cleanup_config_ struct dc_config *c = NULL;
+        struct dc_error err;
+        int r = load("many.conf", NULL, 0, &c, &err);
+        CHECK(r == -EINVAL && err.code == EINVAL && !c, "several errors: -EINVAL, no config (%d)", r);
+        CHECK_STREQ(err.msg,
+                    "many.conf:2: limits.pids: 0 is out of range (1-4194304)\n"
+                    "many.conf:2: limits.cpus: 0.001 is below 0.01: the kernel's smallest CPU quota is 1 ms in each 100 ms period\n"
+                    "many.conf:3: network.ports[1].host: 80/tcp is already forwarded by network.ports[0]\n"
+                    "many.conf:3: network.ports[2].host: 70000 is out of range (1-65535)\n"
+                    "many.conf:4: volumes[0].source: not allowed for a tmpfs volume\n"
+                    "many.conf:4: volumes[1].target: is required\n"
+                    "many.conf:5: zzz: unknown key",
+                    "every key's error, one a line, in file order");
+
+        /* No rootfs and a bad key: the key is named, "rootfs is required"
+         * (a rule over several keys) waits until the keys are valid. */
+        put("norootfs.conf", "hostname = \"-bad\";\n");
+        r = load("norootfs.conf", NULL, 0, &c, &err);
+        CHECK(r < 0 && startswith(err.msg, "norootfs.conf:1: hostname: ") && !strchr(err.msg, '\n'),
+              "a rule over several keys waits for valid keys: %s", err.msg);
+
+        /* An element with an error is not compared with the next ones. */
+        put("maps.conf", R "user = { map = ( { inside = 0; outside = 100000; count = 0; },\n"
+                           "                 { inside = 0; outside = 200000; count = 65536; } ); };\n");
+        r = load("maps.conf", NULL, 0, &c, &err);
+        CHECK(r < 0 && startswith(err.msg, "maps.conf:2: user.map[0].count: ") && !strchr(err.msg, '\n'),
+              "a bad map range is not also an overlap: %s", err.msg);
+
+        /* Many: twenty named, then the count of the rest. */
+        char text[4096] = R;
+        for (int i = 0; i < 30; i++)
+                snprintf(text + strlen(text), sizeof(text) - strlen(text), "k%02d = 1;\n", i);
+        put("lots.conf", text);
+        r = load("lots.conf", NULL, 0, &c, &err);
+        size_t lines = 1;
+        for (const char *p = err.msg; *p; p++)
+                lines += *p == '\n';
+        CHECK(r == -EINVAL && lines == 21, "20 errors and one more line (%zu lines)", lines);
+        CHECK(startswith(err.msg, "lots.conf:2: k00: unknown key\nlots.conf:3: k01: unknown key\n"), "from the first");
+        const char *last = strrchr(err.msg, '\n') ? strrchr(err.msg, '\n') + 1 : err.msg;
+        CHECK(strstr(err.msg, "lots.conf:21: k19: unknown key\nand 10 more errors") &&
+                      !strcmp(last, "and 10 more errors"),
+              "the last line counts the rest: %s", last);
+}
+
 /* Printing, loading the JSON-equivalent values back: a config printed twice
  * from two loads of the same text is identical (print is deterministic and
  * loading is a pure function of the text). */
@@ -1022,6 +1075,7 @@ int main(void)
         test_paths_and_includes();
         test_overrides();
         test_bad_configs();
+        test_several_errors();
         test_json_stable();
 
         if (chdir("/") == 0)
