@@ -28,7 +28,7 @@ int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets
                         *json = true;
                         break;
                 case 's':
-                        if (!strchr(optarg, '=')) {
+                        if (!strchr(optarg, '=') || optarg[0] == '=') {
                                 dc_usage_error(cmd, "--set takes KEY=VALUE, not %s", optarg);
                                 return -1;
                         }

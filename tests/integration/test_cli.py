@@ -184,6 +184,12 @@ def test_json_outputs_match_the_documentation(t):
     t.eq((p.returncode, p.stdout), (2, ""), "usage errors: exit 2, nothing on stdout")
     p = t.diyctl("status", "--json", "nosuch")
     t.eq(p.stdout, "", "an unknown container: nothing on stdout")
+    # --set without a KEY= is a usage error (exit 2) on every command that takes it
+    for cmd in ("check", "plan", "start", "config"):
+        for bad in ("name", "=web"):
+            p = t.diyctl(cmd, "--set", bad, conf)
+            t.eq((p.returncode, p.stdout), (2, ""), "%s --set %s: a usage error" % (cmd, bad))
+            t.contains(p.stderr, "--set takes KEY=VALUE, not %s" % bad, "saying what --set takes")
 
 
 def test_check_host_config(t):
