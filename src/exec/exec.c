@@ -589,6 +589,12 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
         sigaddset(&mask, SIGQUIT);
         sigaddset(&mask, SIGWINCH);
         sigprocmask(SIG_BLOCK, &mask, &old);
+        /* Whoever reads us may go away: `start -d`'s client before READY,
+         * the reader of the relayed terminal. A write then fails with EPIPE
+         * instead of killing the launcher before its teardown. (The first
+         * process sets every signal back to its default.) */
+        struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+        sigaction(SIGPIPE, &ign, &old_pipe);
         _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         _cleanup_close_ int sync = -1;
         int r = 0;
@@ -706,6 +712,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
         dc_strv_free(&ctx.cgroup_dirs);
         dc_strv_free(&ctx.cgroup_hierarchies);
         dc_kvs_free(&ctx.vars);
+        sigaction(SIGPIPE, &old_pipe, NULL);
         sigprocmask(SIG_SETMASK, &old, NULL);
         return r;
 }

@@ -180,6 +180,33 @@ def test_status_names_the_config_absolutely(t):
     t.eq([c["config"] for c in lst], [os.path.realpath(conf)], "and so does list, from elsewhere")
 
 
+def test_start_d_client_killed_while_starting(t):
+    # The client of `start -d` killed while the container is still starting
+    # (a `timeout` around a slow first start): the supervisor's READY then
+    # goes into a pipe nobody reads. It must not die of SIGPIPE and leave a
+    # dead container with everything it made on the host: it goes on, the
+    # container runs, and stops cleanly.
+    import subprocess
+    conf = conf_for(t, name="orphan")
+    before = t.snapshot()
+    env = dict(os.environ, DIYCTL_FAULT="start:slow")   # the launcher waits 1 s before its spawn
+    starter = subprocess.Popen([t.diyctl_bin, "start", "-d", conf], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)   # SIGPIPE at its default, as from a shell
+    t.defer(starter.kill)
+    t.wait_for(lambda: os.path.isdir("/run/diyctl/orphan"), timeout=10, msg="the start has begun")
+    starter.send_signal(signal.SIGKILL)
+    starter.wait(timeout=10)
+    starter.stdout.close()   # the read end of the supervisor's READY pipe: nobody reads it now
+    starter.stderr.close()
+    t.wait_for(lambda: os.path.exists("/run/diyctl/orphan/status"), timeout=20, msg="the start went on")
+    time.sleep(0.5)   # READY has been written into the closed pipe by now
+    st = json.loads(t.diyctl("status", "--json", "orphan", check=True).stdout)
+    t.eq(st["state"], "running", "the container runs, its supervisor alive")
+    t.eq(t.diyctl("stop", "-t", "2", "orphan").returncode, 0, "and stops")
+    t.eq(json.loads(t.diyctl("list", "--json", check=True).stdout), [], "nothing runs afterwards")
+    t.host_unchanged(before, "and nothing is left")
+
+
 def test_stop_while_starting(t):
     # A stop that arrives while the container is still starting (its
     # status not written yet) waits for the start, then stops it, as
