@@ -300,6 +300,13 @@ void dc_child_main(struct dc_exec_ctx *ctx)
                         break;
                 }
                 if (s->ops->apply(s, ctx, &err) < 0) {
+                        if (err.code == EACCES && (p->namespaces & DC_NS_USER)) {
+                                /* most often: a mount point to make in a rootfs of unmapped ids */
+                                char m[sizeof(err.msg)];
+                                snprintf(m, sizeof(m), "%s", err.msg);
+                                dc_err(&err, EACCES, "%.1400s (in its user namespace the container's root may "
+                                                     "write only what belongs to the ids user.map maps)", m);
+                        }
                         /* a step from the config (a volume) names where it is written */
                         const char *origin = dc_kvs_get(&s->args, "origin");
                         if (origin)

@@ -533,4 +533,9 @@ void dc_plan_net_child(struct dc_plan *p, const struct dc_config *c)
         dc_kvs_add(&s->args, "source", path);
         dc_kvs_add(&s->args, "target", "/etc/resolv.conf");
         dc_kvs_add(&s->args, "readonly", "1");
+        /* what asked for it, for the first process's errors */
+        const char *key = dc_config_present(c, "network.dns") || !dc_config_present(c, "network.mode") ? "network.dns"
+                                                                                                     : "network.mode";
+        _cleanup_free_ char *o = origin_of(c, org(c, key), key);
+        dc_kvs_add(&s->args, "origin", o);
 }

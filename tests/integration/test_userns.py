@@ -148,6 +148,16 @@ def test_explicit_map_as_root(t):
     t.contains(plan, "parent loopback-up", "as root, the launcher brings lo up (in the user namespace's netns)")
     p = t.diyctl("start", conf, "--set", 'process.args=["/bin/cat", "/sys/class/net/lo/operstate"]', check=True)
     t.ok(p.stdout.strip() in ("unknown", "up"), "lo is up (operstate %r)" % p.stdout.strip())
+    # A rootfs of host root's files has no /etc/resolv.conf to bind ours on,
+    # and the mapped root may not make one: the error says which key asked
+    # for it and why it cannot be made.
+    if os.path.lexists(os.path.join(r, "etc", "resolv.conf")):
+        os.unlink(os.path.join(r, "etc", "resolv.conf"))
+    p = t.diyctl("start", conf, "--set", 'network.dns=["192.0.2.53"]', "--set", 'process.args=["/bin/true"]')
+    t.eq(p.returncode, 125, "the start fails")
+    t.contains(p.stderr, "--set: network.dns: cannot create /etc/resolv.conf: Permission denied",
+               "naming the key that asked for the file")
+    t.contains(p.stderr, "the container's root may write only what belongs to the ids user.map maps", "and why")
 
 
 def test_time_offsets(t):
