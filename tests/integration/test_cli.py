@@ -183,7 +183,7 @@ def test_json_outputs_match_the_documentation(t):
     p = t.diyctl("status", "--json")
     t.eq((p.returncode, p.stdout), (2, ""), "usage errors: exit 2, nothing on stdout")
     p = t.diyctl("status", "--json", "nosuch")
-    t.eq(p.stdout, "", "an unknown container: nothing on stdout")
+    t.eq((p.returncode, p.stdout), (1, ""), "an unknown container: exit 1, nothing on stdout")
     # --set without a KEY= is a usage error (exit 2) on every command that takes it
     for cmd in ("check", "plan", "start", "config"):
         for bad in ("name", "=web"):
