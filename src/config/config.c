@@ -64,6 +64,7 @@ struct loader {
          * together runs only when there was none. */
         struct dc_strv errs;
         size_t n_errs;
+        int first_code;
         const char *top;     /* interned top file name, as given */
         char *dir_given;     /* dirname of the top file, as given */
         char *cwd;           /* absolute, NULL when unknown */
@@ -782,21 +783,33 @@ static int record(struct loader *l, int r)
                 return REPORTED;
         if (!l->err)
                 return r;
-        if (l->n_errs++ < MAX_ERRORS)
-                dc_strv_push(&l->errs, l->err->msg);
+        if (l->n_errs++ == 0)
+                l->first_code = l->err->code ? l->err->code : EINVAL;
+        if (l->n_errs <= MAX_ERRORS) {
+                /* one error, one line (a file name may hold a newline) */
+                char *m = dc_xstrdup(l->err->msg);
+                for (char *nl = m; (nl = strchr(nl, '\n'));)
+                        *nl = ' ';
+                dc_strv_push_take(&l->errs, m);
+        }
         return REPORTED;
 }
 
 /* Every recorded error in l->err, one a line, the first one's code kept. */
 static int report(struct loader *l)
 {
-        int code = l->err->code ? l->err->code : EINVAL;
+        int code = l->first_code;
         char *p = l->err->msg, *end = l->err->msg + sizeof(l->err->msg);
         size_t shown = 0;
         for (size_t i = 0; i < l->errs.n; i++) {
                 size_t need = strlen(l->errs.v[i]) + (i ? 1 : 0);
-                if ((size_t)(end - p) <= need + 48) /* room for the line saying how many more */
+                if ((size_t)(end - p) <= need + 48) { /* room for the line saying how many more */
+                        if (i == 0) { /* the first one always, cut if it must be */
+                                p += snprintf(p, (size_t)(end - p - 48), "%s", l->errs.v[0]);
+                                shown++;
+                        }
                         break;
+                }
                 p += sprintf(p, "%s%s", i ? "\n" : "", l->errs.v[i]);
                 shown++;
         }
@@ -1879,14 +1892,18 @@ static int load(struct loader *l, const char *text, const struct dc_config_opts 
                 return dc_err_at(l->err, &o, NULL, "syntax error");
         }
 
+        /* A bad override is recorded like a bad key; the file's keys are
+         * still checked. */
+        bool failed = false;
         for (size_t i = 0; opts && i < opts->n_sets; i++) {
                 int r = apply_set(l, &cfg, opts->sets[i]);
-                if (r < 0)
+                if (r < 0 && (r = record(l, r)) != REPORTED)
                         return r;
+                failed |= r < 0;
         }
 
         int r = walk_group(l, config_root_setting(&cfg), NULL, NULL, NULL);
-        if (r == REPORTED)
+        if (r == REPORTED || (r == 0 && failed))
                 return report(l);
         if (r < 0)
                 return r;

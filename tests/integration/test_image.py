@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 import time
@@ -329,6 +330,12 @@ def test_image_second_start_is_cached(t):
     t.eq(len(entries(t)), 2, "both still there")
     t.diyctl("stop", "-t", "1", "cached", check=True)
     t.eq(memo_args(), [None, None], "the memo was renewed")
+    # the cache's own directories are made where one is missing: here the holders'
+    cache = os.path.dirname(os.path.dirname(entries(t)[0]["path"]))
+    shutil.rmtree(os.path.join(cache, "holders"))
+    t.diyctl("start", "-d", conf, check=True)
+    t.eq([e["users"] for e in entries(t)], [["cached"], ["cached"]], "a cached start registers as the layers' user")
+    t.diyctl("stop", "-t", "1", "cached", check=True)
     # a prune of everything removes the cache's directories too; the next start makes them again
     t.diyctl("image", "prune", check=True)
     t.eq(entries(t), [], "pruned")

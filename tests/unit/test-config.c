@@ -1021,6 +1021,36 @@ static void test_several_errors(void)
         CHECK(strstr(err.msg, "lots.conf:21: k19: unknown key\nand 10 more errors") &&
                       !strcmp(last, "and 10 more errors"),
               "the last line counts the rest: %s", last);
+
+        /* Long lines (a long file name, which messages abbreviate): as many
+         * whole ones as the message holds, then the count of the rest. */
+        char rel[2600] = "";
+        for (int d = 0; d < 9; d++)
+                snprintf(rel + strlen(rel), sizeof(rel) - strlen(rel), "%0250d/", d);
+        strcat(rel, "long.conf");
+        put(rel, text);
+        r = load(rel, NULL, 0, &c, &err);
+        lines = 1;
+        for (const char *p = err.msg; *p; p++)
+                lines += *p == '\n';
+        last = strrchr(err.msg, '\n') ? strrchr(err.msg, '\n') + 1 : err.msg;
+        unsigned more = 0;
+        CHECK(r == -EINVAL && strlen(err.msg) < sizeof(err.msg) - 1 && startswith(err.msg, "0000") &&
+                      strstr(err.msg, "k00: unknown key\n") &&
+                      sscanf(last, "and %u more errors", &more) == 1 && lines - 1 + more == 30 && lines > 2,
+              "a %zu-byte file name: %zu lines, the last one %s", strlen(rel), lines, last);
+
+        /* A bad override is one more error: the file's keys are still checked. */
+        const char *sets[] = { "nosuch=1" };
+        put("set.conf", R "limits = { pids = 0; };\n");
+        r = load("set.conf", sets, 1, &c, &err);
+        CHECK_STREQ(err.msg, "--set: nosuch: unknown key\nset.conf:2: limits.pids: 0 is out of range (1-4194304)",
+                    "a bad --set and the file's own errors");
+
+        /* A file name with a newline: its error stays one line. */
+        put("new\nline.conf", "zzz = 1;\n" R);
+        r = load("new\nline.conf", NULL, 0, &c, &err);
+        CHECK_STREQ(err.msg, "new line.conf:1: zzz: unknown key", "one error, one line: %s", err.msg);
 }
 
 /* Printing, loading the JSON-equivalent values back: a config printed twice
