@@ -304,8 +304,9 @@ void dc_child_main(struct dc_exec_ctx *ctx)
                                 /* most often: a mount point to make in a rootfs of unmapped ids */
                                 char m[sizeof(err.msg)];
                                 snprintf(m, sizeof(m), "%s", err.msg);
-                                dc_err(&err, EACCES, "%.1400s (in its user namespace the container's root may "
-                                                     "write only what belongs to the ids user.map maps)", m);
+                                dc_err(&err, EACCES, "%.1400s (in its user namespace the container's root has "
+                                                     "the rights of the host ids user.map maps it to, not root's)",
+                                       m);
                         }
                         /* a step from the config (a volume) names where it is written */
                         const char *origin = dc_kvs_get(&s->args, "origin");

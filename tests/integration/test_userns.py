@@ -157,7 +157,7 @@ def test_explicit_map_as_root(t):
     t.eq(p.returncode, 125, "the start fails")
     t.contains(p.stderr, "--set: network.dns: cannot create /etc/resolv.conf: Permission denied",
                "naming the key that asked for the file")
-    t.contains(p.stderr, "the container's root may write only what belongs to the ids user.map maps", "and why")
+    t.contains(p.stderr, "the container's root has the rights of the host ids user.map maps it to, not root's", "and why")
 
 
 def test_time_offsets(t):
