@@ -835,6 +835,11 @@ static int walk_group(struct loader *l, config_setting_t *g, const char *tprefix
                 _cleanup_free_ char *dkey = dprefix ? dc_xasprintf("%s.%s", dprefix, name) : dc_xstrdup(name);
                 int idx = dc_key_index(tkey);
                 int r;
+                if (idx < 0 && l->err && l->n_errs >= MAX_ERRORS) {
+                        l->n_errs++; /* only counted by now: no suggestion to look for */
+                        failed = true;
+                        continue;
+                }
                 if (idx < 0) {
                         const char *sug = suggest(tprefix, name);
                         r = sug ? err_at(l, s, dkey, "unknown key (did you mean \"%s\"?)", sug)
