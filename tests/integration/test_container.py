@@ -301,6 +301,33 @@ def test_interactive_shell_on_a_pty(t):
     t.eq(rc, 3, "exit code of the interactive shell")
 
 
+def test_relayed_terminal_output_to_a_closed_pipe(t):
+    # `diyctl start box.conf | head -1` from a terminal: the launcher relays
+    # the container's pty to a pipe whose reader has gone. It must not die
+    # of SIGPIPE before its teardown; the container runs to its end, and
+    # start exits with its code with nothing left on the host.
+    import subprocess
+    before = t.snapshot()
+    conf = basic_conf(t, 'process = { args = [ "/bin/sh", "-c", '
+                         '"i=0; while [ $i -lt 40 ]; do echo line $i; i=$((i+1)); sleep 0.05; done; exit 7" ]; };\n')
+    master, slave = os.openpty()
+    t.defer(os.close, master)
+    r, w = os.pipe()
+    try:
+        p = subprocess.Popen([t.diyctl_bin, "start", conf], stdin=slave, stdout=w, stderr=subprocess.PIPE,
+                             start_new_session=True)
+    finally:
+        os.close(slave)
+        os.close(w)
+    t.defer(p.kill)
+    first = os.read(r, 64)
+    os.close(r)   # the reader goes away: the next writes fail with EPIPE
+    t.contains(first.decode(errors="replace"), "line 0", "the container's output came through the pty relay")
+    rc = p.wait(timeout=60)
+    t.eq(rc, 7, "start ends with the container's exit code, not killed by SIGPIPE (%s)" % p.stderr.read().decode())
+    t.host_unchanged(before, "and leaves nothing behind")
+
+
 def test_check_and_plan_commands(t):
     good = basic_conf(t)
     t.diyctl("check", good, check=True)
