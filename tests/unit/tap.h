@@ -13,8 +13,9 @@ __attribute__((constructor)) static void tap_init(void)
 
 #define CHECK(cond, ...)                                                       \
         do {                                                                   \
+                int _check_ok = !!(cond); /* once: cond may have effects */    \
                 tap_n++;                                                       \
-                if (cond) {                                                    \
+                if (_check_ok) {                                               \
                         printf("ok %d - ", tap_n);                             \
                 } else {                                                       \
                         tap_failed++;                                          \
@@ -22,7 +23,7 @@ __attribute__((constructor)) static void tap_init(void)
                 }                                                              \
                 printf(__VA_ARGS__);                                           \
                 printf("\n");                                                  \
-                if (!(cond))                                                   \
+                if (!_check_ok)                                                \
                         printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
         } while (0)
 
