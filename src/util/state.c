@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "diyctl/plan.h"
@@ -26,9 +27,22 @@ int dc_state_write_status(const char *dir, const struct dc_kvs *kv, struct dc_er
 {
         _cleanup_free_ char *tmp = dc_xasprintf("%s/status.tmp", dir);
         _cleanup_free_ char *final = dc_xasprintf("%s/status", dir);
-        _cleanup_fclose_ FILE *f = fopen(tmp, "we");
-        if (!f)
+        /* 0600: it holds process.env, which may hold secrets, and the state
+         * dir is 0711 (a remapped container root passes through it) */
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
                 return dc_err(err, errno, "%s: %s", tmp, strerror(errno));
+        if (fchmod(fd, 0600) < 0) { /* a status.tmp an older diyctl left */
+                int e = errno;
+                close(fd);
+                return dc_err(err, e, "%s: %s", tmp, strerror(e));
+        }
+        _cleanup_fclose_ FILE *f = fdopen(fd, "w");
+        if (!f) {
+                int e = errno;
+                close(fd);
+                return dc_err(err, e, "%s: %s", tmp, strerror(e));
+        }
         for (size_t i = 0; i < kv->n; i++) {
                 _cleanup_free_ char *v = dc_pct_encode(kv->v[i].val);
                 fprintf(f, "%s=%s\n", kv->v[i].key, v);
