@@ -21,6 +21,7 @@ struct dc_exec_ctx {
         int lock_fd;             /* flock on STATE/lock, held for the container's life */
         pid_t child;             /* the container's first process, in the launcher's pid ns */
         struct dc_strv cgroup_dirs; /* its cgroup in each hierarchy (for status, exec) */
+        long long started;          /* unix time its process ran (status) */
         /* Set by the cgroup step when it runs before the spawn (steps/cgroup.c):
          * the first process is cloned straight into the v2 cgroup
          * (CLONE_INTO_CGROUP); it joins the v1 ones itself, by "tasks" fds
@@ -78,6 +79,14 @@ int dc_teardown(const char *state_dir, struct dc_error *err);
 
 /* The same, for a caller that already holds the state dir's lock. */
 int dc_teardown_locked(const char *state_dir, struct dc_error *err);
+/* The same, but the state dir's own record is retired rather than undone:
+ * its log and status stay as the exited container's record (a detached
+ * container that ended on its own; see dc_statedir_retire). */
+int dc_teardown_keep_record(const char *state_dir, struct dc_error *err);
+/* Turn a torn-down state dir into an exited container's record: remove all
+ * but its log and status (the journal before the lock, so that a crash
+ * between leaves either a journal to undo or a finished record). */
+int dc_statedir_retire(const char *dir, struct dc_error *err);
 /* Take the state dir's lock: 0 with *fd set, -EBUSY when a launcher holds it. */
 int dc_statedir_lock(const char *dir, int *fd, struct dc_error *err);
 

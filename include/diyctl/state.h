@@ -1,6 +1,8 @@
 /* The state directory of a running container: STATE_ROOT/NAME/{lock,journal,
  * status,log,root}. `status` is written once the process runs and read by
- * list, status, stop, exec and logs. */
+ * list, status, stop, exec and logs. A detached container that ended on its
+ * own leaves only {log,status}: its record, until the next start of the name,
+ * stop or cleanup. */
 #pragma once
 #include <stdbool.h>
 #include <sys/types.h>
@@ -17,6 +19,10 @@ struct dc_state {
         pid_t pid;             /* the container's first process, host pid */
         long long started;     /* unix time */
         bool detached;
+        bool exited;           /* only the record of a detached container that ended is left */
+        bool stopping;         /* its process ended, its launcher tears down */
+        int exit_code;         /* exited: its code, 128+N for signal N */
+        long long ended;       /* exited: unix time */
         struct dc_kvs kv;      /* every field of the status file */
 };
 

@@ -21,7 +21,9 @@
 static const char *state_word(const struct dc_state *st)
 {
         if (st->running)
-                return st->has_status ? "running" : "starting";
+                return st->stopping ? "stopping" : st->has_status ? "running" : "starting";
+        if (st->exited)
+                return "exited"; /* a detached container's record: its log and exit code */
         return "dead"; /* launcher gone, leftovers: diyctl cleanup */
 }
 
@@ -127,13 +129,22 @@ static void addresses(const struct dc_state *st, char *buf, size_t n)
         snprintf(buf, n, "%s%s%s", a4 ? a4 : "", a4 && a6 ? "," : "", a6 ? a6 : "");
 }
 
+static long long uptime(const struct dc_state *st)
+{
+        return st->started && !st->exited && !st->stopping ? (long long)time(NULL) - st->started : 0;
+}
+
 static void print_state_json(const struct dc_state *st, bool full)
 {
         fputs("{\"name\":", stdout);
         dc_json_str(stdout, st->name);
         fprintf(stdout, ",\"state\":\"%s\",\"pid\":%d,\"launcher_pid\":%d,\"started\":%lld,\"uptime\":%lld,\"detached\":%s",
-                state_word(st), (int)st->pid, (int)st->launcher_pid, st->started,
-                st->started ? (long long)time(NULL) - st->started : 0, st->detached ? "true" : "false");
+                state_word(st), (int)st->pid, (int)st->launcher_pid, st->started, uptime(st),
+                st->detached ? "true" : "false");
+        if (st->exited)
+                fprintf(stdout, ",\"exit_code\":%d,\"ended\":%lld", st->exit_code, st->ended);
+        else
+                fputs(",\"exit_code\":null,\"ended\":0", stdout);
         fputs(",\"config\":", stdout);
         dc_json_str(stdout, dc_kvs_get(&st->kv, "config"));
         fputs(",\"state_dir\":", stdout);
@@ -159,6 +170,8 @@ static void print_state_json(const struct dc_state *st, bool full)
                 mem >= 0 ? fprintf(stdout, "%lld", mem) : fputs("null", stdout);
                 fputs(",\"pids_current\":", stdout);
                 pids >= 0 ? fprintf(stdout, "%lld", pids) : fputs("null", stdout);
+                fprintf(stdout, ",\"oom_killed\":%s",
+                        dc_streq(dc_kvs_get(&st->kv, "oom_killed"), "1") ? "true" : "false");
                 fputs(",\"namespaces\":", stdout);
                 dc_json_str(stdout, dc_kvs_get(&st->kv, "namespaces"));
                 fputs(",\"args\":[", stdout);
@@ -235,17 +248,25 @@ int dc_cmd_list(int argc, char **argv)
         if (json)
                 fputs("[", stdout);
         else
-                printf("%-20s %-9s %-8s %-9s %-18s %s\n", "NAME", "STATE", "PID", "UPTIME", "ADDRESSES", "CONFIG");
+                printf("%-20s %-11s %-8s %-9s %-18s %s\n", "NAME", "STATE", "PID", "UPTIME", "ADDRESSES", "CONFIG");
         for (size_t i = 0; i < n; i++) {
                 if (json) {
                         fputs(i ? "," : "", stdout);
                         print_state_json(&v[i], false);
                 } else {
-                        long long up = v[i].started ? (long long)time(NULL) - v[i].started : 0;
-                        char addrs[128];
+                        char addrs[128], state[32], pid[16], up[24];
                         addresses(&v[i], addrs, sizeof(addrs));
-                        printf("%-20s %-9s %-8d %-9lld %-18s %s\n", v[i].name, state_word(&v[i]), (int)v[i].pid, up,
-                               addrs[0] ? addrs : "-",
+                        if (v[i].exited) {
+                                /* how it ended in the state, and no pid or uptime */
+                                snprintf(state, sizeof(state), "exited(%d)", v[i].exit_code);
+                                snprintf(pid, sizeof(pid), "-");
+                                snprintf(up, sizeof(up), "-");
+                        } else {
+                                snprintf(state, sizeof(state), "%s", state_word(&v[i]));
+                                snprintf(pid, sizeof(pid), "%d", (int)v[i].pid);
+                                snprintf(up, sizeof(up), "%lld", uptime(&v[i]));
+                        }
+                        printf("%-20s %-11s %-8s %-9s %-18s %s\n", v[i].name, state, pid, up, addrs[0] ? addrs : "-",
                                dc_kvs_get(&v[i].kv, "config") ? dc_kvs_get(&v[i].kv, "config") : "-");
                 }
                 dc_state_free(&v[i]);
@@ -282,6 +303,18 @@ int dc_cmd_status(int argc, char **argv)
                        dc_kvs_get(&st.kv, "config") ? dc_kvs_get(&st.kv, "config") : "-",
                        dc_kvs_get(&st.kv, "namespaces") ? dc_kvs_get(&st.kv, "namespaces") : "-", st.dir,
                        addrs[0] ? addrs : "-");
+                if (st.exited) {
+                        char when[64] = "";
+                        time_t t = (time_t)st.ended;
+                        struct tm tm;
+                        if (localtime_r(&t, &tm))
+                                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+                        const char *sig = dc_kvs_get(&st.kv, "signal");
+                        printf("exit code:  %d%s%s%s%s\nended:      %s\n", st.exit_code, sig ? " (signal " : "",
+                               sig ? sig : "", sig ? ")" : "",
+                               dc_streq(dc_kvs_get(&st.kv, "oom_killed"), "1") ? ", killed by the OOM killer" : "",
+                               when);
+                }
         }
         int rc = st.running ? 0 : 3;
         dc_state_free(&st);

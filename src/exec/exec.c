@@ -416,9 +416,9 @@ static long long now_ms(void)
         return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* After exec: relay the terminal, forward signals, wait for the end. */
-static int supervise(struct dc_exec_ctx *ctx, int sfd, int master, const struct dc_exec_opts *opts,
-                     int *status_out)
+/* After exec: relay the terminal, forward signals, wait for the end. true
+ * when it was asked to stop (a signal came), false when it ended on its own. */
+static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, int *status_out)
 {
         struct dc_pty_relay *relay = NULL;
         struct dc_error ignored;
@@ -429,7 +429,7 @@ static int supervise(struct dc_exec_ctx *ctx, int sfd, int master, const struct 
         long long grace = t ? atoll(t) * 1000 : 10000;
         bool exited = false;
         int status = 0;
-        (void)opts;
+        bool asked = false;
         while (!exited) {
                 struct pollfd pf[3] = { { .fd = sfd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
                 if (relay)
@@ -472,6 +472,7 @@ static int supervise(struct dc_exec_ctx *ctx, int sfd, int master, const struct 
                         case SIGHUP:
                         case SIGQUIT:
                                 dc_notify_stopping("stopping"); /* $NOTIFY_SOCKET: systemd */
+                                asked = true;
                                 /* Pass it on; a container that ignores it is killed after the grace time. */
                                 kill(ctx->child, (int)si.ssi_signo);
                                 if (kill_at < 0)
@@ -486,7 +487,7 @@ static int supervise(struct dc_exec_ctx *ctx, int sfd, int master, const struct 
         }
         dc_pty_relay_finish(relay);
         *status_out = status;
-        return 0;
+        return asked;
 }
 
 /* Detached: the container's output goes to STATE/log, input from /dev/null. */
@@ -504,9 +505,12 @@ static int redirect_output(const struct dc_plan *plan, struct dc_error *err)
         return 0;
 }
 
-/* What list, status, stop and exec need to know, once the process runs. */
+/* What list, status, stop and exec need to know, once the process runs.
+ * With ENDED (its wait status) the record an exited container leaves: no
+ * pids, cgroups or resolved values (all gone with the teardown), but when
+ * and how it ended. */
 static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ctx,
-                        const struct dc_exec_opts *opts, struct dc_error *err)
+                        const struct dc_exec_opts *opts, const int *ended, bool oom, struct dc_error *err)
 {
         struct dc_kvs kv = { 0 };
         dc_kvs_add(&kv, "name", plan->name);
@@ -515,15 +519,26 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
                                               ? realpath(plan->config_file, NULL)
                                               : NULL;
         dc_kvs_add(&kv, "config", config ? config : plan->config_file);
-        dc_kvs_addf(&kv, "launcher_pid", "%d", (int)getpid());
-        dc_kvs_addf(&kv, "pid", "%d", (int)ctx->child);
-        dc_kvs_addf(&kv, "started", "%lld", (long long)time(NULL));
+        if (ended) {
+                dc_kvs_add(&kv, "state", "exited");
+                dc_kvs_addf(&kv, "started", "%lld", ctx->started);
+                dc_kvs_addf(&kv, "ended", "%lld", (long long)time(NULL));
+                dc_kvs_addf(&kv, "exit_code", "%d", status_code(*ended));
+                if (WIFSIGNALED(*ended))
+                        dc_kvs_addf(&kv, "signal", "%d", WTERMSIG(*ended));
+                if (oom)
+                        dc_kvs_add(&kv, "oom_killed", "1");
+        } else {
+                dc_kvs_addf(&kv, "launcher_pid", "%d", (int)getpid());
+                dc_kvs_addf(&kv, "pid", "%d", (int)ctx->child);
+                dc_kvs_addf(&kv, "started", "%lld", ctx->started);
+        }
         dc_kvs_add(&kv, "detached", opts && opts->detached ? "1" : "0");
         dc_kvs_add(&kv, "terminal", plan->terminal ? "1" : "0");
         dc_kvs_add(&kv, "init", plan->init ? "1" : "0");
-        for (size_t i = 0; i < ctx->cgroup_dirs.n; i++)
+        for (size_t i = 0; !ended && i < ctx->cgroup_dirs.n; i++)
                 dc_kvs_add(&kv, "cgroup", ctx->cgroup_dirs.v[i]);
-        for (size_t i = 0; i < ctx->vars.n; i++) {
+        for (size_t i = 0; !ended && i < ctx->vars.n; i++) {
                 _cleanup_free_ char *k = dc_xasprintf("var.%s", ctx->vars.v[i].key);
                 dc_kvs_add(&kv, k, ctx->vars.v[i].val);
         }
@@ -656,8 +671,10 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                         r = dc_err(err, go, "the container's first process died before it could run: %s",
                                    strerror(-go));
         }
-        if (r == 0)
-                r = write_status(plan, &ctx, opts, err);
+        if (r == 0) {
+                ctx.started = (long long)time(NULL);
+                r = write_status(plan, &ctx, opts, NULL, false, err);
+        }
         if (opts && opts->notify_fd >= 0) {
                 if (r == 0) {
                         dc_write_all(opts->notify_fd, "READY=1\n", 8);
@@ -677,12 +694,25 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
         }
 
         int status = 0;
+        bool keep_record = false;
         if (r == 0) {
-                supervise(&ctx, sfd, master, opts, &status);
+                bool asked = supervise(&ctx, sfd, master, &status);
                 master = -1;
                 *exit_code = status_code(status);
-                if (opts && opts->oom_killed && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-                        *opts->oom_killed = dc_cgroup_oom_killed(&ctx.cgroup_dirs);
+                bool oom = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+                           dc_cgroup_oom_killed(&ctx.cgroup_dirs);
+                if (opts && opts->oom_killed)
+                        *opts->oom_killed = oom;
+                /* A detached container that ended on its own (not stopped)
+                 * leaves its log and how it ended, as docker keeps an exited
+                 * container: diyctl list, status, logs; the next start of the
+                 * name, stop or cleanup removes it. Without it the reason a
+                 * background service died would vanish with it. */
+                struct dc_error ignored;
+                keep_record = opts && opts->detached && !asked &&
+                              write_status(plan, &ctx, opts, &status, oom, &ignored) == 0;
+                if (keep_record)
+                        dc_fault_point("exited:teardown"); /* tests: dies before the teardown */
                 dc_notify_stopping("tearing down");
         } else {
                 if (master >= 0)
@@ -696,7 +726,8 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 dc_journal_close(ctx.journal);
                 ctx.journal = NULL;
                 struct dc_error terr = { 0 };
-                int t = dc_teardown_locked(plan->state_dir, &terr);
+                int t = keep_record ? dc_teardown_keep_record(plan->state_dir, &terr)
+                                    : dc_teardown_locked(plan->state_dir, &terr);
                 if (t < 0 && r == 0) {
                         *err = terr;
                         r = t;

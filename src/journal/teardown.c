@@ -20,7 +20,7 @@ static void note(char *buf, size_t cap, const char *what, const char *detail)
                 snprintf(buf + len, cap - len, "%s%s: %s", len ? "; " : "", what, detail);
 }
 
-int dc_teardown_locked(const char *state_dir, struct dc_error *err)
+static int teardown(const char *state_dir, bool keep_record, struct dc_error *err)
 {
         _cleanup_free_ char *jp = dc_xasprintf("%s/journal", state_dir);
         struct dc_jcontent jc = { 0 };
@@ -69,7 +69,8 @@ int dc_teardown_locked(const char *state_dir, struct dc_error *err)
                         j = NULL;
                 }
                 struct dc_error ue = { 0 };
-                if (ops->undo(&en->kv, &ue) < 0) {
+                int u = last && keep_record ? dc_statedir_retire(state_dir, &ue) : ops->undo(&en->kv, &ue);
+                if (u < 0) {
                         failures++;
                         note(problems, sizeof(problems), en->kind, ue.msg);
                         continue;
@@ -94,6 +95,16 @@ int dc_teardown_locked(const char *state_dir, struct dc_error *err)
         }
         dc_jcontent_free(&jc);
         return ret;
+}
+
+int dc_teardown_locked(const char *state_dir, struct dc_error *err)
+{
+        return teardown(state_dir, false, err);
+}
+
+int dc_teardown_keep_record(const char *state_dir, struct dc_error *err)
+{
+        return teardown(state_dir, true, err);
 }
 
 int dc_teardown(const char *state_dir, struct dc_error *err)

@@ -13,6 +13,8 @@
 
 /* Files the state directory may hold; undo removes exactly these. */
 static const char *const state_files[] = { "journal", "status", "status.tmp", "log", "resolv.conf", "lock" };
+/* What an exited container's record keeps of them (dc_statedir_retire). */
+static const char *const record_files[] = { "log", "status" };
 
 /* Take the lock of an existing or new state dir. 0 with *fd set, -EBUSY when
  * another launcher holds it. */
@@ -107,6 +109,14 @@ static int statedir_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, stru
                 return dc_err(err, EEXIST,
                               "container %s was not torn down (its launcher died?); run: diyctl cleanup %s",
                               name, name);
+        if (existed) {
+                /* the record of an earlier run that exited: this run replaces it */
+                for (size_t i = 0; i < DC_ARRAY_SIZE(record_files); i++) {
+                        _cleanup_free_ char *f = dc_xasprintf("%s/%s", path, record_files[i]);
+                        if (unlink(f) < 0 && errno != ENOENT)
+                                return dc_err(err, errno, "cannot remove %s: %s", f, strerror(errno));
+                }
+        }
         r = dc_journal_create(jp, name, &ctx->journal, err);
         if (r < 0) {
                 /* no journal, so no teardown will run: remove what we made here */
@@ -144,6 +154,25 @@ static int statedir_undo(const struct dc_kvs *rec, struct dc_error *err)
         if (slash && slash != base) {
                 *slash = 0;
                 dc_state_root_prune(base);
+        }
+        return 0;
+}
+
+int dc_statedir_retire(const char *dir, struct dc_error *err)
+{
+        if (!dir || dir[0] != '/')
+                return dc_err(err, EINVAL, "statedir record without an absolute path");
+        _cleanup_free_ char *root = dc_xasprintf("%s/root", dir);
+        if (rmdir(root) < 0 && errno != ENOENT)
+                return dc_err(err, errno, "cannot remove %s: %s", root, strerror(errno));
+        /* state_files minus record_files, in their order: the journal before the lock */
+        for (size_t i = 0; i < DC_ARRAY_SIZE(state_files); i++) {
+                bool keep = false;
+                for (size_t k = 0; k < DC_ARRAY_SIZE(record_files); k++)
+                        keep |= strcmp(state_files[i], record_files[k]) == 0;
+                _cleanup_free_ char *f = dc_xasprintf("%s/%s", dir, state_files[i]);
+                if (!keep && unlink(f) < 0 && errno != ENOENT)
+                        return dc_err(err, errno, "cannot remove %s: %s", f, strerror(errno));
         }
         return 0;
 }

@@ -96,6 +96,17 @@ int dc_state_read(const char *root, const char *name, struct dc_state *st, struc
         if (dc_kvs_get_ll(&st->kv, "started", &x) == 0)
                 st->started = x;
         st->detached = dc_streq(dc_kvs_get(&st->kv, "detached"), "1");
+        if (dc_streq(dc_kvs_get(&st->kv, "state"), "exited")) {
+                /* a record only once its teardown is through (no journal);
+                 * with one left, the launcher is at it or died in it */
+                _cleanup_free_ char *jp = dc_xasprintf("%s/journal", st->dir);
+                st->stopping = st->running;
+                st->exited = !st->running && access(jp, F_OK) < 0;
+                if (dc_kvs_get_ll(&st->kv, "exit_code", &x) == 0)
+                        st->exit_code = (int)x;
+                if (dc_kvs_get_ll(&st->kv, "ended", &x) == 0)
+                        st->ended = x;
+        }
         return 0;
 }
 

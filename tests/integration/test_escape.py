@@ -75,6 +75,8 @@ def private_diyctl(t):
 def wait_stopped(t, name, timeout=30):
     t.wait_for(lambda: t.diyctl("status", name).returncode != 0, timeout=timeout,
                msg="container %s ended" % name)
+    # a detached container that ended on its own leaves its record (log, exit code)
+    t.diyctl("cleanup", name, check=True)
 
 
 def host_root_device():

@@ -228,3 +228,92 @@ def test_stop_while_starting(t):
     starter.wait(timeout=30)
     t.eq(json.loads(t.diyctl("list", "--json", check=True).stdout), [], "nothing runs afterwards")
     t.host_unchanged(before, "and nothing is left")
+
+
+def _record_only(t, before, name):
+    """Everything the container changed on the host is undone but its record:
+    the snapshot differs from `before` only in /run/diyctl/NAME/{log,status}."""
+    for _ in range(10):  # (some effects of a teardown land late: link state, cgroup removal)
+        diffs = t.compare(before, t.snapshot())
+        if sorted(diffs) == ["/run/diyctl"]:
+            break
+        time.sleep(0.5)
+    t.eq(sorted(diffs), ["/run/diyctl"], "only the state root differs from before the start: %s" % diffs)
+    t.eq(sorted(os.listdir("/run/diyctl/%s" % name)), ["log", "status"], "the record is the log and the status")
+
+
+def test_detached_container_that_exits_leaves_its_record(t):
+    # a NAT container: its veth, firewall rules, lease and sysctls go when it
+    # ends; its output and exit code stay until the name is started again,
+    # stopped or cleaned up (as docker keeps an exited container)
+    nat = 'network = { mode = "nat"; ports = ( { host = 8080; container = 80; } ); };\n'
+    conf = conf_for(t, name="job", script="echo to-stdout; echo to-stderr >&2; exit 3", extra=nat)
+    before = t.snapshot()
+    t0 = int(time.time())
+    t.diyctl("start", "-d", conf, check=True)
+    t.wait_for(lambda: t.diyctl("status", "job").returncode == 3, timeout=20, msg="job ended")
+    _record_only(t, before, "job")
+    st = status_any(t, "job")
+    t.eq((st["state"], st["exit_code"], st["pid"], st["launcher_pid"], st["uptime"], st["addresses"], st["cgroups"],
+          st["oom_killed"]), ("exited", 3, 0, 0, 0, [], [], False),
+         "status --json: exited with its code; no pid, address or cgroup is left")
+    t.ok(t0 <= st["started"] <= st["ended"] <= time.time(), "started <= ended, both from this run: %s" % st)
+    t.eq(st["args"], ["/bin/sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 3"], "and what it ran")
+    lst = json.loads(t.diyctl("list", "--json", check=True).stdout)
+    t.eq([(c["name"], c["state"], c["exit_code"]) for c in lst], [("job", "exited", 3)], "list --json")
+    row = t.diyctl("list", check=True).stdout.splitlines()[1].split()
+    t.eq(row[:4], ["job", "exited(3)", "-", "-"], "list: the state with its code, no pid or uptime")
+    text = t.diyctl("status", "job").stdout
+    t.contains(text, "state:      exited", "status says it exited")
+    t.contains(text, "exit code:  3", "and with which code")
+    t.eq(t.diyctl("logs", "job", check=True).stdout, "to-stdout\nto-stderr\n", "logs: its output, after its end")
+    t.eq(t.diyctl("logs", "-f", "job", check=True, timeout=10).stdout, "to-stdout\nto-stderr\n",
+         "logs -f of an exited container ends at once")
+    p = t.diyctl("exec", "job", "--", "true")
+    t.ok(p.returncode != 0 and "not running" in p.stderr, "exec into it: not running (%s)" % p.stderr.strip())
+    t.eq(os.stat("/run/diyctl/job/status").st_mode & 0o777, 0o600, "the status (process.env) is the owner's")
+
+    # starting the name again replaces the record, not appends to it
+    t.diyctl("start", "-d", conf, "--set", 'process.args=["/bin/sh","-c","echo second"]', check=True)
+    t.wait_for(lambda: status_any(t, "job").get("state") == "exited" and status_any(t, "job")["exit_code"] == 0,
+               timeout=20, msg="the second run ended")
+    t.eq(t.diyctl("logs", "job", check=True).stdout, "second\n", "the log is the second run's alone")
+    _record_only(t, before, "job")
+    # stop removes an exited container's record (nothing else is left)
+    t.diyctl("stop", "job", check=True)
+    t.ok(not os.path.exists("/run/diyctl/job"), "stop removed the record")
+    t.eq(t.diyctl("status", "job").returncode, 1, "no container job any more")
+    t.host_unchanged(before, "stop of an exited container leaves the host as before")
+
+    # cleanup --all removes records too; a stopped container leaves none
+    t.diyctl("start", "-d", conf, check=True)
+    t.wait_for(lambda: t.diyctl("status", "job").returncode == 3, timeout=20, msg="job ended")
+    t.diyctl("cleanup", "--all", check=True)
+    t.host_unchanged(before, "cleanup --all removed the record")
+    t.diyctl("start", "-d", conf_for(t, name="svc"), check=True)
+    t.diyctl("stop", "svc", check=True)
+    t.host_unchanged(before, "a container ended by stop leaves no record")
+    # in the foreground nothing is kept either: its output went to the terminal
+    t.eq(t.diyctl("start", conf).returncode, 3, "foreground: the exit code")
+    t.host_unchanged(before, "a foreground container leaves no record")
+
+
+def test_launcher_killed_tearing_down_an_exited_container(t):
+    # killed after it wrote the exit record, before its teardown: the journal
+    # is still there, so the container is dead (not exited) and cleanup
+    # removes everything, the record included
+    conf = conf_for(t, name="job", script="echo bye; exit 0")
+    before = t.snapshot()
+    t.diyctl("start", "-d", conf, check=True, env={"DIYCTL_FAULT": "exited:teardown"})
+    t.wait_for(lambda: t.diyctl("status", "job").returncode == 3, timeout=20, msg="its launcher died")
+    st = status_any(t, "job")
+    t.eq(st["state"], "dead", "with its journal left it is dead, not exited: %s" % st["state"])
+    t.ok(os.path.exists("/run/diyctl/job/journal"), "the journal is left for cleanup")
+    t.diyctl("cleanup", "job", check=True)
+    t.host_unchanged(before, "cleanup after the launcher died in the exited teardown")
+
+
+def status_any(t, name):
+    """status --json whatever its exit code (3: not running)."""
+    p = t.diyctl("status", "--json", name)
+    return json.loads(p.stdout) if p.stdout.strip() else {}

@@ -21,6 +21,22 @@ def test_memory_limit_oom(t):
     t.contains(plan, "memory=33554432", "plan shows the limit")
 
 
+def test_detached_oom_kill_is_on_record(t):
+    # a detached container the OOM killer ends: its record says so, and why
+    conf = conf_with(t, "mem", 'memory = "32M";', "echo allocating; exec tail /dev/zero")
+    t.diyctl("start", "-d", conf, check=True)
+    t.wait_for(lambda: t.diyctl("status", "mem").returncode == 3, timeout=60, msg="the OOM killer ended it")
+    st = json.loads(t.diyctl("status", "--json", "mem").stdout)
+    t.eq((st["state"], st["exit_code"], st["oom_killed"]), ("exited", 128 + 9, True),
+         "status --json: exited by SIGKILL, from the OOM killer")
+    text = t.diyctl("status", "mem").stdout
+    t.contains(text, "exit code:  137 (signal 9), killed by the OOM killer", "status names the signal and the OOM kill")
+    log = t.diyctl("logs", "mem", check=True).stdout
+    t.contains(log, "allocating", "logs: its own output")
+    t.contains(log, "diyctl: mem was killed by the OOM killer", "and diyctl's word on how it ended")
+    t.diyctl("stop", "mem", check=True)
+
+
 def test_pids_limit_stops_a_fork_bomb(t):
     conf = conf_with(t, "pids", "pids = 10;",
                      # only builtins count: once the limit is hit, nothing can fork

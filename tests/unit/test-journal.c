@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "diyctl/exec.h"
 #include "diyctl/journal.h"
+#include "diyctl/state.h"
 #include "diyctl/util.h"
 #include "tap.h"
 
@@ -1083,6 +1085,89 @@ static void rm_rf_tmp(void)
         rmdir(tmpdir);
 }
 
+
+/* An exited container's record: dc_teardown_keep_record leaves its log and
+ * status; the state reads as exited only once the journal is gone; a plain
+ * teardown (stop, cleanup, the next start's) removes it all. */
+static void touch(const char *dir, const char *name, const char *text)
+{
+        _cleanup_free_ char *p = dc_xasprintf("%s/%s", dir, name);
+        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+                dc_write_all(fd, text, strlen(text));
+                close(fd);
+        }
+}
+
+static void make_state(const char *root, const char *name, bool exited_status)
+{
+        _cleanup_free_ char *dir = dc_xasprintf("%s/%s", root, name);
+        _cleanup_free_ char *jp = dc_xasprintf("%s/journal", dir);
+        _cleanup_free_ char *rd = dc_xasprintf("%s/root", dir);
+        mkdir(root, 0755);
+        mkdir(dir, 0711);
+        mkdir(rd, 0755);
+        struct dc_error err = { 0 };
+        struct dc_journal *j = NULL;
+        if (dc_journal_create(jp, name, &j, &err) < 0) {
+                CHECK(false, "record: journal: %s", err.msg);
+                return;
+        }
+        struct dc_kvs kv = { 0 };
+        dc_kvs_add(&kv, "path", dir);
+        unsigned seq;
+        CHECK(dc_journal_intent(j, "statedir", &kv, &seq, &err) == 0 && dc_journal_done(j, seq, "statedir", NULL, &err) == 0,
+              "record: statedir journaled: %s", err.msg);
+        dc_kvs_free(&kv);
+        dc_journal_close(j);
+        touch(dir, "lock", "");
+        touch(dir, "log", "out\n");
+        touch(dir, "resolv.conf", "nameserver 192.0.2.1\n");
+        touch(dir, "status", exited_status ? "name=job\nstate=exited\nstarted=10\nended=12\nexit_code=3\ndetached=1\n"
+                                           : "name=job\nlauncher_pid=1\npid=2\nstarted=10\ndetached=1\n");
+}
+
+static void test_exited_record(void)
+{
+        _cleanup_free_ char *root = tmppath("state");
+        _cleanup_free_ char *dir = dc_xasprintf("%s/job", root);
+        struct dc_error err = { 0 };
+        struct dc_state st;
+
+        make_state(root, "job", true);
+        CHECK(dc_state_read(root, "job", &st, &err) == 0 && !st.exited && !st.running,
+              "record: with its journal left it is not exited (dead: the teardown is due)");
+        dc_state_free(&st);
+        CHECK(dc_teardown_keep_record(dir, &err) == 0, "record: teardown keeping the record: %s", err.msg);
+        struct stat sb;
+        static const char *const gone[] = { "journal", "lock", "resolv.conf", "root", "status.tmp" };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(gone); i++) {
+                _cleanup_free_ char *p = dc_xasprintf("%s/%s", dir, gone[i]);
+                CHECK(lstat(p, &sb) < 0 && errno == ENOENT, "record: %s removed", gone[i]);
+        }
+        _cleanup_free_ char *log = dc_xasprintf("%s/log", dir);
+        _cleanup_free_ char *status = dc_xasprintf("%s/status", dir);
+        CHECK(lstat(log, &sb) == 0 && sb.st_size == 4 && lstat(status, &sb) == 0, "record: log and status kept");
+        CHECK(dc_state_read(root, "job", &st, &err) == 0 && st.exited && !st.running && !st.stopping &&
+                      st.exit_code == 3 && st.ended == 12 && st.started == 10,
+              "record: reads as exited, code 3, ended 12");
+        dc_state_free(&st);
+        /* stop and cleanup: a teardown with no journal removes the record */
+        CHECK(dc_teardown(dir, &err) == 0 && lstat(dir, &sb) < 0 && errno == ENOENT, "record: teardown removes it: %s",
+              err.msg);
+
+        /* a plain teardown keeps nothing, exited status or not */
+        make_state(root, "job", true);
+        CHECK(dc_teardown(dir, &err) == 0 && lstat(dir, &sb) < 0 && errno == ENOENT,
+              "record: a plain teardown removes everything: %s", err.msg);
+        make_state(root, "job", false);
+        CHECK(dc_state_read(root, "job", &st, &err) == 0 && !st.exited && st.exit_code == 0 && st.ended == 0,
+              "record: a running container's status is not a record");
+        dc_state_free(&st);
+        CHECK(dc_teardown(dir, &err) == 0 && lstat(dir, &sb) < 0 && errno == ENOENT, "record: and is torn down");
+        CHECK(dc_statedir_retire("relative/dir", &err) == -EINVAL, "record: retire wants an absolute path");
+}
+
 int main(void)
 {
         setvbuf(stdout, NULL, _IOLBF, 0); /* keep TAP lines if a sanitizer aborts */
@@ -1102,6 +1187,7 @@ int main(void)
         test_files();
         test_relative();
         test_failures();
+        test_exited_record();
         rm_rf_tmp();
         return tap_done();
 }
