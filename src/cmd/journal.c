@@ -1,9 +1,11 @@
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cmd.h"
 #include "diyctl/journal.h"
+#include "diyctl/state.h"
 #include "diyctl/util.h"
 
 int dc_cmd_journal(int argc, char **argv)
@@ -22,7 +24,31 @@ int dc_cmd_journal(int argc, char **argv)
         _cleanup_free_ char *path = dc_xasprintf("%s/%s/journal", root, argv[i]);
         struct dc_jcontent jc = { 0 };
         struct dc_error err = { 0 };
-        if (dc_journal_read(path, &jc, &err) < 0) {
+        int r = dc_journal_read(path, &jc, &err);
+        if (r == -ENOENT) {
+                /* no journal: an exited container's record (its teardown
+                 * undid everything), or no container of that name */
+                struct dc_state st;
+                struct dc_error serr = { 0 };
+                if (dc_state_read(root, argv[i], &st, &serr) < 0) {
+                        dc_print_error(&serr);
+                        return 1;
+                }
+                bool exited = st.exited;
+                dc_state_free(&st);
+                if (exited) {
+                        if (json) {
+                                fputs("{\"name\":", stdout);
+                                dc_json_str(stdout, argv[i]);
+                                fputs(",\"records\":[],\"damaged_line\":0}\n", stdout);
+                        } else {
+                                printf("%s has exited: its teardown undid every host change (no journal is left)\n",
+                                       argv[i]);
+                        }
+                        return 0;
+                }
+        }
+        if (r < 0) {
                 dc_print_error(&err);
                 return 1;
         }

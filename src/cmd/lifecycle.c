@@ -298,8 +298,13 @@ int dc_cmd_status(int argc, char **argv)
         } else {
                 char addrs[128];
                 addresses(&st, addrs, sizeof(addrs));
-                printf("name:       %s\nstate:      %s\npid:        %d\nlauncher:   %d\nconfig:     %s\nnamespaces: %s\nstate dir:  %s\naddresses:  %s\n",
-                       st.name, state_word(&st), (int)st.pid, (int)st.launcher_pid,
+                char pid[16] = "-", launcher[16] = "-"; /* none once exited */
+                if (!st.exited) {
+                        snprintf(pid, sizeof(pid), "%d", (int)st.pid);
+                        snprintf(launcher, sizeof(launcher), "%d", (int)st.launcher_pid);
+                }
+                printf("name:       %s\nstate:      %s\npid:        %s\nlauncher:   %s\nconfig:     %s\nnamespaces: %s\nstate dir:  %s\naddresses:  %s\n",
+                       st.name, state_word(&st), pid, launcher,
                        dc_kvs_get(&st.kv, "config") ? dc_kvs_get(&st.kv, "config") : "-",
                        dc_kvs_get(&st.kv, "namespaces") ? dc_kvs_get(&st.kv, "namespaces") : "-", st.dir,
                        addrs[0] ? addrs : "-");

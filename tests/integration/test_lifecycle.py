@@ -271,6 +271,10 @@ def test_detached_container_that_exits_leaves_its_record(t):
          "logs -f of an exited container ends at once")
     p = t.diyctl("exec", "job", "--", "true")
     t.ok(p.returncode != 0 and "not running" in p.stderr, "exec into it: not running (%s)" % p.stderr.strip())
+    t.contains(t.diyctl("journal", "job", check=True).stdout, "job has exited: its teardown undid every host change",
+               "journal: nothing is recorded as left")
+    t.eq(json.loads(t.diyctl("journal", "--json", "job", check=True).stdout),
+         {"name": "job", "records": [], "damaged_line": 0}, "journal --json: no records")
     t.eq(os.stat("/run/diyctl/job/status").st_mode & 0o777, 0o600, "the status (process.env) is the owner's")
 
     # starting the name again replaces the record, not appends to it
@@ -283,6 +287,8 @@ def test_detached_container_that_exits_leaves_its_record(t):
     t.diyctl("stop", "job", check=True)
     t.ok(not os.path.exists("/run/diyctl/job"), "stop removed the record")
     t.eq(t.diyctl("status", "job").returncode, 1, "no container job any more")
+    p = t.diyctl("journal", "job")
+    t.ok(p.returncode == 1 and "no container job" in p.stderr, "journal of no container: %s" % p.stderr.strip())
     t.host_unchanged(before, "stop of an exited container leaves the host as before")
 
     # cleanup --all removes records too; a stopped container leaves none
