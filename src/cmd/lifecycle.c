@@ -75,7 +75,20 @@ int dc_cmd_stop(int argc, char **argv)
                  * it, as docker stop waits for a create. If the start fails
                  * meanwhile, its launcher removes it: nothing is left to stop. */
                 bool gone = false;
-                for (int ms = 0; st.running && st.launcher_pid <= 0 && ms < 600 * 1000; ms += 10) {
+                for (int ms = 0; st.running && !st.stopping && st.launcher_pid <= 0 && ms < 600 * 1000; ms += 10) {
+                        struct timespec ts = { 0, 10 * 1000 * 1000 };
+                        nanosleep(&ts, NULL);
+                        dc_state_free(&st);
+                        if (dc_state_read(root, argv[i], &st, &err) < 0) {
+                                gone = true;
+                                break;
+                        }
+                }
+                if (gone)
+                        continue;
+                /* Ended on its own, its launcher tearing it down: wait for
+                 * the record, which the teardown below removes. */
+                for (int ms = 0; st.running && st.stopping && ms < 600 * 1000; ms += 10) {
                         struct timespec ts = { 0, 10 * 1000 * 1000 };
                         nanosleep(&ts, NULL);
                         dc_state_free(&st);
@@ -106,9 +119,12 @@ int dc_cmd_stop(int argc, char **argv)
                  * makes it SIGKILL the container. It tears down, then exits.
                  * The second is SIGINT: with -t 0 both can be pending at once,
                  * and a second SIGTERM would merge with the first. */
-                kill(st.launcher_pid, SIGTERM);
+                if (dc_fault_is("stop:slow"))
+                        sleep(1); /* tests: the container ends on its own before the signal */
+                /* through the pidfd: the launcher may be gone and its pid reused */
+                syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
                 if (!wait_exit(pidfd, timeout * 1000)) {
-                        kill(st.launcher_pid, SIGINT);
+                        syscall(SYS_pidfd_send_signal, pidfd, SIGINT, NULL, 0);
                         if (!wait_exit(pidfd, 30000)) {
                                 fprintf(stderr, "diyctl: %s: the launcher (pid %d) does not exit\n", st.name,
                                         (int)st.launcher_pid);
@@ -116,6 +132,16 @@ int dc_cmd_stop(int argc, char **argv)
                         }
                 }
                 close(pidfd);
+                /* The container may have ended on its own before our signal
+                 * came: then its launcher left its record, which stop removes. */
+                struct dc_state after;
+                if (dc_state_read(root, argv[i], &after, &err) == 0) {
+                        if (after.exited && after.started == st.started && dc_teardown(after.dir, &err) < 0) {
+                                dc_print_error(&err);
+                                bad = 1;
+                        }
+                        dc_state_free(&after);
+                }
                 dc_state_free(&st);
         }
         return bad;
@@ -131,7 +157,7 @@ static void addresses(const struct dc_state *st, char *buf, size_t n)
 
 static long long uptime(const struct dc_state *st)
 {
-        return st->started && !st->exited && !st->stopping ? (long long)time(NULL) - st->started : 0;
+        return st->started && st->running && !st->stopping ? (long long)time(NULL) - st->started : 0;
 }
 
 static void print_state_json(const struct dc_state *st, bool full)
@@ -141,7 +167,7 @@ static void print_state_json(const struct dc_state *st, bool full)
         fprintf(stdout, ",\"state\":\"%s\",\"pid\":%d,\"launcher_pid\":%d,\"started\":%lld,\"uptime\":%lld,\"detached\":%s",
                 state_word(st), (int)st->pid, (int)st->launcher_pid, st->started, uptime(st),
                 st->detached ? "true" : "false");
-        if (st->exited)
+        if (st->exited || st->stopping)
                 fprintf(stdout, ",\"exit_code\":%d,\"ended\":%lld", st->exit_code, st->ended);
         else
                 fputs(",\"exit_code\":null,\"ended\":0", stdout);
@@ -299,7 +325,7 @@ int dc_cmd_status(int argc, char **argv)
                 char addrs[128];
                 addresses(&st, addrs, sizeof(addrs));
                 char pid[16] = "-", launcher[16] = "-"; /* none once exited */
-                if (!st.exited) {
+                if (!st.exited && !st.stopping) {
                         snprintf(pid, sizeof(pid), "%d", (int)st.pid);
                         snprintf(launcher, sizeof(launcher), "%d", (int)st.launcher_pid);
                 }
@@ -308,7 +334,7 @@ int dc_cmd_status(int argc, char **argv)
                        dc_kvs_get(&st.kv, "config") ? dc_kvs_get(&st.kv, "config") : "-",
                        dc_kvs_get(&st.kv, "namespaces") ? dc_kvs_get(&st.kv, "namespaces") : "-", st.dir,
                        addrs[0] ? addrs : "-");
-                if (st.exited) {
+                if (st.exited || st.stopping) {
                         char when[64] = "";
                         time_t t = (time_t)st.ended;
                         struct tm tm;
@@ -321,7 +347,7 @@ int dc_cmd_status(int argc, char **argv)
                                when);
                 }
         }
-        int rc = st.running ? 0 : 3;
+        int rc = st.running && !st.stopping ? 0 : 3;
         dc_state_free(&st);
         return rc;
 }

@@ -29,16 +29,15 @@ static int start_detached(const struct dc_plan *p)
         if (pid == 0) {
                 close(pfd[0]);
                 setsid();
-                bool ready = false, oom = false;
+                bool ready = false;
+                /* (an OOM kill is noted in the log by dc_execute, before its teardown) */
                 struct dc_exec_opts eo = { .verbose = dc_verbose, .notify_fd = pfd[1], .detached = true,
-                                           .ready = &ready, .oom_killed = &oom };
+                                           .ready = &ready };
                 struct dc_error err = { 0 };
                 int code = 125;
                 /* Errors before READY reach the caller through the pipe; later ones go to the log. */
                 if (dc_execute(p, &eo, &code, &err) < 0 && ready)
                         dc_print_error(&err);
-                if (oom)
-                        fprintf(stderr, "diyctl: %s was killed by the OOM killer\n", p->name);
                 _exit(code);
         }
         close(pfd[1]);

@@ -708,9 +708,12 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                  * container: diyctl list, status, logs; the next start of the
                  * name, stop or cleanup removes it. Without it the reason a
                  * background service died would vanish with it. */
-                struct dc_error ignored;
-                keep_record = opts && opts->detached && !asked &&
-                              write_status(plan, &ctx, opts, &status, oom, &ignored) == 0;
+                if (oom && opts && opts->detached) /* into its log, before the record says how it ended */
+                        fprintf(stderr, "diyctl: %s was killed by the OOM killer\n", plan->name);
+                if (opts && opts->detached && !asked) {
+                        struct dc_error ignored;
+                        keep_record = write_status(plan, &ctx, opts, &status, oom, &ignored) == 0;
+                }
                 if (keep_record)
                         dc_fault_point("exited:teardown"); /* tests: dies before the teardown */
                 dc_notify_stopping("tearing down");

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "diyctl/exec.h"
+#include "diyctl/state.h"
 #include "diyctl/util.h"
 #include "steps.h"
 
@@ -81,7 +82,9 @@ static int statedir_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, stru
                         return dc_err(err, r, "cannot create %s: %s", base, strerror(-r));
         }
         bool existed = false;
-        int tries = 0;
+        int tries = 0, lock_tries = 0;
+again:
+        existed = false;
         /* 0711: a remapped container root must reach root/, nothing else */
         while (mkdir(path, 0711) < 0) {
                 if (errno == ENOENT && slash && slash != base && tries++ < 10) {
@@ -96,8 +99,21 @@ static int statedir_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, stru
         }
         int lock_fd = -1;
         int r = lock_state(path, &lock_fd, err);
-        if (r == -EBUSY)
-                return dc_err(err, EBUSY, "container %s is already running (state in %s)", name, path);
+        if (r == -ENOENT && existed && lock_tries++ < 10)
+                goto again; /* an exited container's record, removed meanwhile (stop, cleanup) */
+        if (r == -EBUSY) {
+                struct dc_state st;
+                struct dc_error ignored;
+                bool stopping = false;
+                if (slash && slash != base && dc_state_read(base, name, &st, &ignored) == 0) {
+                        stopping = st.stopping;
+                        dc_state_free(&st);
+                }
+                return dc_err(err, EBUSY,
+                              stopping ? "container %s has just exited and its launcher is tearing it down; try again"
+                                       : "container %s is already running (state in %s)",
+                              name, path);
+        }
         if (r < 0) {
                 if (!existed)
                         abandon(path, -1);

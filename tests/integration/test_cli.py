@@ -166,8 +166,17 @@ def test_json_outputs_match_the_documentation(t):
     if p.returncode == 0:
         outputs["image-list"] = p.stdout
     t.diyctl("stop", "web", check=True)
-    for name, text in outputs.items():
+    # an exited container's record (a detached one that ended on its own)
+    t.diyctl("start", "-d", conf, "--set", 'process.args=["/bin/sh","-c","exit 4"]', check=True)
+    t.wait_for(lambda: '"state":"exited"' in t.diyctl("status", "--json", "web").stdout, msg="web exited")
+    exited = {"list": t.diyctl("list", "--json", check=True).stdout,
+              "status": t.diyctl("status", "--json", "web", check=3).stdout,
+              "journal": t.diyctl("journal", "--json", "web", check=True).stdout}
+    t.eq(json.loads(exited["status"])["exit_code"], 4, "exited: status --json has its exit code")
+    t.diyctl("stop", "web", check=True)
+    for name, text in list(outputs.items()) + [(k + " (exited)", v) for k, v in exited.items()]:
         data = json.loads(text)
+        name = name.split()[0]
         res = validate(t, [data], _out_schema(t, name))[0]
         t.ok(res["ok"], "%s --json matches doc/json.md: %s" % (name, res["errors"]))
         t.contains(doc, "## %s" % name.replace("-", " "), "doc/json.md has a section on %s" % name)

@@ -73,7 +73,9 @@ def private_diyctl(t):
 
 
 def wait_stopped(t, name, timeout=30):
-    t.wait_for(lambda: t.diyctl("status", name).returncode != 0, timeout=timeout,
+    # its launcher done: its record left ("exited"), or nothing
+    t.wait_for(lambda: t.diyctl("status", name).returncode == 1 or
+               '"state":"exited"' in t.diyctl("status", "--json", name).stdout, timeout=timeout,
                msg="container %s ended" % name)
     # a detached container that ended on its own leaves its record (log, exit code)
     t.diyctl("cleanup", name, check=True)

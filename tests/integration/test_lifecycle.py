@@ -251,7 +251,7 @@ def test_detached_container_that_exits_leaves_its_record(t):
     before = t.snapshot()
     t0 = int(time.time())
     t.diyctl("start", "-d", conf, check=True)
-    t.wait_for(lambda: t.diyctl("status", "job").returncode == 3, timeout=20, msg="job ended")
+    t.wait_for(lambda: status_any(t, "job").get("state") == "exited", timeout=20, msg="job ended")
     _record_only(t, before, "job")
     st = status_any(t, "job")
     t.eq((st["state"], st["exit_code"], st["pid"], st["launcher_pid"], st["uptime"], st["addresses"], st["cgroups"],
@@ -293,7 +293,7 @@ def test_detached_container_that_exits_leaves_its_record(t):
 
     # cleanup --all removes records too; a stopped container leaves none
     t.diyctl("start", "-d", conf, check=True)
-    t.wait_for(lambda: t.diyctl("status", "job").returncode == 3, timeout=20, msg="job ended")
+    t.wait_for(lambda: status_any(t, "job").get("state") == "exited", timeout=20, msg="job ended")
     t.diyctl("cleanup", "--all", check=True)
     t.host_unchanged(before, "cleanup --all removed the record")
     t.diyctl("start", "-d", conf_for(t, name="svc"), check=True)
@@ -304,6 +304,35 @@ def test_detached_container_that_exits_leaves_its_record(t):
     t.host_unchanged(before, "a foreground container leaves no record")
 
 
+def test_stop_as_a_container_ends_on_its_own(t):
+    # stop read the container as running, then (DIYCTL_FAULT=stop:slow)
+    # waits a second before its signal: the container has ended on its own
+    # meanwhile and its launcher left its record. stop still leaves nothing.
+    conf = conf_for(t, name="job", script="sleep 0.3; exit 5")
+    before = t.snapshot()
+    t.diyctl("start", "-d", conf, check=True)
+    p = t.diyctl("stop", "job", env={"DIYCTL_FAULT": "stop:slow"})
+    t.eq(p.returncode, 0, "stop succeeds: %s" % p.stderr.strip())
+    t.ok(not os.path.exists("/run/diyctl/job"), "and removed the record the launcher left")
+    t.host_unchanged(before, "nothing is left after stop")
+
+
+def test_killed_from_the_host_is_on_record(t):
+    # a detached container killed by a signal not from diyctl stop (here
+    # SIGKILL from the host to its first process) has ended on its own
+    conf = conf_for(t, name="job")
+    t.diyctl("start", "-d", conf, check=True)
+    pid = status(t, "job")["pid"]
+    os.kill(pid, signal.SIGKILL)
+    t.wait_for(lambda: status_any(t, "job").get("state") == "exited",
+               timeout=20, msg="job exited")
+    st = status_any(t, "job")
+    t.eq((st["exit_code"], st["oom_killed"]), (137, False), "exit code 128+9, not the OOM killer")
+    t.contains(t.diyctl("status", "job").stdout, "exit code:  137 (signal 9)\n", "status names the signal")
+    t.contains(t.diyctl("logs", "job", check=True).stdout, "started", "its log is kept")
+    t.diyctl("cleanup", "job", check=True)
+
+
 def test_launcher_killed_tearing_down_an_exited_container(t):
     # killed after it wrote the exit record, before its teardown: the journal
     # is still there, so the container is dead (not exited) and cleanup
@@ -311,9 +340,9 @@ def test_launcher_killed_tearing_down_an_exited_container(t):
     conf = conf_for(t, name="job", script="echo bye; exit 0")
     before = t.snapshot()
     t.diyctl("start", "-d", conf, check=True, env={"DIYCTL_FAULT": "exited:teardown"})
-    t.wait_for(lambda: t.diyctl("status", "job").returncode == 3, timeout=20, msg="its launcher died")
-    st = status_any(t, "job")
-    t.eq(st["state"], "dead", "with its journal left it is dead, not exited: %s" % st["state"])
+    t.wait_for(lambda: status_any(t, "job").get("state") == "dead", timeout=20, msg="its launcher died")
+    # (the wait above would time out on "exited": with its journal left it is dead)
+    t.eq(t.diyctl("status", "job").returncode, 3, "status: not running")
     t.ok(os.path.exists("/run/diyctl/job/journal"), "the journal is left for cleanup")
     t.diyctl("cleanup", "job", check=True)
     t.host_unchanged(before, "cleanup after the launcher died in the exited teardown")

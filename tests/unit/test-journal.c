@@ -1138,6 +1138,14 @@ static void test_exited_record(void)
         CHECK(dc_state_read(root, "job", &st, &err) == 0 && !st.exited && !st.running,
               "record: with its journal left it is not exited (dead: the teardown is due)");
         dc_state_free(&st);
+        int lock = -1;
+        CHECK(dc_statedir_lock(dir, &lock, &err) == 0, "record: lock taken: %s", err.msg);
+        CHECK(dc_state_read(root, "job", &st, &err) == 0 && st.running && st.stopping && !st.exited &&
+                      st.exit_code == 3,
+              "record: its launcher alive, it is stopping, with its exit code known");
+        dc_state_free(&st);
+        if (lock >= 0)
+                close(lock);
         CHECK(dc_teardown_keep_record(dir, &err) == 0, "record: teardown keeping the record: %s", err.msg);
         struct stat sb;
         static const char *const gone[] = { "journal", "lock", "resolv.conf", "root", "status.tmp" };
