@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -388,6 +389,11 @@ int dc_cmd_logs(int argc, char **argv)
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (!follow || !dc_state_locked(st.dir))
+                        break;
+                /* our log was removed (a new start of the name replaced it,
+                 * stop or cleanup removed it): this run's output has ended */
+                struct stat sb;
+                if (fstat(fd, &sb) == 0 && sb.st_nlink == 0)
                         break;
                 struct timespec ts = { 0, 100 * 1000 * 1000 };
                 nanosleep(&ts, NULL);

@@ -4,6 +4,7 @@ journal, stop, cleanup) and teardown on every path."""
 import json
 import os
 import signal
+import subprocess
 import time
 
 LOOP = 'echo started; trap "echo got-term; exit 0" TERM INT HUP; while true; do sleep 0.1; done'
@@ -315,6 +316,35 @@ def test_stop_as_a_container_ends_on_its_own(t):
     t.eq(p.returncode, 0, "stop succeeds: %s" % p.stderr.strip())
     t.ok(not os.path.exists("/run/diyctl/job"), "and removed the record the launcher left")
     t.host_unchanged(before, "nothing is left after stop")
+
+
+def test_logs_follow_ends_with_its_run(t):
+    # logs -f follows one run's log: when the next start of the name replaces
+    # the record, it ends (it used to wait, on the old log, for the new run)
+    conf = conf_for(t, name="job", script="echo one; sleep 1")
+    t.diyctl("start", "-d", conf, check=True)
+    f = t.spawn([t.diyctl_bin, "logs", "-f", "job"], stdout=subprocess.PIPE, text=True)
+
+    def follows():
+        try:
+            return any(os.readlink("/proc/%d/fd/%s" % (f.pid, n)) == "/run/diyctl/job/log"
+                       for n in os.listdir("/proc/%d/fd" % f.pid))
+        except OSError:
+            return False
+    t.wait_for(follows, interval=0.01, msg="logs -f opened the log")
+    # stopped while the first run ends and the second starts, so that it
+    # cannot see the moment between them when no launcher holds the name
+    os.kill(f.pid, signal.SIGSTOP)
+    t.wait_for(lambda: status_any(t, "job").get("state") == "exited", timeout=20, msg="the first run ended")
+    t.diyctl("start", "-d", conf, "--set", 'process.args=["/bin/sh","-c","echo two; sleep 60"]', check=True)
+    t.defer(t.diyctl, "stop", "-t", "1", "job")
+    os.kill(f.pid, signal.SIGCONT)
+    try:
+        out, _ = f.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        t.fail("logs -f still follows the first run's log while the second runs")
+    t.eq(out, "one\n", "logs -f printed the first run's output")
+    t.wait_for(lambda: "two" in t.diyctl("logs", "job").stdout, msg="the second run has its own log")
 
 
 def test_killed_from_the_host_is_on_record(t):
