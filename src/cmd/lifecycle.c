@@ -74,22 +74,11 @@ int dc_cmd_stop(int argc, char **argv)
                 }
                 /* Still starting (no status yet): wait until it runs, then stop
                  * it, as docker stop waits for a create. If the start fails
-                 * meanwhile, its launcher removes it: nothing is left to stop. */
+                 * meanwhile, its launcher removes it: nothing is left to stop.
+                 * Ended on its own, its launcher tearing it down (stopping):
+                 * wait for its record, which the teardown below removes. */
                 bool gone = false;
-                for (int ms = 0; st.running && !st.stopping && st.launcher_pid <= 0 && ms < 600 * 1000; ms += 10) {
-                        struct timespec ts = { 0, 10 * 1000 * 1000 };
-                        nanosleep(&ts, NULL);
-                        dc_state_free(&st);
-                        if (dc_state_read(root, argv[i], &st, &err) < 0) {
-                                gone = true;
-                                break;
-                        }
-                }
-                if (gone)
-                        continue;
-                /* Ended on its own, its launcher tearing it down: wait for
-                 * the record, which the teardown below removes. */
-                for (int ms = 0; st.running && st.stopping && ms < 600 * 1000; ms += 10) {
+                for (int ms = 0; st.running && (st.stopping || st.launcher_pid <= 0) && ms < 600 * 1000; ms += 10) {
                         struct timespec ts = { 0, 10 * 1000 * 1000 };
                         nanosleep(&ts, NULL);
                         dc_state_free(&st);

@@ -150,19 +150,33 @@ again:
         return dc_step_done(ctx, s, seq, NULL, err);
 }
 
-static int statedir_undo(const struct dc_kvs *rec, struct dc_error *err)
+/* Empty the state dir PATH: its root mount point and its files, in
+ * state_files' order (the journal before the lock); with KEEP_RECORD all
+ * but record_files. */
+static int remove_contents(const char *path, bool keep_record, struct dc_error *err)
 {
-        const char *path = dc_kvs_get(rec, "path");
         if (!path || path[0] != '/')
                 return dc_err(err, EINVAL, "statedir record without an absolute path");
         _cleanup_free_ char *root = dc_xasprintf("%s/root", path);
         if (rmdir(root) < 0 && errno != ENOENT)
                 return dc_err(err, errno, "cannot remove %s: %s", root, strerror(errno));
         for (size_t i = 0; i < DC_ARRAY_SIZE(state_files); i++) {
+                bool keep = false;
+                for (size_t k = 0; keep_record && k < DC_ARRAY_SIZE(record_files); k++)
+                        keep |= strcmp(state_files[i], record_files[k]) == 0;
                 _cleanup_free_ char *f = dc_xasprintf("%s/%s", path, state_files[i]);
-                if (unlink(f) < 0 && errno != ENOENT)
+                if (!keep && unlink(f) < 0 && errno != ENOENT)
                         return dc_err(err, errno, "cannot remove %s: %s", f, strerror(errno));
         }
+        return 0;
+}
+
+static int statedir_undo(const struct dc_kvs *rec, struct dc_error *err)
+{
+        const char *path = dc_kvs_get(rec, "path");
+        int r = remove_contents(path, false, err);
+        if (r < 0)
+                return r;
         if (rmdir(path) < 0 && errno != ENOENT)
                 return dc_err(err, errno, "cannot remove %s: %s", path, strerror(errno));
         _cleanup_free_ char *base = dc_xstrdup(path);
@@ -176,21 +190,7 @@ static int statedir_undo(const struct dc_kvs *rec, struct dc_error *err)
 
 int dc_statedir_retire(const char *dir, struct dc_error *err)
 {
-        if (!dir || dir[0] != '/')
-                return dc_err(err, EINVAL, "statedir record without an absolute path");
-        _cleanup_free_ char *root = dc_xasprintf("%s/root", dir);
-        if (rmdir(root) < 0 && errno != ENOENT)
-                return dc_err(err, errno, "cannot remove %s: %s", root, strerror(errno));
-        /* state_files minus record_files, in their order: the journal before the lock */
-        for (size_t i = 0; i < DC_ARRAY_SIZE(state_files); i++) {
-                bool keep = false;
-                for (size_t k = 0; k < DC_ARRAY_SIZE(record_files); k++)
-                        keep |= strcmp(state_files[i], record_files[k]) == 0;
-                _cleanup_free_ char *f = dc_xasprintf("%s/%s", dir, state_files[i]);
-                if (!keep && unlink(f) < 0 && errno != ENOENT)
-                        return dc_err(err, errno, "cannot remove %s: %s", f, strerror(errno));
-        }
-        return 0;
+        return remove_contents(dir, true, err);
 }
 
 void dc_state_root_prune(const char *state_root)
