@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-LOOP = 'echo started; trap "echo got-term; exit 0" TERM INT HUP; while true; do sleep 0.1; done'
+LOOP = 'trap "echo got-term; exit 0" TERM INT HUP; echo started; while true; do sleep 0.1; done'
 
 
 def conf_for(t, name="life", script=LOOP, extra=""):
@@ -36,7 +36,7 @@ def test_detached_lifecycle(t):
     out = t.diyctl("exec", "life", "--", "/bin/sh", "-c", 'echo "$(hostname) $(pwd) $GREETING"; ps -o pid,args',
                    check=True).stdout
     t.contains(out, "life /etc hi", "exec runs with the container's hostname, cwd and env")
-    t.contains(out, "1 /bin/sh -c echo started", "exec sees the container's processes (same pid namespace)")
+    t.contains(out, "1 /bin/sh -c trap", "exec sees the container's processes (same pid namespace)")
     t.eq(t.diyctl("exec", "life", "/bin/sh", "-c", "exit 9").returncode, 9, "exec propagates the exit code")
     for missing in ("no-such-program", ""):
         p = t.diyctl("exec", "life", "--", missing)
@@ -88,6 +88,18 @@ def test_stop_escalates_to_sigkill(t):
     t.eq(t.diyctl("status", "life").returncode != 0, True, "gone")
 
 
+def catches(pid, sig):
+    """Does process PID catch signal SIG (its SigCgt mask)?"""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (int(sig) - 1)))
+    except OSError:
+        pass
+    return False
+
+
 def test_sigterm_to_foreground_launcher_tears_down(t):
     conf = conf_for(t)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -95,6 +107,11 @@ def test_sigterm_to_foreground_launcher_tears_down(t):
         p = t.spawn([t.diyctl_bin, "start", conf])
         t.wait_for(lambda: json.loads(t.diyctl("status", "--json", "life").stdout or "{}").get("state") == "running",
                    msg="container running")
+        # running is from its exec on: wait until the shell has set its trap
+        # (as PID 1 it would ignore the signal until then, and be killed
+        # after the grace time)
+        pid = status(t, "life")["pid"]
+        t.wait_for(lambda: catches(pid, sig), msg="the container's shell traps %s" % sig.name)
         os.kill(p.pid, sig)
         rc = p.wait(timeout=20)
         t.eq(rc, 0, "the container handled the forwarded %s and exited 0" % sig.name)
