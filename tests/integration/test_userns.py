@@ -94,6 +94,14 @@ def test_rootless_detached_lifecycle(t):
     t.eq(out.split()[:4], ["0", "0", str(pw.pw_uid), "1"], "rootless exec joins the user namespace")
     as_user(t, pw, xdg, "stop", "rld", check=True)
     t.eq(os.listdir(xdg), [], "nothing left")
+    # one that ends on its own leaves its record in the user's runtime dir
+    as_user(t, pw, xdg, "start", "-d", conf, "--set", 'process.args=["/bin/sh","-c","echo bye; exit 2"]', check=True)
+    t.wait_for(lambda: '"state":"exited"' in as_user(t, pw, xdg, "status", "--json", "rld").stdout, timeout=20,
+               msg="rootless: rld exited")
+    t.eq(sorted(os.listdir(os.path.join(xdg, "diyctl", "rld"))), ["log", "status"], "rootless: the record")
+    t.eq(as_user(t, pw, xdg, "logs", "rld", check=True).stdout, "bye\n", "rootless: its log")
+    as_user(t, pw, xdg, "cleanup", "rld", check=True)
+    t.eq(os.listdir(xdg), [], "cleanup removed the record")
 
 
 def uid_map_lines(d_text):
