@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +41,12 @@ static bool wait_exit(int pidfd, int ms)
         }
 }
 
+/* Is ST the run whose id is RUN? (No id: a status of an older diyctl.) */
+static bool same_run(const struct dc_state *st, const char *run)
+{
+        return run && dc_streq(dc_kvs_get(&st->kv, "run"), run);
+}
+
 int dc_cmd_stop(int argc, char **argv)
 {
         int timeout = 10;
@@ -52,7 +59,7 @@ int dc_cmd_stop(int argc, char **argv)
                                 dc_usage_error("stop", "-t takes whole seconds, not %s", argv[i]);
                                 return 2;
                         }
-                        timeout = (int)v;
+                        timeout = v > INT_MAX / 1000 ? INT_MAX / 1000 : (int)v; /* (ms in an int) */
                 } else {
                         dc_usage_error("stop", "unknown option %s", argv[i]);
                         return 2;
@@ -76,19 +83,26 @@ int dc_cmd_stop(int argc, char **argv)
                  * it, as docker stop waits for a create. If the start fails
                  * meanwhile, its launcher removes it: nothing is left to stop.
                  * Ended on its own, its launcher tearing it down (stopping):
-                 * wait for its record, which the teardown below removes. */
+                 * wait for its record, which the teardown below removes.
+                 * The run asked for is the one there now (its id, once it has a
+                 * status): when another start took the name meanwhile, that
+                 * one is not ours to stop. */
                 bool gone = false;
+                const char *r0 = dc_kvs_get(&st.kv, "run");
+                _cleanup_free_ char *run = r0 ? dc_xstrdup(r0) : NULL;
                 for (int ms = 0; st.running && (st.stopping || st.launcher_pid <= 0) && ms < 600 * 1000; ms += 10) {
                         struct timespec ts = { 0, 10 * 1000 * 1000 };
                         nanosleep(&ts, NULL);
                         dc_state_free(&st);
-                        if (dc_state_read(root, argv[i], &st, &err) < 0) {
+                        if (dc_state_read(root, argv[i], &st, &err) < 0 || (run && !same_run(&st, run))) {
                                 gone = true;
                                 break;
                         }
                 }
-                if (gone)
+                if (gone) {
+                        dc_state_free(&st);
                         continue;
+                }
                 if (!st.running) {
                         /* the launcher is gone: what it left is torn down here */
                         if (dc_teardown(st.dir, &err) < 0) {
@@ -100,7 +114,8 @@ int dc_cmd_stop(int argc, char **argv)
                 }
                 int pidfd = st.launcher_pid > 0 ? (int)syscall(SYS_pidfd_open, st.launcher_pid, 0) : -1;
                 if (pidfd < 0) {
-                        fprintf(stderr, "diyctl: %s is still starting; try again\n", st.name);
+                        fprintf(stderr, "diyctl: %s is still %s; try again\n", st.name,
+                                st.stopping ? "being torn down" : "starting");
                         bad = 1;
                         dc_state_free(&st);
                         continue;
@@ -126,7 +141,8 @@ int dc_cmd_stop(int argc, char **argv)
                  * came: then its launcher left its record, which stop removes. */
                 struct dc_state after;
                 if (dc_state_read(root, argv[i], &after, &err) == 0) {
-                        if (after.exited && after.started == st.started && dc_teardown(after.dir, &err) < 0) {
+                        if (after.exited && same_run(&after, dc_kvs_get(&st.kv, "run")) &&
+                            dc_teardown(after.dir, &err) < 0) {
                                 dc_print_error(&err);
                                 bad = 1;
                         }
@@ -369,6 +385,7 @@ int dc_cmd_logs(int argc, char **argv)
                 return 1;
         }
         char buf[65536];
+        bool last = !follow; /* the end is known: read to the end once more */
         for (;;) {
                 ssize_t n = read(fd, buf, sizeof(buf));
                 if (n > 0) {
@@ -377,13 +394,17 @@ int dc_cmd_logs(int argc, char **argv)
                 }
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (!follow || !dc_state_locked(st.dir))
+                if (last)
                         break;
-                /* our log was removed (a new start of the name replaced it,
-                 * stop or cleanup removed it): this run's output has ended */
+                /* Its launcher is gone, or our log was removed (a new start of
+                 * the name replaced it, stop or cleanup removed it; only once
+                 * its launcher was gone): all of this run's output is in the
+                 * file now, also what came after the read above. */
                 struct stat sb;
-                if (fstat(fd, &sb) == 0 && sb.st_nlink == 0)
-                        break;
+                if (!dc_state_locked(st.dir) || (fstat(fd, &sb) == 0 && sb.st_nlink == 0)) {
+                        last = true;
+                        continue;
+                }
                 struct timespec ts = { 0, 100 * 1000 * 1000 };
                 nanosleep(&ts, NULL);
         }

@@ -110,7 +110,7 @@ again:
                         dc_state_free(&st);
                 }
                 return dc_err(err, EBUSY,
-                              stopping ? "container %s has just exited and its launcher is tearing it down; try again"
+                              stopping ? "container %s has ended and is being torn down; try again"
                                        : "container %s is already running (state in %s)",
                               name, path);
         }
@@ -177,8 +177,14 @@ static int statedir_undo(const struct dc_kvs *rec, struct dc_error *err)
         int r = remove_contents(path, false, err);
         if (r < 0)
                 return r;
-        if (rmdir(path) < 0 && errno != ENOENT)
-                return dc_err(err, errno, "cannot remove %s: %s", path, strerror(errno));
+        if (rmdir(path) < 0 && errno != ENOENT) {
+                int e = errno;
+                /* a new start of the name made its lock after ours went:
+                 * the directory is its now, and ours is done */
+                if (e == ENOTEMPTY && dc_state_locked(path))
+                        return 0;
+                return dc_err(err, e, "cannot remove %s: %s", path, strerror(e));
+        }
         _cleanup_free_ char *base = dc_xstrdup(path);
         char *slash = strrchr(base, '/');
         if (slash && slash != base) {

@@ -335,6 +335,23 @@ def test_stop_as_a_container_ends_on_its_own(t):
     t.host_unchanged(before, "nothing is left after stop")
 
 
+def test_stop_leaves_a_newer_run_alone(t):
+    # stop read run A, then (stop:slow) waits before its signal; A ends on its
+    # own, and run B of the same name starts and ends within the same second.
+    # stop removes only A's record: B's (its own run id) stays.
+    a = conf_for(t, name="job", script="echo old; sleep 0.3; exit 5")
+    time.sleep(1.02 - time.time() % 1)  # both starts in one second: "started" does not tell them apart
+    t.diyctl("start", "-d", a, check=True)
+    stopper = t.spawn([t.diyctl_bin, "stop", "job"], env={"DIYCTL_FAULT": "stop:slow"})
+    t.wait_for(lambda: status_any(t, "job").get("state") == "exited", timeout=20, msg="run A ended")
+    t.diyctl("start", "-d", a, "--set", 'process.args=["/bin/sh","-c","echo new; exit 7"]', check=True)
+    t.wait_for(lambda: status_any(t, "job").get("exit_code") == 7, timeout=20, msg="run B ended")
+    t.eq(stopper.wait(timeout=30), 0, "stop of run A succeeds")
+    t.eq(status_any(t, "job").get("exit_code"), 7, "run B's record is still there")
+    t.eq(t.diyctl("logs", "job", check=True).stdout, "new\n", "with its log")
+    t.diyctl("stop", "job", check=True)
+
+
 def test_logs_follow_ends_with_its_run(t):
     # logs -f follows one run's log: when the next start of the name replaces
     # the record, it ends (it used to wait, on the old log, for the new run)
