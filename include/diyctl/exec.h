@@ -22,7 +22,7 @@ struct dc_exec_ctx {
         pid_t child;             /* the container's first process, in the launcher's pid ns */
         struct dc_strv cgroup_dirs; /* its cgroup in each hierarchy (for status, exec) */
         long long started;          /* unix time its process ran (status) */
-        char run_id[40];            /* this run's id in its status (and its exited record) */
+        char run_id[40];            /* a detached run's id in its status and exited record, else "" */
         /* Set by the cgroup step when it runs before the spawn (steps/cgroup.c):
          * the first process is cloned straight into the v2 cgroup
          * (CLONE_INTO_CGROUP); it joins the v1 ones itself, by "tasks" fds

@@ -522,7 +522,8 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
         dc_kvs_add(&kv, "config", config ? config : plan->config_file);
         if (ended) {
                 dc_kvs_add(&kv, "state", "exited");
-                dc_kvs_add(&kv, "run", ctx->run_id);
+                if (ctx->run_id[0])
+                        dc_kvs_add(&kv, "run", ctx->run_id);
                 dc_kvs_addf(&kv, "started", "%lld", ctx->started);
                 dc_kvs_addf(&kv, "ended", "%lld", (long long)time(NULL));
                 dc_kvs_addf(&kv, "exit_code", "%d", status_code(*ended));
@@ -533,7 +534,8 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
         } else {
                 dc_kvs_addf(&kv, "launcher_pid", "%d", (int)getpid());
                 dc_kvs_addf(&kv, "pid", "%d", (int)ctx->child);
-                dc_kvs_add(&kv, "run", ctx->run_id);
+                if (ctx->run_id[0])
+                        dc_kvs_add(&kv, "run", ctx->run_id);
                 dc_kvs_addf(&kv, "started", "%lld", ctx->started);
         }
         dc_kvs_add(&kv, "detached", opts && opts->detached ? "1" : "0");
@@ -676,13 +678,14 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
         }
         if (r == 0) {
                 ctx.started = (long long)time(NULL);
-                /* this run, told apart from the next of the same name (stop) */
+                /* A detached run, told apart from the next of the same name
+                 * (stop, its exited record). A foreground one leaves no record. */
                 uint64_t id = 0;
-                struct timespec now;
-                clock_gettime(CLOCK_REALTIME, &now);
-                if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != sizeof(id))
-                        id = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-                snprintf(ctx.run_id, sizeof(ctx.run_id), "%016llx-%d", (unsigned long long)id, (int)getpid());
+                if (opts && opts->detached) {
+                        if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != sizeof(id))
+                                id = (uint64_t)now_ms();
+                        snprintf(ctx.run_id, sizeof(ctx.run_id), "%016llx-%d", (unsigned long long)id, (int)getpid());
+                }
                 r = write_status(plan, &ctx, opts, NULL, false, err);
         }
         if (opts && opts->notify_fd >= 0) {
