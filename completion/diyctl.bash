@@ -81,9 +81,24 @@ _diyctl()
 		return 0
 		;;
 	-t | --timeout)
-		return 0
+		[[ $cmd == stop ]] && return 0
+		;;
+	-u | --user | -e | --env | -w | --workdir)
+		[[ $cmd == exec ]] && return 0
 		;;
 	esac
+
+	# Operands already given (not options, not option values).
+	local nops=0
+	for ((i = cmdi + 1; i < COMP_CWORD; i++)); do
+		case ${COMP_WORDS[i]} in
+		--set | -s | --timeout) ((i++)) ;;
+		-t) [[ $cmd == stop ]] && ((i++)) ;;
+		-u | --user | -e | --env | -w | --workdir) [[ $cmd == exec ]] && ((i++)) ;;
+		-*) ;;
+		*) ((nops++)) ;;
+		esac
+	done
 
 	local opts=
 	case $cmd in
@@ -94,23 +109,14 @@ _diyctl()
 	list | keys | status | journal) opts=$'--json\n--help' ;;
 	logs) opts=$'-f\n--follow\n--help' ;;
 	cleanup) opts=$'--all\n--help' ;;
-	exec) opts=$'--help' ;;
+	exec) opts=$'-u\n--user\n-e\n--env\n-w\n--workdir\n-t\n--tty\n-T\n--no-tty\n--help' ;;
 	image) opts=$'--json\n-n\n--dry-run\n--help' ;;
 	esac
-	if [[ $cur == -* ]]; then
+	# exec: after NAME every word is the command's
+	if [[ $cur == -* && ($cmd != exec || $nops -eq 0) ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		return 0
 	fi
-
-	# Operands already given (not options, not option values).
-	local nops=0
-	for ((i = cmdi + 1; i < COMP_CWORD; i++)); do
-		case ${COMP_WORDS[i]} in
-		--set | -s | -t | --timeout) ((i++)) ;;
-		-*) ;;
-		*) ((nops++)) ;;
-		esac
-	done
 
 	case $cmd in
 	check)

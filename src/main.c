@@ -20,7 +20,8 @@ static const struct dc_cmd commands[] = {
         { "stop", dc_cmd_stop, "stop [-t SECONDS] NAME...", "SIGTERM, SIGKILL after the timeout (10 s), then teardown" },
         { "list", dc_cmd_list, "list [--json]", "containers with state, pid, uptime" },
         { "status", dc_cmd_status, "status [--json] NAME", "one container's state" },
-        { "exec", dc_cmd_exec, "exec NAME [--] CMD...", "run a command inside a running container" },
+        { "exec", dc_cmd_exec, "exec [-u USER] [-e KEY=VAL]... [-w DIR] [-t|-T] NAME CMD...",
+          "run a command inside a running container" },
         { "logs", dc_cmd_logs, "logs [-f] NAME", "output of a detached container" },
         { "cleanup", dc_cmd_cleanup, "cleanup NAME... | --all", "tear down containers whose launcher is gone" },
         { "journal", dc_cmd_journal, "journal [--json] NAME", "the host changes recorded for a container" },
@@ -47,14 +48,19 @@ static void usage(FILE *out)
         fprintf(out, "\ndiyctl help COMMAND, diyctl COMMAND --help: a command's usage\n");
 }
 
+void dc_cmd_help(const char *name)
+{
+        const struct dc_cmd *c = find(name);
+        printf("usage: diyctl %s\n%s\n", c->usage, c->summary);
+}
+
 bool dc_wants_help(int argc, char **argv, const char *name)
 {
         for (int i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--") == 0)
                         break;
                 if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-                        const struct dc_cmd *c = find(name);
-                        printf("usage: diyctl %s\n%s\n", c->usage, c->summary);
+                        dc_cmd_help(name);
                         return true;
                 }
         }
@@ -115,7 +121,7 @@ int main(int argc, char **argv)
                                 fprintf(stderr, "diyctl: no command %s\n", argv[i + 1]);
                                 return 2;
                         }
-                        printf("usage: diyctl %s\n%s\n", c->usage, c->summary);
+                        dc_cmd_help(c->name);
                         return 0;
                 }
                 usage(stdout);
@@ -127,7 +133,8 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
-        if (dc_wants_help(argc - i, argv + i, c->name))
+        /* exec reads its own options: after NAME, "--help" is the command's */
+        if (c->run != dc_cmd_exec && dc_wants_help(argc - i, argv + i, c->name))
                 return 0;
         /* diyctl exec puts a process of ours into the container: it runs from
          * a sealed in-memory copy of this binary, so no process a container

@@ -184,6 +184,8 @@ int dc_config_load(const char *file, const struct dc_config_opts *opts,
 int dc_config_load_string(const char *text, const char *file, const struct dc_config_opts *opts,
                           struct dc_config **out, struct dc_error *err);
 void dc_config_free(struct dc_config *c);
+/* process.user's syntax: "uid", "uid:gid", "name" or "name:group" (ids below 2^32-1). */
+bool dc_valid_user_spec(const char *v);
 static inline void dc_config_freep(struct dc_config **c)
 {
         if (*c)

@@ -43,5 +43,7 @@ int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool 
 int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets, bool *json, bool *detach);
 /* Remove every FLAG (before "--") from argv, wherever it is; true if there was one. */
 bool dc_take_flag(int *argc, char **argv, const char *flag);
+/* Print a subcommand's usage and summary on stdout. */
+void dc_cmd_help(const char *name);
 /* --help for a subcommand: prints usage, returns true when argv asks for it. */
 bool dc_wants_help(int argc, char **argv, const char *name);

@@ -1,8 +1,10 @@
-/* diyctl exec NAME [--] CMD...: run a command in a running container. It joins
- * every namespace of the container's first process at once (setns on a pidfd,
- * so the set is consistent), takes its root, the configured cwd, uid:gid and
- * environment, and gets a pty from the container's own devpts when stdin is a
- * terminal. */
+/* diyctl exec [OPTIONS] NAME [--] CMD...: run a command in a running
+ * container. It joins every namespace of the container's first process at
+ * once (setns on a pidfd, so the set is consistent), takes its root and by
+ * default its cwd, uid:gid and environment (-w, -u and -e change them), and
+ * gets a pty from the container's own devpts when stdin and stdout are
+ * terminals (-t always, -T never). Signals sent to diyctl exec reach the
+ * command. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -53,8 +55,19 @@ static int ns_flags(const char *list)
         return f;
 }
 
+/* What the command line changes of the container's process settings. */
+struct exec_opts {
+        const char *user;    /* -u: instead of process.user */
+        const char *cwd;     /* -w: instead of process.cwd, and no fallback to / */
+        struct dc_strv env;  /* -e: KEY=VALUE, or KEY (the caller's value, if it has one) */
+        int tty;             /* -t 1, -T 0, -1: when stdin and stdout are terminals */
+};
+
 struct inner {
         const struct dc_state *st;
+        const struct exec_opts *opts;
+        char **envp;     /* the command's environment, NULL-terminated */
+        const char *path; /* its PATH, for finding the command */
         char **argv;
         int sock;        /* to the outer process: errors, the pty master */
         bool terminal;
@@ -101,7 +114,8 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
         }
         uid_t uid;
         gid_t gid;
-        if (dc_resolve_user(dc_kvs_get(kv, "user"), "process.user", &uid, &gid, &err) < 0)
+        const char *user = in->opts->user ? in->opts->user : dc_kvs_get(kv, "user");
+        if (dc_resolve_user(user, in->opts->user ? "exec --user" : "process.user", &uid, &gid, &err) < 0)
                 inner_fail(in, 125, &err);
         dc_reset_signals();
         if (slave >= 0) {
@@ -113,10 +127,17 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
                 if (slave > 2)
                         close(slave);
         }
-        const char *cwd = dc_kvs_get(kv, "cwd");
-        if (chdir(cwd ? cwd : "/") < 0 && chdir("/") < 0) {
-                dc_err(&err, errno, "chdir: %s", strerror(errno));
-                inner_fail(in, 125, &err);
+        if (in->opts->cwd) {
+                if (chdir(in->opts->cwd) < 0) {
+                        dc_err(&err, errno, "exec --workdir %s: %s", in->opts->cwd, strerror(errno));
+                        inner_fail(in, 125, &err);
+                }
+        } else {
+                const char *cwd = dc_kvs_get(kv, "cwd");
+                if (chdir(cwd ? cwd : "/") < 0 && chdir("/") < 0) {
+                        dc_err(&err, errno, "chdir: %s", strerror(errno));
+                        inner_fail(in, 125, &err);
+                }
         }
         /* in a user namespace mapped without a helper, setgroups is denied */
         bool userns = ns_flags(dc_kvs_get(kv, "namespaces")) & CLONE_NEWUSER;
@@ -124,35 +145,153 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
                 dc_err(&err, errno, "cannot become %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
                 inner_fail(in, 125, &err);
         }
-        struct dc_strv envp = { 0 };
-        const char *path = NULL;
-        for (size_t i = 0; i < kv->n; i++)
-                if (strcmp(kv->v[i].key, "env") == 0) {
-                        dc_strv_push(&envp, kv->v[i].val);
-                        if (dc_startswith(kv->v[i].val, "PATH="))
-                                path = kv->v[i].val + 5;
-                }
-        char *none[] = { NULL };
-        char *prog = dc_find_program(in->argv[0], path);
+        char *prog = dc_find_program(in->argv[0], in->path);
         if (!prog) {
                 dc_err(&err, ENOENT, "%s: command not found in the container", in->argv[0]);
                 inner_fail(in, 127, &err);
         }
         if (dc_security_apply(&sec, &err) < 0)
                 inner_fail(in, 125, &err);
-        execve(prog, in->argv, envp.v ? envp.v : none);
+        execve(prog, in->argv, in->envp);
         int e = errno;
         dc_err(&err, e, "cannot run %s: %s", prog, strerror(e));
         inner_fail(in, e == ENOENT ? 127 : 126, &err);
 }
 
+/* The options before NAME. Returns the index of NAME, or -1 after a usage
+ * error, or -2 after printing the help. Everything after NAME is the
+ * command's, "--help" included. */
+static int parse_opts(int argc, char **argv, struct exec_opts *o)
+{
+        static const struct {
+                const char *name;
+                char opt;
+                bool arg;
+        } longs[] = {
+                { "user", 'u', true }, { "env", 'e', true }, { "workdir", 'w', true },
+                { "tty", 't', false }, { "no-tty", 'T', false }, { "help", 'h', false },
+        };
+        int i = 1;
+        for (; i < argc; i++) {
+                const char *a = argv[i];
+                if (strcmp(a, "--") == 0)
+                        return i + 1;
+                if (a[0] != '-' || !a[1])
+                        return i;
+                char opt = 0;
+                bool takes = false;
+                const char *val = NULL;
+                if (a[1] == '-') {
+                        size_t n = strcspn(a + 2, "=");
+                        for (size_t k = 0; k < DC_ARRAY_SIZE(longs); k++)
+                                if (strlen(longs[k].name) == n && strncmp(a + 2, longs[k].name, n) == 0) {
+                                        opt = longs[k].opt;
+                                        takes = longs[k].arg;
+                                }
+                        if (opt && a[2 + n] == '=') {
+                                if (!takes) {
+                                        dc_usage_error("exec", "--%.*s takes no value", (int)n, a + 2);
+                                        return -1;
+                                }
+                                val = a + 3 + n;
+                        }
+                } else {
+                        opt = strchr("uewtTh", a[1]) ? a[1] : 0;
+                        takes = opt == 'u' || opt == 'e' || opt == 'w';
+                        if (a[2]) {
+                                if (!takes)
+                                        opt = 0;
+                                else
+                                        val = a + 2;
+                        }
+                }
+                if (!opt) {
+                        dc_usage_error("exec", "unknown option %s", a);
+                        return -1;
+                }
+                if (takes && !val) {
+                        if (i + 1 >= argc) {
+                                dc_usage_error("exec", "%s needs a value", a);
+                                return -1;
+                        }
+                        val = argv[++i];
+                }
+                switch (opt) {
+                case 'u':
+                        if (!dc_valid_user_spec(val)) {
+                                dc_usage_error("exec", "--user %s is not \"uid:gid\", \"uid\", \"name\" or "
+                                               "\"name:group\"", val);
+                                return -1;
+                        }
+                        o->user = val;
+                        break;
+                case 'e':
+                        if (!*val || *val == '=') {
+                                dc_usage_error("exec", "--env %s: expected KEY=VALUE or KEY", val);
+                                return -1;
+                        }
+                        dc_strv_push(&o->env, val);
+                        break;
+                case 'w':
+                        if (val[0] != '/') {
+                                dc_usage_error("exec", "--workdir %s is not an absolute path", val);
+                                return -1;
+                        }
+                        o->cwd = val;
+                        break;
+                case 't':
+                case 'T':
+                        o->tty = opt == 't';
+                        break;
+                default:
+                        dc_cmd_help("exec");
+                        return -2;
+                }
+        }
+        return i;
+}
+
+/* The container's environment with -e applied: KEY=VALUE replaces KEY or
+ * adds it; a bare KEY takes the caller's value, and changes nothing when the
+ * caller has none (as docker exec -e does). */
+static void build_env(const struct dc_kvs *kv, const struct dc_strv *set, struct dc_strv *out)
+{
+        for (size_t i = 0; i < kv->n; i++)
+                if (strcmp(kv->v[i].key, "env") == 0)
+                        dc_strv_push(out, kv->v[i].val);
+        for (size_t k = 0; k < set->n; k++) {
+                const char *e = set->v[k];
+                size_t n = strcspn(e, "=");
+                _cleanup_free_ char *from_caller = NULL;
+                if (!e[n]) {
+                        const char *mine = getenv(e);
+                        if (!mine)
+                                continue;
+                        e = from_caller = dc_xasprintf("%s=%s", e, mine);
+                }
+                size_t j = 0;
+                while (j < out->n && !(strncmp(out->v[j], e, n + 1) == 0))
+                        j++;
+                if (j < out->n) {
+                        free(out->v[j]);
+                        out->v[j] = dc_xstrdup(e);
+                } else {
+                        dc_strv_push(out, e);
+                }
+        }
+}
+
 int dc_cmd_exec(int argc, char **argv)
 {
-        int i = 1;
-        if (i < argc && strcmp(argv[i], "--") == 0)
-                i++;
-        if (i + 1 >= argc) {
+        struct exec_opts opts = { .tty = -1 };
+        int i = parse_opts(argc, argv, &opts);
+        if (i < 0) {
+                dc_strv_free(&opts.env);
+                return i == -2 ? 0 : 2;
+        }
+        if (i >= argc) {
                 dc_usage_error("exec", "name a container and a command");
+                dc_strv_free(&opts.env);
                 return 2;
         }
         const char *name = argv[i++];
@@ -160,6 +299,7 @@ int dc_cmd_exec(int argc, char **argv)
                 i++;
         if (i >= argc) {
                 dc_usage_error("exec", "no command given");
+                dc_strv_free(&opts.env);
                 return 2;
         }
         _cleanup_free_ char *root = dc_state_root(getuid());
@@ -167,17 +307,20 @@ int dc_cmd_exec(int argc, char **argv)
         struct dc_error err = { 0 };
         if (dc_state_read(root, name, &st, &err) < 0) {
                 dc_print_error(&err);
+                dc_strv_free(&opts.env);
                 return 125;
         }
         if (!st.running || !st.has_status || st.pid <= 0) {
                 fprintf(stderr, "diyctl: %s is not running\n", name);
                 dc_state_free(&st);
+                dc_strv_free(&opts.env);
                 return 125;
         }
         int pidfd = (int)syscall(SYS_pidfd_open, st.pid, 0);
         if (pidfd < 0) {
                 fprintf(stderr, "diyctl: %s: its process %d is gone: %s\n", name, (int)st.pid, strerror(errno));
                 dc_state_free(&st);
+                dc_strv_free(&opts.env);
                 return 125;
         }
         /* The lock is still held: the pid we opened is the container's. */
@@ -185,27 +328,54 @@ int dc_cmd_exec(int argc, char **argv)
                 fprintf(stderr, "diyctl: %s stopped meanwhile\n", name);
                 close(pidfd);
                 dc_state_free(&st);
+                dc_strv_free(&opts.env);
                 return 125;
         }
-        bool terminal = isatty(STDIN_FILENO);
+        bool terminal = opts.tty >= 0 ? opts.tty : isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+        struct dc_strv envp = { 0 };
+        build_env(&st.kv, &opts.env, &envp);
+        const char *path = NULL;
+        for (size_t k = 0; k < envp.n; k++)
+                if (dc_startswith(envp.v[k], "PATH="))
+                        path = envp.v[k] + 5;
+        char *no_env[] = { NULL };
         int sp[2];
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
                 perror("diyctl: socketpair");
+                close(pidfd);
+                dc_strv_free(&envp);
+                dc_state_free(&st);
+                dc_strv_free(&opts.env);
                 return 125;
         }
+        /* Blocked from here in every process but the command: the outer one
+         * reads them from a signalfd, the middle one with sigwaitinfo, and
+         * both pass the ones a user sends on to the command. */
+        static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
         sigset_t mask, old;
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
         sigaddset(&mask, SIGWINCH);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGHUP);
+        for (size_t k = 0; k < DC_ARRAY_SIZE(forwarded); k++)
+                sigaddset(&mask, forwarded[k]);
         sigprocmask(SIG_BLOCK, &mask, &old);
         fflush(NULL);
         pid_t mid = fork();
+        if (mid < 0) {
+                perror("diyctl: fork");
+                sigprocmask(SIG_SETMASK, &old, NULL);
+                close(sp[0]);
+                close(sp[1]);
+                close(pidfd);
+                dc_strv_free(&envp);
+                dc_state_free(&st);
+                dc_strv_free(&opts.env);
+                return 125;
+        }
         if (mid == 0) {
                 close(sp[0]);
-                struct inner in = { .st = &st, .argv = argv + i, .sock = sp[1], .terminal = terminal };
+                struct inner in = { .st = &st, .opts = &opts, .envp = envp.v ? envp.v : no_env, .path = path,
+                                    .argv = argv + i, .sock = sp[1], .terminal = terminal };
                 /* Join the container's cgroups while we still see the host's cgroupfs. */
                 for (size_t k = 0; k < st.kv.n; k++) {
                         if (strcmp(st.kv.v[k].key, "cgroup") != 0)
@@ -234,16 +404,28 @@ int dc_cmd_exec(int argc, char **argv)
                 }
                 /* A pid namespace applies to children: the command runs in one. */
                 pid_t pid = fork();
-                if (pid < 0)
-                        _exit(125);
+                if (pid < 0) {
+                        dc_err(&err, errno, "fork: %s", strerror(errno));
+                        inner_fail(&in, 125, &err);
+                }
                 if (pid == 0)
                         run_inner(&in);
                 close(sp[1]);
-                int status;
-                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                        ;
+                int status = 0;
+                for (;;) {
+                        siginfo_t si;
+                        int sig = sigwaitinfo(&mask, &si);
+                        if (sig == SIGCHLD) {
+                                if (waitpid(pid, &status, WNOHANG) == pid)
+                                        break;
+                        } else if (sig > 0 && sig != SIGWINCH && si.si_code != SI_KERNEL) {
+                                kill(pid, sig);
+                        }
+                }
                 _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
         }
+        dc_strv_free(&envp);
+        dc_strv_free(&opts.env);
         close(sp[1]);
         close(pidfd);
         int master = -1, code = 125;
@@ -276,9 +458,8 @@ int dc_cmd_exec(int argc, char **argv)
                         dc_pty_relay_poll_fds(relay, &pf[1].fd, &pf[1].events, &pf[2].fd, &pf[2].events);
                 if (poll(pf, 3, -1) < 0 && errno != EINTR)
                         break;
-                if (relay && (pf[1].revents || pf[2].revents) && dc_pty_relay_io(relay, pf[1].revents, pf[2].revents) == 1) {
-                        /* hung up: the exit follows */
-                }
+                if (relay && (pf[1].revents || pf[2].revents))
+                        dc_pty_relay_io(relay, pf[1].revents, pf[2].revents); /* 1: hung up, the exit follows */
                 struct signalfd_siginfo si;
                 while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                         if (si.ssi_signo == SIGCHLD) {
@@ -290,7 +471,11 @@ int dc_cmd_exec(int argc, char **argv)
                         } else if (si.ssi_signo == SIGWINCH) {
                                 if (relay)
                                         dc_pty_relay_winch(relay);
-                        } else {
+                        } else if (si.ssi_code != SI_KERNEL) {
+                                /* sent by someone (kill, timeout, a
+                                 * supervisor); the terminal's ^C or hangup
+                                 * (SI_KERNEL) reach a command without a pty
+                                 * in our process group by themselves */
                                 kill(mid, (int)si.ssi_signo);
                         }
                 }

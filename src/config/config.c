@@ -731,6 +731,13 @@ static bool valid_user_part(const char *s, size_t n)
         return true;
 }
 
+bool dc_valid_user_spec(const char *v)
+{
+        const char *colon = strchr(v, ':');
+        return colon ? valid_user_part(v, (size_t)(colon - v)) && valid_user_part(colon + 1, strlen(colon + 1))
+                     : valid_user_part(v, strlen(v));
+}
+
 /* ---- the walk --------------------------------------------------------------- */
 
 typedef int (*handler_fn)(struct loader *l, config_setting_t *s, const char *key, void *ctx);
@@ -1033,10 +1040,7 @@ static int h_user(struct loader *l, config_setting_t *s, const char *key, void *
                 return err_at(l, s, key, "expected a string like \"1000:1000\" or an integer uid, got %s",
                               type_name(s));
         const char *v = str(s);
-        const char *colon = strchr(v, ':');
-        bool ok = colon ? valid_user_part(v, (size_t)(colon - v)) && valid_user_part(colon + 1, strlen(colon + 1))
-                        : valid_user_part(v, strlen(v));
-        if (!ok)
+        if (!dc_valid_user_spec(v))
                 return err_at(l, s, key, "%s is not \"uid:gid\", \"uid\", \"name\" or \"name:group\"", SHOW(v));
         set_str(&l->c->process.user, v);
         return 0;

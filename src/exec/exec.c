@@ -449,10 +449,8 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, int *status_
                 }
                 if (n <= 0)
                         continue;
-                if (relay && (pf[1].revents || pf[2].revents)) {
-                        if (dc_pty_relay_io(relay, pf[1].revents, pf[2].revents) == 1)
-                                pf[2].fd = -1; /* hung up: wait for the exit */
-                }
+                if (relay && (pf[1].revents || pf[2].revents))
+                        dc_pty_relay_io(relay, pf[1].revents, pf[2].revents); /* 1: hung up, the exit follows */
                 if (!(pf[0].revents & POLLIN))
                         continue;
                 struct signalfd_siginfo si;

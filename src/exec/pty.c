@@ -15,6 +15,7 @@
 struct dc_pty_relay {
         int master;
         bool in_open;
+        bool master_open; /* until every copy of the terminal's other end is closed */
         bool raw;
         struct termios saved;
 };
@@ -25,6 +26,7 @@ int dc_pty_relay_start(int master, struct dc_pty_relay **out, struct dc_error *e
         struct dc_pty_relay *r = dc_xcalloc(1, sizeof(*r));
         r->master = master;
         r->in_open = true;
+        r->master_open = true;
         if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &r->saved) == 0) {
                 struct termios raw = r->saved;
                 cfmakeraw(&raw);
@@ -47,7 +49,10 @@ void dc_pty_relay_poll_fds(struct dc_pty_relay *r, int *in_fd, short *in_ev, int
 {
         *in_fd = r->in_open ? STDIN_FILENO : -1;
         *in_ev = POLLIN;
-        *master_fd = r->master;
+        /* Once hung up the master polls ready for ever: stop watching it, or
+         * a command that closed its terminal but runs on would make the
+         * caller spin until it ends. */
+        *master_fd = r->master_open ? r->master : -1;
         *master_ev = POLLIN;
 }
 
@@ -68,12 +73,12 @@ int dc_pty_relay_io(struct dc_pty_relay *r, short in_revents, short master_reven
                 if (copy_once(STDIN_FILENO, r->master) < 0)
                         r->in_open = false;
         }
-        if (master_revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (r->master_open && (master_revents & (POLLIN | POLLHUP | POLLERR))) {
                 int e = copy_once(r->master, STDOUT_FILENO);
-                if (e == -EIO || e == -ENODATA)
-                        return 1; /* every copy of the terminal is closed */
-                if (e < 0 && !(master_revents & POLLIN))
+                if (e == -EIO || e == -ENODATA || (e < 0 && !(master_revents & POLLIN))) {
+                        r->master_open = false; /* every copy of the terminal is closed */
                         return 1;
+                }
         }
         return 0;
 }

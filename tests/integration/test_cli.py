@@ -124,6 +124,11 @@ def test_bash_completion(t):
     t.eq(_complete(t, "diyctl stop ", env=env), ["db", "web"], "names for stop")
     t.eq(_complete(t, "diyctl status w", env=env), ["web"], "names for status")
     t.eq(_complete(t, "diyctl exec web ", env=env), [], "exec: the command, not a name")
+    t.eq(_complete(t, "diyctl exec -u ", env=env), [], "exec -u: a user, not a name")
+    t.eq(_complete(t, "diyctl exec -t -u 0 -e A=1 -w / ", env=env), ["db", "web"], "exec: names after its options")
+    t.eq(_complete(t, "diyctl exec --w", env=env), ["--workdir"], "exec's options")
+    t.eq(_complete(t, "diyctl exec web ls --w", env=env), [], "after NAME an option is the command's")
+    t.eq(_complete(t, "diyctl stop -t 5 ", env=env), ["db", "web"], "stop -t takes a value")
     t.eq(_complete(t, "diyctl journal --json ", env=env), ["db", "web"], "after --json")
     t.eq(_complete(t, "diyctl logs -f d", env=env), ["db"], "after -f")
 

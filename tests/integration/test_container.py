@@ -301,6 +301,19 @@ def test_interactive_shell_on_a_pty(t):
     t.eq(rc, 3, "exit code of the interactive shell")
 
 
+def test_process_that_closes_its_terminal(t):
+    # A foreground container whose process closes its pty and runs on (a
+    # daemon that detaches from its terminal): the launcher waits for it
+    # without spinning on the hung-up pty.
+    conf = basic_conf(t, 'process = { args = [ "/bin/sh", "-c", "exec >/dev/null 2>&1 </dev/null; sleep 2; exit 4" ]; };\n')
+    start = os.times()
+    rc = t.pty_run([t.diyctl_bin, "start", conf], timeout=30)
+    used = os.times()
+    cpu = (used.children_user - start.children_user) + (used.children_system - start.children_system)
+    t.eq(rc, 4, "start ends with the process's exit code")
+    t.ok(cpu < 1.0, "the launcher waited without spinning (%.2f s of CPU over 2 s)" % cpu)
+
+
 def test_relayed_terminal_output_to_a_closed_pipe(t):
     # `diyctl start box.conf | head -1` from a terminal: the launcher relays
     # the container's pty to a pipe whose reader has gone. It must not die

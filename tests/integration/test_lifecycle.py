@@ -134,6 +134,98 @@ def test_exec_with_a_pty(t):
     t.diyctl("stop", "life", check=True)
 
 
+def test_exec_options(t):
+    """exec -u, -w and -e change the user, directory and environment the
+    container's process has; options end at NAME, so whatever follows is the
+    command's; a bad value is refused before anything runs."""
+    conf = conf_for(t)
+    t.diyctl("start", "-d", conf, check=True)
+    show = ["/bin/sh", "-c", 'echo "$(id -u):$(id -g) $(pwd) G=$GREETING N=$NEW C=$FROM_CALLER U=${UNSET-unset}"']
+    out = t.diyctl("exec", "life", *show, check=True).stdout
+    t.eq(out.strip(), "0:0 /etc G=hi N= C= U=unset", "without options: the container's user, cwd and env")
+    env = dict(os.environ, FROM_CALLER="caller's")
+    env.pop("UNSET", None)
+    out = t.diyctl("exec", "-u", "65534:65534", "-w", "/tmp", "-e", "GREETING=bye", "--env=NEW=x y",
+                   "-e", "FROM_CALLER", "-e", "UNSET", "life", *show, env=env, check=True).stdout
+    t.eq(out.strip(), "65534:65534 /tmp G=bye N=x y C=caller's U=unset",
+         "-u uid:gid, -w DIR, -e KEY=VALUE replaces or adds, -e KEY takes the caller's value (or none)")
+    out = t.diyctl("exec", "--user", "nobody", "--workdir=/", "life", "/bin/sh", "-c", 'echo "$(id -un):$(id -gn) $(pwd)"',
+                   check=True).stdout
+    t.eq(out.strip(), "nobody:nogroup /", "-u NAME takes the user and its group from the rootfs's /etc/passwd")
+    p = t.diyctl("exec", "life", "/bin/sh", "-c", 'echo "$@"', "sh", "--help", "-u", "x")
+    t.eq((p.returncode, p.stdout.strip()), (0, "--help -u x"), "after NAME every word is the command's")
+    for args, rc, msg in (
+            (["-u", "nosuch"], 125, "exec --user: user nosuch is not in the rootfs's /etc/passwd"),
+            (["-w", "/no/such/dir"], 125, "exec --workdir /no/such/dir: No such file or directory"),
+            (["-w", "relative"], 2, "--workdir relative is not an absolute path"),
+            (["-u", "a b"], 2, "--user a b is not"),
+            (["-e", "=x"], 2, "--env =x: expected KEY=VALUE or KEY"),
+            (["--tty=yes"], 2, "--tty takes no value"),
+            (["-x"], 2, "unknown option -x")):
+        p = t.diyctl("exec", *args, "life", "/bin/echo", "ran")
+        t.eq(p.returncode, rc, "exec %s exits %d" % (" ".join(args), rc))
+        t.contains(p.stderr, msg, "exec %s: the error says why" % " ".join(args))
+        t.ok("ran" not in p.stdout, "exec %s: the command did not run" % " ".join(args))
+    h = t.diyctl("exec", "--help")
+    t.eq(h.returncode, 0, "exec --help")
+    t.contains(h.stdout, "usage: diyctl exec [-u USER]", "exec --help shows the options")
+    t.diyctl("stop", "life", check=True)
+
+
+def test_signals_to_exec_reach_the_command(t):
+    """A signal sent to diyctl exec (kill, timeout, a supervisor) is passed on
+    to the command, which may handle it: its exit code is exec's."""
+    conf = conf_for(t)
+    t.diyctl("start", "-d", conf, check=True)
+    for sig, code in ((signal.SIGTERM, 7), (signal.SIGHUP, 8), (signal.SIGUSR1, 9)):
+        mark = "/tmp/trapped-%s" % sig.name
+        script = 'trap "exit %d" %s; touch %s; while :; do sleep 0.1; done' % (code, sig.name[3:], mark)
+        # its own session: nothing but our kill can signal it
+        p = subprocess.Popen([t.diyctl_bin, "exec", "life", "/bin/sh", "-c", script], start_new_session=True,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        t.wait_for(lambda: t.diyctl("exec", "life", "test", "-e", mark).returncode == 0,
+                   msg="the command has set its trap for %s" % sig.name)
+        p.send_signal(sig)
+        try:
+            rc = p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            rc = None
+        p.stderr.close()
+        t.eq(rc, code, "%s to diyctl exec reached the command, which exited %d" % (sig.name, code))
+    t.diyctl("stop", "life", check=True)
+
+
+def test_exec_terminal_choice(t):
+    """A pty when stdin and stdout are terminals (so `exec NAME cmd > file`
+    writes plain lines), -T never, -t always; and a command that closes its
+    terminal but runs on does not make exec spin."""
+    conf = conf_for(t)
+    t.diyctl("start", "-d", conf, check=True)
+    out = os.path.join(t.tmp, "out")
+    rc = t.pty_run(["sh", "-c", '"$0" exec life /bin/sh -c "tty; echo two" > "$1"', t.diyctl_bin, out])
+    t.eq(rc, 0, "exec with stdout redirected to a file")
+    with open(out, "rb") as f:
+        t.eq(f.read(), b"not a tty\ntwo\n", "stdout redirected: no pty, and the file has plain lines")
+    rc = t.pty_run([t.diyctl_bin, "exec", "-T", "life", "tty"])
+    t.eq(rc, 1, "-T: no pty on a terminal")
+    rc = t.pty_run([t.diyctl_bin, "exec", "life", "tty"])
+    t.eq(rc, 0, "stdin and stdout terminals: a pty")
+    t.contains(t.pty_output, "/dev/pts/", "the command's terminal is in the container's devpts")
+    p = t.diyctl("exec", "-t", "life", "tty")  # stdin: /dev/null
+    t.eq(p.returncode, 0, "-t: a pty without a terminal")
+    t.contains(p.stdout, "/dev/pts/", "-t: the command's terminal")
+    # the pty hangs up while the command sleeps on: exec waits without spinning
+    start = os.times()
+    rc = t.pty_run([t.diyctl_bin, "exec", "life", "/bin/sh", "-c", "exec >/dev/null 2>&1 </dev/null; sleep 2"])
+    used = os.times()
+    cpu = (used.children_user - start.children_user) + (used.children_system - start.children_system)
+    t.eq(rc, 0, "the command outlived its terminal and ended")
+    t.ok(cpu < 1.0, "exec waited for it without spinning (%.2f s of CPU over 2 s)" % cpu)
+    t.diyctl("stop", "life", check=True)
+
+
 def test_cleanup_is_idempotent(t):
     t.eq(t.diyctl("cleanup", "nosuchthing").returncode, 0, "cleanup of nothing succeeds (ExecStopPost)")
     t.eq(t.diyctl("cleanup", "--all").returncode, 0, "cleanup --all with nothing")
