@@ -89,6 +89,7 @@ struct dc_config {
                 char *user;      /* "uid:gid", "uid", "name" or "name:group"; NULL: 0:0 */
                 enum dc_terminal terminal;
                 bool init;
+                int stop_signal; /* 0: the image's StopSignal, else SIGTERM */
         } process;
 
         struct dc_volume *volumes;
@@ -186,6 +187,8 @@ int dc_config_load_string(const char *text, const char *file, const struct dc_co
 void dc_config_free(struct dc_config *c);
 /* process.user's syntax: "uid", "uid:gid", "name" or "name:group" (ids below 2^32-1). */
 bool dc_valid_user_spec(const char *v);
+/* A signal a container may be stopped with: one the init passes on, or SIGKILL. */
+bool dc_valid_stop_signal(int sig);
 static inline void dc_config_freep(struct dc_config **c)
 {
         if (*c)

@@ -76,6 +76,7 @@ struct dc_image_config {
         struct dc_strv entrypoint, cmd, env;
         char *workdir;         /* NULL when absent or empty */
         char *user;            /* NULL when absent or empty */
+        char *stop_signal;     /* StopSignal as written; NULL when absent or empty */
         struct dc_strv diff_ids; /* rootfs.diff_ids, validated digests */
         bool has_diff_ids;
         char *os, *arch, *variant;

@@ -90,3 +90,14 @@ void dc_json_str(FILE *out, const char *s);
 char *dc_pct_encode(const char *s);
 /* Decode; returns NULL on malformed input. */
 char *dc_pct_decode(const char *s);
+
+/* Signals by name. dc_signal_parse takes "SIGTERM", "TERM", "SIGRTMIN+3",
+ * "RTMAX-1" (upper case) or, with digits, a number; it returns the signal or
+ * -1. dc_signal_name writes "SIGTERM", "SIGRTMIN+3" or "signal N". */
+int dc_signal_parse(const char *s, bool digits);
+const char *dc_signal_name(int sig, char buf[24]);
+/* Signals a supervisor sends to ask a process something (stop, reload, dump
+ * state...): every signal but SIGKILL, SIGSTOP, SIGCHLD, the job-control
+ * signals a terminal sends and the faults the kernel raises. The minimal init
+ * passes these on; a stop signal is one of these or SIGKILL. */
+bool dc_signal_forwardable(int sig);

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -1070,6 +1071,44 @@ static int h_init(struct loader *l, config_setting_t *s, const char *key, void *
         return 0;
 }
 
+bool dc_valid_stop_signal(int sig)
+{
+        return sig == SIGKILL || dc_signal_forwardable(sig);
+}
+
+static int h_stop_signal(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+{
+        (void)ctx;
+        int sig = -1;
+        if (is_int(s)) {
+                long long v = 0;
+                int r = get_int(l, s, key, &v);
+                if (r < 0)
+                        return r;
+                char num[24];
+                snprintf(num, sizeof(num), "%lld", v);
+                sig = v >= 1 && v <= 64 ? dc_signal_parse(num, true) : -1;
+                if (sig < 0 || !dc_valid_stop_signal(sig))
+                        return err_at(l, s, key, "%lld is not a signal a container can be stopped with", v);
+        } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+                const char *v = str(s);
+                sig = dc_signal_parse(v, false);
+                if (sig < 0 && dc_signal_parse(v, true) > 0)
+                        return err_at(l, s, key, "\"%s\": write a signal number without quotes", v);
+                if (sig < 0)
+                        return err_at(l, s, key, "%s is not a signal name like \"SIGTERM\", \"SIGQUIT\" or "
+                                      "\"SIGRTMIN+3\"", SHOW(v));
+                if (!dc_valid_stop_signal(sig))
+                        return err_at(l, s, key, "%s cannot stop a container (a fault, job-control or SIGCHLD "
+                                      "signal)", SHOW(v));
+        } else {
+                return err_at(l, s, key, "expected a signal name like \"SIGQUIT\" or a number, got %s",
+                              type_name(s));
+        }
+        l->c->process.stop_signal = sig;
+        return 0;
+}
+
 /* ---- sizes ---------------------------------------------------------------- */
 
 /* A size: a string like "64M" or an integer byte count; > 0. */
@@ -1630,6 +1669,7 @@ static const struct {
         { "process.user", h_user },
         { "process.terminal", h_terminal },
         { "process.init", h_init },
+        { "process.stop_signal", h_stop_signal },
         { "volumes", h_volumes },
         { "volumes[].type", h_vol_type },
         { "volumes[].source", h_vol_source },
@@ -2095,7 +2135,14 @@ void dc_config_print_json(const struct dc_config *c, FILE *out)
         dc_json_str(out, c->process.user);
         fprintf(out, ",\n    \"terminal\": %s",
                 c->process.terminal == DC_TERM_YES ? "true" : c->process.terminal == DC_TERM_NO ? "false" : "\"auto\"");
-        fprintf(out, ",\n    \"init\": %s\n  },\n  \"volumes\": [", c->process.init ? "true" : "false");
+        fprintf(out, ",\n    \"init\": %s", c->process.init ? "true" : "false");
+        if (c->process.stop_signal) {
+                char name[24];
+                fprintf(out, ",\n    \"stop_signal\": \"%s\"", dc_signal_name(c->process.stop_signal, name));
+        } else {
+                fputs(",\n    \"stop_signal\": null", out);
+        }
+        fputs("\n  },\n  \"volumes\": [", out);
         for (size_t i = 0; i < c->n_volumes; i++) {
                 const struct dc_volume *v = &c->volumes[i];
                 fprintf(out, "%s\n    { \"type\": \"%s\", \"source\": ", i ? "," : "",

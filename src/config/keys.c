@@ -43,6 +43,9 @@ const struct dc_key dc_keys[] = {
           "\"auto\" (a pty when stdin is a terminal) or a boolean" },
         { "process.init", DC_KT_BOOL, "false",
           "run a minimal init as PID 1 that reaps zombies and forwards signals" },
+        { "process.stop_signal", DC_KT_MIXED, NULL,
+          "the signal stop sends first: a name like \"SIGQUIT\" or a number; default: the image's StopSignal, "
+          "else SIGTERM" },
 
         { "volumes", DC_KT_LIST, "[]", "mounts added to the container, a list of groups" },
         { "volumes[].type", DC_KT_STRING, "\"bind\"", "\"bind\" or \"tmpfs\"" },

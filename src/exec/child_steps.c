@@ -528,9 +528,11 @@ static void exec_describe(const struct dc_step *s, FILE *out)
         for (size_t i = 0; i < s->args.n; i++)
                 if (strcmp(s->args.v[i].key, "arg") == 0)
                         fprintf(out, " %s", s->args.v[i].val);
-        fprintf(out, " (user %s, cwd %s%s%s)", dc_kvs_get(&s->args, "user"), dc_kvs_get(&s->args, "cwd"),
+        const char *stop = dc_kvs_get(&s->args, "stop-signal");
+        fprintf(out, " (user %s, cwd %s%s%s%s%s)", dc_kvs_get(&s->args, "user"), dc_kvs_get(&s->args, "cwd"),
                 dc_streq(dc_kvs_get(&s->args, "terminal"), "1") ? ", pty" : "",
-                dc_streq(dc_kvs_get(&s->args, "init"), "1") ? ", under a minimal init" : "");
+                dc_streq(dc_kvs_get(&s->args, "init"), "1") ? ", under a minimal init" : "",
+                stop ? ", stopped with " : "", stop ? stop : "");
         dc_security_describe(s, out);
 }
 

@@ -431,6 +431,15 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, int *status_
         bool exited = false;
         int status = 0;
         bool asked = false;
+        /* A SIGTERM (diyctl stop, systemd) becomes the container's stop
+         * signal (process.stop_signal, or its image's StopSignal). */
+        int stop_sig = SIGTERM;
+        for (size_t i = 0; i < ctx->plan->n; i++)
+                if (strcmp(ctx->plan->steps[i].ops->kind, "exec") == 0) {
+                        int v = dc_signal_parse(dc_kvs_get(&ctx->plan->steps[i].args, "stop-signal"), false);
+                        if (v > 0)
+                                stop_sig = v;
+                }
         while (!exited) {
                 struct pollfd pf[3] = { { .fd = sfd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
                 if (relay)
@@ -473,7 +482,7 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, int *status_
                                 dc_notify_stopping("stopping"); /* $NOTIFY_SOCKET: systemd */
                                 asked = true;
                                 /* Pass it on; a container that ignores it is killed after the grace time. */
-                                kill(ctx->child, (int)si.ssi_signo);
+                                kill(ctx->child, si.ssi_signo == SIGTERM ? stop_sig : (int)si.ssi_signo);
                                 if (kill_at < 0)
                                         kill_at = now_ms() + grace;
                                 else

@@ -82,10 +82,12 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
         /* The init keeps nothing of the launcher's: no lock, journal or socket. */
         syscall(SYS_close_range, 3U, ~0U, 0U);
 
+        /* Every signal a supervisor may send (a stop signal, a reload, diyctl
+         * kill) goes on to the command. */
         sigemptyset(&waitset);
-        static const int forward[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
-        for (size_t i = 0; i < sizeof(forward) / sizeof(forward[0]); i++)
-                sigaddset(&waitset, forward[i]);
+        for (int sig = 1; sig <= SIGRTMAX; sig++)
+                if (dc_signal_forwardable(sig))
+                        sigaddset(&waitset, sig);
         sigaddset(&waitset, SIGCHLD);
 
         for (;;) {

@@ -245,6 +245,10 @@ static char *memo_path(const char *root, const char *path)
         return dc_xasprintf("%s/sums/%.32s", root, hex);
 }
 
+/* The fields an image memo holds; a memo of another format is inspected
+ * again (2: StopSignal). */
+#define IMAGE_MEMO_FORMAT "2"
+
 static void stat_kv(const struct stat *st, const char *path, struct dc_kvs *kv)
 {
         dc_kvs_add(kv, "path", path);
@@ -377,6 +381,7 @@ int dc_cache_image_memo_read(const char *root, const char *archive, const char *
         struct dc_kvs memo = { 0 }, now = { 0 };
         read_kv_file(mp, &memo);
         stat_kv(&st, archive, &now);
+        dc_kvs_add(&now, "format", IMAGE_MEMO_FORMAT);
         bool hit = dc_streq(dc_kvs_get(&memo, "kind"), "image") && dc_streq(dc_kvs_get(&memo, "tag"), tag ? tag : "");
         for (size_t i = 0; hit && i < now.n; i++)
                 hit = dc_streq(dc_kvs_get(&memo, now.v[i].key), now.v[i].val);
@@ -390,6 +395,7 @@ int dc_cache_image_memo_read(const char *root, const char *archive, const char *
                 struct dc_image_config *c = &out->config;
                 opt_dup(&c->workdir, dc_kvs_get(&memo, "workdir"));
                 opt_dup(&c->user, dc_kvs_get(&memo, "user"));
+                opt_dup(&c->stop_signal, dc_kvs_get(&memo, "stopsignal"));
                 if (kv_strv(&memo, "entrypoint", &c->entrypoint) < 0 || kv_strv(&memo, "cmd", &c->cmd) < 0 ||
                     kv_strv(&memo, "env", &c->env) < 0)
                         r = -ENOENT;
@@ -440,6 +446,7 @@ int dc_cache_image_memo_write(const char *root, const char *archive, const char 
         struct dc_kvs kv = { 0 };
         dc_kvs_add(&kv, "kind", "image");
         stat_kv(&after, archive, &kv);
+        dc_kvs_add(&kv, "format", IMAGE_MEMO_FORMAT);
         dc_kvs_add(&kv, "tag", tag ? tag : "");
         if (img.name)
                 dc_kvs_add(&kv, "name", img.name);
@@ -455,6 +462,8 @@ int dc_cache_image_memo_write(const char *root, const char *archive, const char 
                 dc_kvs_add(&kv, "workdir", c->workdir);
         if (c->user)
                 dc_kvs_add(&kv, "user", c->user);
+        if (c->stop_signal)
+                dc_kvs_add(&kv, "stopsignal", c->stop_signal);
         for (size_t i = 0; i < img.n_layers; i++) {
                 const struct dc_image_layer *l = &img.layers[i];
                 char size[32];

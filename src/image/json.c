@@ -419,6 +419,7 @@ void dc_image_config_free(struct dc_image_config *c)
         dc_strv_free(&c->diff_ids);
         free(c->workdir);
         free(c->user);
+        free(c->stop_signal);
         free(c->os);
         free(c->arch);
         free(c->variant);
@@ -460,7 +461,8 @@ int dc_parse_image_config(const char *buf, size_t len, struct dc_image_config *o
                     (r = opt_strv(c, "Cmd", cw, &out->cmd, NULL, err)) < 0 ||
                     (r = opt_strv(c, "Env", cw, &out->env, NULL, err)) < 0 ||
                     (r = opt_str(c, "WorkingDir", cw, &out->workdir, err)) < 0 ||
-                    (r = opt_str(c, "User", cw, &out->user, err)) < 0)
+                    (r = opt_str(c, "User", cw, &out->user, err)) < 0 ||
+                    (r = opt_str(c, "StopSignal", cw, &out->stop_signal, err)) < 0)
                         goto out;
                 for (size_t i = 0; i < out->env.n; i++) {
                         const char *e = out->env.v[i];
@@ -471,6 +473,7 @@ int dc_parse_image_config(const char *buf, size_t len, struct dc_image_config *o
                 }
                 empty_to_null(&out->workdir);
                 empty_to_null(&out->user);
+                empty_to_null(&out->stop_signal);
                 if (out->workdir && out->workdir[0] != '/') {
                         r = dc_err(err, EINVAL, "%s: WorkingDir %.200s is not an absolute path", cw, out->workdir);
                         goto out;

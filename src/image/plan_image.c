@@ -20,6 +20,7 @@ void dc_plan_image_free(struct dc_plan_image *pi)
         dc_strv_free(&pi->env);
         free(pi->cwd);
         free(pi->user);
+        free(pi->stop_signal);
         free(pi->origin);
         memset(pi, 0, sizeof(*pi));
 }
@@ -146,6 +147,7 @@ static int plan_image(const struct dc_config *c, const char *root, const char *s
         dc_strv_copy(&pi->env, &ic->env);
         pi->cwd = ic->workdir ? dc_xstrdup(ic->workdir) : NULL;
         pi->user = ic->user ? dc_xstrdup(ic->user) : NULL;
+        pi->stop_signal = ic->stop_signal ? dc_xstrdup(ic->stop_signal) : NULL;
         pi->origin = dc_xasprintf("%s (%s): image config", img.archive, shown);
         dc_image_free(&img);
         return 0;

@@ -19,6 +19,7 @@ struct dc_plan_image {
         struct dc_strv args;       /* Entrypoint + Cmd, empty when none */
         struct dc_strv env;        /* the image's Env */
         char *cwd, *user;          /* WorkingDir, User; NULL when none */
+        char *stop_signal;         /* StopSignal as written; NULL when none */
         char *origin;              /* "ARCHIVE: image config" for messages */
 };
 

@@ -2,7 +2,9 @@
  * effects, so `diyctl plan` shows exactly what `start` will run. */
 #include "diyctl/plan.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -390,6 +392,26 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         if (!c->process.user && img.user)
                 snprintf(o, sizeof(o), "%s User", img.origin);
         dc_kvs_add(&s->args, "user-origin", o);
+        /* What stop sends first (the launcher turns its SIGTERM into it). */
+        int stop = c->process.stop_signal;
+        if (!stop && img.stop_signal) {
+                /* as Docker reads it: "SIGQUIT", "quit" or "3" */
+                char up[24] = "";
+                for (size_t i = 0; i < sizeof(up) - 1 && img.stop_signal[i]; i++)
+                        up[i] = (char)toupper((unsigned char)img.stop_signal[i]);
+                stop = strlen(img.stop_signal) < sizeof(up) ? dc_signal_parse(up, true) : -1;
+                if (stop < 0 || !dc_valid_stop_signal(stop))
+                        return dc_err(err, EINVAL, "%s: StopSignal %.40s is not a signal a container can be stopped "
+                                      "with; set process.stop_signal", img.origin, img.stop_signal);
+        }
+        if (stop && stop != SIGTERM) {
+                char name[24];
+                dc_kvs_add(&s->args, "stop-signal", dc_signal_name(stop, name));
+                origin_str(o, sizeof(o), dc_config_origin(c, "process.stop_signal"), "process.stop_signal");
+                if (!c->process.stop_signal)
+                        snprintf(o, sizeof(o), "%s StopSignal", img.origin);
+                dc_kvs_add(&s->args, "stop-signal-origin", o);
+        }
         dc_kvs_add(&s->args, "terminal", p->terminal ? "1" : "0");
         dc_kvs_add(&s->args, "init", p->init ? "1" : "0");
         if (userns)

@@ -359,3 +359,75 @@ void dc_fault_point(const char *fmt, ...)
         (void)fmt;
 #endif
 }
+
+static const struct {
+        const char *name;
+        int sig;
+} signal_names[] = {
+        { "HUP", SIGHUP },       { "INT", SIGINT },       { "QUIT", SIGQUIT },   { "ILL", SIGILL },
+        { "TRAP", SIGTRAP },     { "ABRT", SIGABRT },     { "IOT", SIGIOT },     { "BUS", SIGBUS },
+        { "FPE", SIGFPE },       { "KILL", SIGKILL },     { "USR1", SIGUSR1 },   { "SEGV", SIGSEGV },
+        { "USR2", SIGUSR2 },     { "PIPE", SIGPIPE },     { "ALRM", SIGALRM },   { "TERM", SIGTERM },
+        { "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD },     { "CONT", SIGCONT },   { "STOP", SIGSTOP },
+        { "TSTP", SIGTSTP },     { "TTIN", SIGTTIN },     { "TTOU", SIGTTOU },   { "URG", SIGURG },
+        { "XCPU", SIGXCPU },     { "XFSZ", SIGXFSZ },     { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
+        { "WINCH", SIGWINCH },   { "IO", SIGIO },         { "POLL", SIGPOLL },   { "PWR", SIGPWR },
+        { "SYS", SIGSYS },
+};
+
+int dc_signal_parse(const char *s, bool digits)
+{
+        if (!s || !*s)
+                return -1;
+        if (digits && isdigit((unsigned char)*s)) {
+                if (strlen(s) > 2 || !isdigit((unsigned char)s[strlen(s) - 1]))
+                        return -1;
+                int n = atoi(s);
+                /* 32 and 33 are the C library's own */
+                return (n >= 1 && n < 32) || (n >= SIGRTMIN && n <= SIGRTMAX) ? n : -1;
+        }
+        if (dc_startswith(s, "SIG"))
+                s += 3;
+        for (size_t i = 0; i < DC_ARRAY_SIZE(signal_names); i++)
+                if (strcmp(s, signal_names[i].name) == 0)
+                        return signal_names[i].sig;
+        bool min = dc_startswith(s, "RTMIN"), max = dc_startswith(s, "RTMAX");
+        if (!min && !max)
+                return -1;
+        s += 5;
+        int off = 0;
+        if (*s) {
+                if (*s != (min ? '+' : '-') || !s[1] || strlen(s + 1) > 2 || strspn(s + 1, "0123456789") != strlen(s + 1))
+                        return -1;
+                off = atoi(s + 1);
+        }
+        int sig = min ? SIGRTMIN + off : SIGRTMAX - off;
+        return sig >= SIGRTMIN && sig <= SIGRTMAX ? sig : -1;
+}
+
+const char *dc_signal_name(int sig, char buf[24])
+{
+        for (size_t i = 0; i < DC_ARRAY_SIZE(signal_names); i++)
+                if (signal_names[i].sig == sig) { /* the first name: ABRT before IOT, IO before POLL */
+                        snprintf(buf, 24, "SIG%s", signal_names[i].name);
+                        return buf;
+                }
+        if (sig == SIGRTMAX)
+                snprintf(buf, 24, "SIGRTMAX");
+        else if (sig >= SIGRTMIN && sig < SIGRTMAX)
+                snprintf(buf, 24, sig == SIGRTMIN ? "SIGRTMIN" : "SIGRTMIN+%d", sig - SIGRTMIN);
+        else
+                snprintf(buf, 24, "signal %d", sig);
+        return buf;
+}
+
+bool dc_signal_forwardable(int sig)
+{
+        switch (sig) {
+        case SIGKILL: case SIGSTOP: case SIGCHLD: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+        case SIGILL: case SIGTRAP: case SIGABRT: case SIGBUS: case SIGFPE: case SIGSEGV: case SIGSYS:
+                return false;
+        default:
+                return (sig >= 1 && sig < 32) || (sig >= SIGRTMIN && sig <= SIGRTMAX);
+        }
+}

@@ -92,8 +92,11 @@ def compress(data, how):
     raise ValueError(how)
 
 
-def image_config(layers_raw, cmd=None, env=None, workdir=None, entrypoint=None, user=None, diff_ids=None):
+def image_config(layers_raw, cmd=None, env=None, workdir=None, entrypoint=None, user=None, diff_ids=None,
+                 stop_signal=None):
     c = {}
+    if stop_signal is not None:
+        c["StopSignal"] = stop_signal
     if cmd is not None:
         c["Cmd"] = cmd
     if entrypoint is not None:
@@ -113,7 +116,7 @@ def image_config(layers_raw, cmd=None, env=None, workdir=None, entrypoint=None, 
 def docker_save(path, images, layout="classic", outer=None):
     """Write a `docker image save` archive. images: dicts with "tags", "layers"
     (uncompressed tars), "compress" (per layer: None, "gzip", "zstd", ...),
-    and config keys (cmd, env, workdir, entrypoint, user, diff_ids)."""
+    and config keys (cmd, env, workdir, entrypoint, user, diff_ids, stop_signal)."""
     members = {}  # name -> bytes, in order
     manifest = []
     index = []
@@ -122,7 +125,7 @@ def docker_save(path, images, layout="classic", outer=None):
         comp = im.get("compress") or [None] * len(raw)
         blobs = [compress(l, c) for l, c in zip(raw, comp)]
         cfg = json.dumps(image_config(raw, **{k: im[k] for k in ("cmd", "env", "workdir", "entrypoint", "user",
-                                                                   "diff_ids") if k in im}),
+                                                                   "diff_ids", "stop_signal") if k in im}),
                          sort_keys=True).encode()
         if layout == "classic":
             cname = _sha(cfg) + ".json"
@@ -343,6 +346,55 @@ def test_image_second_start_is_cached(t):
     st = json.dumps(json.loads(t.diyctl("status", "--json", "cached", check=True).stdout))
     t.contains(st, '"image.unpacked": "2"', "after the prune the layers are unpacked again")
     t.diyctl("stop", "-t", "1", "cached", check=True)
+
+
+def test_image_stop_signal(t):
+    """An image's StopSignal (Docker's STOPSIGNAL: nginx's SIGQUIT, postgres's
+    SIGINT) is what stop sends first, also when the start takes the image
+    from the memo; process.stop_signal overrides it; a StopSignal diyctl
+    cannot use fails the plan, unless process.stop_signal is set."""
+    prune_after(t)
+    base, _ = base_and_upper(t)
+    script = ("trap 'echo QUIT > /out/sig; exit 0' QUIT; trap 'echo INT > /out/sig; exit 0' INT; "
+              "trap 'echo TERM > /out/sig; exit 0' TERM; echo started; while :; do sleep 0.1; done")
+    out = os.path.join(t.tmp, "out")
+    os.makedirs(out)
+    vol = 'volumes = ( { source = "%s"; target = "/out"; } );\n' % out
+
+    def image(name, stop_signal):
+        return docker_save(os.path.join(t.tmp, name), [{"tags": ["s:1"], "layers": [base],
+                                                        "cmd": ["/bin/sh", "-c", script], "env": ["PATH=/bin"],
+                                                        "stop_signal": stop_signal}])
+
+    def stopped_with(conf):
+        sig = os.path.join(out, "sig")
+        if os.path.exists(sig):
+            os.unlink(sig)
+        t.diyctl("start", "-d", conf, check=True)
+        t.wait_for(lambda: "started" in t.diyctl("logs", "stopsig").stdout, msg="the traps are set")
+        t.diyctl("stop", "-t", "30", "stopsig", check=True)
+        with open(sig) as f:
+            return f.read().strip()
+
+    arch = image("quit.tar", "quit")   # Docker takes any case, and numbers
+    conf = t.conf("stopsig", 'rootfs = { image = "%s"; };\n%s' % (arch, vol))
+    plan = t.diyctl("plan", conf, check=True).stdout
+    t.contains(plan, "stopped with SIGQUIT", "the plan shows the image's StopSignal")
+    ex = [s for s in json.loads(t.diyctl("plan", "--json", conf, check=True).stdout)["steps"] if s["kind"] == "exec"][0]
+    t.ok(dict(ex["args"])["stop-signal-origin"].endswith("image config StopSignal"),
+         "and says where it came from: %s" % dict(ex["args"])["stop-signal-origin"])
+    t.eq(stopped_with(conf), "QUIT", "stop sent the image's StopSignal")
+    t.eq(stopped_with(conf), "QUIT", "also when the start took the image config from the memo")
+    t.eq(stopped_with(t.conf("stopsig", 'rootfs = { image = "%s"; };\nprocess = { stop_signal = 2; };\n%s'
+                             % (arch, vol))), "INT", "process.stop_signal overrides the image's")
+    arch = image("bad.tar", "SIGSEGV")
+    bad = t.conf("stopsig", 'rootfs = { image = "%s"; };\n%s' % (arch, vol))
+    p = t.diyctl("plan", bad)
+    t.eq(p.returncode, 1, "a StopSignal that cannot stop a container fails the plan")
+    t.contains(p.stderr, "StopSignal SIGSEGV is not a signal a container can be stopped with; set process.stop_signal",
+               "and says what to do")
+    t.eq(stopped_with(t.conf("stopsig", 'rootfs = { image = "%s"; };\nprocess = { stop_signal = "SIGTERM"; };\n%s'
+                             % (arch, vol))), "TERM", "process.stop_signal set: the image's is not used")
 
 
 def test_image_writable_tmpfs_vs_directory(t):

@@ -226,6 +226,44 @@ def test_exec_terminal_choice(t):
     t.diyctl("stop", "life", check=True)
 
 
+def test_stop_signal(t):
+    """process.stop_signal: what stop (or systemd's SIGTERM to the launcher)
+    sends first, as Docker's STOPSIGNAL; the init passes it on too."""
+    out = os.path.join(t.tmp, "out")
+    os.makedirs(out)
+    script = ("for s in QUIT TERM USR1; do trap \"echo $s > /out/sig; exit 0\" $s; done; "
+              "trap 'echo RTMIN+3 > /out/sig; exit 0' 37; echo started; while :; do sleep 0.1; done")
+    vol = 'volumes = ( { source = "%s"; target = "/out"; } );\n' % out
+    for extra, want in (("stop_signal = \"SIGQUIT\";", "QUIT"), ("stop_signal = 10;", "USR1"),
+                        ("stop_signal = \"SIGQUIT\"; init = true;", "QUIT"),
+                        ("stop_signal = \"SIGRTMIN+3\"; init = true;", "RTMIN+3"), ("", "TERM")):
+        if os.path.exists(os.path.join(out, "sig")):
+            os.unlink(os.path.join(out, "sig"))
+        conf = t.conf("sig", 'rootfs = { path = "%s"; };\nprocess = { args = [ "/bin/sh", "-c", %s ]; %s };\n%s'
+                      % (t.rootfs(), json.dumps(script), extra, vol))
+        if want != "TERM":
+            t.contains(t.diyctl("plan", conf, check=True).stdout, "stopped with SIG" + want,
+                       "%s: plan says what stop sends" % extra)
+        t.diyctl("start", "-d", conf, check=True)
+        t.wait_for(lambda: "started" in t.diyctl("logs", "sig").stdout, msg="%s: the traps are set" % extra)
+        t.diyctl("stop", "-t", "30", "sig", check=True)
+        with open(os.path.join(out, "sig")) as f:
+            t.eq(f.read().strip(), want, "%s: stop sent SIG%s" % (extra or "no stop_signal", want))
+    # the foreground launcher: its SIGTERM becomes the stop signal, a SIGINT stays SIGINT
+    conf = t.conf("sig", 'rootfs = { path = "%s"; };\nprocess = { args = [ "/bin/sh", "-c", %s ]; '
+                         'stop_signal = "SIGQUIT"; };\n'
+                  % (t.rootfs(), json.dumps("trap 'exit 3' QUIT; trap 'exit 4' TERM; trap 'exit 5' INT; "
+                                            "echo started; while :; do sleep 0.1; done")))
+    for sig, code in ((signal.SIGTERM, 3), (signal.SIGINT, 5)):
+        p = subprocess.Popen([t.diyctl_bin, "start", conf], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        t.ok(b"started" in p.stdout.readline(), "foreground container started")
+        p.send_signal(sig)
+        t.eq(p.wait(timeout=30), code, "%s to the launcher: the container got %s" %
+             (sig.name, "SIGQUIT" if sig == signal.SIGTERM else sig.name))
+        p.stdout.close()
+
+
 def test_cleanup_is_idempotent(t):
     t.eq(t.diyctl("cleanup", "nosuchthing").returncode, 0, "cleanup of nothing succeeds (ExecStopPost)")
     t.eq(t.diyctl("cleanup", "--all").returncode, 0, "cleanup --all with nothing")

@@ -4,6 +4,7 @@
 #include "diyctl/config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -266,7 +267,7 @@ static const char full_conf[] =
         "  cwd = \"/www\";\n"                                                    /* 13 */
         "  user = \"1000:100\";\n"                                               /* 14 */
         "  terminal = false;\n"                                                  /* 15 */
-        "  init = true;\n"                                                       /* 16 */
+        "  init = true; stop_signal = \"SIGQUIT\";\n"                            /* 16 */
         "};\n"                                                                   /* 17 */
         "volumes = (\n"                                                          /* 18 */
         "  { source = \"www\"; target = \"/www\"; readonly = true; },\n"         /* 19 */
@@ -323,6 +324,7 @@ static void test_every_key(void)
         CHECK_STREQ(c->process.user, "1000:100", "process.user");
         CHECK(c->process.terminal == DC_TERM_NO, "process.terminal = false is DC_TERM_NO");
         CHECK(c->process.init, "process.init");
+        CHECK(c->process.stop_signal == SIGQUIT, "process.stop_signal");
 
         CHECK(c->n_volumes == 3, "three volumes");
         if (c->n_volumes == 3) {
@@ -428,6 +430,7 @@ static void test_defaults(void)
         CHECK(!c->process.env_set && c->process.env.n == 0, "process.env unset");
         CHECK(!c->process.cwd && !c->process.user, "process.cwd and user unset (NULL)");
         CHECK(c->process.terminal == DC_TERM_AUTO && !c->process.init, "terminal auto, no init");
+        CHECK(c->process.stop_signal == 0, "stop_signal unset (the image's, else SIGTERM)");
         CHECK(c->n_volumes == 0 && c->volumes == NULL, "no volumes");
         CHECK(c->network.mode == DC_NET_NONE, "network.mode defaults to none");
         CHECK_STREQ(c->network.interface, "eth0", "network.interface defaults to eth0");
@@ -820,6 +823,12 @@ static const struct bad bad_configs[] = {
         { NULL, R "process = { user = \"4294967295\"; };\n", "bad.conf:2: process.user: 4294967295 is not \"uid:gid\"" },
         { NULL, R "process = { user = -1; };\n", "bad.conf:2: process.user: -1 is out of range (0-4294967294)" },
         { NULL, R "process = { user = true; };\n", "bad.conf:2: process.user: expected a string like \"1000:1000\" or an integer uid, got a boolean" },
+        { NULL, R "process = { stop_signal = \"SIGFOO\"; };\n", "bad.conf:2: process.stop_signal: SIGFOO is not a signal name like \"SIGTERM\"" },
+        { NULL, R "process = { stop_signal = \"SIGCHLD\"; };\n", "bad.conf:2: process.stop_signal: SIGCHLD cannot stop a container" },
+        { NULL, R "process = { stop_signal = \"3\"; };\n", "bad.conf:2: process.stop_signal: \"3\": write a signal number without quotes" },
+        { NULL, R "process = { stop_signal = 32; };\n", "bad.conf:2: process.stop_signal: 32 is not a signal a container can be stopped with" },
+        { NULL, R "process = { stop_signal = 19; };\n", "bad.conf:2: process.stop_signal: 19 is not a signal a container can be stopped with" },
+        { NULL, R "process = { stop_signal = [ 3 ]; };\n", "bad.conf:2: process.stop_signal: expected a signal name like \"SIGQUIT\" or a number, got an array" },
         /* volumes */
         { NULL, R "volumes = (\n  { type = \"tmpfs\";\n    source = \"x\"; target = \"/t\"; }\n);\n",
           "bad.conf:4: volumes[0].source: not allowed for a tmpfs volume" },

@@ -340,7 +340,8 @@ static void test_config(void)
         struct dc_error err = { 0 };
         struct dc_image_config c;
         const char *ok = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Entrypoint\":[\"/ep\"],\"Cmd\":[\"a\",\"b c\"],"
-                         "\"Env\":[\"PATH=/bin\",\"X=1=2\"],\"WorkingDir\":\"/w\",\"User\":\"nobody:nogroup\"},"
+                         "\"Env\":[\"PATH=/bin\",\"X=1=2\"],\"WorkingDir\":\"/w\",\"User\":\"nobody:nogroup\","
+                         "\"StopSignal\":\"SIGQUIT\"},"
                          "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"]}}";
         int r = dc_parse_image_config(ok, strlen(ok), &c, &err);
         CHECK(r == 0, "an image config parses (%s)", err.msg);
@@ -349,13 +350,16 @@ static void test_config(void)
                 CHECK(c.env.n == 2 && !strcmp(c.env.v[1], "X=1=2"), "Env");
                 CHECK_STREQ(c.workdir, "/w", "WorkingDir");
                 CHECK_STREQ(c.user, "nobody:nogroup", "User");
+                CHECK_STREQ(c.stop_signal, "SIGQUIT", "StopSignal");
                 CHECK(c.has_diff_ids && c.diff_ids.n == 1, "diff_ids");
                 CHECK_STREQ(c.arch, "amd64", "architecture");
                 dc_image_config_free(&c);
         }
-        const char *nulls = "{\"config\":{\"Entrypoint\":null,\"Cmd\":null,\"WorkingDir\":\"\",\"User\":\"\"}}";
+        const char *nulls = "{\"config\":{\"Entrypoint\":null,\"Cmd\":null,\"WorkingDir\":\"\",\"User\":\"\","
+                            "\"StopSignal\":\"\"}}";
         r = dc_parse_image_config(nulls, strlen(nulls), &c, &err);
-        CHECK(r == 0 && c.entrypoint.n == 0 && c.cmd.n == 0 && !c.workdir && !c.user && !c.has_diff_ids,
+        CHECK(r == 0 && c.entrypoint.n == 0 && c.cmd.n == 0 && !c.workdir && !c.user && !c.stop_signal &&
+                      !c.has_diff_ids,
               "null and empty fields mean unset (%s)", err.msg);
         if (r == 0)
                 dc_image_config_free(&c);
@@ -367,6 +371,7 @@ static void test_config(void)
                 { "{\"config\":{\"WorkingDir\":\"rel\"}}", "image config: config: WorkingDir rel is not an absolute path" },
                 { "{\"config\":{\"Cmd\":\"/bin/sh\"}}", "image config: config: Cmd is not an array" },
                 { "{\"config\":{\"User\":0}}", "image config: config: User is not a string" },
+                { "{\"config\":{\"StopSignal\":15}}", "image config: config: StopSignal is not a string" },
                 { "{\"config\":[]}", "image config: config is not an object" },
                 { "{\"rootfs\":{\"type\":\"squash\"}}", "image config: rootfs.type squash is not \"layers\"" },
                 { "{\"rootfs\":{\"diff_ids\":[\"md5:x\"]}}", "image config: rootfs.diff_ids[0]: digest md5:x: only sha256" },

@@ -106,6 +106,7 @@ static void test_basic_plan(void)
         CHECK_STREQ(dc_kvs_get(&e->args, "cwd"), "/tmp", "cwd");
         CHECK_STREQ(dc_kvs_get(&e->args, "user"), "1:2", "user");
         CHECK_STREQ(dc_kvs_get(&e->args, "terminal"), "0", "no pty without a tty");
+        CHECK(!dc_kvs_get(&e->args, "stop-signal"), "SIGTERM by default: no stop-signal");
         for (size_t i = 0; i < p->n; i++)
                 CHECK(p->steps[i].ops->side != DC_SIDE_CHILD || i > 1, "child steps after spawn (%zu)", i);
         dc_plan_free(p);
@@ -145,7 +146,8 @@ static void test_variants(void)
 {
         struct dc_error err = { 0 };
         struct dc_plan *p = plan_of("rootfs = { path = \"/r\"; writable = \"none\"; };\nnamespaces = [\"mount\", \"pid\"];\n"
-                                    "process = { init = true; terminal = \"auto\"; };\n", &err, true);
+                                    "process = { init = true; terminal = \"auto\"; stop_signal = \"SIGRTMIN+3\"; };\n",
+                                    &err, true);
         CHECK(p != NULL, "variant plans (%s)", err.msg);
         if (!p)
                 return;
@@ -162,6 +164,9 @@ static void test_variants(void)
         CHECK_STREQ(dc_kvs_get(&e->args, "arg"), "/bin/sh", "default command is /bin/sh");
         CHECK_STREQ(dc_kvs_get(&e->args, "terminal"), "1", "auto terminal with a tty");
         CHECK_STREQ(dc_kvs_get(&e->args, "init"), "1", "init");
+        CHECK_STREQ(dc_kvs_get(&e->args, "stop-signal"), "SIGRTMIN+3", "the stop signal, by name");
+        CHECK(dc_startswith(dc_kvs_get(&e->args, "stop-signal-origin"), "/srv/ct/t.conf:3: process.stop_signal"),
+              "and where it was set (%s)", dc_kvs_get(&e->args, "stop-signal-origin"));
         CHECK(p->terminal && p->init, "plan flags");
         dc_plan_free(p);
 

@@ -1,5 +1,6 @@
 /* Unit tests of src/util/util.c and src/util/kv.c. */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,6 +360,55 @@ static void rm_tmp(void)
         rmdir(tmpdir);
 }
 
+static void test_signals(void)
+{
+        static const struct {
+                const char *in;
+                bool digits;
+                int sig;
+        } cases[] = {
+                { "SIGTERM", false, SIGTERM }, { "TERM", false, SIGTERM },   { "SIGQUIT", false, SIGQUIT },
+                { "SIGKILL", false, SIGKILL }, { "SIGIOT", false, SIGABRT }, { "SIGPOLL", false, SIGIO },
+                { "SIGRTMIN", false, 34 },     { "SIGRTMIN+3", false, 37 },  { "RTMAX", false, 64 },
+                { "SIGRTMAX-30", false, 34 },  { "SIGRTMIN+30", false, 64 }, { "SIGRTMIN+31", false, -1 },
+                { "SIGRTMAX-31", false, -1 },  { "SIGRTMIN-1", false, -1 },  { "SIGRTMIN+", false, -1 },
+                { "SIGRTMIN+003", false, -1 }, { "sigterm", false, -1 },     { "SIG", false, -1 },
+                { "", false, -1 },             { "SIGFOO", false, -1 },      { "15", false, -1 },
+                { "15", true, 15 },            { "9", true, 9 },             { "32", true, -1 },
+                { "33", true, -1 },            { "34", true, 34 },           { "64", true, 64 },
+                { "65", true, -1 },            { "0", true, -1 },            { "1a", true, -1 },
+                { "100", true, -1 },           { "SIGHUP", true, SIGHUP },
+        };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(cases); i++) {
+                int got = dc_signal_parse(cases[i].in, cases[i].digits);
+                CHECK(got == cases[i].sig, "signal %s%s is %d (got %d)", cases[i].in, cases[i].digits ? " (digits)" : "",
+                      cases[i].sig, got);
+        }
+        CHECK(dc_signal_parse(NULL, true) == -1, "no signal from NULL");
+        char b[24];
+        CHECK_STREQ(dc_signal_name(SIGTERM, b), "SIGTERM", "name of 15");
+        CHECK_STREQ(dc_signal_name(SIGABRT, b), "SIGABRT", "the first name of 6");
+        CHECK_STREQ(dc_signal_name(SIGIO, b), "SIGIO", "the first name of 29");
+        CHECK_STREQ(dc_signal_name(34, b), "SIGRTMIN", "name of 34");
+        CHECK_STREQ(dc_signal_name(37, b), "SIGRTMIN+3", "name of 37");
+        CHECK_STREQ(dc_signal_name(64, b), "SIGRTMAX", "name of 64");
+        CHECK_STREQ(dc_signal_name(32, b), "signal 32", "32 has no name");
+        for (int sig = 1; sig <= 64; sig++) {
+                if (sig == 32 || sig == 33)
+                        continue;
+                CHECK(dc_signal_parse(dc_signal_name(sig, b), false) == sig, "the name of %d (%s) parses back", sig, b);
+        }
+        int fw = 0;
+        for (int sig = 0; sig <= 65; sig++)
+                fw += dc_signal_forwardable(sig);
+        CHECK(fw == 18 + 31, "forwardable: 18 classic signals and the 31 real-time ones (%d)", fw);
+        CHECK(dc_signal_forwardable(SIGTERM) && dc_signal_forwardable(SIGWINCH) && dc_signal_forwardable(37),
+              "TERM, WINCH and RTMIN+3 are passed on");
+        CHECK(!dc_signal_forwardable(SIGKILL) && !dc_signal_forwardable(SIGCHLD) && !dc_signal_forwardable(SIGSEGV) &&
+                      !dc_signal_forwardable(SIGTSTP) && !dc_signal_forwardable(32),
+              "KILL, CHLD, SEGV, TSTP and 32 are not");
+}
+
 int main(void)
 {
         setvbuf(stdout, NULL, _IOLBF, 0); /* keep TAP lines if a sanitizer aborts */
@@ -375,6 +425,7 @@ int main(void)
         test_mkdir_p();
         test_read_file();
         test_json();
+        test_signals();
         rm_tmp();
         return tap_done();
 }
