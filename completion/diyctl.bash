@@ -46,7 +46,7 @@ _diyctl()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	local prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="check plan start stop list status exec logs cleanup journal config keys image help"
+	local commands="check plan start stop kill list status exec logs cleanup journal config keys image help"
 	local IFS=$'\n'
 	COMPREPLY=()
 
@@ -75,7 +75,14 @@ _diyctl()
 
 	# Value of an option that takes one.
 	case $prev in
-	--set | -s)
+	-s | --signal)
+		if [[ $cmd == kill ]]; then
+			COMPREPLY=($(compgen -W $'SIGHUP\nSIGINT\nSIGQUIT\nSIGKILL\nSIGUSR1\nSIGUSR2\nSIGTERM\nSIGCONT\nSIGSTOP\nSIGWINCH' -- "$cur"))
+			return 0
+		fi
+		[[ $prev == --signal ]] && return 0
+		;&
+	--set)
 		compopt -o nospace 2>/dev/null
 		COMPREPLY=($(compgen -S = -W "$(_diyctl_keys)" -- "$cur"))
 		return 0
@@ -92,7 +99,7 @@ _diyctl()
 	local nops=0
 	for ((i = cmdi + 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--set | -s | --timeout) ((i++)) ;;
+		--set | -s | --timeout | --signal) ((i++)) ;;
 		-t) [[ $cmd == stop ]] && ((i++)) ;;
 		-u | --user | -e | --env | -w | --workdir) [[ $cmd == exec ]] && ((i++)) ;;
 		-*) ;;
@@ -106,6 +113,7 @@ _diyctl()
 	plan | config) opts=$'--json\n--set\n--help' ;;
 	start) opts=$'-d\n--detach\n-v\n--set\n--help' ;;
 	stop) opts=$'-t\n--timeout\n--help' ;;
+	kill) opts=$'-s\n--signal\n--help' ;;
 	list | keys | status | journal) opts=$'--json\n--help' ;;
 	logs) opts=$'-f\n--follow\n--help' ;;
 	cleanup) opts=$'--all\n--help' ;;
@@ -129,7 +137,7 @@ _diyctl()
 			COMPREPLY=($(_diyctl_files "$cur"))
 		fi
 		;;
-	stop | cleanup)
+	stop | kill | cleanup)
 		COMPREPLY=($(compgen -W "$(_diyctl_names)" -- "$cur"))
 		;;
 	status | logs | journal | exec)

@@ -19,6 +19,7 @@ int dc_cmd_start(int argc, char **argv);
 int dc_cmd_cleanup(int argc, char **argv);
 int dc_cmd_journal(int argc, char **argv);
 int dc_cmd_stop(int argc, char **argv);
+int dc_cmd_kill(int argc, char **argv);
 int dc_cmd_list(int argc, char **argv);
 int dc_cmd_status(int argc, char **argv);
 int dc_cmd_exec(int argc, char **argv);

@@ -1,5 +1,6 @@
-/* stop, list, status, logs: commands that look at running containers through
+/* stop, kill, list, status, logs: commands that look at running containers through
  * their state directories. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -262,6 +263,79 @@ static int collect(const char *root, struct dc_state **out, size_t *n)
 static int by_name(const void *a, const void *b)
 {
         return strcmp(((const struct dc_state *)a)->name, ((const struct dc_state *)b)->name);
+}
+
+/* diyctl kill [-s SIGNAL] NAME...: a signal to each container's process
+ * (PID 1 in its pid namespace: the command, or the init, which passes it on),
+ * as docker kill: SIGKILL unless told. The launcher sees the end as any other
+ * and tears down. */
+int dc_cmd_kill(int argc, char **argv)
+{
+        int sig = SIGKILL;
+        int i = 1;
+        for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+                const char *a = argv[i], *val = NULL;
+                if (strcmp(a, "--") == 0) {
+                        i++;
+                        break;
+                }
+                if ((strcmp(a, "-s") == 0 || strcmp(a, "--signal") == 0) && i + 1 < argc)
+                        val = argv[++i];
+                else if (dc_startswith(a, "--signal="))
+                        val = a + 9;
+                else if (dc_startswith(a, "-s") && a[2])
+                        val = a + 2;
+                if (!val) {
+                        dc_usage_error("kill", "unknown option %s", a);
+                        return 2;
+                }
+                char up[24] = "";
+                for (size_t k = 0; k < sizeof(up) - 1 && val[k]; k++)
+                        up[k] = (char)toupper((unsigned char)val[k]);
+                sig = strlen(val) < sizeof(up) ? dc_signal_parse(up, true) : -1;
+                if (sig < 0) {
+                        dc_usage_error("kill", "%s is not a signal (a name like SIGHUP or HUP, or a number)", val);
+                        return 2;
+                }
+        }
+        if (i >= argc) {
+                dc_usage_error("kill", "name a container");
+                return 2;
+        }
+        _cleanup_free_ char *root = dc_state_root(getuid());
+        int bad = 0;
+        for (; i < argc; i++) {
+                struct dc_state st;
+                struct dc_error err = { 0 };
+                if (dc_state_read(root, argv[i], &st, &err) < 0) {
+                        dc_print_error(&err);
+                        bad = 1;
+                        continue;
+                }
+                const char *why = !st.running ? "is not running"
+                                  : st.stopping ? "is being stopped"
+                                  : !st.has_status || st.pid <= 0 ? "is still starting"
+                                  : NULL;
+                int pidfd = why ? -1 : (int)syscall(SYS_pidfd_open, st.pid, 0);
+                if (!why && pidfd < 0)
+                        why = "has ended";
+                /* the lock still held after the open: the pid is the container's */
+                if (!why && !dc_state_locked(st.dir))
+                        why = "has ended";
+                if (why) {
+                        fprintf(stderr, "diyctl: %s %s\n", st.name, why);
+                        bad = 1;
+                } else if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 && errno != ESRCH) {
+                        char name[24];
+                        fprintf(stderr, "diyctl: %s: cannot send %s to its process %d: %s\n", st.name,
+                                dc_signal_name(sig, name), (int)st.pid, strerror(errno));
+                        bad = 1;
+                }
+                if (pidfd >= 0)
+                        close(pidfd);
+                dc_state_free(&st);
+        }
+        return bad;
 }
 
 int dc_cmd_list(int argc, char **argv)

@@ -24,7 +24,7 @@ def commands(t):
 
 def test_help_and_version(t):
     cmds = commands(t)
-    t.ok({"check", "plan", "start", "stop", "list", "status", "exec", "logs", "cleanup", "journal", "config",
+    t.ok({"check", "plan", "start", "stop", "kill", "list", "status", "exec", "logs", "cleanup", "journal", "config",
           "keys"} <= set(cmds), "the documented commands are listed: %s" % cmds)
     with open(os.path.join(t.repo, "meson.build")) as f:
         version = re.search(r"version\s*:\s*'([^']+)'", f.read()).group(1)
@@ -129,6 +129,8 @@ def test_bash_completion(t):
     t.eq(_complete(t, "diyctl exec --w", env=env), ["--workdir"], "exec's options")
     t.eq(_complete(t, "diyctl exec web ls --w", env=env), [], "after NAME an option is the command's")
     t.eq(_complete(t, "diyctl stop -t 5 ", env=env), ["db", "web"], "stop -t takes a value")
+    t.eq(_complete(t, "diyctl kill -s HUP w", env=env), ["web"], "kill: names after -s SIGNAL")
+    t.eq(_complete(t, "diyctl kill -s SIGU", env=env), ["SIGUSR1", "SIGUSR2"], "kill -s: signal names")
     t.eq(_complete(t, "diyctl journal --json ", env=env), ["db", "web"], "after --json")
     t.eq(_complete(t, "diyctl logs -f d", env=env), ["db"], "after -f")
 

@@ -264,6 +264,54 @@ def test_stop_signal(t):
         p.stdout.close()
 
 
+def test_kill(t):
+    """diyctl kill: a signal to the container's process, SIGKILL unless told;
+    a container that ends of it leaves its record like any that ends on its
+    own, and nothing else on the host."""
+    def state(name):
+        return json.loads(t.diyctl("status", "--json", name).stdout)
+
+    before = t.snapshot()
+    script = 'trap "echo got-hup" HUP; trap "echo got-usr1" USR1; echo started; while :; do sleep 0.1; done'
+    conf = conf_for(t, script=script)
+    t.diyctl("start", "-d", conf, check=True)
+    t.wait_for(lambda: "started" in t.diyctl("logs", "life").stdout, msg="the traps are set")
+    for how in (["-s", "HUP"], ["--signal=usr1"]):
+        t.diyctl("kill", *how, "life", check=True)
+    t.wait_for(lambda: "got-hup\ngot-usr1" in t.diyctl("logs", "life").stdout,
+               msg="the process got SIGHUP, then SIGUSR1 (a name in any case, with or without SIG)")
+    t.eq(state("life")["state"], "running", "a handled signal: still running")
+    for args, msg in ((["-s", "SIGFOO", "life"], "SIGFOO is not a signal"), (["-x", "life"], "unknown option -x"),
+                      ([], "name a container")):
+        p = t.diyctl("kill", *args)
+        t.eq(p.returncode, 2, "kill %s: a usage error" % " ".join(args))
+        t.contains(p.stderr, msg, "kill %s: says why" % " ".join(args))
+    p = t.diyctl("kill", "life", "nosuch")
+    t.eq(p.returncode, 1, "kill of a container that does not exist fails")
+    t.contains(p.stderr, "no container nosuch", "and names it")
+    t.wait_for(lambda: state("life")["state"] == "exited", msg="SIGKILL by default: the container ended")
+    st = state("life")
+    t.eq(st["exit_code"], 137, "its record: killed by SIGKILL (128+9)")
+    t.contains(t.diyctl("status", "life").stdout, "exit code:  137 (signal 9)", "status says the signal")
+    p = t.diyctl("kill", "-s", "9", "life")
+    t.eq(p.returncode, 1, "kill of an exited container fails")
+    t.contains(p.stderr, "life is not running", "and says so")
+    t.diyctl("cleanup", "life", check=True)
+    t.host_unchanged(before, "the launcher tore down after the kill")
+    # with the init: it passes the signal on
+    conf = t.conf("life", 'rootfs = { path = "%s"; };\nprocess = { args = [ "/bin/sh", "-c", %s ]; init = true; };\n'
+                  % (t.rootfs(), json.dumps(script)))
+    t.diyctl("start", "-d", conf, check=True)
+    t.wait_for(lambda: "started" in t.diyctl("logs", "life").stdout, msg="the traps are set (init)")
+    t.diyctl("kill", "-s", "SIGHUP", "life", check=True)
+    t.wait_for(lambda: "got-hup" in t.diyctl("logs", "life").stdout, msg="the init passed SIGHUP on")
+    t.diyctl("kill", "-s", "TERM", "life", check=True)
+    t.wait_for(lambda: state("life")["state"] == "exited", msg="SIGTERM ended the command (not PID 1)")
+    t.eq(state("life")["exit_code"], 143, "the init exits with its command's status")
+    t.diyctl("stop", "life", check=True)
+    t.host_unchanged(before, "nothing left")
+
+
 def test_cleanup_is_idempotent(t):
     t.eq(t.diyctl("cleanup", "nosuchthing").returncode, 0, "cleanup of nothing succeeds (ExecStopPost)")
     t.eq(t.diyctl("cleanup", "--all").returncode, 0, "cleanup --all with nothing")
@@ -517,6 +565,8 @@ def test_killed_from_the_host_is_on_record(t):
     conf = conf_for(t, name="job")
     t.diyctl("start", "-d", conf, check=True)
     pid = status(t, "job")["pid"]
+    # (its first words written before the kill, or there is no log to keep)
+    t.wait_for(lambda: "started" in t.diyctl("logs", "job").stdout, msg="the job has started")
     os.kill(pid, signal.SIGKILL)
     t.wait_for(lambda: status_any(t, "job").get("state") == "exited",
                timeout=20, msg="job exited")
