@@ -90,6 +90,9 @@ _diyctl()
 	-t | --timeout)
 		[[ $cmd == stop ]] && return 0
 		;;
+	-n | --tail)
+		[[ $cmd == logs ]] && return 0
+		;;
 	-u | --user | -e | --env | -w | --workdir)
 		[[ $cmd == exec ]] && return 0
 		;;
@@ -101,6 +104,7 @@ _diyctl()
 		case ${COMP_WORDS[i]} in
 		--set | -s | --timeout | --signal) ((i++)) ;;
 		-t) [[ $cmd == stop ]] && ((i++)) ;;
+		-n | --tail) [[ $cmd == logs ]] && ((i++)) ;;
 		-u | --user | -e | --env | -w | --workdir) [[ $cmd == exec ]] && ((i++)) ;;
 		-*) ;;
 		*) ((nops++)) ;;
@@ -115,7 +119,7 @@ _diyctl()
 	stop) opts=$'-t\n--timeout\n--help' ;;
 	kill) opts=$'-s\n--signal\n--help' ;;
 	list | keys | status | journal) opts=$'--json\n--help' ;;
-	logs) opts=$'-f\n--follow\n--help' ;;
+	logs) opts=$'-f\n--follow\n-n\n--tail\n--help' ;;
 	cleanup) opts=$'--all\n--help' ;;
 	exec) opts=$'-u\n--user\n-e\n--env\n-w\n--workdir\n-t\n--tty\n-T\n--no-tty\n--help' ;;
 	image) opts=$'--json\n-n\n--dry-run\n--help' ;;

@@ -24,7 +24,7 @@ static const struct dc_cmd commands[] = {
         { "status", dc_cmd_status, "status [--json] NAME", "one container's state" },
         { "exec", dc_cmd_exec, "exec [-u USER] [-e KEY=VAL]... [-w DIR] [-t|-T] NAME CMD...",
           "run a command inside a running container" },
-        { "logs", dc_cmd_logs, "logs [-f] NAME", "output of a detached container" },
+        { "logs", dc_cmd_logs, "logs [-f] [-n LINES] NAME", "output of a detached container (-n: its last lines)" },
         { "cleanup", dc_cmd_cleanup, "cleanup NAME... | --all", "tear down containers whose launcher is gone" },
         { "journal", dc_cmd_journal, "journal [--json] NAME", "the host changes recorded for a container" },
         { "image", dc_cmd_image, "image list [--json] | image prune [-n] [ID...]",

@@ -44,6 +44,11 @@ int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool 
 int dc_parse_common(int argc, char **argv, const char *cmd, struct dc_strv *sets, bool *json, bool *detach);
 /* Remove every FLAG (before "--") from argv, wherever it is; true if there was one. */
 bool dc_take_flag(int *argc, char **argv, const char *flag);
+/* Options before operands, as CONFIG.md writes "stop NAME [-t SECONDS]":
+ * moves every option (and the value after each one in VALUED, a NULL-ended
+ * list) ahead of the operands, keeping the order of each; after "--" all is
+ * operands (the "--" itself is dropped). argv[0] stays. Returns the new argc. */
+int dc_options_first(int argc, char **argv, const char *const *valued);
 /* Print a subcommand's usage and summary on stdout. */
 void dc_cmd_help(const char *name);
 /* --help for a subcommand: prints usage, returns true when argv asks for it. */

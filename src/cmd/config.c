@@ -305,6 +305,39 @@ bool dc_take_flag(int *argc, char **argv, const char *flag)
         return found;
 }
 
+int dc_options_first(int argc, char **argv, const char *const *valued)
+{
+        char **opts = dc_xcalloc((size_t)argc, sizeof(char *));
+        char **rest = dc_xcalloc((size_t)argc, sizeof(char *));
+        int no = 0, nr = 0;
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0) {
+                        while (++i < argc)
+                                rest[nr++] = argv[i];
+                        break;
+                }
+                if (argv[i][0] != '-' || !argv[i][1]) {
+                        rest[nr++] = argv[i];
+                        continue;
+                }
+                opts[no++] = argv[i];
+                for (size_t k = 0; valued[k]; k++)
+                        if (strcmp(argv[i], valued[k]) == 0 && i + 1 < argc) {
+                                opts[no++] = argv[++i];
+                                break;
+                        }
+        }
+        int n = 1;
+        for (int k = 0; k < no; k++)
+                argv[n++] = opts[k];
+        for (int k = 0; k < nr; k++)
+                argv[n++] = rest[k];
+        argv[n] = NULL;
+        free(opts);
+        free(rest);
+        return n;
+}
+
 /* ---- diyctl keys ------------------------------------------------------------ */
 
 static const char *ktype_name(enum dc_ktype t)

@@ -50,6 +50,8 @@ static bool same_run(const struct dc_state *st, const char *run)
 
 int dc_cmd_stop(int argc, char **argv)
 {
+        static const char *const valued[] = { "-t", "--timeout", NULL };
+        argc = dc_options_first(argc, argv, valued);
         int timeout = 10;
         int i = 1;
         for (; i < argc && argv[i][0] == '-'; i++) {
@@ -271,14 +273,12 @@ static int by_name(const void *a, const void *b)
  * and tears down. */
 int dc_cmd_kill(int argc, char **argv)
 {
+        static const char *const valued[] = { "-s", "--signal", NULL };
+        argc = dc_options_first(argc, argv, valued);
         int sig = SIGKILL;
         int i = 1;
         for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
                 const char *a = argv[i], *val = NULL;
-                if (strcmp(a, "--") == 0) {
-                        i++;
-                        break;
-                }
                 if ((strcmp(a, "-s") == 0 || strcmp(a, "--signal") == 0) && i + 1 < argc)
                         val = argv[++i];
                 else if (dc_startswith(a, "--signal="))
@@ -432,13 +432,64 @@ int dc_cmd_status(int argc, char **argv)
         return rc;
 }
 
+/* Where the last N lines of FD begin (a last line without its newline is a
+ * line too). */
+static off_t tail_offset(int fd, long long n)
+{
+        struct stat sb;
+        if (fstat(fd, &sb) < 0)
+                return 0;
+        off_t end = sb.st_size;
+        if (n == 0)
+                return end;
+        char c;
+        if (end > 0 && pread(fd, &c, 1, end - 1) == 1 && c == '\n')
+                end--; /* the newline of the last line */
+        char buf[65536];
+        long long seen = 0;
+        while (end > 0) {
+                off_t from = end > (off_t)sizeof(buf) ? end - (off_t)sizeof(buf) : 0;
+                ssize_t got = pread(fd, buf, (size_t)(end - from), from);
+                if (got <= 0)
+                        return 0;
+                for (ssize_t k = got - 1; k >= 0; k--)
+                        if (buf[k] == '\n' && ++seen == n)
+                                return from + k + 1;
+                end = from;
+        }
+        return 0;
+}
+
 int dc_cmd_logs(int argc, char **argv)
 {
+        static const char *const valued[] = { "-n", "--tail", NULL };
+        argc = dc_options_first(argc, argv, valued);
         bool follow = false;
+        long long tail = -1; /* all */
         int i = 1;
-        if (i < argc && (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--follow") == 0)) {
-                follow = true;
-                i++;
+        for (; i < argc && argv[i][0] == '-'; i++) {
+                const char *a = argv[i], *val = NULL;
+                if (strcmp(a, "-f") == 0 || strcmp(a, "--follow") == 0) {
+                        follow = true;
+                        continue;
+                }
+                if ((strcmp(a, "-n") == 0 || strcmp(a, "--tail") == 0) && i + 1 < argc)
+                        val = argv[++i];
+                else if (dc_startswith(a, "--tail="))
+                        val = a + 7;
+                else if (dc_startswith(a, "-n") && a[2])
+                        val = a + 2;
+                if (!val) {
+                        dc_usage_error("logs", "unknown option %s", a);
+                        return 2;
+                }
+                char *end;
+                errno = 0;
+                tail = strcmp(val, "all") == 0 ? -1 : strtoll(val, &end, 10);
+                if (strcmp(val, "all") != 0 && (!*val || *end || errno || tail < 0)) {
+                        dc_usage_error("logs", "--tail takes a number of lines or \"all\", not %s", val);
+                        return 2;
+                }
         }
         if (i != argc - 1) {
                 dc_usage_error("logs", "name one container");
@@ -455,6 +506,11 @@ int dc_cmd_logs(int argc, char **argv)
         _cleanup_close_ int fd = open(log, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
                 fprintf(stderr, "diyctl: %s has no log (only detached containers have one)\n", st.name);
+                dc_state_free(&st);
+                return 1;
+        }
+        if (tail >= 0 && lseek(fd, tail_offset(fd, tail), SEEK_SET) < 0) {
+                fprintf(stderr, "diyctl: %s: %s\n", log, strerror(errno));
                 dc_state_free(&st);
                 return 1;
         }

@@ -130,6 +130,8 @@ def test_bash_completion(t):
     t.eq(_complete(t, "diyctl exec web ls --w", env=env), [], "after NAME an option is the command's")
     t.eq(_complete(t, "diyctl stop -t 5 ", env=env), ["db", "web"], "stop -t takes a value")
     t.eq(_complete(t, "diyctl kill -s HUP w", env=env), ["web"], "kill: names after -s SIGNAL")
+    t.eq(_complete(t, "diyctl logs -n 5 w", env=env), ["web"], "logs -n takes a value")
+    t.eq(_complete(t, "diyctl logs -n ", env=env), [], "logs -n: a number, not a name")
     t.eq(_complete(t, "diyctl kill -s SIGU", env=env), ["SIGUSR1", "SIGUSR2"], "kill -s: signal names")
     t.eq(_complete(t, "diyctl journal --json ", env=env), ["db", "web"], "after --json")
     t.eq(_complete(t, "diyctl logs -f d", env=env), ["db"], "after -f")

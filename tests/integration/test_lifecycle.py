@@ -246,7 +246,7 @@ def test_stop_signal(t):
                        "%s: plan says what stop sends" % extra)
         t.diyctl("start", "-d", conf, check=True)
         t.wait_for(lambda: "started" in t.diyctl("logs", "sig").stdout, msg="%s: the traps are set" % extra)
-        t.diyctl("stop", "-t", "30", "sig", check=True)
+        t.diyctl("stop", "sig", "-t", "30", check=True)  # as CONFIG.md writes it: NAME [-t SECONDS]
         with open(os.path.join(out, "sig")) as f:
             t.eq(f.read().strip(), want, "%s: stop sent SIG%s" % (extra or "no stop_signal", want))
     # the foreground launcher: its SIGTERM becomes the stop signal, a SIGINT stays SIGINT
@@ -276,8 +276,8 @@ def test_kill(t):
     conf = conf_for(t, script=script)
     t.diyctl("start", "-d", conf, check=True)
     t.wait_for(lambda: "started" in t.diyctl("logs", "life").stdout, msg="the traps are set")
-    for how in (["-s", "HUP"], ["--signal=usr1"]):
-        t.diyctl("kill", *how, "life", check=True)
+    t.diyctl("kill", "-s", "HUP", "life", check=True)
+    t.diyctl("kill", "life", "--signal=usr1", check=True)  # options after NAME too
     t.wait_for(lambda: "got-hup\ngot-usr1" in t.diyctl("logs", "life").stdout,
                msg="the process got SIGHUP, then SIGUSR1 (a name in any case, with or without SIG)")
     t.eq(state("life")["state"], "running", "a handled signal: still running")
@@ -310,6 +310,41 @@ def test_kill(t):
     t.eq(state("life")["exit_code"], 143, "the init exits with its command's status")
     t.diyctl("stop", "life", check=True)
     t.host_unchanged(before, "nothing left")
+
+
+def test_logs_tail(t):
+    """logs -n N: the last N lines (a last line without its newline counts),
+    also across the reader's 64 KiB chunks; with -f it then follows."""
+    script = 'i=1; while [ $i -le 20000 ]; do echo "line $i"; i=$((i+1)); done; printf partial; exit 0'
+    conf = conf_for(t, name="job", script=script)
+    t.diyctl("start", "-d", conf, check=True)
+    t.wait_for(lambda: json.loads(t.diyctl("status", "--json", "job").stdout).get("state") == "exited",
+               msg="the job wrote its lines and ended")
+    full = t.diyctl("logs", "job", check=True).stdout
+    t.eq(len(full.splitlines()), 20001, "logs: every line")
+    t.eq(t.diyctl("logs", "-n", "3", "job", check=True).stdout, "line 19999\nline 20000\npartial",
+         "-n 3: the last three lines, the unfinished one included")
+    t.eq(t.diyctl("logs", "job", "-n", "2", check=True).stdout, "line 20000\npartial",
+         "options after NAME too, as CONFIG.md writes `logs NAME [-f]`")
+    t.eq(t.diyctl("logs", "--tail=1", "job", check=True).stdout, "partial", "--tail=1")
+    t.eq(t.diyctl("logs", "-n0", "job", check=True).stdout, "", "-n 0: nothing")
+    out = t.diyctl("logs", "--tail", "12000", "job", check=True).stdout
+    t.eq(out, "".join("line %d\n" % i for i in range(8002, 20001)) + "partial",
+         "12000 lines, more than one 64 KiB chunk back")
+    t.eq(t.diyctl("logs", "-n", "30000", "job", check=True).stdout, full, "more lines than the log has: all")
+    t.eq(t.diyctl("logs", "-f", "-n", "all", "job", check=True).stdout, full, "-n all -f")
+    for bad in ("-1", "x", ""):
+        p = t.diyctl("logs", "-n", bad, "job")
+        t.eq(p.returncode, 2, "-n %r: a usage error" % bad)
+        t.contains(p.stderr, "--tail takes a number of lines", "-n %r: says what it takes" % bad)
+    t.diyctl("cleanup", "job", check=True)
+    # -n 0 -f: only what comes next
+    conf = conf_for(t, name="job", script='echo old; read x < /dev/null; sleep 0.5; echo new; exit 0')
+    t.diyctl("start", "-d", conf, check=True)
+    t.wait_for(lambda: "old" in t.diyctl("logs", "job").stdout, msg="the first line is written")
+    out = t.diyctl("logs", "job", "-f", "-n", "0", check=True, timeout=30).stdout
+    t.eq(out, "new\n", "-n 0 -f: what came after, until the container ended")
+    t.diyctl("cleanup", "job", check=True)
 
 
 def test_cleanup_is_idempotent(t):
