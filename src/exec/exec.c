@@ -489,6 +489,8 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, int *status_
                                         kill(ctx->child, SIGKILL);
                                 break;
                         default:
+                                /* USR1, USR2, a real-time signal...: the container's business */
+                                kill(ctx->child, (int)si.ssi_signo);
                                 break;
                         }
                 }
@@ -607,14 +609,17 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
         struct dc_exec_ctx ctx = { .plan = plan, .lock_fd = -1, .child = -1, .sync_fd = -1, .root_fd = -1,
                                    .holder_fd = -1, .cgroup_fd = -1, .launcher_sync = -1 };
         *exit_code = 125;
+        /* Every signal a supervisor may send comes through the signalfd:
+         * INT, TERM, HUP and QUIT stop the container, the others (USR1, a
+         * real-time signal...) go on to it once it runs. None may kill the
+         * launcher before its teardown. SIGPIPE stays ignored (below) and
+         * SIGCONT does its own work. */
         sigset_t mask, old;
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGHUP);
-        sigaddset(&mask, SIGQUIT);
-        sigaddset(&mask, SIGWINCH);
+        for (int sig = 1; sig <= SIGRTMAX; sig++)
+                if (dc_signal_forwardable(sig) && sig != SIGPIPE && sig != SIGCONT)
+                        sigaddset(&mask, sig);
         sigprocmask(SIG_BLOCK, &mask, &old);
         /* Whoever reads us may go away: `start -d`'s client before READY,
          * the reader of the relayed terminal. A write then fails with EPIPE

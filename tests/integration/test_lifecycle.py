@@ -118,6 +118,39 @@ def test_sigterm_to_foreground_launcher_tears_down(t):
         t.host_unchanged(before, "teardown after %s" % sig.name)
 
 
+def test_other_signals_to_the_launcher(t):
+    """USR1, USR2, ALRM, a real-time signal... sent to the launcher go on to
+    the container; none of them kills the launcher before its teardown."""
+    before = t.snapshot()
+    script = ('trap "echo got-usr1" USR1; trap "echo got-usr2" USR2; trap "echo got-rt; exit 6" 40; '
+              'echo started; while true; do sleep 0.1; done')
+    conf = conf_for(t, script=script, extra='network = { mode = "nat"; };\n')
+    t.diyctl("start", "-d", conf, check=True)
+    t.wait_for(lambda: "started" in t.diyctl("logs", "life").stdout, msg="the traps are set")
+    launcher = status(t, "life")["launcher_pid"]
+    for sig in (signal.SIGUSR1, signal.SIGUSR2):
+        os.kill(launcher, sig)
+    t.wait_for(lambda: "got-usr1\ngot-usr2" in t.diyctl("logs", "life").stdout,
+               msg="the container got USR1, then USR2, from its launcher")
+    t.eq(status(t, "life")["state"], "running", "the launcher lives on")
+    os.kill(launcher, 40)
+    t.wait_for(lambda: json.loads(t.diyctl("status", "--json", "life").stdout)["state"] == "exited",
+               msg="the container ended on the real-time signal it got")
+    t.eq(json.loads(t.diyctl("status", "--json", "life").stdout)["exit_code"], 6, "its trap's exit code")
+    t.diyctl("cleanup", "life", check=True)
+    t.host_unchanged(before, "torn down, the NAT setup included")
+    # foreground: SIGALRM would kill a launcher that does not handle it
+    conf = conf_for(t, script='trap "exit 9" ALRM; echo started; while true; do sleep 0.1; done',
+                    extra='network = { mode = "nat"; };\n')
+    p = subprocess.Popen([t.diyctl_bin, "start", conf], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    t.ok(b"started" in p.stdout.readline(), "foreground container started")
+    p.send_signal(signal.SIGALRM)
+    t.eq(p.wait(timeout=30), 9, "the container got the SIGALRM and exited 9; start says so")
+    p.stdout.close()
+    t.host_unchanged(before, "and the launcher tore down")
+
+
 def test_exec_with_a_pty(t):
     conf = conf_for(t)
     t.diyctl("start", "-d", conf, check=True)
