@@ -73,6 +73,19 @@ _diyctl()
 		return 0
 	fi
 
+	# Operands already given (not options, not option values).
+	local nops=0
+	for ((i = cmdi + 1; i < COMP_CWORD; i++)); do
+		case ${COMP_WORDS[i]} in
+		--set | -s | --timeout | --signal) ((i++)) ;;
+		-t) [[ $cmd == stop ]] && ((i++)) ;;
+		-n | --tail) [[ $cmd == logs ]] && ((i++)) ;;
+		-u | --user | -e | --env | -w | --workdir) [[ $cmd == exec ]] && ((i++)) ;;
+		-*) ;;
+		*) ((nops++)) ;;
+		esac
+	done
+
 	# Value of an option that takes one.
 	case $prev in
 	-s | --signal)
@@ -94,22 +107,11 @@ _diyctl()
 		[[ $cmd == logs ]] && return 0
 		;;
 	-u | --user | -e | --env | -w | --workdir)
-		[[ $cmd == exec ]] && return 0
+		# (after NAME they are the command's)
+		[[ $cmd == exec ]] && ((nops == 0)) && return 0
 		;;
 	esac
 
-	# Operands already given (not options, not option values).
-	local nops=0
-	for ((i = cmdi + 1; i < COMP_CWORD; i++)); do
-		case ${COMP_WORDS[i]} in
-		--set | -s | --timeout | --signal) ((i++)) ;;
-		-t) [[ $cmd == stop ]] && ((i++)) ;;
-		-n | --tail) [[ $cmd == logs ]] && ((i++)) ;;
-		-u | --user | -e | --env | -w | --workdir) [[ $cmd == exec ]] && ((i++)) ;;
-		-*) ;;
-		*) ((nops++)) ;;
-		esac
-	done
 
 	local opts=
 	case $cmd in
@@ -121,7 +123,7 @@ _diyctl()
 	list | keys | status | journal) opts=$'--json\n--help' ;;
 	logs) opts=$'-f\n--follow\n-n\n--tail\n--help' ;;
 	cleanup) opts=$'--all\n--help' ;;
-	exec) opts=$'-u\n--user\n-e\n--env\n-w\n--workdir\n-t\n--tty\n-T\n--no-tty\n--help' ;;
+	exec) opts=$'-i\n--interactive\n-u\n--user\n-e\n--env\n-w\n--workdir\n-t\n--tty\n-T\n--no-tty\n--help' ;;
 	image) opts=$'--json\n-n\n--dry-run\n--help' ;;
 	esac
 	# exec: after NAME every word is the command's

@@ -136,7 +136,9 @@ void dc_reset_signals(void);
 
 /* pty relay (src/exec/pty.c) */
 struct dc_pty_relay;
-int dc_pty_relay_start(int master, struct dc_pty_relay **out, struct dc_error *err);
+/* INPUT: relay our stdin to the terminal (else the command's terminal gets
+ * no input, as with docker exec -t without -i). */
+int dc_pty_relay_start(int master, bool input, struct dc_pty_relay **out, struct dc_error *err);
 /* Handle readiness; returns 0, or 1 when the master hung up. */
 int dc_pty_relay_io(struct dc_pty_relay *r, short in_revents, short master_revents);
 void dc_pty_relay_winch(struct dc_pty_relay *r);

@@ -3,8 +3,10 @@
  * once (setns on a pidfd, so the set is consistent), takes its root and by
  * default its cwd, uid:gid and environment (-w, -u and -e change them), and
  * gets a pty from the container's own devpts when stdin and stdout are
- * terminals (-t always, -T never). Signals sent to diyctl exec reach the
- * command. */
+ * terminals (-t always, -T never). The command runs in a session of its own,
+ * so the caller's terminal is never its controlling terminal (no TIOCSTI
+ * into the host's shell). Signals sent to diyctl exec, and the terminal's ^C,
+ * reach the command once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -118,21 +120,21 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
         if (dc_resolve_user(user, in->opts->user ? "exec --user" : "process.user", &uid, &gid, &err) < 0)
                 inner_fail(in, 125, &err);
         dc_reset_signals();
+        /* A session of its own: without a pty its stdio may be the caller's
+         * terminal, which must not be its controlling terminal. */
+        if (setsid() < 0) {
+                dc_err(&err, errno, "setsid: %s", strerror(errno));
+                inner_fail(in, 125, &err);
+        }
         if (slave >= 0) {
-                if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0 ||
-                    dup2(slave, 2) < 0) {
+                if (ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0) {
                         dc_err(&err, errno, "cannot attach the pty: %s", strerror(errno));
                         inner_fail(in, 125, &err);
                 }
                 if (slave > 2)
                         close(slave);
         }
-        if (in->opts->cwd) {
-                if (chdir(in->opts->cwd) < 0) {
-                        dc_err(&err, errno, "exec --workdir %s: %s", in->opts->cwd, strerror(errno));
-                        inner_fail(in, 125, &err);
-                }
-        } else {
+        if (!in->opts->cwd) {
                 const char *cwd = dc_kvs_get(kv, "cwd");
                 if (chdir(cwd ? cwd : "/") < 0 && chdir("/") < 0) {
                         dc_err(&err, errno, "chdir: %s", strerror(errno));
@@ -142,7 +144,16 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
         /* in a user namespace mapped without a helper, setgroups is denied */
         bool userns = ns_flags(dc_kvs_get(kv, "namespaces")) & CLONE_NEWUSER;
         if ((setgroups(0, NULL) < 0 && !(userns && errno == EPERM)) || setgid(gid) < 0 || setuid(uid) < 0) {
-                dc_err(&err, errno, "cannot become %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
+                if (userns && errno == EINVAL)
+                        dc_err(&err, errno, "%s: %u:%u is not mapped in the container's user namespace (user.map)",
+                               in->opts->user ? "exec --user" : "process.user", (unsigned)uid, (unsigned)gid);
+                else
+                        dc_err(&err, errno, "cannot become %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
+                inner_fail(in, 125, &err);
+        }
+        /* -w as the user it runs as: a directory it cannot enter is an error here */
+        if (in->opts->cwd && chdir(in->opts->cwd) < 0) {
+                dc_err(&err, errno, "exec --workdir %s: %s", in->opts->cwd, strerror(errno));
                 inner_fail(in, 125, &err);
         }
         char *prog = dc_find_program(in->argv[0], in->path);
@@ -158,9 +169,47 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
         inner_fail(in, e == ENOENT ? 127 : 126, &err);
 }
 
+/* One option: OPT with its value VAL (NULL for a flag). 0, or -1 after a
+ * usage error, or -2 after printing the help. */
+static int take_opt(char opt, const char *val, struct exec_opts *o)
+{
+        switch (opt) {
+        case 'u':
+                if (!dc_valid_user_spec(val)) {
+                        dc_usage_error("exec", "--user %s is not \"uid:gid\", \"uid\", \"name\" or \"name:group\"", val);
+                        return -1;
+                }
+                o->user = val;
+                return 0;
+        case 'e':
+                if (!*val || *val == '=') {
+                        dc_usage_error("exec", "--env %s: expected KEY=VALUE or KEY", val);
+                        return -1;
+                }
+                dc_strv_push(&o->env, val);
+                return 0;
+        case 'w':
+                if (val[0] != '/') {
+                        dc_usage_error("exec", "--workdir %s is not an absolute path", val);
+                        return -1;
+                }
+                o->cwd = val;
+                return 0;
+        case 't':
+        case 'T':
+                o->tty = opt == 't';
+                return 0;
+        case 'i':
+                return 0; /* docker's -i: stdin is always the command's */
+        default:
+                dc_cmd_help("exec");
+                return -2;
+        }
+}
+
 /* The options before NAME. Returns the index of NAME, or -1 after a usage
  * error, or -2 after printing the help. Everything after NAME is the
- * command's, "--help" included. */
+ * command's, "--help" included. Short flags combine as docker's do (-it). */
 static int parse_opts(int argc, char **argv, struct exec_opts *o)
 {
         static const struct {
@@ -168,8 +217,9 @@ static int parse_opts(int argc, char **argv, struct exec_opts *o)
                 char opt;
                 bool arg;
         } longs[] = {
-                { "user", 'u', true }, { "env", 'e', true }, { "workdir", 'w', true },
-                { "tty", 't', false }, { "no-tty", 'T', false }, { "help", 'h', false },
+                { "user", 'u', true }, { "env", 'e', true },         { "workdir", 'w', true },
+                { "tty", 't', false }, { "no-tty", 'T', false },     { "interactive", 'i', false },
+                { "help", 'h', false },
         };
         int i = 1;
         for (; i < argc; i++) {
@@ -178,75 +228,58 @@ static int parse_opts(int argc, char **argv, struct exec_opts *o)
                         return i + 1;
                 if (a[0] != '-' || !a[1])
                         return i;
-                char opt = 0;
-                bool takes = false;
-                const char *val = NULL;
+                int r = 0;
                 if (a[1] == '-') {
                         size_t n = strcspn(a + 2, "=");
+                        char opt = 0;
+                        bool takes = false;
                         for (size_t k = 0; k < DC_ARRAY_SIZE(longs); k++)
                                 if (strlen(longs[k].name) == n && strncmp(a + 2, longs[k].name, n) == 0) {
                                         opt = longs[k].opt;
                                         takes = longs[k].arg;
                                 }
-                        if (opt && a[2 + n] == '=') {
-                                if (!takes) {
-                                        dc_usage_error("exec", "--%.*s takes no value", (int)n, a + 2);
+                        if (!opt) {
+                                dc_usage_error("exec", "unknown option %s", a);
+                                return -1;
+                        }
+                        const char *val = a[2 + n] == '=' ? a + 3 + n : NULL;
+                        if (val && !takes) {
+                                dc_usage_error("exec", "--%.*s takes no value", (int)n, a + 2);
+                                return -1;
+                        }
+                        if (takes && !val) {
+                                if (i + 1 >= argc) {
+                                        dc_usage_error("exec", "%s needs a value", a);
                                         return -1;
                                 }
-                                val = a + 3 + n;
+                                val = argv[++i];
                         }
+                        r = take_opt(opt, val, o);
                 } else {
-                        opt = strchr("uewtTh", a[1]) ? a[1] : 0;
-                        takes = opt == 'u' || opt == 'e' || opt == 'w';
-                        if (a[2]) {
-                                if (!takes)
-                                        opt = 0;
-                                else
-                                        val = a + 2;
+                        for (const char *c = a + 1; *c && r == 0; c++) {
+                                if (!strchr("uewtTih", *c)) {
+                                        dc_usage_error("exec", "unknown option -%c", *c);
+                                        return -1;
+                                }
+                                if (!strchr("uew", *c)) {
+                                        r = take_opt(*c, NULL, o);
+                                        continue;
+                                }
+                                /* a value: the rest of this word, or the next one */
+                                const char *val = c[1] ? c + 1 : NULL;
+                                if (!val) {
+                                        if (i + 1 >= argc) {
+                                                dc_usage_error("exec", "-%c needs a value", *c);
+                                                return -1;
+                                        }
+                                        val = argv[++i];
+                                }
+                                r = take_opt(*c, val, o);
+                                break;
                         }
                 }
-                if (!opt) {
-                        dc_usage_error("exec", "unknown option %s", a);
-                        return -1;
-                }
-                if (takes && !val) {
-                        if (i + 1 >= argc) {
-                                dc_usage_error("exec", "%s needs a value", a);
-                                return -1;
-                        }
-                        val = argv[++i];
-                }
-                switch (opt) {
-                case 'u':
-                        if (!dc_valid_user_spec(val)) {
-                                dc_usage_error("exec", "--user %s is not \"uid:gid\", \"uid\", \"name\" or "
-                                               "\"name:group\"", val);
-                                return -1;
-                        }
-                        o->user = val;
-                        break;
-                case 'e':
-                        if (!*val || *val == '=') {
-                                dc_usage_error("exec", "--env %s: expected KEY=VALUE or KEY", val);
-                                return -1;
-                        }
-                        dc_strv_push(&o->env, val);
-                        break;
-                case 'w':
-                        if (val[0] != '/') {
-                                dc_usage_error("exec", "--workdir %s is not an absolute path", val);
-                                return -1;
-                        }
-                        o->cwd = val;
-                        break;
-                case 't':
-                case 'T':
-                        o->tty = opt == 't';
-                        break;
-                default:
-                        dc_cmd_help("exec");
-                        return -2;
-                }
+                if (r < 0)
+                        return r;
         }
         return i;
 }
@@ -349,15 +382,18 @@ int dc_cmd_exec(int argc, char **argv)
                 return 125;
         }
         /* Blocked from here in every process but the command: the outer one
-         * reads them from a signalfd, the middle one with sigwaitinfo, and
-         * both pass the ones a user sends on to the command. */
-        static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+         * reads them from a signalfd and passes them to the middle one, which
+         * passes them to the command (in its own session, it gets none from
+         * the terminal itself). The middle one is in a process group of its
+         * own: a signal to our whole group (the terminal's ^C, kill -PGID)
+         * reaches only the outer one, so the command gets it once (a second
+         * copy pending in the middle one would have merged with it). */
         sigset_t mask, old;
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
-        sigaddset(&mask, SIGWINCH);
-        for (size_t k = 0; k < DC_ARRAY_SIZE(forwarded); k++)
-                sigaddset(&mask, forwarded[k]);
+        for (int sig = 1; sig <= SIGRTMAX; sig++)
+                if (dc_signal_forwardable(sig) && sig != SIGPIPE && sig != SIGCONT)
+                        sigaddset(&mask, sig); /* SIGWINCH among them: the pty's size */
         sigprocmask(SIG_BLOCK, &mask, &old);
         fflush(NULL);
         pid_t mid = fork();
@@ -373,6 +409,7 @@ int dc_cmd_exec(int argc, char **argv)
                 return 125;
         }
         if (mid == 0) {
+                setpgid(0, 0);
                 close(sp[0]);
                 struct inner in = { .st = &st, .opts = &opts, .envp = envp.v ? envp.v : no_env, .path = path,
                                     .argv = argv + i, .sock = sp[1], .terminal = terminal };
@@ -413,12 +450,11 @@ int dc_cmd_exec(int argc, char **argv)
                 close(sp[1]);
                 int status = 0;
                 for (;;) {
-                        siginfo_t si;
-                        int sig = sigwaitinfo(&mask, &si);
+                        int sig = sigwaitinfo(&mask, NULL);
                         if (sig == SIGCHLD) {
                                 if (waitpid(pid, &status, WNOHANG) == pid)
                                         break;
-                        } else if (sig > 0 && sig != SIGWINCH && si.si_code != SI_KERNEL) {
+                        } else if (sig > 0 && sig != SIGWINCH) {
                                 kill(pid, sig);
                         }
                 }
@@ -451,7 +487,7 @@ int dc_cmd_exec(int argc, char **argv)
         _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         struct dc_pty_relay *relay = NULL;
         if (master >= 0)
-                dc_pty_relay_start(master, &relay, &err);
+                dc_pty_relay_start(master, isatty(STDIN_FILENO), &relay, &err);
         for (bool done = false; !done;) {
                 struct pollfd pf[3] = { { .fd = sfd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
                 if (relay)
@@ -471,12 +507,8 @@ int dc_cmd_exec(int argc, char **argv)
                         } else if (si.ssi_signo == SIGWINCH) {
                                 if (relay)
                                         dc_pty_relay_winch(relay);
-                        } else if (si.ssi_code != SI_KERNEL) {
-                                /* sent by someone (kill, timeout, a
-                                 * supervisor); the terminal's ^C or hangup
-                                 * (SI_KERNEL) reach a command without a pty
-                                 * in our process group by themselves */
-                                kill(mid, (int)si.ssi_signo);
+                        } else {
+                                kill(mid, (int)si.ssi_signo); /* kill, timeout, the terminal's ^C or hangup */
                         }
                 }
         }

@@ -75,8 +75,17 @@ static void run_command(void *arg)
         const char *origin = dc_kvs_get(a, "origin");
 
         dc_reset_signals();
+        /* A session of its own, with or without a pty: without one its
+         * stdio may be the caller's terminal, which must not be its
+         * controlling terminal (TIOCSTI would type into the host's shell).
+         * The terminal's ^C then reaches only the launcher, which passes it
+         * on. */
+        if (setsid() < 0) {
+                dc_err(&err, errno, "setsid: %s", strerror(errno));
+                fail(ctx, 125, &err);
+        }
         if (c->pty_slave >= 0) {
-                if (setsid() < 0 || ioctl(c->pty_slave, TIOCSCTTY, 0) < 0) {
+                if (ioctl(c->pty_slave, TIOCSCTTY, 0) < 0) {
                         dc_err(&err, errno, "cannot make the pty the controlling terminal: %s", strerror(errno));
                         fail(ctx, 125, &err);
                 }

@@ -424,7 +424,7 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, int *status_
         struct dc_pty_relay *relay = NULL;
         struct dc_error ignored;
         if (master >= 0)
-                dc_pty_relay_start(master, &relay, &ignored);
+                dc_pty_relay_start(master, true, &relay, &ignored);
         long long kill_at = -1;
         const char *t = getenv("DIYCTL_STOP_TIMEOUT");
         long long grace = t ? atoll(t) * 1000 : 10000;

@@ -20,12 +20,12 @@ struct dc_pty_relay {
         struct termios saved;
 };
 
-int dc_pty_relay_start(int master, struct dc_pty_relay **out, struct dc_error *err)
+int dc_pty_relay_start(int master, bool input, struct dc_pty_relay **out, struct dc_error *err)
 {
         (void)err;
         struct dc_pty_relay *r = dc_xcalloc(1, sizeof(*r));
         r->master = master;
-        r->in_open = true;
+        r->in_open = input;
         r->master_open = true;
         if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &r->saved) == 0) {
                 struct termios raw = r->saved;
@@ -51,7 +51,8 @@ void dc_pty_relay_poll_fds(struct dc_pty_relay *r, int *in_fd, short *in_ev, int
         *in_ev = POLLIN;
         /* Once hung up the master polls ready for ever: stop watching it, or
          * a command that closed its terminal but runs on would make the
-         * caller spin until it ends. */
+         * caller spin until it ends. (Output written after a process of the
+         * container opened /dev/pts/N again is then not relayed.) */
         *master_fd = r->master_open ? r->master : -1;
         *master_ev = POLLIN;
 }

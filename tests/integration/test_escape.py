@@ -632,14 +632,39 @@ def test_escape_file_capabilities_with_no_new_privs(t):
 
 
 def test_escape_type_into_host_terminal(t):
-    # Without a pty of its own (terminal = false) the container shares the
-    # caller's terminal: TIOCSTI would type commands into the host's shell.
-    c = conf(t, "process = { terminal = false; };\n")
-    argv = [t.diyctl_bin, "start", c, "--set", 'process.args=["/bin/dc-probe", "try", "tiocsti"]']
-    rc = t.pty_run(argv, timeout=30)
-    t.eq(rc, 0, "the probe ran")
-    line = [l for l in t.pty_output.splitlines() if l.startswith("{")]
-    t.ok(line, "the probe reported: %r" % t.pty_output)
-    r = json.loads(line[-1])
-    t.eq(r["info"].get("isatty"), 1, "fd 0 is the caller's terminal")
-    refused(t, r, "tiocsti", EPERM)
+    # Without a pty of its own (terminal = false, exec -T, or exec with its
+    # stdout redirected) the container shares the caller's terminal: TIOCSTI
+    # would type commands into the host's shell. The seccomp filter refuses
+    # it; without the filter, the process is in a session of its own, so the
+    # terminal is not its controlling terminal and the kernel refuses it.
+    def reported(text, what):
+        line = [l for l in text.splitlines() if l.startswith("{")]
+        t.ok(line, "%s: the probe reported: %r" % (what, text))
+        return json.loads(line[-1])
+
+    for seccomp in ("default", "unconfined"):
+        sec = 'security = { seccomp = "%s"; };\n' % seccomp
+        c = conf(t, "process = { terminal = false; };\n" + sec)
+        argv = [t.diyctl_bin, "start", c, "--set", 'process.args=["/bin/dc-probe", "try", "tiocsti"]']
+        rc = t.pty_run(argv, timeout=30)
+        t.eq(rc, 0, "start, seccomp %s: the probe ran" % seccomp)
+        r = reported(t.pty_output, "start, seccomp %s" % seccomp)
+        t.eq(r["info"].get("isatty"), 1, "fd 0 is the caller's terminal")
+        refused(t, r, "tiocsti", EPERM)
+        # diyctl exec into a running container, without a pty
+        c = conf(t, 'process = { args = [ "/bin/sleep", "1000" ]; };\n' + sec, name="escx")
+        t.diyctl("start", "-d", c, check=True)
+        out = os.path.join(t.tmp, "probe.out")
+        for what, argv in (("exec -T", [t.diyctl_bin, "exec", "-T", "escx", "/bin/dc-probe", "try", "tiocsti"]),
+                           ("exec > file", ["sh", "-c", '"$0" exec escx /bin/dc-probe try tiocsti > "$1"',
+                                            t.diyctl_bin, out])):
+            rc = t.pty_run(argv, timeout=30)
+            t.eq(rc, 0, "%s, seccomp %s: the probe ran" % (what, seccomp))
+            if what == "exec > file":
+                with open(out) as f:
+                    r = reported(f.read(), what)
+            else:
+                r = reported(t.pty_output, what)
+            t.eq(r["info"].get("isatty"), 1, "%s: fd 0 is the caller's terminal" % what)
+            refused(t, r, "tiocsti", EPERM)
+        t.diyctl("stop", "-t", "1", "escx", check=True)

@@ -185,6 +185,12 @@ def test_exec_options(t):
     out = t.diyctl("exec", "--user", "nobody", "--workdir=/", "life", "/bin/sh", "-c", 'echo "$(id -un):$(id -gn) $(pwd)"',
                    check=True).stdout
     t.eq(out.strip(), "nobody:nogroup /", "-u NAME takes the user and its group from the rootfs's /etc/passwd")
+    out = t.diyctl("exec", "-it", "-Tu65534", "-iw/tmp", "life", "/bin/sh", "-c", 'echo "$(id -u) $(pwd)"',
+                   check=True).stdout
+    t.eq(out.strip(), "65534 /tmp", "short options combine as docker's (-it; a value may follow in the same word)")
+    p = t.diyctl("exec", "-u", "65534", "-w", "/root", "life", "pwd")
+    t.eq(p.returncode, 125, "-w is entered as the -u user: /root (0700) is refused")
+    t.contains(p.stderr, "exec --workdir /root: Permission denied", "and exec says so")
     p = t.diyctl("exec", "life", "/bin/sh", "-c", 'echo "$@"', "sh", "--help", "-u", "x")
     t.eq((p.returncode, p.stdout.strip()), (0, "--help -u x"), "after NAME every word is the command's")
     for args, rc, msg in (
@@ -194,7 +200,8 @@ def test_exec_options(t):
             (["-u", "a b"], 2, "--user a b is not"),
             (["-e", "=x"], 2, "--env =x: expected KEY=VALUE or KEY"),
             (["--tty=yes"], 2, "--tty takes no value"),
-            (["-x"], 2, "unknown option -x")):
+            (["-x"], 2, "unknown option -x"),
+            (["-tx"], 2, "unknown option -x")):
         p = t.diyctl("exec", *args, "life", "/bin/echo", "ran")
         t.eq(p.returncode, rc, "exec %s exits %d" % (" ".join(args), rc))
         t.contains(p.stderr, msg, "exec %s: the error says why" % " ".join(args))
@@ -227,6 +234,28 @@ def test_signals_to_exec_reach_the_command(t):
             rc = None
         p.stderr.close()
         t.eq(rc, code, "%s to diyctl exec reached the command, which exited %d" % (sig.name, code))
+    # a signal to diyctl exec's whole process group (kill -USR1 -PGID, a
+    # shell's kill %1) reaches the command once, not once per process
+    mark = "/tmp/counting"
+    script = ('n=0; trap "n=\\$((n+1))" USR1; touch %s; i=0; while [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; '
+              'echo count=$n' % mark)
+    p = subprocess.Popen([t.diyctl_bin, "exec", "life", "/bin/sh", "-c", script], start_new_session=True,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    t.wait_for(lambda: t.diyctl("exec", "life", "test", "-e", mark).returncode == 0, msg="the counter is ready")
+    os.killpg(p.pid, signal.SIGUSR1)
+    out, _ = p.communicate(timeout=30)
+    t.eq(out.decode().strip(), "count=1", "USR1 to the process group: the command got it once")
+    # the terminal's ^C, without a pty (-T): once, through diyctl exec
+    script = ('n=0; trap "n=\\$((n+1))" INT; echo ready; i=0; while [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; '
+              'echo count=$n')
+
+    def ctrl_c(s):
+        s.expect("ready")
+        s.send("\x03")
+        s.expect(r"count=\d")
+    rc = t.pty_run([t.diyctl_bin, "exec", "-T", "life", "/bin/sh", "-c", script], ctrl_c, timeout=30)
+    t.contains(t.pty_output, "count=1", "^C on the caller's terminal reached the command once")
+    t.eq(rc, 0, "and the command went on to its end")
     t.diyctl("stop", "life", check=True)
 
 
@@ -249,6 +278,16 @@ def test_exec_terminal_choice(t):
     p = t.diyctl("exec", "-t", "life", "tty")  # stdin: /dev/null
     t.eq(p.returncode, 0, "-t: a pty without a terminal")
     t.contains(p.stdout, "/dev/pts/", "-t: the command's terminal")
+    # -t with stdin not a terminal: the terminal gets no input (docker's -t
+    # without -i), so endless input cannot block exec
+    p = t.run(["sh", "-c", 'yes | "$0" exec -t life /bin/sh -c "echo done"', t.diyctl_bin], timeout=30)
+    t.contains(p.stdout, "done", "yes | exec -t: the command ran and exec ended")
+    # the session: a pty is the command's controlling terminal; without one it has none
+    show = ["/bin/sh", "-c", "read pid comm state ppid pgrp sid tty rest < /proc/self/stat; echo tty_nr=$tty"]
+    t.pty_run([t.diyctl_bin, "exec", "life"] + show)
+    t.ok("tty_nr=0" not in t.pty_output and "tty_nr=" in t.pty_output, "with a pty: its controlling terminal")
+    t.pty_run([t.diyctl_bin, "exec", "-T", "life"] + show)
+    t.contains(t.pty_output, "tty_nr=0", "-T: no controlling terminal (the caller's is not the command's)")
     # the pty hangs up while the command sleeps on: exec waits without spinning
     start = os.times()
     rc = t.pty_run([t.diyctl_bin, "exec", "life", "/bin/sh", "-c", "exec >/dev/null 2>&1 </dev/null; sleep 2"])

@@ -92,6 +92,10 @@ def test_rootless_detached_lifecycle(t):
     t.eq([(c["name"], c["state"]) for c in lst], [("rld", "running")], "rootless list")
     out = as_user(t, pw, xdg, "exec", "rld", "/bin/sh", "-c", "id -u; cat /proc/self/uid_map", check=True).stdout
     t.eq(out.split()[:4], ["0", "0", str(pw.pw_uid), "1"], "rootless exec joins the user namespace")
+    p = as_user(t, pw, xdg, "exec", "-u", "65534", "rld", "id")
+    t.eq(p.returncode, 125, "exec -u of an id the user namespace does not map fails")
+    t.contains(p.stderr, "exec --user: 65534:65534 is not mapped in the container's user namespace (user.map)",
+               "and says why")
     as_user(t, pw, xdg, "stop", "rld", check=True)
     t.eq(os.listdir(xdg), [], "nothing left")
     # one that ends on its own leaves its record in the user's runtime dir
