@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 
@@ -448,10 +449,36 @@ struct scan_state {
         char *stack; /* open brackets */
         size_t n, cap;
         struct misplaced mis;
+        int *lines;  /* the line of each open bracket */
         size_t inc_offset; /* the @include of the top text being followed */
         int inc_line;
         unsigned includes; /* files read so far */
+        /* The first @include libconfig must not open (a directory makes its
+         * scanner exit the process), with why. */
+        const char *bad_inc_file;
+        int bad_inc_line;
+        char bad_inc[400];
+        /* The first fragment that leaves a bracket open: where, and which. */
+        const char *unclosed_file;
+        int unclosed_line;
+        char unclosed;
+        /* The files being read, top first: an @include cycle. */
+        struct stat chain[DC_MAX_INCLUDE_DEPTH + 1];
+        int chain_n;
 };
+
+__attribute__((format(printf, 4, 5)))
+static void bad_include(struct scan_state *st, const char *file, int line, const char *fmt, ...)
+{
+        if (st->bad_inc_file)
+                return;
+        st->bad_inc_file = file;
+        st->bad_inc_line = line;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(st->bad_inc, sizeof(st->bad_inc), fmt, ap);
+        va_end(ap);
+}
 
 /* Scan TEXT (shown as FILE): record integer literals libconfig 1.5 would
  * store wrongly, find the first misplaced string, and follow @include
@@ -459,6 +486,7 @@ struct scan_state {
 static void prescan(struct loader *l, const char *text, const char *file, int depth, struct scan_state *st)
 {
         struct lexer lx = { .p = text, .line = 1, .line_start = true };
+        size_t open_at_start = st->n;
         for (;;) {
                 struct token t;
                 lex_next(&lx, &t);
@@ -483,7 +511,9 @@ static void prescan(struct loader *l, const char *text, const char *file, int de
                                 if (st->n == st->cap) {
                                         st->cap = st->cap ? st->cap * 2 : 16;
                                         st->stack = dc_xrealloc(st->stack, st->cap);
+                                        st->lines = dc_xrealloc(st->lines, st->cap * sizeof(int));
                                 }
+                                st->lines[st->n] = t.line;
                                 st->stack[st->n++] = *t.s;
                         } else if (strchr("}])", *t.s) && st->n > 0) {
                                 st->n--;
@@ -493,7 +523,11 @@ static void prescan(struct loader *l, const char *text, const char *file, int de
                 case TK_INCLUDE: {
                         /* A budget, so a file that includes itself twice
                          * cannot make us read it 2^10 times. */
-                        if (depth >= DC_MAX_INCLUDE_DEPTH || t.n == 0 || st->includes >= DC_MAX_INCLUDES)
+                        if (t.n == 0) {
+                                bad_include(st, file, t.line, "an empty file name");
+                                continue;
+                        }
+                        if (depth >= DC_MAX_INCLUDE_DEPTH || st->includes >= DC_MAX_INCLUDES)
                                 continue;
                         st->includes++;
                         _cleanup_free_ char *name = unescape_include(t.s, t.n);
@@ -504,14 +538,41 @@ static void prescan(struct loader *l, const char *text, const char *file, int de
                                 st->inc_offset = (size_t)(t.start - text);
                                 st->inc_line = t.line;
                         }
-                        if (dc_read_file(path, DC_CONFIG_MAX_SIZE, &ftext) >= 0)
-                                prescan(l, ftext, file_display(l, name), depth + 1, st);
+                        struct stat sb;
+                        int rr = -ENOENT;
+                        if (name[0] == '/') {
+                                bad_include(st, file, t.line, "%s is an absolute path: libconfig resolves every @include "
+                                            "against the top file's directory (%s); write it relative to that", name,
+                                            l->c->dir);
+                        } else if (stat(path, &sb) < 0) {
+                                bad_include(st, file, t.line, "%s: %s (looked for %s)", name, strerror(errno), path);
+                        } else if (!S_ISREG(sb.st_mode)) {
+                                bad_include(st, file, t.line, "%s is not a regular file", name);
+                        } else if ((rr = dc_read_file(path, DC_CONFIG_MAX_SIZE, &ftext)) < 0) {
+                                bad_include(st, file, t.line, "%s: %s", name, strerror(-rr));
+                        } else {
+                                bool cycle = false;
+                                for (int k = 0; k < st->chain_n; k++)
+                                        cycle |= st->chain[k].st_dev == sb.st_dev && st->chain[k].st_ino == sb.st_ino;
+                                if (cycle) {
+                                        bad_include(st, file, t.line, "%s includes itself (an @include cycle)", name);
+                                } else {
+                                        st->chain[st->chain_n++] = sb;
+                                        prescan(l, ftext, file_display(l, name), depth + 1, st);
+                                        st->chain_n--;
+                                }
+                        }
                         continue; /* not a token for the parser */
                 }
                 default:
                         break;
                 }
                 st->prev = t.kind;
+        }
+        if (depth > 0 && st->n > open_at_start && !st->unclosed_file) {
+                st->unclosed_file = file;
+                st->unclosed_line = st->lines[open_at_start];
+                st->unclosed = st->stack[open_at_start];
         }
 }
 
@@ -1798,6 +1859,7 @@ static int apply_set(struct loader *l, config_t *cfg, const char *set)
                 size_t before = l->n_bad;
                 prescan(l, text, "--set", DC_MAX_INCLUDE_DEPTH, &st);
                 free(st.stack);
+                free(st.lines);
                 if (!st.mis.file && config_read_string(&vcfg, text) == CONFIG_TRUE &&
                     config_setting_length(config_root_setting(&vcfg)) == 1) {
                         src = config_setting_get_elem(config_root_setting(&vcfg), 0);
@@ -1896,6 +1958,31 @@ static int fill_defaults(struct loader *l)
 
 /* ---- loading ------------------------------------------------------------------ */
 
+/* The setting name at the start of LINE of the top TEXT, or of the included
+ * file INC (as libconfig names it): where libconfig found a duplicate. */
+static char *duplicate_name(struct loader *l, const char *text, const char *inc, int line)
+{
+        _cleanup_free_ char *ftext = NULL;
+        if (inc) {
+                _cleanup_free_ char *path = dc_xasprintf("%s/%s", l->c->dir, inc);
+                if (dc_read_file(path, DC_CONFIG_MAX_SIZE, &ftext) < 0)
+                        return NULL;
+                text = ftext;
+        }
+        for (int n = 1; n < line && text; n++) {
+                text = strchr(text, '\n');
+                if (text)
+                        text++;
+        }
+        if (!text)
+                return NULL;
+        text += strspn(text, " \t");
+        size_t len = 0;
+        if (isalpha((unsigned char)text[0]) || text[0] == '*')
+                len = strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-*");
+        return len ? dc_xstrndup(text, len) : NULL;
+}
+
 static int load(struct loader *l, const char *text, const struct dc_config_opts *opts)
 {
         struct dc_config *c = l->c;
@@ -1912,8 +1999,15 @@ static int load(struct loader *l, const char *text, const struct dc_config_opts 
          * fragment, the @include leading to it is replaced instead; when
          * libconfig fails right there, the error is the fragment's. */
         struct scan_state st = { 0 };
+        if (c->file && stat(c->file, &st.chain[0]) == 0)
+                st.chain_n = 1;
         prescan(l, text, l->top, 0, &st);
         free(st.stack);
+        free(st.lines);
+        if (st.bad_inc_file) {
+                struct dc_origin o = { st.bad_inc_file, st.bad_inc_line };
+                return dc_err_at(l->err, &o, "@include", "%s", st.bad_inc);
+        }
         const struct misplaced mis = st.mis;
         _cleanup_free_ char *cut = NULL;
         if (mis.file) {
@@ -1929,8 +2023,22 @@ static int load(struct loader *l, const char *text, const struct dc_config_opts 
                         struct dc_origin o = { mis.file, mis.line };
                         return dc_err_at(l->err, &o, NULL, "syntax error");
                 }
+                if (st.unclosed_file) {
+                        /* libconfig reads an included file as if it stood in
+                         * place of its @include: an unclosed bracket there is
+                         * found only at the end of the top file. */
+                        struct dc_origin o = { st.unclosed_file, st.unclosed_line };
+                        return dc_err_at(l->err, &o, NULL, "syntax error: the '%c' opened here is not closed in this "
+                                         "file (an @include'd file must close what it opens)", st.unclosed);
+                }
                 struct dc_origin o = { file_display(l, config_error_file(&cfg)), config_error_line(&cfg) };
                 const char *t = config_error_text(&cfg);
+                if (t && strcmp(t, "duplicate setting name") == 0) {
+                        _cleanup_free_ char *dup = duplicate_name(l, text, config_error_file(&cfg),
+                                                                  config_error_line(&cfg));
+                        if (dup)
+                                return dc_err_at(l->err, &o, dup, "set twice in the same group");
+                }
                 return dc_err_at(l->err, &o, NULL, "%s", t ? t : "syntax error");
         }
         if (mis.file) {

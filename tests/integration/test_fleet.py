@@ -68,6 +68,34 @@ def test_fragments_are_shared_and_resolved(t):
     t.contains(lines["process.init"], "# default", "and which values are defaults")
 
 
+def test_bad_includes_are_named(t):
+    """An @include libconfig must not open (a directory made its scanner exit
+    the process) or that it would blame on the wrong file: check, check
+    --json and start name the file, line and @include, and start changes
+    nothing."""
+    d = fleet(t)
+    os.makedirs(os.path.join(d, "common", "adir"))
+    with open(os.path.join(d, "common", "open.conf"), "w") as f:
+        f.write("limits = {\n  pids = 9;\n")
+    cases = (("adir", "fleet/x.conf:2: @include: common/adir is not a regular file"),
+             ("missing.conf", "fleet/x.conf:2: @include: common/missing.conf: No such file or directory"),
+             ("open.conf", "fleet/common/open.conf:1: syntax error: the '{' opened here is not closed in this file"))
+    before = t.snapshot()
+    for inc, msg in cases:
+        with open(os.path.join(d, "x.conf"), "w") as f:
+            f.write('rootfs = { path = "rootfs"; };\n@include "common/%s"\n' % inc)
+        p = t.diyctl("check", "fleet/x.conf", cwd=t.tmp)
+        t.eq(p.returncode, 1, "check of an @include of %s fails with 1" % inc)
+        t.contains(p.stderr, msg, "and names it")
+        p = t.diyctl("check", "--json", "fleet/x.conf", cwd=t.tmp)
+        j = json.loads(p.stdout)
+        t.ok(j[0]["ok"] is False and msg in j[0]["error"], "check --json: valid JSON with the error: %s" % p.stdout)
+        p = t.diyctl("start", "fleet/x.conf", cwd=t.tmp)
+        t.eq(p.returncode, 125, "start: 125")
+        t.contains(p.stderr, msg, "start names it too")
+    t.host_unchanged(before, "nothing changed on the host")
+
+
 def test_check_and_plan_json_for_ci(t):
     d = fleet(t)
     files = [os.path.join(d, "web.conf"), os.path.join(d, "db.conf")]

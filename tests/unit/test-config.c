@@ -592,6 +592,35 @@ static void test_paths_and_includes(void)
         CHECK(r == 0 && n && n->limits.pids == 7, "nested include relative to the top file's directory%s%s",
               r ? ": " : "", r ? err.msg : "");
 
+        /* What libconfig must not open, or would report at the wrong place. */
+        {
+                _cleanup_free_ char *adir = tmp("site/common/adir");
+                mkdir(adir, 0755);
+        }
+        static const struct {
+                const char *file, *text, *msg;
+        } incs[] = {
+                { "site/usedir.conf", "rootfs = { path = \"r\"; };\n@include \"common/adir\"\n",
+                  "site/usedir.conf:2: @include: common/adir is not a regular file" },
+                { "site/self.conf", "rootfs = { path = \"r\"; };\n@include \"self.conf\"\n",
+                  "site/self.conf:2: @include: self.conf includes itself (an @include cycle)" },
+                { "site/usecyc.conf", "rootfs = { path = \"r\"; };\n@include \"common/cyc.conf\"\n",
+                  "site/common/cyc.conf:1: @include: common/cyc.conf includes itself (an @include cycle)" },
+                { "site/useopen.conf", "rootfs = { path = \"r\"; };\n@include \"common/open.conf\"\n",
+                  "site/common/open.conf:2: syntax error: the '{' opened here is not closed in this file" },
+                { "site/usedup.conf", "rootfs = { path = \"r\"; };\n@include \"common/dup.conf\"\n",
+                  "site/common/dup.conf:2: hostname: set twice in the same group" },
+        };
+        put("site/common/cyc.conf", "@include \"common/cyc.conf\"\n");
+        put("site/common/open.conf", "# a group left open\nprocess = {\n  cwd = \"/\";\n");
+        put("site/common/dup.conf", "hostname = \"a\";\nhostname = \"b\";\n");
+        for (size_t i = 0; i < DC_ARRAY_SIZE(incs); i++) {
+                put(incs[i].file, incs[i].text);
+                _cleanup_config_ struct dc_config *x = NULL;
+                r = load(incs[i].file, NULL, 0, &x, &err);
+                CHECK(r < 0 && !x && startswith(err.msg, incs[i].msg), "%s: %s", incs[i].msg, r < 0 ? err.msg : "(loaded)");
+        }
+
         /* load_string: includes and paths relative to dirname(file). */
         _cleanup_free_ char *virt = tmp("site/virtual.conf");
         _cleanup_config_ struct dc_config *s = NULL;
@@ -918,8 +947,11 @@ static const struct bad bad_configs[] = {
         { NULL, R "limits = { pids = 0; };\n", "bad.conf:2: limits.pids: 0 is out of range" },
         /* syntax */
         { NULL, R "name = ;\n", "bad.conf:2: syntax error" },
-        { NULL, R "name = \"a\";\nname = \"b\";\n", "bad.conf:3: duplicate setting name" },
-        { NULL, R "@include \"nothere.conf\"\n", "bad.conf:2: cannot open include file" },
+        { NULL, R "name = \"a\";\nname = \"b\";\n", "bad.conf:3: name: set twice in the same group" },
+        { NULL, R "process = {\n  cwd = \"/\";\n  cwd = \"/x\";\n};\n", "bad.conf:4: cwd: set twice in the same group" },
+        { NULL, R "@include \"nothere.conf\"\n", "bad.conf:2: @include: nothere.conf: No such file or directory (looked for " },
+        { NULL, R "@include \"\"\n", "bad.conf:2: @include: an empty file name" },
+        { NULL, R "@include \"/etc/hostname\"\n", "bad.conf:2: @include: /etc/hostname is an absolute path: libconfig resolves every @include against the top file's directory" },
         /* strings where the grammar has none (libconfig 1.5 would leak them) */
         { NULL, R "zzz = 1 \"x\";\n", "bad.conf:2: syntax error" },
         { NULL, R "\n\"x\";\n", "bad.conf:3: syntax error" },
