@@ -8,7 +8,10 @@ _diyctl_names()
 	local root=${DIYCTL_STATE_ROOT:-}
 	if [[ -z $root ]]; then
 		if [[ $EUID -eq 0 ]]; then
-			root=/run/diyctl
+			# state_dir of the host config, else the default
+			root=$(sed -n 's/^[[:space:]]*state_dir[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' \
+				"${DIYCTL_HOST_CONF:-/etc/diyctl/host.conf}" 2>/dev/null | tail -n 1)
+			root=${root:-/run/diyctl}
 		else
 			root=${XDG_RUNTIME_DIR:-/run/user/$EUID}/diyctl
 		fi

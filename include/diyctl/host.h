@@ -5,11 +5,13 @@
  *     ipv4_pool = "10.88.0.0/16";   # NAT containers get a /30 of it each
  *     ipv6_pool = "fd88::/48";      # and a /64 of this one with network.ipv6
  *   };
+ *   state_dir = "/run/diyctl";      # root's containers' state directories
  *
  * A missing file means the defaults above. Unknown keys are errors, reported
  * as FILE:LINE: KEY: message. DIYCTL_HOST_CONF names another file (tests). */
 #pragma once
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "diyctl/error.h"
 
@@ -27,6 +29,7 @@ struct dc_host_conf {
         enum dc_firewall firewall;
         char *nat_pool4;        /* "A.B.C.D/N", host bits zero */
         char *nat_pool6;        /* "X::/N", host bits zero */
+        char *state_dir;        /* absolute, normalized; NULL: /run/diyctl */
 };
 
 /* Read the host config: path, else $DIYCTL_HOST_CONF, else DC_HOST_CONF_PATH.
@@ -35,6 +38,11 @@ int dc_host_conf_load(const char *path, struct dc_host_conf **out, struct dc_err
 /* The same from text; `file` names it in errors. */
 int dc_host_conf_load_string(const char *text, const char *file, struct dc_host_conf **out,
                              struct dc_error *err);
+/* The state root of UID's containers: $DIYCTL_STATE_ROOT (tests), else for
+ * root the host config's state_dir (H, or the file read now when H is NULL;
+ * a broken file gives the default), else /run/diyctl; for other users
+ * $XDG_RUNTIME_DIR/diyctl. */
+char *dc_state_root_of(uid_t uid, const struct dc_host_conf *h);
 /* Defaults only. */
 struct dc_host_conf *dc_host_conf_new(void);
 void dc_host_conf_free(struct dc_host_conf *h);

@@ -12,7 +12,7 @@
 struct dc_host_conf;
 
 struct dc_plan_opts {
-        const char *state_root; /* NULL: /run/diyctl, or $XDG_RUNTIME_DIR/diyctl when not root */
+        const char *state_root; /* NULL: dc_state_root_of(uid, host) */
         bool stdin_tty;         /* decides process.terminal = "auto" */
         uid_t uid;              /* the caller */
         gid_t gid;

@@ -116,11 +116,13 @@ int dc_cmd_check(int argc, char **argv)
                 } else if (r < 0) {
                         dc_print_error(&err);
                 } else if (h->file) {
-                        printf("%s: ok (host config: firewall %s, NAT pools %s and %s)\n", h->file,
-                               dc_firewall_name(h->firewall), h->nat_pool4, h->nat_pool6);
+                        printf("%s: ok (host config: firewall %s, NAT pools %s and %s, state dir %s)\n", h->file,
+                               dc_firewall_name(h->firewall), h->nat_pool4, h->nat_pool6,
+                               h->state_dir ? h->state_dir : "/run/diyctl");
                 } else {
-                        printf("%s: not present; the defaults apply (firewall %s, NAT pools %s and %s)\n", path,
-                               dc_firewall_name(h->firewall), h->nat_pool4, h->nat_pool6);
+                        printf("%s: not present; the defaults apply (firewall %s, NAT pools %s and %s, state dir "
+                               "/run/diyctl)\n",
+                               path, dc_firewall_name(h->firewall), h->nat_pool4, h->nat_pool6);
                 }
         }
         for (int i = first; i < argc; i++) {

@@ -1,4 +1,5 @@
-/* /etc/diyctl/host.conf: host-wide settings (firewall backend, NAT pools).
+/* /etc/diyctl/host.conf: host-wide settings (firewall backend, NAT pools,
+ * root's state directory).
  * Read with libconfig; every key optional, unknown keys are errors. */
 #include "diyctl/host.h"
 
@@ -35,6 +36,7 @@ void dc_host_conf_free(struct dc_host_conf *h)
         free(h->file);
         free(h->nat_pool4);
         free(h->nat_pool6);
+        free(h->state_dir);
         free(h);
 }
 
@@ -85,52 +87,117 @@ static int get_pool(const char *file, const config_setting_t *s, const char *key
         return 0;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+        size_t n = strlen(s), m = strlen(suffix);
+        return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* state_dir: an absolute path without "." or ".." components, not "/". */
+static int get_state_dir(const char *file, const config_setting_t *s, struct dc_host_conf *h, struct dc_error *err)
+{
+        const char *v = NULL;
+        int r = get_string(file, s, "state_dir", &v, err);
+        if (r < 0)
+                return r;
+        size_t n = strlen(v);
+        bool ok = v[0] == '/' && n > 1 && n < 256 && v[n - 1] != '/' && !strstr(v, "//") && !strstr(v, "/./") &&
+                  !strstr(v, "/../") && !ends_with(v, "/.") && !ends_with(v, "/..");
+        for (const char *p = v; ok && *p; p++)
+                ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
+        if (!ok)
+                return key_err(err, file, s, "state_dir",
+                               "%s is not an absolute directory path like /run/diyctl (no \".\" or \"..\", not /)", v);
+        free(h->state_dir);
+        h->state_dir = dc_xstrdup(v);
+        return 0;
+}
+
+/* One top-level setting. */
+static int walk_one(config_setting_t *s, const char *file, struct dc_host_conf *h, struct dc_error *err)
+{
+        const char *name = config_setting_name(s);
+        if (strcmp(name, "state_dir") == 0)
+                return get_state_dir(file, s, h, err);
+        if (strcmp(name, "firewall") == 0) {
+                const char *v = NULL;
+                int r = get_string(file, s, name, &v, err);
+                if (r < 0)
+                        return r;
+                if (strcmp(v, "iptables") == 0)
+                        h->firewall = DC_FW_IPTABLES;
+                else if (strcmp(v, "nftables") == 0)
+                        h->firewall = DC_FW_NFTABLES;
+                else
+                        return key_err(err, file, s, name, "%s is not a firewall backend (\"iptables\" or \"nftables\")",
+                                       v);
+                return 0;
+        }
+        if (strcmp(name, "nat") != 0)
+                return key_err(err, file, s, name, "unknown key (known: firewall, nat, state_dir)");
+        if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+                return key_err(err, file, s, name, "expected a group { ipv4_pool = \"...\"; ipv6_pool = \"...\"; }");
+        int m = config_setting_length(s);
+        for (int k = 0; k < m; k++) {
+                config_setting_t *e = config_setting_get_elem(s, (unsigned)k);
+                const char *en = config_setting_name(e);
+                char key[96];
+                snprintf(key, sizeof(key), "nat.%s", en ? en : "?");
+                int r;
+                if (en && strcmp(en, "ipv4_pool") == 0)
+                        r = get_pool(file, e, key, AF_INET, DC_NAT_SUBNET4_LEN, &h->nat_pool4, err);
+                else if (en && strcmp(en, "ipv6_pool") == 0)
+                        r = get_pool(file, e, key, AF_INET6, DC_NAT_SUBNET6_LEN, &h->nat_pool6, err);
+                else
+                        r = key_err(err, file, e, key, "unknown key (known: nat.ipv4_pool, nat.ipv6_pool)");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Every setting; every bad one is reported, one a line. */
 static int walk(config_t *cfg, const char *file, struct dc_host_conf *h, struct dc_error *err)
 {
         config_setting_t *root = config_root_setting(cfg);
         int n = config_setting_length(root);
+        char all[sizeof(err->msg)] = "";
+        int first = 0;
         for (int i = 0; i < n; i++) {
-                config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
-                const char *name = config_setting_name(s);
-                int r = 0;
-                if (strcmp(name, "firewall") == 0) {
-                        const char *v = NULL;
-                        r = get_string(file, s, name, &v, err);
-                        if (r < 0)
-                                return r;
-                        if (strcmp(v, "iptables") == 0)
-                                h->firewall = DC_FW_IPTABLES;
-                        else if (strcmp(v, "nftables") == 0)
-                                h->firewall = DC_FW_NFTABLES;
-                        else
-                                return key_err(err, file, s, name,
-                                               "%s is not a firewall backend (\"iptables\" or \"nftables\")", v);
-                } else if (strcmp(name, "nat") == 0) {
-                        if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-                                return key_err(err, file, s, name,
-                                               "expected a group { ipv4_pool = \"...\"; ipv6_pool = \"...\"; }");
-                        int m = config_setting_length(s);
-                        for (int k = 0; k < m; k++) {
-                                config_setting_t *e = config_setting_get_elem(s, (unsigned)k);
-                                const char *en = config_setting_name(e);
-                                char key[96];
-                                snprintf(key, sizeof(key), "nat.%s", en ? en : "?");
-                                if (en && strcmp(en, "ipv4_pool") == 0)
-                                        r = get_pool(file, e, key, AF_INET, DC_NAT_SUBNET4_LEN, &h->nat_pool4, err);
-                                else if (en && strcmp(en, "ipv6_pool") == 0)
-                                        r = get_pool(file, e, key, AF_INET6, DC_NAT_SUBNET6_LEN, &h->nat_pool6, err);
-                                else
-                                        r = key_err(err, file, e, key,
-                                                    "unknown key (known: nat.ipv4_pool, nat.ipv6_pool)");
-                                if (r < 0)
-                                        return r;
-                        }
-                } else {
-                        return key_err(err, file, s, name ? name : "?",
-                                       "unknown key (known: firewall, nat)");
+                struct dc_error one = { 0 };
+                int r = walk_one(config_setting_get_elem(root, (unsigned)i), file, h, &one);
+                if (r < 0) {
+                        if (!first)
+                                first = r;
+                        size_t used = strlen(all);
+                        snprintf(all + used, sizeof(all) - used, "%s%s", used ? "\n" : "", one.msg);
                 }
         }
-        return 0;
+        if (first) {
+                err->code = -first;
+                snprintf(err->msg, sizeof(err->msg), "%s", all);
+        }
+        return first;
+}
+
+char *dc_state_root_of(uid_t uid, const struct dc_host_conf *h)
+{
+        const char *env = getenv("DIYCTL_STATE_ROOT");
+        if (env && *env)
+                return dc_xstrdup(env);
+        if (uid != 0) {
+                const char *xdg = getenv("XDG_RUNTIME_DIR");
+                if (xdg && *xdg)
+                        return dc_xasprintf("%s/diyctl", xdg);
+                return dc_xasprintf("/run/user/%u/diyctl", (unsigned)uid);
+        }
+        if (h)
+                return dc_xstrdup(h->state_dir ? h->state_dir : "/run/diyctl");
+        struct dc_error ignored;
+        _cleanup_host_conf_ struct dc_host_conf *read = NULL;
+        if (dc_host_conf_load(NULL, &read, &ignored) == 0 && read->state_dir)
+                return dc_xstrdup(read->state_dir);
+        return dc_xstrdup("/run/diyctl");
 }
 
 int dc_host_conf_load_string(const char *text, const char *file, struct dc_host_conf **out, struct dc_error *err)

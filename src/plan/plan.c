@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "diyctl/fs.h"
+#include "diyctl/host.h"
 #include "diyctl/util.h"
 #include "image/plan_image.h"
 #include "internal.h"
@@ -30,15 +31,7 @@ bool dc_name_valid(const char *name)
 
 char *dc_state_root(uid_t uid)
 {
-        const char *env = getenv("DIYCTL_STATE_ROOT");
-        if (env && *env)
-                return dc_xstrdup(env);
-        if (uid == 0)
-                return dc_xstrdup("/run/diyctl");
-        const char *xdg = getenv("XDG_RUNTIME_DIR");
-        if (xdg && *xdg)
-                return dc_xasprintf("%s/diyctl", xdg);
-        return dc_xasprintf("/run/user/%u/diyctl", (unsigned)uid);
+        return dc_state_root_of(uid, NULL);
 }
 
 static struct dc_step *add_step(struct dc_plan *p, const char *kind)
@@ -131,7 +124,9 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         _cleanup_plan_ struct dc_plan *guard = p;
         p->name = dc_xstrdup(c->name);
         p->config_file = dc_xstrdup(c->file);
-        _cleanup_free_ char *root_dir = opts->state_root ? dc_xstrdup(opts->state_root) : dc_state_root(opts->uid);
+        _cleanup_free_ char *root_dir = opts->state_root ? dc_xstrdup(opts->state_root)
+                                        : opts->host      ? dc_state_root_of(opts->uid, opts->host)
+                                                          : dc_state_root(opts->uid);
         p->state_dir = dc_xasprintf("%s/%s", root_dir, c->name);
         p->namespaces = dc_plan_namespaces(c);
         p->terminal = c->process.terminal == DC_TERM_YES ||

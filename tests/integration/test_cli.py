@@ -130,6 +130,11 @@ def test_bash_completion(t):
     t.eq(_complete(t, "diyctl exec web ls --w", env=env), [], "after NAME an option is the command's")
     t.eq(_complete(t, "diyctl stop -t 5 ", env=env), ["db", "web"], "stop -t takes a value")
     t.eq(_complete(t, "diyctl kill -s HUP w", env=env), ["web"], "kill: names after -s SIGNAL")
+    hc = os.path.join(t.tmp, "host.conf")
+    with open(hc, "w") as f:
+        f.write('state_dir = "%s";\n' % root)
+    t.eq(_complete(t, "diyctl stop ", env={"DIYCTL_HOST_CONF": hc}), ["db", "web"],
+         "names from the host config's state_dir (as root)")
     t.eq(_complete(t, "diyctl logs -n 5 w", env=env), ["web"], "logs -n takes a value")
     t.eq(_complete(t, "diyctl logs -n ", env=env), [], "logs -n: a number, not a name")
     t.eq(_complete(t, "diyctl kill -s SIGU", env=env), ["SIGUSR1", "SIGUSR2"], "kill -s: signal names")

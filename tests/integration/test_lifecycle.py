@@ -419,6 +419,34 @@ def test_logs_tail(t):
     t.diyctl("cleanup", "job", check=True)
 
 
+def test_state_dir_from_the_host_config(t):
+    """host.conf's state_dir moves root's state directories (and the NAT
+    lease index) for every command; /run/diyctl is left alone."""
+    os.makedirs("/etc/diyctl", exist_ok=True)
+    with open("/etc/diyctl/host.conf", "w") as f:
+        f.write('state_dir = "/run/dc-custom/state";\n')
+    t.defer(os.unlink, "/etc/diyctl/host.conf")
+    before = t.snapshot()
+    t.contains(t.diyctl("check", "--host", check=True).stdout, "state dir /run/dc-custom/state",
+               "check --host shows it")
+    conf = conf_for(t, extra='network = { mode = "nat"; };\n')
+    t.diyctl("start", "-d", conf, check=True)
+    t.ok(os.path.isdir("/run/dc-custom/state/life"), "the state directory is under state_dir")
+    t.ok(not os.path.exists("/run/diyctl/life"), "not under /run/diyctl")
+    t.eq([c["name"] for c in json.loads(t.diyctl("list", "--json", check=True).stdout)], ["life"], "list finds it")
+    st = status(t, "life")
+    t.eq(st["state_dir"], "/run/dc-custom/state/life", "status names it")
+    t.ok(st["addresses"], "a NAT lease from the index under state_dir: %s" % st["addresses"])
+    t.contains(t.diyctl("exec", "life", "hostname", check=True).stdout, "life", "exec finds it")
+    t.diyctl("kill", "-s", "USR2", "life", check=True)  # (the loop ignores it)
+    t.ok(any(r["kind"] == "statedir" for r in json.loads(t.diyctl("journal", "--json", "life", check=True).stdout)["records"]),
+         "journal finds it")
+    t.diyctl("stop", "life", check=True)
+    left = os.listdir("/run/dc-custom/state") if os.path.exists("/run/dc-custom/state") else []
+    t.eq([n for n in left if not n.startswith(".")], [], "stop left no container state there")
+    t.host_unchanged(before, "nothing else left")
+
+
 def test_cleanup_is_idempotent(t):
     t.eq(t.diyctl("cleanup", "nosuchthing").returncode, 0, "cleanup of nothing succeeds (ExecStopPost)")
     t.eq(t.diyctl("cleanup", "--all").returncode, 0, "cleanup --all with nothing")

@@ -226,7 +226,6 @@ static void test_host_conf(void)
 {
         struct dc_error err = { 0 };
         struct dc_host_conf *h = NULL;
-        /* (CHECK evaluates its condition twice: calls that allocate go first) */
         int r0 = dc_host_conf_load_string("", "/etc/diyctl/host.conf", &h, &err);
         CHECK(r0 == 0, "empty host.conf");
         CHECK(h && h->firewall == DC_FW_IPTABLES, "default backend iptables");
@@ -239,6 +238,17 @@ static void test_host_conf(void)
         CHECK(r0 == 0, "full host.conf (%s)", err.msg);
         CHECK(h && h->firewall == DC_FW_NFTABLES, "nftables");
         CHECK(h && strcmp(h->nat_pool4, "10.99.0.0/20") == 0 && strcmp(h->nat_pool6, "fd99:1::/56") == 0, "pools");
+        CHECK(h && !h->state_dir, "no state_dir: the default");
+        char *root = dc_state_root_of(0, h);
+        CHECK_STREQ(root, "/run/diyctl", "root's default state root");
+        free(root);
+        dc_host_conf_free(h);
+
+        r0 = dc_host_conf_load_string("state_dir = \"/srv/diyctl-state\";\n", "/h.conf", &h, &err);
+        CHECK(r0 == 0 && h && dc_streq(h->state_dir, "/srv/diyctl-state"), "state_dir (%s)", err.msg);
+        root = h ? dc_state_root_of(0, h) : NULL;
+        CHECK_STREQ(root, "/srv/diyctl-state", "state_dir is root's state root");
+        free(root);
         dc_host_conf_free(h);
 
         static const struct {
@@ -253,13 +263,22 @@ static void test_host_conf(void)
                 { "nat = \"x\";\n", "/h.conf:1: nat: expected a group" },
                 { "firewall = 1;\n", "/h.conf:1: firewall: expected a string" },
                 { "firewall = \n", "/h.conf:" },
+                { "state_dir = \"run/diyctl\";\n", "/h.conf:1: state_dir: run/diyctl is not an absolute directory path" },
+                { "state_dir = \"/\";\n", "/h.conf:1: state_dir: / is not an absolute directory path" },
+                { "state_dir = \"/run/../etc\";\n", "/h.conf:1: state_dir: /run/../etc is not" },
+                { "state_dir = \"/run/x/\";\n", "/h.conf:1: state_dir: /run/x/ is not" },
+                { "state_dir = 5;\n", "/h.conf:1: state_dir: expected a string" },
+                /* every bad key, one a line */
+                { "firewall = \"pf\";\nbogus = 1;\nstate_dir = \"x\";\n",
+                  "/h.conf:1: firewall: pf is not a firewall backend (\"iptables\" or \"nftables\")\n"
+                  "/h.conf:2: bogus: unknown key (known: firewall, nat, state_dir)\n/h.conf:3: state_dir: x is not" },
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 h = NULL;
                 memset(&err, 0, sizeof(err));
                 int r = dc_host_conf_load_string(bad[i].text, "/h.conf", &h, &err);
-                CHECK(r < 0 && !h && strncmp(err.msg, bad[i].msg, strlen(bad[i].msg)) == 0, "host.conf error %zu: %s", i,
-                      err.msg);
+                CHECK(r < 0 && !h && strncmp(err.msg, bad[i].msg, strlen(bad[i].msg)) == 0, "host.conf error %zu: %.*s",
+                      i, (int)strcspn(err.msg, "\n"), err.msg);
         }
         r0 = dc_host_conf_load("/nonexistent/host.conf", &h, &err);
         CHECK(r0 == 0 && h && h->firewall == DC_FW_IPTABLES, "a missing file is the defaults");
