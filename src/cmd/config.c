@@ -260,6 +260,14 @@ int dc_cmd_config(int argc, char **argv)
                 dc_print_error(&err);
                 return 1;
         }
+        /* The rules that combine keys are the config's own too; what this
+         * host has (the rootfs, a bridge, root, a delegated cgroup) is
+         * check's business. */
+        struct dc_plan_opts po = { .uid = 0, .cgroups = true, .skip_fs_checks = true };
+        if (dc_plan_validate(c, &po, &err) < 0) {
+                dc_print_error(&err);
+                return 1;
+        }
         make_effective(c);
         if (json) {
                 dc_config_print_json(c, stdout);

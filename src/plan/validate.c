@@ -168,7 +168,9 @@ static int validate_network(const struct dc_config *c, const struct dc_plan_opts
         for (size_t i = 0; i < DC_ARRAY_SIZE(vethkeys); i++)
                 if (dc_config_present(c, vethkeys[i]))
                         return dc_err_at(err, dc_config_origin(c, vethkeys[i]), vethkeys[i],
-                                         "only used with network.mode \"nat\" or \"bridge\"");
+                                         strcmp(vethkeys[i], "network.ports") == 0
+                                                 ? "port forwards need network.mode \"nat\""
+                                                 : "only used with network.mode \"nat\" or \"bridge\"");
         if (dc_config_present(c, "network.dns") && mode == DC_NET_HOST)
                 return dc_err_at(err, dc_config_origin(c, "network.dns"), "network.dns",
                                  "with network.mode \"host\" the container uses the host's resolv.conf");
@@ -197,11 +199,11 @@ static int check_time_offset(const struct dc_config *c, const char *key, clockid
         return 0;
 }
 
-int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_error *err)
+/* The rules that combine keys, and the host's files. Each group of rules
+ * below is checked whatever the others found, so that check names every
+ * key with an error at once. */
+static int validate_namespaces(const struct dc_config *c, struct dc_error *err)
 {
-        int r = validate_rootfs(c, opts, err);
-        if (r < 0)
-                return r;
         if (!(c->namespaces & DC_NS_MOUNT))
                 return dc_err_at(err, dc_config_origin(c, "namespaces"), "namespaces",
                                  "\"mount\" is required: a container needs its own mount namespace");
@@ -212,24 +214,41 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
                 return dc_err_at(err, dc_config_origin(c, "namespaces"), "namespaces",
                                  "\"user\" needs \"pid\" too: a user namespace's root may mount /proc only for a "
                                  "pid namespace of its own");
+        return 0;
+}
+
+static int validate_needs_ns(const struct dc_config *c, struct dc_error *err)
+{
         if (dc_config_present(c, "user") && !(c->namespaces & DC_NS_USER))
-                return dc_err_at(err, dc_config_origin(c, "user"), "user",
-                                 "needs \"user\" in namespaces");
+                return dc_err_at(err, dc_config_origin(c, "user"), "user", "needs \"user\" in namespaces");
+        return 0;
+}
+
+static int validate_hostname(const struct dc_config *c, struct dc_error *err)
+{
         if (dc_config_present(c, "hostname") && !(c->namespaces & DC_NS_UTS))
                 return dc_err_at(err, dc_config_origin(c, "hostname"), "hostname",
                                  "setting the hostname needs \"uts\" in namespaces");
+        return 0;
+}
+
+static int validate_time(const struct dc_config *c, struct dc_error *err)
+{
         static const char *const timekeys[] = { "time", "time.boottime", "time.monotonic" };
         for (size_t i = 0; i < DC_ARRAY_SIZE(timekeys); i++)
                 if (dc_config_present(c, timekeys[i]) && !(c->namespaces & DC_NS_TIME))
                         return dc_err_at(err, dc_config_origin(c, timekeys[i]), timekeys[i],
                                          "needs \"time\" in namespaces");
-        if (c->namespaces & DC_NS_TIME) {
-                r = check_time_offset(c, "time.monotonic", CLOCK_MONOTONIC, c->time.monotonic, err);
-                if (r == 0 && !c->time.boottime_reset)
-                        r = check_time_offset(c, "time.boottime", CLOCK_BOOTTIME, c->time.boottime, err);
-                if (r < 0)
-                        return r;
-        }
+        if (!(c->namespaces & DC_NS_TIME))
+                return 0;
+        int r = check_time_offset(c, "time.monotonic", CLOCK_MONOTONIC, c->time.monotonic, err);
+        if (r == 0 && !c->time.boottime_reset)
+                r = check_time_offset(c, "time.boottime", CLOCK_BOOTTIME, c->time.boottime, err);
+        return r;
+}
+
+static int validate_limits(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_error *err)
+{
         if (dc_config_present(c, "limits") && !opts->cgroups)
                 return dc_err_at(err, dc_config_origin(c, "limits"), "limits",
                                  "resource limits need the container's own cgroup; unprivileged, diyctl makes "
@@ -239,16 +258,45 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
         if (opts->cgroups && opts->uid != 0 && !dc_streq(opts->cgroup_parent, "self"))
                 return dc_err(err, EINVAL, "internal error: an unprivileged container's cgroup must be inside the "
                               "launcher's delegated cgroup");
-        if (c->process.cwd) {
-                r = check_abs_path(c, "process.cwd", dc_config_origin(c, "process.cwd"), c->process.cwd, err);
-                if (r < 0)
-                        return r;
+        return 0;
+}
+
+static int validate_cwd(const struct dc_config *c, struct dc_error *err)
+{
+        if (!c->process.cwd)
+                return 0;
+        return check_abs_path(c, "process.cwd", dc_config_origin(c, "process.cwd"), c->process.cwd, err);
+}
+
+int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_error *err)
+{
+        char all[sizeof(err->msg)] = "";
+        int first = 0;
+        for (int part = 0; part < 10; part++) {
+                struct dc_error one = { 0 };
+                int r = 0;
+                switch (part) {
+                case 0: r = validate_rootfs(c, opts, &one); break;
+                case 1: r = validate_namespaces(c, &one); break;
+                case 2: r = validate_needs_ns(c, &one); break;
+                case 3: r = validate_hostname(c, &one); break;
+                case 4: r = validate_time(c, &one); break;
+                case 5: r = validate_limits(c, opts, &one); break;
+                case 6: r = validate_cwd(c, &one); break;
+                case 7: r = validate_volumes(c, opts, &one); break;
+                case 8: r = dc_plan_validate_security(c, &one); break;
+                case 9: r = validate_network(c, opts, &one); break;
+                }
+                if (r < 0) {
+                        if (!first) {
+                                first = r;
+                                err->code = one.code;
+                        }
+                        size_t used = strlen(all);
+                        snprintf(all + used, sizeof(all) - used, "%s%s", used ? "\n" : "", one.msg);
+                }
         }
-        r = validate_volumes(c, opts, err);
-        if (r < 0)
-                return r;
-        r = dc_plan_validate_security(c, err);
-        if (r < 0)
-                return r;
-        return validate_network(c, opts, err);
+        if (first)
+                snprintf(err->msg, sizeof(err->msg), "%s", all);
+        return first;
 }

@@ -96,6 +96,31 @@ def test_bad_includes_are_named(t):
     t.host_unchanged(before, "nothing changed on the host")
 
 
+def test_rules_that_combine_keys(t):
+    """check names every key with an error, the rules that combine keys
+    included; config checks them too (they are the config's own), so a config
+    that prints is one check accepts on a host that has its files."""
+    d = fleet(t)
+    with open(os.path.join(d, "m.conf"), "w") as f:
+        f.write('rootfs = { path = "rootfs"; };\nprocess = { cwd = "rel"; };\n'
+                'volumes = ( { type = "tmpfs"; target = "/a/../b"; } );\n'
+                'network = { mode = "host"; };\nnamespaces = [ "mount", "net" ];\n')
+    want = ['fleet/m.conf:2: process.cwd: rel is not an absolute path',
+            'fleet/m.conf:3: volumes[0].target: /a/../b must not contain ".."',
+            'fleet/m.conf:5: namespaces: "net" conflicts with network.mode = "host" (fleet/m.conf:4)']
+    p = t.diyctl("check", "--json", "fleet/m.conf", cwd=t.tmp)
+    t.eq(p.returncode, 1, "check fails")
+    t.eq(json.loads(p.stdout)[0]["errors"], want, "check --json lists all three")
+    p = t.diyctl("config", "--json", "fleet/m.conf", cwd=t.tmp)
+    t.eq((p.returncode, p.stdout), (1, ""), "config refuses it, printing nothing")
+    t.eq(p.stderr.splitlines(), ["diyctl: " + w for w in want], "and names all three")
+    # what only this host decides is check's: a rootfs that is not there
+    with open(os.path.join(d, "h.conf"), "w") as f:
+        f.write('rootfs = { path = "not-here"; };\n')
+    t.eq(t.diyctl("config", "--json", "fleet/h.conf", cwd=t.tmp).returncode, 0, "config: the host's files are not its business")
+    t.contains(t.diyctl("check", "fleet/h.conf", cwd=t.tmp).stderr, "rootfs.path", "check: they are")
+
+
 def test_check_and_plan_json_for_ci(t):
     d = fleet(t)
     files = [os.path.join(d, "web.conf"), os.path.join(d, "db.conf")]

@@ -601,7 +601,7 @@ static void test_validation(void)
                 { "mode = \"bridge\"; bridge = \"br0\"; ports = ( { host = 80; } );", "/srv/ct/t.conf:2: network.ports: port forwards need network.mode \"nat\"" },
                 { "mode = \"bridge\"; bridge = \"br0\"; gateway = \"10.0.0.1\";", "/srv/ct/t.conf:2: network.gateway: a gateway needs network.address" },
                 { "mode = \"host\"; dns = [\"10.0.0.1\"];", "/srv/ct/t.conf:2: network.dns: with network.mode \"host\"" },
-                { "mode = \"none\"; ports = ( { host = 80; } );", "/srv/ct/t.conf:2: network.ports: only used with network.mode \"nat\" or \"bridge\"" },
+                { "mode = \"none\"; ports = ( { host = 80; } );", "/srv/ct/t.conf:2: network.ports: port forwards need network.mode \"nat\"" },
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 char text[512];

@@ -231,6 +231,12 @@ struct bad {
 
 static const struct bad bad_plans[] = {
         { "rootfs = { path = \"/r\"; };\nprocess = { cwd = \"tmp\"; };\n", "/srv/ct/t.conf:2: process.cwd: tmp is not an absolute path" },
+        /* every group of rules is checked: check names each key with an error */
+        { "rootfs = { path = \"/r\"; };\nprocess = { cwd = \"tmp\"; };\nvolumes = ( { type = \"tmpfs\"; target = \"/a/../b\"; } );\n"
+          "network = { mode = \"host\"; ports = ( { host = 80; } ); };\nnamespaces = [ \"mount\", \"net\" ];\n",
+          "/srv/ct/t.conf:2: process.cwd: tmp is not an absolute path\n"
+          "/srv/ct/t.conf:3: volumes[0].target: /a/../b must not contain \"..\"\n"
+          "/srv/ct/t.conf:5: namespaces: \"net\" conflicts with network.mode = \"host\" (/srv/ct/t.conf:4)" },
         { "rootfs = { path = \"/r\"; };\nvolumes = ( { source = \"/a\"; target = \"www\"; } );\n", "/srv/ct/t.conf:2: volumes[0].target: www is not an absolute path" },
         { "rootfs = { path = \"/r\"; };\nvolumes = ( { source = \"/a\"; target = \"/\"; } );\n", "/srv/ct/t.conf:2: volumes[0].target: a volume cannot replace the root directory" },
         { "rootfs = { path = \"/r\"; };\nvolumes = ( { source = \"/a\"; target = \"/a/../b\"; } );\n", "/srv/ct/t.conf:2: volumes[0].target: /a/../b must not contain \"..\"" },
