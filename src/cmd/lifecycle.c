@@ -169,6 +169,17 @@ static long long uptime(const struct dc_state *st)
         return st->started && st->running && !st->stopping ? (long long)time(NULL) - st->started : 0;
 }
 
+/* Memory and tasks in ST's cgroups now; -1 each without them. */
+static void usage(const struct dc_state *st, long long *mem, long long *pids)
+{
+        struct dc_strv dirs = { 0 };
+        for (size_t k = 0; k < st->kv.n; k++)
+                if (strcmp(st->kv.v[k].key, "cgroup") == 0)
+                        dc_strv_push(&dirs, st->kv.v[k].val);
+        dc_cgroup_usage(&dirs, mem, pids);
+        dc_strv_free(&dirs);
+}
+
 static void print_state_json(const struct dc_state *st, bool full)
 {
         fputs("{\"name\":", stdout);
@@ -194,13 +205,8 @@ static void print_state_json(const struct dc_state *st, bool full)
         }
         fputs("]", stdout);
         if (full) {
-                struct dc_strv dirs = { 0 };
-                for (size_t k = 0; k < st->kv.n; k++)
-                        if (strcmp(st->kv.v[k].key, "cgroup") == 0)
-                                dc_strv_push(&dirs, st->kv.v[k].val);
                 long long mem, pids;
-                dc_cgroup_usage(&dirs, &mem, &pids);
-                dc_strv_free(&dirs);
+                usage(st, &mem, &pids);
                 fputs(",\"memory_bytes\":", stdout);
                 mem >= 0 ? fprintf(stdout, "%lld", mem) : fputs("null", stdout);
                 fputs(",\"pids_current\":", stdout);
@@ -414,6 +420,17 @@ int dc_cmd_status(int argc, char **argv)
                        dc_kvs_get(&st.kv, "config") ? dc_kvs_get(&st.kv, "config") : "-",
                        dc_kvs_get(&st.kv, "namespaces") ? dc_kvs_get(&st.kv, "namespaces") : "-", st.dir,
                        addrs[0] ? addrs : "-");
+                if (st.running && !st.stopping) {
+                        /* what its cgroup holds now: "-" without one */
+                        long long mem, pids;
+                        usage(&st, &mem, &pids);
+                        char m[32] = "-", p[32] = "-";
+                        if (mem >= 0)
+                                snprintf(m, sizeof(m), "%.1f MiB", (double)mem / (1024.0 * 1024.0));
+                        if (pids >= 0)
+                                snprintf(p, sizeof(p), "%lld", pids);
+                        printf("memory:     %s\npids:       %s\n", m, p);
+                }
                 if (st.exited || st.stopping) {
                         char when[64] = "";
                         time_t t = (time_t)st.ended;

@@ -29,6 +29,7 @@ def test_detached_lifecycle(t):
     t.eq([(c["name"], c["state"]) for c in lst], [("life", "running")], "list --json")
     st = status(t, "life")
     t.ok(st["pid"] > 1 and os.path.exists("/proc/%d" % st["pid"]), "status reports a live pid")
+
     t.eq(st["detached"], True, "detached")
     t.eq(os.stat("/run/diyctl/life/status").st_mode & 0o777, 0o600,
          "the status file (it holds process.env, GREETING=hi) is the owner's alone")

@@ -3,6 +3,7 @@ machine, v2 where the host has them; the same keys)."""
 
 import json
 import os
+import re
 import time
 
 
@@ -77,7 +78,10 @@ def test_cpu_limit_half_a_core(t):
     time.sleep(3)
     u1, w1 = _cpu_usage_seconds("cpu"), time.monotonic()
     st = json.loads(t.diyctl("status", "--json", "cpu", check=True).stdout)
+    text = t.diyctl("status", "cpu", check=True).stdout
     t.diyctl("stop", "-t", "2", "cpu", check=True)
+    t.ok(re.search(r"^memory: +\d+\.\d MiB$", text, re.M) and re.search(r"^pids: +[1-9]\d*$", text, re.M),
+         "status (text) shows the memory and tasks in use too: %r" % text)
     share = (u1 - u0) / (w1 - w0)
     t.ok(0.3 <= share <= 0.7, "a busy loop under cpus = 0.5 gets about half a core (%.2f)" % share)
     t.ok(isinstance(st.get("pids_current"), int) and st["pids_current"] >= 1, "status reports pids: %s" % st)
