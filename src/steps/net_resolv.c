@@ -138,6 +138,12 @@ static int build(const struct dc_kvs *a, char **out, struct dc_error *err)
                 }
         }
         *out = render(&rs, ipv6, from);
+        if (!strstr(*out, "\nnameserver "))
+                fprintf(stderr, "diyctl: note: the container gets no name server: %s has %s; set network.dns to "
+                        "servers it can reach\n", HOST_RESOLV,
+                        rs.servers.n ? "only IPv6 ones, and the container has no IPv6"
+                                     : "none it can reach from its network namespace (a loopback one without a "
+                                       "systemd-resolved upstream list, or none at all)");
         dc_strv_free(&rs.servers);
         dc_strv_free(&rs.other);
         return 0;

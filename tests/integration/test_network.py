@@ -578,8 +578,17 @@ def test_dns(t):
     # a host that points at real servers: used as they are
     with open("/etc/resolv.conf", "w") as f:
         f.write("nameserver 10.88.250.7\n")
-    out = t.diyctl("start", host, check=True).stdout
-    t.eq([l for l in out.splitlines() if not l.startswith("#")], ["nameserver 10.88.250.7"], "the host's servers")
+    p = t.diyctl("start", host, check=True)
+    t.eq([l for l in p.stdout.splitlines() if not l.startswith("#")], ["nameserver 10.88.250.7"], "the host's servers")
+    t.ok("note" not in p.stderr, "no note when the container gets a name server: %r" % p.stderr)
+    # only a loopback server and no stub's upstream list: none, and start says so
+    t.run(["rm", "-rf", "/run/systemd"])
+    with open("/etc/resolv.conf", "w") as f:
+        f.write("nameserver 127.0.0.1\n")
+    p = t.diyctl("start", host, check=True)
+    t.eq([l for l in p.stdout.splitlines() if not l.startswith("#")], [], "no name server the container can reach")
+    t.contains(p.stderr, "note: the container gets no name server: /etc/resolv.conf has none it can reach",
+               "start says so and what to do (network.dns)")
     # read-only inside
     p = t.diyctl("start", host, "--set", 'process.args=["/bin/sh", "-c", "echo x >> /etc/resolv.conf"]')
     t.ok(p.returncode != 0, "the container cannot write its resolv.conf")
