@@ -42,12 +42,16 @@ const char *dc_ns_name(unsigned bit);
 /* Bit for a name, or 0. */
 unsigned dc_ns_from_name(const char *name);
 
+/* A tmpfs volume's root: world-writable and sticky, as /tmp and Docker's. */
+#define DC_TMPFS_MODE 01777
+
 struct dc_volume {
         enum dc_volume_type type;
         char *source;            /* bind: absolute host path (resolved against the file's dir) */
         char *target;            /* absolute path inside the container */
         bool readonly;
         unsigned long long size; /* tmpfs: bytes, 0 = kernel default */
+        unsigned mode;           /* tmpfs: its root's mode; 0 = DC_TMPFS_MODE */
         struct dc_origin origin;        /* the list element */
         struct dc_origin o_source, o_target;
 };

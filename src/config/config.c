@@ -1201,7 +1201,7 @@ static int get_size(struct loader *l, const config_setting_t *s, const char *key
 
 struct vol_ctx {
         struct dc_volume *v;
-        const config_setting_t *type_s, *source_s, *target_s, *size_s;
+        const config_setting_t *type_s, *source_s, *target_s, *size_s, *mode_s;
 };
 
 static int h_vol_type(struct loader *l, config_setting_t *s, const char *key, void *ctx)
@@ -1255,6 +1255,24 @@ static int h_vol_size(struct loader *l, config_setting_t *s, const char *key, vo
         return get_size(l, s, key, &vc->v->size);
 }
 
+/* An octal mode as a string, "1777" or "0755": libconfig has no octal
+ * literals, and a decimal 755 would be a different mode. */
+static int h_vol_mode(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+{
+        struct vol_ctx *vc = ctx;
+        vc->mode_s = s;
+        const char *v = config_setting_type(s) == CONFIG_TYPE_STRING ? str(s) : NULL;
+        const char *d = v && v[0] == '0' && strlen(v) > 3 ? v + 1 : v;
+        size_t n = d ? strlen(d) : 0;
+        if (!v || n < 3 || n > 4 || strspn(d, "01234567") != n)
+                return err_at(l, s, key, "expected an octal mode as a string, like \"1777\" or \"0700\", got %s",
+                              v ? SHOW(v) : type_name(s));
+        vc->v->mode = (unsigned)strtoul(d, NULL, 8);
+        if (!vc->v->mode)
+                vc->v->mode = 010000; /* "0000": kept apart from "not set" (the plan masks it) */
+        return 0;
+}
+
 static int h_volumes(struct loader *l, config_setting_t *s, const char *key, void *ctx)
 {
         (void)ctx;
@@ -1279,6 +1297,9 @@ static int h_volumes(struct loader *l, config_setting_t *s, const char *key, voi
                         r = err_at(l, e, NULL, "%s.source: is required for a bind mount", dk);
                 if (r == 0 && v->type == DC_VOL_BIND && vc.size_s)
                         r = err_at(l, vc.size_s, NULL, "%s.size: only applies to tmpfs volumes", dk);
+                if (r == 0 && v->type == DC_VOL_BIND && vc.mode_s)
+                        r = err_at(l, vc.mode_s, NULL, "%s.mode: only applies to tmpfs volumes (a bind mount keeps "
+                                   "the source's)", dk);
                 if (r < 0 && (r = record(l, r)) != REPORTED)
                         return r;
                 failed |= r < 0;
@@ -1737,6 +1758,7 @@ static const struct {
         { "volumes[].target", h_vol_target },
         { "volumes[].readonly", h_vol_readonly },
         { "volumes[].size", h_vol_size },
+        { "volumes[].mode", h_vol_mode },
         { "network", h_group },
         { "network.mode", h_net_mode },
         { "network.interface", h_net_interface },
@@ -2260,9 +2282,13 @@ void dc_config_print_json(const struct dc_config *c, FILE *out)
                 dc_json_str(out, v->target);
                 fprintf(out, ", \"readonly\": %s, \"size\": ", v->readonly ? "true" : "false");
                 if (v->size)
-                        fprintf(out, "%llu }", v->size);
+                        fprintf(out, "%llu", v->size);
                 else
-                        fputs("null }", out);
+                        fputs("null", out);
+                if (v->type == DC_VOL_TMPFS)
+                        fprintf(out, ", \"mode\": \"%04o\" }", (v->mode ? v->mode : DC_TMPFS_MODE) & 07777);
+                else
+                        fputs(", \"mode\": null }", out);
         }
         fputs(c->n_volumes ? "\n  ],\n" : "],\n", out);
 

@@ -53,6 +53,9 @@ const struct dc_key dc_keys[] = {
           "bind: the host path (relative to the config file's directory); not for tmpfs" },
         { "volumes[].target", DC_KT_STRING, NULL, "the path inside the container (required)" },
         { "volumes[].readonly", DC_KT_BOOL, "false", "mount read-only" },
+        { "volumes[].mode", DC_KT_STRING, "\"1777\"",
+          "tmpfs only: the mode of its root directory, octal in a string (\"0700\"); default world-writable and "
+          "sticky, as /tmp" },
         { "volumes[].size", DC_KT_MIXED, NULL,
           "tmpfs only: size like \"64M\" or an integer byte count; default: the kernel's" },
 

@@ -326,8 +326,9 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 snprintf(key, sizeof(key), "volumes[%zu].target", i);
                 origin_str(o, sizeof(o), &v->o_target, key);
                 if (v->type == DC_VOL_TMPFS) {
-                        _cleanup_free_ char *data = v->size ? dc_xasprintf("mode=755,size=%llu", v->size)
-                                                            : dc_xstrdup("mode=755");
+                        unsigned mode = (v->mode ? v->mode : DC_TMPFS_MODE) & 07777;
+                        _cleanup_free_ char *data = v->size ? dc_xasprintf("mode=%o,size=%llu", mode, v->size)
+                                                            : dc_xasprintf("mode=%o", mode);
                         s = add_mount(p, "tmpfs", target, v->readonly ? "ro,nosuid,nodev" : "nosuid,nodev", data);
                         dc_kvs_add(&s->args, "origin", o);
                         continue;

@@ -143,6 +143,27 @@ def test_init_reaps_and_is_pid1(t):
     t.eq(out, "0", "no zombies: init reaps orphans")
 
 
+def test_tmpfs_volume_mode(t):
+    # A tmpfs volume is world-writable and sticky by default, as /tmp and
+    # Docker's are, so a process.user other than root can use it;
+    # volumes[].mode sets another.
+    script = 'stat -c "%a" /scratch /private; touch /scratch/mine && echo wrote; touch /private/x || echo refused'
+    conf = basic_conf(t, 'process = { args = [ "/bin/sh", "-c", %s ]; user = "65534:65534"; '
+                         'env = [ "PATH=/bin:/usr/bin" ]; };\n'
+                         'volumes = ( { type = "tmpfs"; target = "/scratch"; },\n'
+                         '            { type = "tmpfs"; target = "/private"; mode = "0700"; } );\n' % json.dumps(script))
+    out = t.diyctl("start", conf, check=True).stdout.split()
+    t.eq(out[:3], ["1777", "700", "wrote"], "default 1777 (nobody writes there), mode = \"0700\" as set")
+    t.eq(out[3:], ["refused"], "the 0700 one is root's alone")
+    j = json.loads(t.diyctl("config", "--json", conf, check=True).stdout)
+    t.eq([v["mode"] for v in j["volumes"]], ["1777", "0700"], "config --json shows both, the default filled")
+    p = t.diyctl("check", basic_conf(t, 'volumes = ( { source = "/tmp"; target = "/x"; mode = "0700"; } );\n'))
+    t.contains(p.stderr, "volumes[0].mode: only applies to tmpfs volumes", "a bind volume has its source's mode")
+    p = t.diyctl("check", basic_conf(t, 'volumes = ( { type = "tmpfs"; target = "/x"; mode = "755x"; } );\n'))
+    t.contains(p.stderr, 'box.conf:3: volumes[0].mode: expected an octal mode as a string, like "1777"',
+               "a bad mode is named by file, line and key")
+
+
 def test_volume_error_names_the_volume(t):
     # A volume the kernel refuses at start (a file on a directory) is named
     # by file, line and key, and the failed start leaves the host as it was.

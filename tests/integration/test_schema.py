@@ -283,6 +283,8 @@ DOMAIN = {
                 [{"source": "www", "target": "/a/...b"}], [dict(GOOD_BIND, readonly="yes")],
                 [{"type": "overlay", "target": "/s"}], [dict(GOOD_BIND, extra=1)], [{"type": "tmpfs", "target": "/s"}]],
     "volumes[].size": ["64M", 0, "0K", "1.5G", 4096, "1k", "12X", "1GiB", "-1"],
+    "volumes[].mode": ["1777", "0700", "755", "0000", "07777", "17777", "8", "0x1ff", "", 511, "00755", "rwx"],
+
     "network.mode": ["none", "host", "nat", "wifi", "NAT"],
     "network.interface": ["eth1", "lo", "all", "default", "a/b", "a:b", "a b", "x" * 15, "x" * 16, ".", "..", "e\tx"],
     "network.address": ["10.88.5.6/30", "10.88.5.6", "300.1.1.1/24", "10.88.5.6/33", "10.88.5.6/030",
@@ -313,6 +315,7 @@ DOMAIN = {
 
 # (label, written config, compare with: "check", "config" (parse level) or None (not expressible))
 CROSS = [
+    ("a bind volume with a mode", {"volumes": [dict(GOOD_BIND, mode="0700")]}, "check"),
     ("time offset without the time namespace", {"time": {"monotonic": 5}}, "check"),
     ("time reset without the time namespace", {"time": {"boottime": "reset"}}, "check"),
     ("an explicit default time without the time namespace", {"time": {"monotonic": 0}}, None),
@@ -376,7 +379,7 @@ def _set(d, key, value):
     if "[]." in key:
         lst, field = key.split("[].", 1)
         elem = {"volumes": dict(GOOD_BIND), "network.ports": dict(GOOD_PORT), "user.map": dict(GOOD_MAP)}[lst]
-        if lst == "volumes" and field == "size":
+        if lst == "volumes" and field in ("size", "mode"):
             elem = {"type": "tmpfs", "target": "/s"}
         elem[field] = value
         _set(d, lst, [elem])

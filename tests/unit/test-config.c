@@ -234,7 +234,7 @@ static void test_every_key_has_a_handler(void)
         CHECK(ok && tried > 30, "every settable key reaches its handler (%zu keys)", tried);
 
         put("handler2.conf", "rootfs = { path = \"r\"; };\n"
-                             "volumes = ( { type = \"tmpfs\"; target = \"/t\"; readonly = true; size = 5; },\n"
+                             "volumes = ( { type = \"tmpfs\"; target = \"/t\"; readonly = true; size = 5; mode = \"0700\"; },\n"
                              "            { source = \"s\"; target = \"/u\"; } );\n"
                              "network = { ipv6 = { address = \"fd88::2/64\"; gateway = \"fd88::1\"; };\n"
                              "  ports = ( { host = 1; container = 2; protocol = \"udp\"; } ); };\n"
@@ -852,6 +852,8 @@ static const struct bad bad_configs[] = {
         { NULL, R "process = { user = \"4294967295\"; };\n", "bad.conf:2: process.user: 4294967295 is not \"uid:gid\"" },
         { NULL, R "process = { user = -1; };\n", "bad.conf:2: process.user: -1 is out of range (0-4294967294)" },
         { NULL, R "process = { user = true; };\n", "bad.conf:2: process.user: expected a string like \"1000:1000\" or an integer uid, got a boolean" },
+        { NULL, R "volumes = ( { type = \"tmpfs\"; target = \"/x\"; mode = \"999\"; } );\n", "bad.conf:2: volumes[0].mode: expected an octal mode as a string, like \"1777\" or \"0700\", got 999" },
+        { NULL, R "volumes = ( { type = \"tmpfs\"; target = \"/x\"; mode = 511; } );\n", "bad.conf:2: volumes[0].mode: expected a string" },
         { NULL, R "process = { stop_signal = \"SIGFOO\"; };\n", "bad.conf:2: process.stop_signal: SIGFOO is not a signal name like \"SIGTERM\"" },
         { NULL, R "process = { stop_signal = \"SIGCHLD\"; };\n", "bad.conf:2: process.stop_signal: SIGCHLD cannot stop a container" },
         { NULL, R "process = { stop_signal = \"3\"; };\n", "bad.conf:2: process.stop_signal: \"3\": write a signal number without quotes" },
