@@ -96,6 +96,9 @@ char *dc_pct_decode(const char *s);
  * -1. dc_signal_name writes "SIGTERM", "SIGRTMIN+3" or "signal N". */
 int dc_signal_parse(const char *s, bool digits);
 const char *dc_signal_name(int sig, char buf[24]);
+/* As Docker reads a signal: a name in any case, with or without SIG, or a
+ * number. -1 when it is none. */
+int dc_signal_parse_loose(const char *s);
 /* Signals a supervisor sends to ask a process something (stop, reload, dump
  * state...): every signal but SIGKILL, SIGSTOP, SIGCHLD, the job-control
  * signals a terminal sends and the faults the kernel raises. The minimal init

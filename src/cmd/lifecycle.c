@@ -1,6 +1,5 @@
 /* stop, kill, list, status, logs: commands that look at running containers through
  * their state directories. */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -295,10 +294,7 @@ int dc_cmd_kill(int argc, char **argv)
                         dc_usage_error("kill", "unknown option %s", a);
                         return 2;
                 }
-                char up[24] = "";
-                for (size_t k = 0; k < sizeof(up) - 1 && val[k]; k++)
-                        up[k] = (char)toupper((unsigned char)val[k]);
-                sig = strlen(val) < sizeof(up) ? dc_signal_parse(up, true) : -1;
+                sig = dc_signal_parse_loose(val);
                 if (sig < 0) {
                         dc_usage_error("kill", "%s is not a signal (a name like SIGHUP or HUP, or a number)", val);
                         return 2;

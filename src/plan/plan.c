@@ -2,7 +2,6 @@
  * effects, so `diyctl plan` shows exactly what `start` will run. */
 #include "diyctl/plan.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -391,11 +390,7 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         /* What stop sends first (the launcher turns its SIGTERM into it). */
         int stop = c->process.stop_signal;
         if (!stop && img.stop_signal) {
-                /* as Docker reads it: "SIGQUIT", "quit" or "3" */
-                char up[24] = "";
-                for (size_t i = 0; i < sizeof(up) - 1 && img.stop_signal[i]; i++)
-                        up[i] = (char)toupper((unsigned char)img.stop_signal[i]);
-                stop = strlen(img.stop_signal) < sizeof(up) ? dc_signal_parse(up, true) : -1;
+                stop = dc_signal_parse_loose(img.stop_signal); /* "SIGQUIT", "quit" or "3" */
                 if (stop < 0 || !dc_valid_stop_signal(stop))
                         return dc_err(err, EINVAL, "%s: StopSignal %.40s is not a signal a container can be stopped "
                                       "with; set process.stop_signal", img.origin, img.stop_signal);

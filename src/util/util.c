@@ -405,6 +405,16 @@ int dc_signal_parse(const char *s, bool digits)
         return sig >= SIGRTMIN && sig <= SIGRTMAX ? sig : -1;
 }
 
+int dc_signal_parse_loose(const char *s)
+{
+        char up[24] = "";
+        if (!s || strlen(s) >= sizeof(up))
+                return -1;
+        for (size_t k = 0; s[k]; k++)
+                up[k] = (char)toupper((unsigned char)s[k]);
+        return dc_signal_parse(up, true);
+}
+
 const char *dc_signal_name(int sig, char buf[24])
 {
         for (size_t i = 0; i < DC_ARRAY_SIZE(signal_names); i++)

@@ -385,6 +385,12 @@ static void test_signals(void)
                       cases[i].sig, got);
         }
         CHECK(dc_signal_parse(NULL, true) == -1, "no signal from NULL");
+        CHECK(dc_signal_parse_loose("quit") == SIGQUIT && dc_signal_parse_loose("SigTerm") == SIGTERM &&
+                      dc_signal_parse_loose("9") == 9 && dc_signal_parse_loose("rtmin+3") == 37,
+              "loose: any case, with or without SIG, or a number");
+        CHECK(dc_signal_parse_loose("sigfoo") == -1 && dc_signal_parse_loose(NULL) == -1 &&
+                      dc_signal_parse_loose("SIGRTMIN+1234567890123456789") == -1,
+              "loose: none for an unknown or overlong name");
         char b[24];
         CHECK_STREQ(dc_signal_name(SIGTERM, b), "SIGTERM", "name of 15");
         CHECK_STREQ(dc_signal_name(SIGABRT, b), "SIGABRT", "the first name of 6");
