@@ -39,10 +39,11 @@ int dc_host_conf_load(const char *path, struct dc_host_conf **out, struct dc_err
 int dc_host_conf_load_string(const char *text, const char *file, struct dc_host_conf **out,
                              struct dc_error *err);
 /* The state root of UID's containers: $DIYCTL_STATE_ROOT (tests), else for
- * root the host config's state_dir (H, or the file read now when H is NULL;
- * a broken file gives the default), else /run/diyctl; for other users
- * $XDG_RUNTIME_DIR/diyctl. */
-char *dc_state_root_of(uid_t uid, const struct dc_host_conf *h);
+ * root the host config's state_dir (H, or the file read now when H is NULL),
+ * else /run/diyctl; for other users $XDG_RUNTIME_DIR/diyctl. NULL, with ERR,
+ * when the host config it reads has errors: guessing could point every
+ * command at another tree. */
+char *dc_state_root_of(uid_t uid, const struct dc_host_conf *h, struct dc_error *err);
 /* Defaults only. */
 struct dc_host_conf *dc_host_conf_new(void);
 void dc_host_conf_free(struct dc_host_conf *h);

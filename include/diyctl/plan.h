@@ -50,7 +50,5 @@ static inline void dc_plan_freep(struct dc_plan **p)
 void dc_plan_print(const struct dc_plan *p, FILE *out);
 void dc_plan_print_json(const struct dc_plan *p, FILE *out);
 
-/* Default state root for the caller. Returned string is owned by the caller. */
-char *dc_state_root(uid_t uid);
 /* Valid container name: [a-z0-9][a-z0-9_.-]{0,62} */
 bool dc_name_valid(const char *name);

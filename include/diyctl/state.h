@@ -26,6 +26,14 @@ struct dc_state {
         struct dc_kvs kv;      /* every field of the status file */
 };
 
+/* May ROOT hold our state directories? A directory (not a symlink) of our
+ * own that no one else may write, or not there yet. Else -EPERM with why:
+ * a state_dir shared with others would let them plant or swap entries. */
+int dc_state_root_safe(const char *root, struct dc_error *err);
+/* Is DIR (ROOT/NAME) a state directory of ours: a journal in it (a run, or
+ * what a dead one left), or a status that names NAME (a running or exited
+ * container)? cleanup --all touches nothing else. */
+bool dc_statedir_is_ours(const char *dir, const char *name);
 /* Is the lock of DIR held by a launcher? (tests without taking it) */
 bool dc_state_locked(const char *dir);
 /* Read STATE_ROOT/NAME. -ENOENT when there is no such container. */

@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "diyctl/exec.h"
+#include "diyctl/state.h"
 #include "diyctl/util.h"
 
 static int cleanup_one(const char *root, const char *name)
@@ -37,7 +38,9 @@ static int cleanup_one(const char *root, const char *name)
 
 int dc_cmd_cleanup(int argc, char **argv)
 {
-        _cleanup_free_ char *root = dc_state_root(getuid());
+        _cleanup_free_ char *root = dc_cmd_state_root();
+        if (!root)
+                return 1;
         bool all = false;
         int first = 1;
         if (argc > 1 && strcmp(argv[1], "--all") == 0) {
@@ -55,9 +58,13 @@ int dc_cmd_cleanup(int argc, char **argv)
                         return 0;
                 struct dirent *de;
                 while ((de = readdir(d))) {
-                        if (de->d_name[0] == '.')
+                        if (de->d_name[0] == '.' || !dc_name_valid(de->d_name))
                                 continue;
                         _cleanup_free_ char *dir = dc_xasprintf("%s/%s", root, de->d_name);
+                        /* nothing that is not a container's state (a
+                         * state_dir shared with other software) */
+                        if (!dc_statedir_is_ours(dir, de->d_name))
+                                continue;
                         int fd = -1;
                         struct dc_error err = { 0 };
                         /* skip the ones whose launcher is alive */

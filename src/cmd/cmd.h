@@ -49,6 +49,8 @@ bool dc_take_flag(int *argc, char **argv, const char *flag);
  * list) ahead of the operands, keeping the order of each; after "--" all is
  * operands (the "--" itself is dropped). argv[0] stays. Returns the new argc. */
 int dc_options_first(int argc, char **argv, const char *const *valued);
+/* dc_state_root_of for our uid, or NULL after printing why. */
+char *dc_cmd_state_root(void);
 /* Print a subcommand's usage and summary on stdout. */
 void dc_cmd_help(const char *name);
 /* --help for a subcommand: prints usage, returns true when argv asks for it. */

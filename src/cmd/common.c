@@ -3,7 +3,21 @@
 
 #include "cmd.h"
 #include "diyctl/host.h"
+#include "diyctl/state.h"
 #include "steps/cgroup_place.h"
+
+char *dc_cmd_state_root(void)
+{
+        struct dc_error err = { 0 };
+        char *root = dc_state_root_of(getuid(), NULL, &err);
+        if (root && dc_state_root_safe(root, &err) < 0) {
+                free(root);
+                root = NULL;
+        }
+        if (!root)
+                dc_print_error(&err);
+        return root;
+}
 
 int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool detached,
                  struct dc_config **config, struct dc_plan **plan, struct dc_error *err)

@@ -63,6 +63,7 @@ struct exec_opts {
         const char *cwd;     /* -w: instead of process.cwd, and no fallback to / */
         struct dc_strv env;  /* -e: KEY=VALUE, or KEY (the caller's value, if it has one) */
         int tty;             /* -t 1, -T 0, -1: when stdin and stdout are terminals */
+        bool interactive;    /* -i: with -t, stdin must be a terminal */
 };
 
 struct inner {
@@ -89,6 +90,11 @@ __attribute__((noreturn)) static void inner_fail(struct inner *in, int code, con
 /* Runs inside every namespace of the container (and its pid namespace). */
 __attribute__((noreturn)) static void run_inner(struct inner *in)
 {
+        /* It dies with the middle process, which dies with diyctl exec. */
+        pid_t parent = getppid();
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+                _exit(125);
         struct dc_error err = { 0 };
         const struct dc_kvs *kv = &in->st->kv;
         int slave = -1;
@@ -151,6 +157,10 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
                         dc_err(&err, errno, "cannot become %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
                 inner_fail(in, 125, &err);
         }
+        /* (a change of ids clears the death signal) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+                _exit(125);
         /* -w as the user it runs as: a directory it cannot enter is an error here */
         if (in->opts->cwd && chdir(in->opts->cwd) < 0) {
                 dc_err(&err, errno, "exec --workdir %s: %s", in->opts->cwd, strerror(errno));
@@ -200,7 +210,8 @@ static int take_opt(char opt, const char *val, struct exec_opts *o)
                 o->tty = opt == 't';
                 return 0;
         case 'i':
-                return 0; /* docker's -i: stdin is always the command's */
+                o->interactive = true; /* stdin is always the command's; see -t */
+                return 0;
         default:
                 dc_cmd_help("exec");
                 return -2;
@@ -335,7 +346,11 @@ int dc_cmd_exec(int argc, char **argv)
                 dc_strv_free(&opts.env);
                 return 2;
         }
-        _cleanup_free_ char *root = dc_state_root(getuid());
+        _cleanup_free_ char *root = dc_cmd_state_root();
+        if (!root) {
+                dc_strv_free(&opts.env);
+                return 125;
+        }
         struct dc_state st;
         struct dc_error err = { 0 };
         if (dc_state_read(root, name, &st, &err) < 0) {
@@ -365,6 +380,16 @@ int dc_cmd_exec(int argc, char **argv)
                 return 125;
         }
         bool terminal = opts.tty >= 0 ? opts.tty : isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+        if (opts.tty == 1 && opts.interactive && !isatty(STDIN_FILENO)) {
+                /* a pty takes input from a terminal only: piped input would
+                 * never end (as docker exec -it says) */
+                fprintf(stderr, "diyctl: exec -it: standard input is not a terminal (use -i without -t for piped "
+                        "input)\n");
+                close(pidfd);
+                dc_state_free(&st);
+                dc_strv_free(&opts.env);
+                return 125;
+        }
         struct dc_strv envp = { 0 };
         build_env(&st.kv, &opts.env, &envp);
         const char *path = NULL;
@@ -396,6 +421,7 @@ int dc_cmd_exec(int argc, char **argv)
                         sigaddset(&mask, sig); /* SIGWINCH among them: the pty's size */
         sigprocmask(SIG_BLOCK, &mask, &old);
         fflush(NULL);
+        pid_t outer = getpid();
         pid_t mid = fork();
         if (mid < 0) {
                 perror("diyctl: fork");
@@ -410,6 +436,12 @@ int dc_cmd_exec(int argc, char **argv)
         }
         if (mid == 0) {
                 setpgid(0, 0);
+                /* It dies with diyctl exec (SIGKILL included), and the
+                 * command with it (run_inner): no command is left running
+                 * in the container once the exec that ran it is gone. */
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != outer)
+                        _exit(125); /* it died before the line above */
                 close(sp[0]);
                 struct inner in = { .st = &st, .opts = &opts, .envp = envp.v ? envp.v : no_env, .path = path,
                                     .argv = argv + i, .sock = sp[1], .terminal = terminal };
@@ -460,6 +492,7 @@ int dc_cmd_exec(int argc, char **argv)
                 }
                 _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
         }
+        setpgid(mid, mid); /* (as the child does: whichever runs first) */
         dc_strv_free(&envp);
         dc_strv_free(&opts.env);
         close(sp[1]);
@@ -507,8 +540,12 @@ int dc_cmd_exec(int argc, char **argv)
                         } else if (si.ssi_signo == SIGWINCH) {
                                 if (relay)
                                         dc_pty_relay_winch(relay);
-                        } else {
-                                kill(mid, (int)si.ssi_signo); /* kill, timeout, the terminal's ^C or hangup */
+                        } else if (si.ssi_code <= 0 || si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT ||
+                                   si.ssi_signo == SIGHUP) {
+                                /* sent by someone (kill, timeout), or the
+                                 * terminal's ^C, ^\ or hangup; not one the
+                                 * kernel raised against us (SIGXFSZ...) */
+                                kill(mid, (int)si.ssi_signo);
                         }
                 }
         }

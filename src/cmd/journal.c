@@ -20,7 +20,9 @@ int dc_cmd_journal(int argc, char **argv)
                 fprintf(stderr, "diyctl: %s is not a valid container name\n", argv[i]);
                 return 1;
         }
-        _cleanup_free_ char *root = dc_state_root(getuid());
+        _cleanup_free_ char *root = dc_cmd_state_root();
+        if (!root)
+                return 1;
         _cleanup_free_ char *path = dc_xasprintf("%s/%s/journal", root, argv[i]);
         struct dc_jcontent jc = { 0 };
         struct dc_error err = { 0 };

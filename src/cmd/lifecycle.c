@@ -71,7 +71,9 @@ int dc_cmd_stop(int argc, char **argv)
                 dc_usage_error("stop", "name a container");
                 return 2;
         }
-        _cleanup_free_ char *root = dc_state_root(getuid());
+        _cleanup_free_ char *root = dc_cmd_state_root();
+        if (!root)
+                return 1;
         int bad = 0;
         for (; i < argc; i++) {
                 struct dc_state st;
@@ -304,7 +306,9 @@ int dc_cmd_kill(int argc, char **argv)
                 dc_usage_error("kill", "name a container");
                 return 2;
         }
-        _cleanup_free_ char *root = dc_state_root(getuid());
+        _cleanup_free_ char *root = dc_cmd_state_root();
+        if (!root)
+                return 1;
         int bad = 0;
         for (; i < argc; i++) {
                 struct dc_state st;
@@ -347,7 +351,9 @@ int dc_cmd_list(int argc, char **argv)
                 dc_usage_error("list", "unexpected argument %s", argv[1]);
                 return 2;
         }
-        _cleanup_free_ char *root = dc_state_root(getuid());
+        _cleanup_free_ char *root = dc_cmd_state_root();
+        if (!root)
+                return 1;
         struct dc_state *v;
         size_t n;
         collect(root, &v, &n);
@@ -393,7 +399,9 @@ int dc_cmd_status(int argc, char **argv)
                 dc_usage_error("status", "name one container");
                 return 2;
         }
-        _cleanup_free_ char *root = dc_state_root(getuid());
+        _cleanup_free_ char *root = dc_cmd_state_root();
+        if (!root)
+                return 1;
         struct dc_state st;
         struct dc_error err = { 0 };
         if (dc_state_read(root, argv[i], &st, &err) < 0) {
@@ -508,7 +516,9 @@ int dc_cmd_logs(int argc, char **argv)
                 dc_usage_error("logs", "name one container");
                 return 2;
         }
-        _cleanup_free_ char *root = dc_state_root(getuid());
+        _cleanup_free_ char *root = dc_cmd_state_root();
+        if (!root)
+                return 1;
         struct dc_state st;
         struct dc_error err = { 0 };
         if (dc_state_read(root, argv[i], &st, &err) < 0) {

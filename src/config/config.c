@@ -527,9 +527,10 @@ static void prescan(struct loader *l, const char *text, const char *file, int de
                                 bad_include(st, file, t.line, "an empty file name");
                                 continue;
                         }
-                        if (depth >= DC_MAX_INCLUDE_DEPTH || st->includes >= DC_MAX_INCLUDES)
-                                continue;
-                        st->includes++;
+                        /* Over the budget the file is still checked (libconfig
+                         * opens it), only not read. */
+                        bool read = depth < DC_MAX_INCLUDE_DEPTH && st->includes < DC_MAX_INCLUDES;
+                        st->includes += read;
                         _cleanup_free_ char *name = unescape_include(t.s, t.n);
                         /* Exactly the path libconfig opens. */
                         _cleanup_free_ char *path = dc_xasprintf("%s/%s", l->c->dir, name);
@@ -548,6 +549,8 @@ static void prescan(struct loader *l, const char *text, const char *file, int de
                                 bad_include(st, file, t.line, "%s: %s (looked for %s)", name, strerror(errno), path);
                         } else if (!S_ISREG(sb.st_mode)) {
                                 bad_include(st, file, t.line, "%s is not a regular file", name);
+                        } else if (!read) {
+                                /* libconfig refuses what is too deep itself */
                         } else if ((rr = dc_read_file(path, DC_CONFIG_MAX_SIZE, &ftext)) < 0) {
                                 bad_include(st, file, t.line, "%s: %s", name, strerror(-rr));
                         } else {
@@ -2002,7 +2005,19 @@ static char *duplicate_name(struct loader *l, const char *text, const char *inc,
         size_t len = 0;
         if (isalpha((unsigned char)text[0]) || text[0] == '*')
                 len = strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-*");
-        return len ? dc_xstrndup(text, len) : NULL;
+        /* Only a line that sets one thing tells which: with several on it,
+         * the duplicate may be any of them. */
+        int sets = 0;
+        bool quoted = false;
+        for (const char *p = text; *p && *p != '\n'; p++) {
+                if (*p == '"' && (p == text || p[-1] != '\\'))
+                        quoted = !quoted;
+                else if (!quoted && (*p == '#' || (p[0] == '/' && (p[1] == '/' || p[1] == '*'))))
+                        break;
+                else if (!quoted && (*p == '=' || *p == ':'))
+                        sets++;
+        }
+        return len && sets == 1 ? dc_xstrndup(text, len) : NULL;
 }
 
 static int load(struct loader *l, const char *text, const struct dc_config_opts *opts)

@@ -180,7 +180,7 @@ static int walk(config_t *cfg, const char *file, struct dc_host_conf *h, struct 
         return first;
 }
 
-char *dc_state_root_of(uid_t uid, const struct dc_host_conf *h)
+char *dc_state_root_of(uid_t uid, const struct dc_host_conf *h, struct dc_error *err)
 {
         const char *env = getenv("DIYCTL_STATE_ROOT");
         if (env && *env)
@@ -193,11 +193,10 @@ char *dc_state_root_of(uid_t uid, const struct dc_host_conf *h)
         }
         if (h)
                 return dc_xstrdup(h->state_dir ? h->state_dir : "/run/diyctl");
-        struct dc_error ignored;
         _cleanup_host_conf_ struct dc_host_conf *read = NULL;
-        if (dc_host_conf_load(NULL, &read, &ignored) == 0 && read->state_dir)
-                return dc_xstrdup(read->state_dir);
-        return dc_xstrdup("/run/diyctl");
+        if (dc_host_conf_load(NULL, &read, err) < 0)
+                return NULL;
+        return dc_xstrdup(read->state_dir ? read->state_dir : "/run/diyctl");
 }
 
 int dc_host_conf_load_string(const char *text, const char *file, struct dc_host_conf **out, struct dc_error *err)

@@ -75,11 +75,11 @@ static void run_command(void *arg)
         const char *origin = dc_kvs_get(a, "origin");
 
         dc_reset_signals();
-        /* A session of its own, with or without a pty: without one its
-         * stdio may be the caller's terminal, which must not be its
-         * controlling terminal (TIOCSTI would type into the host's shell).
-         * The terminal's ^C then reaches only the launcher, which passes it
-         * on. */
+        /* A session of its own, with or without a pty (and so is the init,
+         * init.c): without one its stdio may be the caller's terminal, which
+         * must not be its controlling terminal (TIOCSTI would type into the
+         * host's shell). The terminal's ^C then reaches only the launcher,
+         * which passes it on. (So ^Z stops only the launcher.) */
         if (setsid() < 0) {
                 dc_err(&err, errno, "setsid: %s", strerror(errno));
                 fail(ctx, 125, &err);

@@ -489,8 +489,12 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, int *status_
                                         kill(ctx->child, SIGKILL);
                                 break;
                         default:
-                                /* USR1, USR2, a real-time signal...: the container's business */
-                                kill(ctx->child, (int)si.ssi_signo);
+                                /* USR1, USR2, a real-time signal... sent by
+                                 * someone: the container's business. Not one
+                                 * the kernel raised against the launcher
+                                 * itself (SIGXFSZ, SIGXCPU). */
+                                if (si.ssi_code <= 0)
+                                        kill(ctx->child, (int)si.ssi_signo);
                                 break;
                         }
                 }

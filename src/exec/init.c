@@ -20,6 +20,11 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
         sigset_t all, waitset;
         sigfillset(&all);
         sigprocmask(SIG_BLOCK, &all, NULL);
+        /* Out of the launcher's session and process group, as its command
+         * will be: a signal to the launcher's group (the terminal's ^C, a
+         * shell's kill %1) reaches the launcher only, which passes it on
+         * once (as the stop signal, for a SIGTERM). */
+        setsid();
         /* The command waits until the init has given up its privileges: until
          * then a command that traced it (same uid, and the init still
          * dumpable) could use them. The init says so with one byte; the end

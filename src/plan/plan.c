@@ -28,10 +28,6 @@ bool dc_name_valid(const char *name)
         return true;
 }
 
-char *dc_state_root(uid_t uid)
-{
-        return dc_state_root_of(uid, NULL);
-}
 
 static struct dc_step *add_step(struct dc_plan *p, const char *kind)
 {
@@ -124,8 +120,9 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         p->name = dc_xstrdup(c->name);
         p->config_file = dc_xstrdup(c->file);
         _cleanup_free_ char *root_dir = opts->state_root ? dc_xstrdup(opts->state_root)
-                                        : opts->host      ? dc_state_root_of(opts->uid, opts->host)
-                                                          : dc_state_root(opts->uid);
+                                                         : dc_state_root_of(opts->uid, opts->host, err);
+        if (!root_dir)
+                return -err->code;
         p->state_dir = dc_xasprintf("%s/%s", root_dir, c->name);
         p->namespaces = dc_plan_namespaces(c);
         p->terminal = c->process.terminal == DC_TERM_YES ||

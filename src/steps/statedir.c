@@ -1,6 +1,7 @@
 /* The state directory STATE_ROOT/NAME: lock (held for the container's life),
  * journal, pid file, and the mount point of the container's root. Its record
  * is the journal's first, so undoing it is teardown's last act. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -68,6 +69,43 @@ static void abandon(const char *path, int lock_fd)
         }
 }
 
+/* Is the directory at PATH empty (or gone)? */
+static bool dir_empty(const char *path)
+{
+        DIR *d = opendir(path);
+        if (!d)
+                return true;
+        struct dirent *de;
+        bool empty = true;
+        while (empty && (de = readdir(d)))
+                empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+        closedir(d);
+        return empty;
+}
+
+/* May a start take the existing PATH as NAME's state directory? When it is
+ * ours (dc_statedir_is_ours), empty, or what a start killed early left (a
+ * lock, an empty root/): never a directory of other software's that shares
+ * the state root. */
+static bool may_take(const char *path, const char *name)
+{
+        if (dc_statedir_is_ours(path, name))
+                return true;
+        DIR *d = opendir(path);
+        if (!d)
+                return true; /* (what follows fails with the reason) */
+        struct dirent *de;
+        bool ok = true;
+        while (ok && (de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || strcmp(de->d_name, "lock") == 0)
+                        continue;
+                _cleanup_free_ char *sub = dc_xasprintf("%s/%s", path, de->d_name);
+                ok = strcmp(de->d_name, "root") == 0 && dir_empty(sub);
+        }
+        closedir(d);
+        return ok;
+}
+
 static int statedir_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         const char *path = dc_kvs_get(&s->args, "path");
@@ -80,6 +118,8 @@ static int statedir_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, stru
                 int r = dc_mkdir_p(base, 0755);
                 if (r < 0)
                         return dc_err(err, r, "cannot create %s: %s", base, strerror(-r));
+                if ((r = dc_state_root_safe(base, err)) < 0)
+                        return r;
         }
         bool existed = false;
         int tries = 0, lock_tries = 0;
@@ -97,6 +137,9 @@ again:
                 existed = true;
                 break;
         }
+        if (existed && !may_take(path, name))
+                return dc_err(err, EEXIST, "%s is there and is not a container's state directory (is the state "
+                              "directory shared with other files?)", path);
         int lock_fd = -1;
         int r = lock_state(path, &lock_fd, err);
         if (r == -ENOENT && existed && lock_tries++ < 10)

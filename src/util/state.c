@@ -23,6 +23,41 @@ bool dc_state_locked(const char *dir)
         return fl.l_type != F_UNLCK;
 }
 
+int dc_state_root_safe(const char *root, struct dc_error *err)
+{
+        struct stat sb;
+        if (lstat(root, &sb) < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                return dc_err(err, errno, "state directory %s: %s", root, strerror(errno));
+        }
+        if (!S_ISDIR(sb.st_mode))
+                return dc_err(err, EPERM, "state directory %s is not a directory%s", root,
+                              S_ISLNK(sb.st_mode) ? " (a symbolic link)" : "");
+        if (sb.st_uid != geteuid())
+                return dc_err(err, EPERM, "state directory %s belongs to uid %u, not to us (%u): not ours to use",
+                              root, (unsigned)sb.st_uid, (unsigned)geteuid());
+        if (sb.st_mode & 022)
+                return dc_err(err, EPERM, "state directory %s is writable by others (mode %04o): not ours alone to use",
+                              root, (unsigned)(sb.st_mode & 07777));
+        return 0;
+}
+
+bool dc_statedir_is_ours(const char *dir, const char *name)
+{
+        _cleanup_free_ char *jp = dc_xasprintf("%s/journal", dir);
+        struct stat sb;
+        if (lstat(jp, &sb) == 0 && S_ISREG(sb.st_mode))
+                return true;
+        _cleanup_free_ char *sp = dc_xasprintf("%s/status", dir);
+        _cleanup_free_ char *text = NULL;
+        if (lstat(sp, &sb) < 0 || !S_ISREG(sb.st_mode) || dc_read_file(sp, 1 << 16, &text) < 0)
+                return false;
+        _cleanup_free_ char *want = dc_pct_encode(name);
+        _cleanup_free_ char *line = dc_xasprintf("\nname=%s\n", want);
+        return dc_startswith(text, line + 1) || strstr(text, line) != NULL;
+}
+
 int dc_state_write_status(const char *dir, const struct dc_kvs *kv, struct dc_error *err)
 {
         _cleanup_free_ char *tmp = dc_xasprintf("%s/status.tmp", dir);

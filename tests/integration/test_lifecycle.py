@@ -260,6 +260,56 @@ def test_signals_to_exec_reach_the_command(t):
     t.diyctl("stop", "life", check=True)
 
 
+def _stat(pid):
+    """(ppid, pgrp, session) of PID, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[1]), int(fields[2]), int(fields[3])
+
+
+def _children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def test_exec_and_init_keep_out_of_the_callers_groups(t):
+    """What makes a signal to the caller's process group (the terminal's ^C,
+    kill -PGID) reach a command once: diyctl exec's middle process has a
+    process group of its own and the command a session of its own; the init
+    has a session of its own too. And a diyctl exec killed with SIGKILL takes
+    its command with it."""
+    conf = conf_for(t)
+    t.diyctl("start", "-d", conf, check=True)
+    p = subprocess.Popen([t.diyctl_bin, "exec", "life", "/bin/sleep", "77"], stdin=subprocess.DEVNULL)
+    t.wait_for(lambda: _children(p.pid) and _children(_children(p.pid)[0]), msg="exec's processes are there")
+    mid = _children(p.pid)[0]
+    cmd = _children(mid)[0]
+    _, exec_pgrp, exec_sid = _stat(p.pid)
+    _, mid_pgrp, _ = _stat(mid)
+    t.ok(mid_pgrp == mid and mid_pgrp != exec_pgrp, "the middle process leads a group of its own")
+    t.ok(_stat(cmd)[2] not in (exec_sid, 0) and _stat(cmd)[2] == cmd, "the command leads a session of its own")
+    p.kill()
+    p.wait()
+    t.wait_for(lambda: not os.path.exists("/proc/%d" % cmd), timeout=10,
+               msg="diyctl exec killed with SIGKILL: its command is gone too")
+    t.diyctl("stop", "life", check=True)
+    # the init (and the command under it) out of the launcher's session
+    conf = t.conf("life", 'rootfs = { path = "%s"; };\nprocess = { args = [ "/bin/sleep", "77" ]; init = true; };\n'
+                  % t.rootfs())
+    p = subprocess.Popen([t.diyctl_bin, "start", conf], stdin=subprocess.DEVNULL)
+    t.wait_for(lambda: json.loads(t.diyctl("status", "--json", "life").stdout or "{}").get("state") == "running",
+               msg="running")
+    init = status(t, "life")["pid"]
+    launcher_sid = _stat(p.pid)[2]
+    t.ok(_stat(init)[2] == init and init != launcher_sid, "the init leads a session of its own")
+    t.ok(all(_stat(c)[2] == c for c in _children(init)), "and so does its command")
+    p.terminate()
+    t.eq(p.wait(timeout=30), 143, "stopped")
+
+
 def test_exec_terminal_choice(t):
     """A pty when stdin and stdout are terminals (so `exec NAME cmd > file`
     writes plain lines), -T never, -t always; and a command that closes its
@@ -283,6 +333,11 @@ def test_exec_terminal_choice(t):
     # without -i), so endless input cannot block exec
     p = t.run(["sh", "-c", 'yes | "$0" exec -t life /bin/sh -c "echo done"', t.diyctl_bin], timeout=30)
     t.contains(p.stdout, "done", "yes | exec -t: the command ran and exec ended")
+    p = t.run(["sh", "-c", 'echo hi | "$0" exec -it life cat', t.diyctl_bin], timeout=30, check=False)
+    t.eq(p.returncode, 125, "echo | exec -it: refused (a pty would wait for ever for the end of its input)")
+    t.contains(p.stderr, "exec -it: standard input is not a terminal", "and says why")
+    p = t.run(["sh", "-c", 'echo hi | "$0" exec -i life cat', t.diyctl_bin], timeout=30)
+    t.eq(p.stdout, "hi\n", "exec -i: piped input reaches the command")
     # the session: a pty is the command's controlling terminal; without one it has none
     show = ["/bin/sh", "-c", "read pid comm state ppid pgrp sid tty rest < /proc/self/stat; echo tty_nr=$tty"]
     t.pty_run([t.diyctl_bin, "exec", "life"] + show)
@@ -446,6 +501,36 @@ def test_state_dir_from_the_host_config(t):
     left = os.listdir("/run/dc-custom/state") if os.path.exists("/run/dc-custom/state") else []
     t.eq([n for n in left if not n.startswith(".")], [], "stop left no container state there")
     t.host_unchanged(before, "nothing else left")
+    # a state_dir shared with other software: diyctl touches only its own
+    os.makedirs("/run/dc-custom/state/resolvconf")
+    with open("/run/dc-custom/state/resolvconf/resolv.conf", "w") as f:
+        f.write("nameserver 10.88.250.1\n")
+    os.makedirs("/run/dc-custom/state/life")
+    with open("/run/dc-custom/state/life/status", "w") as f:
+        f.write("not diyctl's\n")
+    t.diyctl("cleanup", "--all", check=True)
+    t.eq(sorted(os.listdir("/run/dc-custom/state/resolvconf")), ["resolv.conf"], "cleanup --all left another's directory")
+    t.eq(os.listdir("/run/dc-custom/state/life"), ["status"], "and one named like a container, not a container's")
+    p = t.diyctl("start", "-d", conf)
+    t.eq(p.returncode, 125, "start does not take a directory that is not a container's")
+    t.contains(p.stderr, "/run/dc-custom/state/life is there and is not a container's state directory", "and says why")
+    with open("/run/dc-custom/state/life/status") as f:
+        t.eq(f.read(), "not diyctl's\n", "its file untouched")
+    t.run(["rm", "-rf", "/run/dc-custom"])
+    # a state directory others may write is not ours to use
+    os.makedirs("/run/dc-custom/state")
+    os.chmod("/run/dc-custom/state", 0o1777)
+    for args in (["list"], ["start", "-d", conf], ["cleanup", "--all"]):
+        p = t.diyctl(*args)
+        t.ok(p.returncode != 0, "%s refuses a world-writable state directory" % args[0])
+        t.contains(p.stderr, "state directory /run/dc-custom/state is writable by others (mode 1777)", "%s says why" % args[0])
+    t.run(["rm", "-rf", "/run/dc-custom"])
+    # a broken host config: no guessing where the containers are
+    with open("/etc/diyctl/host.conf", "w") as f:
+        f.write('state_dir = "/run/dc-custom/state";\nfirewal = "nftables";\n')
+    p = t.diyctl("list")
+    t.eq(p.returncode, 1, "list fails on a broken host.conf")
+    t.contains(p.stderr, "/etc/diyctl/host.conf:2: firewal: unknown key", "and names the error")
 
 
 def test_cleanup_is_idempotent(t):

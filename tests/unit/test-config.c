@@ -621,6 +621,25 @@ static void test_paths_and_includes(void)
                 CHECK(r < 0 && !x && startswith(err.msg, incs[i].msg), "%s: %s", incs[i].msg, r < 0 ? err.msg : "(loaded)");
         }
 
+        /* Past the budget of files read, an @include is still checked. */
+        {
+                put("site/common/empty.conf", "");
+                char *many = dc_xstrdup("rootfs = { path = \"r\"; };\n");
+                for (int k = 0; k < 300; k++) {
+                        char *more = dc_xasprintf("%s@include \"common/empty.conf\"\n", many);
+                        free(many);
+                        many = more;
+                }
+                char *last = dc_xasprintf("%s@include \"common/adir\"\n", many);
+                free(many);
+                put("site/many.conf", last);
+                free(last);
+                _cleanup_config_ struct dc_config *x = NULL;
+                r = load("site/many.conf", NULL, 0, &x, &err);
+                CHECK(r < 0 && startswith(err.msg, "site/many.conf:302: @include: common/adir is not a regular file"),
+                      "a directory after 300 includes: %s", r < 0 ? err.msg : "(loaded)");
+        }
+
         /* load_string: includes and paths relative to dirname(file). */
         _cleanup_free_ char *virt = tmp("site/virtual.conf");
         _cleanup_config_ struct dc_config *s = NULL;
@@ -951,6 +970,8 @@ static const struct bad bad_configs[] = {
         { NULL, R "name = ;\n", "bad.conf:2: syntax error" },
         { NULL, R "name = \"a\";\nname = \"b\";\n", "bad.conf:3: name: set twice in the same group" },
         { NULL, R "process = {\n  cwd = \"/\";\n  cwd = \"/x\";\n};\n", "bad.conf:4: cwd: set twice in the same group" },
+        { NULL, R "hostname = \"x\"; name = \"a\";\nname = \"b\"; # a: b\n", "bad.conf:3: name: set twice" },
+        { NULL, R "name = \"a\";\nhostname = \"x\"; name = \"b\";\n", "bad.conf:3: duplicate setting name" },
         { NULL, R "@include \"nothere.conf\"\n", "bad.conf:2: @include: nothere.conf: No such file or directory (looked for " },
         { NULL, R "@include \"\"\n", "bad.conf:2: @include: an empty file name" },
         { NULL, R "@include \"/etc/hostname\"\n", "bad.conf:2: @include: /etc/hostname is an absolute path: libconfig resolves every @include against the top file's directory" },

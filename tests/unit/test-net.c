@@ -239,14 +239,14 @@ static void test_host_conf(void)
         CHECK(h && h->firewall == DC_FW_NFTABLES, "nftables");
         CHECK(h && strcmp(h->nat_pool4, "10.99.0.0/20") == 0 && strcmp(h->nat_pool6, "fd99:1::/56") == 0, "pools");
         CHECK(h && !h->state_dir, "no state_dir: the default");
-        char *root = dc_state_root_of(0, h);
+        char *root = dc_state_root_of(0, h, &err);
         CHECK_STREQ(root, "/run/diyctl", "root's default state root");
         free(root);
         dc_host_conf_free(h);
 
         r0 = dc_host_conf_load_string("state_dir = \"/srv/diyctl-state\";\n", "/h.conf", &h, &err);
         CHECK(r0 == 0 && h && dc_streq(h->state_dir, "/srv/diyctl-state"), "state_dir (%s)", err.msg);
-        root = h ? dc_state_root_of(0, h) : NULL;
+        root = h ? dc_state_root_of(0, h, &err) : NULL;
         CHECK_STREQ(root, "/srv/diyctl-state", "state_dir is root's state root");
         free(root);
         dc_host_conf_free(h);
@@ -279,6 +279,26 @@ static void test_host_conf(void)
                 int r = dc_host_conf_load_string(bad[i].text, "/h.conf", &h, &err);
                 CHECK(r < 0 && !h && strncmp(err.msg, bad[i].msg, strlen(bad[i].msg)) == 0, "host.conf error %zu: %.*s",
                       i, (int)strcspn(err.msg, "\n"), err.msg);
+        }
+        /* root's state root from the host config read now: a broken one is an error, not a guess */
+        {
+                char hc[] = "/tmp/test-net-host.XXXXXX";
+                int fd = mkstemp(hc);
+                CHECK(fd >= 0 && write(fd, "firewal = 1;\n", 13) == 13, "a broken host.conf");
+                if (fd >= 0)
+                        close(fd);
+                setenv("DIYCTL_HOST_CONF", hc, 1);
+                unsetenv("DIYCTL_STATE_ROOT");
+                memset(&err, 0, sizeof(err));
+                root = dc_state_root_of(0, NULL, &err);
+                CHECK(!root && strstr(err.msg, "firewal: unknown key"), "no state root from a broken host.conf: %s",
+                      err.msg);
+                free(root);
+                root = dc_state_root_of(1000, NULL, &err);
+                CHECK(root != NULL, "a user's state root does not read it");
+                free(root);
+                unsetenv("DIYCTL_HOST_CONF");
+                unlink(hc);
         }
         r0 = dc_host_conf_load("/nonexistent/host.conf", &h, &err);
         CHECK(r0 == 0 && h && h->firewall == DC_FW_IPTABLES, "a missing file is the defaults");
