@@ -52,6 +52,7 @@ int dc_cmd_stop(int argc, char **argv)
         static const char *const valued[] = { "-t", "--timeout", NULL };
         argc = dc_options_first(argc, argv, valued);
         int timeout = 10;
+        bool timeout_given = false;
         int i = 1;
         for (; i < argc && argv[i][0] == '-'; i++) {
                 if ((strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--timeout") == 0) && i + 1 < argc) {
@@ -62,6 +63,7 @@ int dc_cmd_stop(int argc, char **argv)
                                 return 2;
                         }
                         timeout = v > INT_MAX / 1000 ? INT_MAX / 1000 : (int)v; /* (ms in an int) */
+                        timeout_given = true;
                 } else {
                         dc_usage_error("stop", "unknown option %s", argv[i]);
                         return 2;
@@ -131,7 +133,13 @@ int dc_cmd_stop(int argc, char **argv)
                 if (dc_fault_is("stop:slow"))
                         sleep(1); /* tests: the container ends on its own before the signal */
                 /* through the pidfd: the launcher may be gone and its pid reused */
-                syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
+                /* With -t, the time goes along, so that the launcher waits as
+                 * long before its SIGKILL (else its DIYCTL_STOP_TIMEOUT). */
+                siginfo_t info = { .si_signo = SIGTERM, .si_code = SI_QUEUE };
+                info.si_pid = getpid();
+                info.si_uid = getuid();
+                info.si_value.sival_int = timeout;
+                syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, timeout_given ? &info : NULL, 0);
                 if (!wait_exit(pidfd, timeout * 1000)) {
                         syscall(SYS_pidfd_send_signal, pidfd, SIGINT, NULL, 0);
                         if (!wait_exit(pidfd, 30000)) {

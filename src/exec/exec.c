@@ -417,17 +417,34 @@ static long long now_ms(void)
         return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The grace time between the stop signal and SIGKILL: $DIYCTL_STOP_TIMEOUT
+ * (whole seconds), else 10 s. A value that is not a number of seconds is
+ * said and ignored: an empty or mistyped one must not mean "kill at once". */
+static long long stop_timeout_ms(void)
+{
+        const char *t = getenv("DIYCTL_STOP_TIMEOUT");
+        if (!t)
+                return 10000;
+        char *end;
+        errno = 0;
+        long long v = strtoll(t, &end, 10);
+        if (!*t || *end || errno || v < 0 || v > 86400 * 365) {
+                fprintf(stderr, "diyctl: DIYCTL_STOP_TIMEOUT=%s is not a number of seconds; the default, 10, applies\n",
+                        t);
+                return 10000;
+        }
+        return v * 1000;
+}
+
 /* After exec: relay the terminal, forward signals, wait for the end. true
  * when it was asked to stop (a signal came), false when it ended on its own. */
-static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, int *status_out)
+static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, long long grace, int *status_out)
 {
         struct dc_pty_relay *relay = NULL;
         struct dc_error ignored;
         if (master >= 0)
                 dc_pty_relay_start(master, true, &relay, &ignored);
         long long kill_at = -1;
-        const char *t = getenv("DIYCTL_STOP_TIMEOUT");
-        long long grace = t ? atoll(t) * 1000 : 10000;
         bool exited = false;
         int status = 0;
         bool asked = false;
@@ -483,8 +500,12 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, int *status_
                                 asked = true;
                                 /* Pass it on; a container that ignores it is killed after the grace time. */
                                 kill(ctx->child, si.ssi_signo == SIGTERM ? stop_sig : (int)si.ssi_signo);
+                                /* diyctl stop says how long it waits (its -t) */
                                 if (kill_at < 0)
-                                        kill_at = now_ms() + grace;
+                                        kill_at = now_ms() + (si.ssi_signo == SIGTERM && si.ssi_code == SI_QUEUE &&
+                                                                      si.ssi_int >= 0
+                                                              ? (long long)si.ssi_int * 1000
+                                                              : grace);
                                 else
                                         kill(ctx->child, SIGKILL);
                                 break;
@@ -618,6 +639,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
          * real-time signal...) go on to it once it runs. None may kill the
          * launcher before its teardown. SIGPIPE stays ignored (below) and
          * SIGCONT does its own work. */
+        long long grace = stop_timeout_ms(); /* (said now, while the caller still sees our stderr) */
         sigset_t mask, old;
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
@@ -725,7 +747,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
         int status = 0;
         bool keep_record = false;
         if (r == 0) {
-                bool asked = supervise(&ctx, sfd, master, &status);
+                bool asked = supervise(&ctx, sfd, master, grace, &status);
                 master = -1;
                 *exit_code = status_code(status);
                 bool oom = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&

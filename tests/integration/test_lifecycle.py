@@ -533,6 +533,39 @@ def test_state_dir_from_the_host_config(t):
     t.contains(p.stderr, "/etc/diyctl/host.conf:2: firewal: unknown key", "and names the error")
 
 
+def test_stop_timeout_reaches_the_launcher(t):
+    """stop -t N: the launcher waits N seconds before its SIGKILL, not its
+    own default; a DIYCTL_STOP_TIMEOUT that is not a number is said and
+    ignored (it meant "kill at once")."""
+    out = os.path.join(t.tmp, "out")
+    os.makedirs(out)
+    script = ("trap 'sleep 2; echo clean > /out/done; exit 0' TERM; echo started; "
+              "while :; do sleep 0.1; done")
+    conf = conf_for(t, name="slow", script=script,
+                    extra='volumes = ( { source = "%s"; target = "/out"; } );\n' % out)
+    # the launcher's own grace is 1 s; stop -t 8 asks for more
+    t.diyctl("start", "-d", conf, env={"DIYCTL_STOP_TIMEOUT": "1"}, check=True)
+    t.wait_for(lambda: "started" in t.diyctl("logs", "slow").stdout, msg="the trap is set")
+    t.diyctl("stop", "slow", "-t", "8", check=True)
+    t.ok(os.path.exists(os.path.join(out, "done")), "stop -t 8: the 2 s clean-up ran to its end")
+    # without -t the launcher's own grace applies: 1 s, too short for it
+    t.diyctl("start", "-d", conf, env={"DIYCTL_STOP_TIMEOUT": "1"}, check=True)
+    t.wait_for(lambda: "started" in t.diyctl("logs", "slow").stdout, msg="the trap is set")
+    os.unlink(os.path.join(out, "done"))
+    t.diyctl("stop", "slow", check=True)
+    t.ok(not os.path.exists(os.path.join(out, "done")), "stop without -t: the launcher's 1 s, then SIGKILL")
+    for bad in ("", "abc", "-1", "5s"):
+        p = t.diyctl("start", "-d", conf, env={"DIYCTL_STOP_TIMEOUT": bad})
+        t.eq(p.returncode, 0, "DIYCTL_STOP_TIMEOUT=%r: the start goes on" % bad)
+        t.contains(p.stderr, "DIYCTL_STOP_TIMEOUT=%s is not a number of seconds; the default, 10, applies" % bad,
+                   "and says it is ignored")
+        t.wait_for(lambda: "started" in t.diyctl("logs", "slow").stdout, msg="the trap is set")
+        if os.path.exists(os.path.join(out, "done")):
+            os.unlink(os.path.join(out, "done"))
+        t.diyctl("stop", "slow", check=True)
+        t.ok(os.path.exists(os.path.join(out, "done")), "%r: the default 10 s, not an immediate SIGKILL" % bad)
+
+
 def test_cleanup_is_idempotent(t):
     t.eq(t.diyctl("cleanup", "nosuchthing").returncode, 0, "cleanup of nothing succeeds (ExecStopPost)")
     t.eq(t.diyctl("cleanup", "--all").returncode, 0, "cleanup --all with nothing")
