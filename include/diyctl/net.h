@@ -2,6 +2,10 @@
  * into per-container subnets, naming the host end of a veth pair. No side
  * effects: the netlink and firewall code lives in src/net/. */
 #pragma once
+struct dc_plan;
+/* Before a start: say on stderr when the container's resolv.conf (dns =
+ * "host") will have no name server it can reach. */
+void dc_resolv_note(const struct dc_plan *p);
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

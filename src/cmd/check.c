@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,7 @@ int dc_cmd_check(int argc, char **argv)
                 return 2;
         }
         int bad = 0;
+        bool host_bad = false;
         if (json)
                 fputs("[", stdout);
         if (host) {
@@ -109,8 +111,10 @@ int dc_cmd_check(int argc, char **argv)
                 _cleanup_host_conf_ struct dc_host_conf *h = NULL;
                 int r = dc_host_conf_load(NULL, &h, &err);
                 const char *path = getenv("DIYCTL_HOST_CONF") ? getenv("DIYCTL_HOST_CONF") : DC_HOST_CONF_PATH;
-                if (r < 0)
+                if (r < 0) {
                         bad++;
+                        host_bad = true;
+                }
                 if (json) {
                         json_result(path, r < 0 ? err.msg : NULL);
                 } else if (r < 0) {
@@ -129,7 +133,8 @@ int dc_cmd_check(int argc, char **argv)
                 struct dc_error err = { 0 };
                 _cleanup_config_ struct dc_config *c = NULL;
                 _cleanup_plan_ struct dc_plan *p = NULL;
-                int r = dc_load_plan(argv[i], (const char *const *)sets.v, sets.n, false, &c, &p, &err);
+                int r = host_bad ? dc_err(&err, EINVAL, "%s: not checked: the host config has errors (above)", argv[i])
+                                 : dc_load_plan(argv[i], (const char *const *)sets.v, sets.n, false, &c, &p, &err);
                 if (r < 0)
                         bad++;
                 if (json) {

@@ -66,6 +66,27 @@ struct exec_opts {
         bool interactive;    /* -i: with -t, stdin must be a terminal */
 };
 
+/* Joining through the init itself is refused to a rootless caller: it
+ * never exec'd in the container's user namespace, and it is not dumpable,
+ * so the kernel counts it as the host's. Its command (which exec'd there)
+ * has the same namespaces. true when FLAGS are joined through it. */
+static bool join_through_child(pid_t init, int flags)
+{
+        _cleanup_free_ char *path = dc_xasprintf("/proc/%d/task/%d/children", (int)init, (int)init);
+        _cleanup_free_ char *text = NULL;
+        if (dc_read_file(path, 4096, &text) < 0)
+                return false;
+        int child = atoi(text);
+        if (child <= 0)
+                return false;
+        _cleanup_close_ int fd = (int)syscall(SYS_pidfd_open, child, 0);
+        /* still the init's child once open: not a pid reused meanwhile */
+        _cleanup_free_ char *again = NULL;
+        if (fd < 0 || dc_read_file(path, 4096, &again) < 0 || atoi(again) != child)
+                return false;
+        return setns(fd, flags) == 0;
+}
+
 struct inner {
         const struct dc_state *st;
         const struct exec_opts *opts;
@@ -201,6 +222,11 @@ static int take_opt(char opt, const char *val, struct exec_opts *o)
         case 'w':
                 if (val[0] != '/') {
                         dc_usage_error("exec", "--workdir %s is not an absolute path", val);
+                        return -1;
+                }
+                if (strstr(val, "/../") || dc_startswith(val, "../") || strcmp(val, "..") == 0 ||
+                    (strlen(val) >= 3 && strcmp(val + strlen(val) - 3, "/..") == 0)) {
+                        dc_usage_error("exec", "--workdir %s must not contain \"..\" (as process.cwd)", val);
                         return -1;
                 }
                 o->cwd = val;
@@ -467,7 +493,8 @@ int dc_cmd_exec(int argc, char **argv)
                                 inner_fail(&in, 125, &err);
                         }
                 }
-                if (setns(pidfd, ns_flags(dc_kvs_get(&st.kv, "namespaces"))) < 0) {
+                int flags = ns_flags(dc_kvs_get(&st.kv, "namespaces"));
+                if (setns(pidfd, flags) < 0 && !(errno == EPERM && join_through_child(st.pid, flags))) {
                         dc_err(&err, errno, "cannot join the namespaces of %s: %s", name, strerror(errno));
                         inner_fail(&in, 125, &err);
                 }

@@ -385,7 +385,8 @@ int dc_cmd_list(int argc, char **argv)
                                 snprintf(up, sizeof(up), "-");
                         } else {
                                 snprintf(state, sizeof(state), "%s", state_word(&v[i]));
-                                snprintf(pid, sizeof(pid), "%d", (int)v[i].pid);
+                                /* none known yet (starting), or its launcher died before it had one */
+                                snprintf(pid, sizeof(pid), v[i].pid > 0 ? "%d" : "-", (int)v[i].pid);
                                 snprintf(up, sizeof(up), "%lld", uptime(&v[i]));
                         }
                         printf("%-20s %-11s %-8s %-9s %-18s %s\n", v[i].name, state, pid, up, addrs[0] ? addrs : "-",

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "diyctl/net.h"
 #include "diyctl/exec.h"
 #include "diyctl/security.h"
 #include "diyctl/util.h"
@@ -117,6 +118,7 @@ int dc_cmd_start(int argc, char **argv)
                         return 125;
                 }
         }
+        dc_resolv_note(p);
         if (detach)
                 return start_detached(p);
         bool oom = false;

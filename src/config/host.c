@@ -113,30 +113,40 @@ static int get_state_dir(const char *file, const config_setting_t *s, struct dc_
         return 0;
 }
 
-/* One top-level setting. */
-static int walk_one(config_setting_t *s, const char *file, struct dc_host_conf *h, struct dc_error *err)
+/* One top-level setting: every error of it goes into ALL. */
+static void walk_one(config_setting_t *s, const char *file, struct dc_host_conf *h, struct dc_errs *all)
 {
+        struct dc_error one = { 0 };
         const char *name = config_setting_name(s);
-        if (strcmp(name, "state_dir") == 0)
-                return get_state_dir(file, s, h, err);
+        if (strcmp(name, "state_dir") == 0) {
+                if (get_state_dir(file, s, h, &one) < 0)
+                        dc_errs_add(all, &one);
+                return;
+        }
         if (strcmp(name, "firewall") == 0) {
                 const char *v = NULL;
-                int r = get_string(file, s, name, &v, err);
-                if (r < 0)
-                        return r;
-                if (strcmp(v, "iptables") == 0)
+                if (get_string(file, s, name, &v, &one) < 0) {
+                        dc_errs_add(all, &one);
+                } else if (strcmp(v, "iptables") == 0) {
                         h->firewall = DC_FW_IPTABLES;
-                else if (strcmp(v, "nftables") == 0)
+                } else if (strcmp(v, "nftables") == 0) {
                         h->firewall = DC_FW_NFTABLES;
-                else
-                        return key_err(err, file, s, name, "%s is not a firewall backend (\"iptables\" or \"nftables\")",
-                                       v);
-                return 0;
+                } else {
+                        key_err(&one, file, s, name, "%s is not a firewall backend (\"iptables\" or \"nftables\")", v);
+                        dc_errs_add(all, &one);
+                }
+                return;
         }
-        if (strcmp(name, "nat") != 0)
-                return key_err(err, file, s, name, "unknown key (known: firewall, nat, state_dir)");
-        if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-                return key_err(err, file, s, name, "expected a group { ipv4_pool = \"...\"; ipv6_pool = \"...\"; }");
+        if (strcmp(name, "nat") != 0) {
+                key_err(&one, file, s, name, "unknown key (known: firewall, nat, state_dir)");
+                dc_errs_add(all, &one);
+                return;
+        }
+        if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+                key_err(&one, file, s, name, "expected a group { ipv4_pool = \"...\"; ipv6_pool = \"...\"; }");
+                dc_errs_add(all, &one);
+                return;
+        }
         int m = config_setting_length(s);
         for (int k = 0; k < m; k++) {
                 config_setting_t *e = config_setting_get_elem(s, (unsigned)k);
@@ -145,15 +155,14 @@ static int walk_one(config_setting_t *s, const char *file, struct dc_host_conf *
                 snprintf(key, sizeof(key), "nat.%s", en ? en : "?");
                 int r;
                 if (en && strcmp(en, "ipv4_pool") == 0)
-                        r = get_pool(file, e, key, AF_INET, DC_NAT_SUBNET4_LEN, &h->nat_pool4, err);
+                        r = get_pool(file, e, key, AF_INET, DC_NAT_SUBNET4_LEN, &h->nat_pool4, &one);
                 else if (en && strcmp(en, "ipv6_pool") == 0)
-                        r = get_pool(file, e, key, AF_INET6, DC_NAT_SUBNET6_LEN, &h->nat_pool6, err);
+                        r = get_pool(file, e, key, AF_INET6, DC_NAT_SUBNET6_LEN, &h->nat_pool6, &one);
                 else
-                        r = key_err(err, file, e, key, "unknown key (known: nat.ipv4_pool, nat.ipv6_pool)");
+                        r = key_err(&one, file, e, key, "unknown key (known: nat.ipv4_pool, nat.ipv6_pool)");
                 if (r < 0)
-                        return r;
+                        dc_errs_add(all, &one);
         }
-        return 0;
 }
 
 /* Every setting; every bad one is reported, one a line. */
@@ -161,23 +170,10 @@ static int walk(config_t *cfg, const char *file, struct dc_host_conf *h, struct 
 {
         config_setting_t *root = config_root_setting(cfg);
         int n = config_setting_length(root);
-        char all[sizeof(err->msg)] = "";
-        int first = 0;
-        for (int i = 0; i < n; i++) {
-                struct dc_error one = { 0 };
-                int r = walk_one(config_setting_get_elem(root, (unsigned)i), file, h, &one);
-                if (r < 0) {
-                        if (!first)
-                                first = r;
-                        size_t used = strlen(all);
-                        snprintf(all + used, sizeof(all) - used, "%s%s", used ? "\n" : "", one.msg);
-                }
-        }
-        if (first) {
-                err->code = -first;
-                snprintf(err->msg, sizeof(err->msg), "%s", all);
-        }
-        return first;
+        struct dc_errs all = { 0 };
+        for (int i = 0; i < n; i++)
+                walk_one(config_setting_get_elem(root, (unsigned)i), file, h, &all);
+        return dc_errs_end(&all, err);
 }
 
 char *dc_state_root_of(uid_t uid, const struct dc_host_conf *h, struct dc_error *err)

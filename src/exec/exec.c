@@ -750,8 +750,11 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 bool asked = supervise(&ctx, sfd, master, grace, &status);
                 master = -1;
                 *exit_code = status_code(status);
-                bool oom = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
-                           dc_cgroup_oom_killed(&ctx.cgroup_dirs);
+                /* killed by SIGKILL: itself, or under the init its command
+                 * (which the init turns into an exit with 128+9) */
+                bool killed = (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
+                              (plan->init && WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGKILL);
+                bool oom = killed && dc_cgroup_oom_killed(&ctx.cgroup_dirs);
                 if (opts && opts->oom_killed)
                         *opts->oom_killed = oom;
                 /* A detached container that ended on its own (not stopped)

@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -14,6 +16,15 @@
 #include "diyctl/exec.h"
 #include "diyctl/security.h"
 #include "diyctl/util.h"
+
+/* The init cannot go on: say why on the container's stderr (its log when
+ * detached), then end as a launcher failure would. */
+__attribute__((noreturn)) static void init_fail(const char *what, int e)
+{
+        dprintf(STDERR_FILENO, "diyctl: the init (process.init) cannot start its command: %s: %s%s\n", what,
+                strerror(e), e == EAGAIN ? " (limits.pids reached?)" : "");
+        _exit(125);
+}
 
 void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_close)
 {
@@ -33,15 +44,15 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
          * its init until the teardown). */
         int held[2];
         if (pipe2(held, O_CLOEXEC) < 0)
-                _exit(125);
+                init_fail("pipe", errno);
         /* Outside a pid namespace of its own (namespaces without "pid") the
          * init is not PID 1: it asks for the orphans of its command to be
          * handed to it, so that it reaps them as a PID 1 would. */
         if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-                _exit(125);
+                init_fail("PR_SET_CHILD_SUBREAPER", errno);
         pid_t pid = fork();
         if (pid < 0)
-                _exit(125);
+                init_fail("fork", errno);
         if (pid == 0) {
                 /* (It ends with its init: run_command arms its death signal.) */
                 close(held[1]);
@@ -75,8 +86,9 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
         /* It needs no privilege but signalling its child: only CAP_KILL
          * stays. Failing that, neither goes on. */
         if (dc_security_restrict_init() < 0) {
+                int e = errno;
                 kill(pid, SIGKILL);
-                _exit(125);
+                init_fail("dropping its privileges", e);
         }
         /* The command goes on now. */
         if (write(held[1], "g", 1) != 1) {

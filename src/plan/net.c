@@ -237,6 +237,10 @@ int dc_plan_validate_net(const struct dc_config *c, const struct dc_plan_opts *o
                 return dc_err_at(err, org(c, "network.gateway"), "network.gateway",
                                  "a gateway needs network.address (the container's address on the bridge)");
         }
+        if (c->network.ipv6 && !c->network.ipv6_address)
+                return dc_err_at(err, org(c, "network.ipv6"), "network.ipv6",
+                                 "true (an address from the NAT pool) is for network.mode \"nat\"; on a bridge give "
+                                 "the address: network.ipv6 = { address = \"...\"; gateway = \"...\"; }");
         if (c->network.ipv6_address) {
                 r = check_address(c, "network.ipv6.address", "network.ipv6.gateway", c->network.ipv6_address,
                                   c->network.ipv6_gateway, AF_INET6, true, err);

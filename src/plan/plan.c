@@ -415,6 +415,8 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
 
 void dc_plan_free(struct dc_plan *p)
 {
+        if (!p)
+                return;
         for (size_t i = 0; i < p->n; i++)
                 dc_kvs_free(&p->steps[i].args);
         free(p->steps);

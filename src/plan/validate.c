@@ -270,8 +270,7 @@ static int validate_cwd(const struct dc_config *c, struct dc_error *err)
 
 int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_error *err)
 {
-        char all[sizeof(err->msg)] = "";
-        int first = 0;
+        struct dc_errs all = { 0 };
         for (int part = 0; part < 10; part++) {
                 struct dc_error one = { 0 };
                 int r = 0;
@@ -287,16 +286,8 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
                 case 8: r = dc_plan_validate_security(c, &one); break;
                 case 9: r = validate_network(c, opts, &one); break;
                 }
-                if (r < 0) {
-                        if (!first) {
-                                first = r;
-                                err->code = one.code;
-                        }
-                        size_t used = strlen(all);
-                        snprintf(all + used, sizeof(all) - used, "%s%s", used ? "\n" : "", one.msg);
-                }
+                if (r < 0)
+                        dc_errs_add(&all, &one);
         }
-        if (first)
-                snprintf(err->msg, sizeof(err->msg), "%s", all);
-        return first;
+        return dc_errs_end(&all, err);
 }

@@ -138,15 +138,25 @@ static int build(const struct dc_kvs *a, char **out, struct dc_error *err)
                 }
         }
         *out = render(&rs, ipv6, from);
-        if (!strstr(*out, "\nnameserver "))
-                fprintf(stderr, "diyctl: note: the container gets no name server: %s has %s; set network.dns to "
-                        "servers it can reach\n", HOST_RESOLV,
-                        rs.servers.n ? "only IPv6 ones, and the container has no IPv6"
-                                     : "none it can reach from its network namespace (a loopback one without a "
-                                       "systemd-resolved upstream list, or none at all)");
         dc_strv_free(&rs.servers);
         dc_strv_free(&rs.other);
         return 0;
+}
+
+void dc_resolv_note(const struct dc_plan *p)
+{
+        for (size_t i = 0; i < p->n; i++) {
+                const struct dc_step *s = &p->steps[i];
+                if (strcmp(s->ops->kind, "resolv") != 0 || !dc_streq(dc_kvs_get(&s->args, "mode"), "host"))
+                        continue;
+                _cleanup_free_ char *text = NULL;
+                struct dc_error ignored;
+                if (build(&s->args, &text, &ignored) == 0 && !strstr(text, "\nnameserver "))
+                        fprintf(stderr, "diyctl: note: %s gets no name server: the host's %s has none it can reach "
+                                "from its network namespace (only loopback ones without a systemd-resolved "
+                                "upstream list, only IPv6 ones without network.ipv6, or none); set network.dns\n",
+                                p->name, HOST_RESOLV);
+        }
 }
 
 static int resolv_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)

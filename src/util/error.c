@@ -40,6 +40,32 @@ int dc_err_at(struct dc_error *err, const struct dc_origin *o, const char *key, 
         return -EINVAL;
 }
 
+void dc_errs_add(struct dc_errs *e, const struct dc_error *one)
+{
+        if (!e->n++)
+                e->code = one->code ? one->code : EINVAL;
+        size_t used = strlen(e->text), need = strlen(one->msg) + (used ? 1 : 0);
+        /* room kept for the line that says how many more */
+        if (used + need + 40 >= sizeof(e->text)) {
+                e->dropped++;
+                return;
+        }
+        snprintf(e->text + used, sizeof(e->text) - used, "%s%s", used ? "\n" : "", one->msg);
+}
+
+int dc_errs_end(struct dc_errs *e, struct dc_error *err)
+{
+        if (!e->n)
+                return 0;
+        size_t used = strlen(e->text);
+        if (e->dropped)
+                snprintf(e->text + used, sizeof(e->text) - used, "\n... and %u more error%s", e->dropped,
+                         e->dropped > 1 ? "s" : "");
+        err->code = e->code;
+        snprintf(err->msg, sizeof(err->msg), "%s", e->text);
+        return -e->code;
+}
+
 int dc_err_wrap(struct dc_error *err, const char *fmt, ...)
 {
         if (!err)

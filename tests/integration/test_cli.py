@@ -232,6 +232,16 @@ def test_check_host_config(t):
     res = json.loads(p.stdout)
     t.eq(res[0]["ok"], False, "reported as not ok")
     t.contains(res[0]["error"], "/etc/diyctl/host.conf:1: firewall", "FILE:LINE: KEY: message")
+    t.host_conf('firewall = "pf";\nbogus = 1;\n')
+    p = t.diyctl("check", "--json", "--host", conf)
+    res = json.loads(p.stdout)
+    t.eq(res[0]["errors"], ['/etc/diyctl/host.conf:1: firewall: pf is not a firewall backend ("iptables" or "nftables")',
+                            "/etc/diyctl/host.conf:2: bogus: unknown key (known: firewall, nat, state_dir)"],
+         "every bad host.conf key, once")
+    t.eq(res[1]["errors"], ["%s: not checked: the host config has errors (above)" % conf],
+         "a config file is not blamed for the host's errors")
+    p = t.diyctl("check", "--host", conf)
+    t.eq(p.stderr.count("bogus"), 1, "the host's errors on stderr once: %r" % p.stderr)
     p = t.diyctl("check", "--host", env={"DIYCTL_HOST_CONF": os.path.join(t.tmp, "none.conf")}, check=True)
     t.contains(p.stdout, "none.conf: not present", "DIYCTL_HOST_CONF names another file")
 

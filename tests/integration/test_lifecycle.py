@@ -202,7 +202,8 @@ def test_exec_options(t):
             (["-e", "=x"], 2, "--env =x: expected KEY=VALUE or KEY"),
             (["--tty=yes"], 2, "--tty takes no value"),
             (["-x"], 2, "unknown option -x"),
-            (["-tx"], 2, "unknown option -x")):
+            (["-tx"], 2, "unknown option -x"),
+            (["-w", "/tmp/../etc"], 2, "--workdir /tmp/../etc must not contain")):
         p = t.diyctl("exec", *args, "life", "/bin/echo", "ran")
         t.eq(p.returncode, rc, "exec %s exits %d" % (" ".join(args), rc))
         t.contains(p.stderr, msg, "exec %s: the error says why" % " ".join(args))

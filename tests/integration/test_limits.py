@@ -20,6 +20,10 @@ def test_memory_limit_oom(t):
     t.contains(p.stderr, "killed by the OOM killer", "and the exit is reported as an OOM kill")
     plan = t.diyctl("plan", conf, check=True).stdout
     t.contains(plan, "memory=33554432", "plan shows the limit")
+    # under the init, which turns its command's SIGKILL into an exit with 137
+    p = t.diyctl("start", conf, "--set", "process.init=true", timeout=60)
+    t.eq(p.returncode, 128 + 9, "with process.init: the same exit code")
+    t.contains(p.stderr, "killed by the OOM killer", "and the same report")
 
 
 def test_detached_oom_kill_is_on_record(t):
@@ -37,6 +41,20 @@ def test_detached_oom_kill_is_on_record(t):
     t.contains(log, "allocating", "logs: its own output")
     t.contains(log, "diyctl: mem was killed by the OOM killer", "and diyctl's word on how it ended")
     t.diyctl("stop", "mem", check=True)
+    t.diyctl("start", "-d", conf, "--set", "process.init=true", check=True)
+    t.wait_for(lambda: '"state":"exited"' in t.diyctl("status", "--json", "mem").stdout, timeout=60,
+               msg="the OOM killer ended its command")
+    st = json.loads(t.diyctl("status", "--json", "mem").stdout)
+    t.eq((st["exit_code"], st["oom_killed"]), (128 + 9, True), "with process.init: on record as an OOM kill too")
+    t.diyctl("stop", "mem", check=True)
+
+
+def test_init_that_cannot_fork_says_so(t):
+    conf = conf_with(t, "pids1", "pids = 1;", "true")
+    p = t.diyctl("start", conf, "--set", "process.init=true")
+    t.eq(p.returncode, 125, "the init cannot start its command under limits.pids = 1: 125")
+    t.contains(p.stderr, "the init (process.init) cannot start its command: fork: Resource temporarily unavailable "
+               "(limits.pids reached?)", "and says why, instead of nothing")
 
 
 def test_pids_limit_stops_a_fork_bomb(t):

@@ -587,8 +587,12 @@ def test_dns(t):
         f.write("nameserver 127.0.0.1\n")
     p = t.diyctl("start", host, check=True)
     t.eq([l for l in p.stdout.splitlines() if not l.startswith("#")], [], "no name server the container can reach")
-    t.contains(p.stderr, "note: the container gets no name server: /etc/resolv.conf has none it can reach",
+    t.contains(p.stderr, "note: d2 gets no name server: the host's /etc/resolv.conf has none it can reach",
                "start says so and what to do (network.dns)")
+    t.contains(p.stderr, "set network.dns", "and what to do")
+    p = t.diyctl("start", "-d", host, "--set", 'process.args=["/bin/sleep", "60"]', check=True)
+    t.contains(p.stderr, "note: d2 gets no name server", "start -d says so too, where its caller sees it")
+    t.diyctl("stop", "-t", "1", "d2", check=True)
     # read-only inside
     p = t.diyctl("start", host, "--set", 'process.args=["/bin/sh", "-c", "echo x >> /etc/resolv.conf"]')
     t.ok(p.returncode != 0, "the container cannot write its resolv.conf")

@@ -98,6 +98,11 @@ def test_rootless_detached_lifecycle(t):
                "and says why")
     as_user(t, pw, xdg, "stop", "rld", check=True)
     t.eq(os.listdir(xdg), [], "nothing left")
+    # with the init as PID 1 too (it never execs, so it is not the one to join)
+    as_user(t, pw, xdg, "start", "-d", conf, "--set", "process.init=true", check=True)
+    out = as_user(t, pw, xdg, "exec", "rld", "/bin/sh", "-c", "id -u; cat /proc/1/comm", check=True).stdout
+    t.eq(out.split(), ["0", "diyctl-init"], "rootless exec with process.init: in the container, beside its init")
+    as_user(t, pw, xdg, "stop", "rld", check=True)
     # one that ends on its own leaves its record in the user's runtime dir
     as_user(t, pw, xdg, "start", "-d", conf, "--set", 'process.args=["/bin/sh","-c","echo bye; exit 2"]', check=True)
     t.wait_for(lambda: '"state":"exited"' in as_user(t, pw, xdg, "status", "--json", "rld").stdout, timeout=20,

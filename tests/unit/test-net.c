@@ -268,7 +268,9 @@ static void test_host_conf(void)
                 { "state_dir = \"/run/../etc\";\n", "/h.conf:1: state_dir: /run/../etc is not" },
                 { "state_dir = \"/run/x/\";\n", "/h.conf:1: state_dir: /run/x/ is not" },
                 { "state_dir = 5;\n", "/h.conf:1: state_dir: expected a string" },
-                /* every bad key, one a line */
+                /* every bad key, one a line, inside nat too */
+                { "nat = { ipv4_pool = \"x\"; bogus = 1; };\n",
+                  "/h.conf:1: nat.ipv4_pool: x is not an IPv4 prefix like 10.88.0.0/16\n/h.conf:1: nat.bogus: unknown key" },
                 { "firewall = \"pf\";\nbogus = 1;\nstate_dir = \"x\";\n",
                   "/h.conf:1: firewall: pf is not a firewall backend (\"iptables\" or \"nftables\")\n"
                   "/h.conf:2: bogus: unknown key (known: firewall, nat, state_dir)\n/h.conf:3: state_dir: x is not" },
@@ -622,6 +624,7 @@ static void test_validation(void)
                 { "mode = \"bridge\"; bridge = \"br0\"; gateway = \"10.0.0.1\";", "/srv/ct/t.conf:2: network.gateway: a gateway needs network.address" },
                 { "mode = \"host\"; dns = [\"10.0.0.1\"];", "/srv/ct/t.conf:2: network.dns: with network.mode \"host\"" },
                 { "mode = \"none\"; ports = ( { host = 80; } );", "/srv/ct/t.conf:2: network.ports: port forwards need network.mode \"nat\"" },
+                { "mode = \"bridge\"; bridge = \"br0\"; ipv6 = true;", "/srv/ct/t.conf:2: network.ipv6: true (an address from the NAT pool) is for network.mode \"nat\"" },
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 char text[512];

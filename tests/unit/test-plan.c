@@ -142,6 +142,27 @@ static void test_resolv_before_the_spawn(void)
         dc_plan_free(p);
 }
 
+/* Many errors: as many whole lines as fit, then how many more. */
+static void test_many_errors(void)
+{
+        struct dc_error err = { 0 };
+        char a[1201], b[1201];
+        memset(a, 'a', 1200);
+        memset(b, 'b', 1200);
+        a[1200] = b[1200] = 0;
+        char *text = dc_xasprintf("rootfs = { path = \"/r\"; };\nnamespaces = [ \"uts\" ];\nprocess = { cwd = \"%s\"; };\n"
+                                  "volumes = ( { type = \"tmpfs\"; target = \"/%s/../x\"; } );\n", a, b);
+        struct dc_plan *p = plan_of(text, &err, false);
+        free(text);
+        CHECK(!p, "a plan with errors fails");
+        const char *last = strrchr(err.msg, '\n');
+        CHECK(last && strcmp(last, "\n... and 1 more error") == 0, "it ends saying how many more: %.80s",
+              last ? last : err.msg);
+        CHECK(strstr(err.msg, "namespaces: \"mount\" is required") && strstr(err.msg, "process.cwd: aaaa"),
+              "the errors before it are whole");
+        dc_plan_free(p);
+}
+
 static void test_variants(void)
 {
         struct dc_error err = { 0 };
@@ -484,6 +505,7 @@ int main(void)
         test_basic_plan();
         test_resolv_before_the_spawn();
         test_variants();
+        test_many_errors();
         test_describe_and_json();
         test_bad_plans();
         test_map_extents();
