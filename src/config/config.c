@@ -1159,6 +1159,11 @@ static int h_stop_signal(struct loader *l, config_setting_t *s, const char *key,
                 sig = dc_signal_parse(v, false);
                 if (sig < 0 && dc_signal_parse(v, true) > 0)
                         return err_at(l, s, key, "\"%s\": write a signal number without quotes", v);
+                if (sig < 0 && dc_signal_parse_loose(v) > 0) {
+                        char name[24];
+                        return err_at(l, s, key, "%s: write signal names in upper case, like \"%s\"", SHOW(v),
+                                      dc_signal_name(dc_signal_parse_loose(v), name));
+                }
                 if (sig < 0)
                         return err_at(l, s, key, "%s is not a signal name like \"SIGTERM\", \"SIGQUIT\" or "
                                       "\"SIGRTMIN+3\"", SHOW(v));

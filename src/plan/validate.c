@@ -63,6 +63,11 @@ static int validate_rootfs(const struct dc_config *c, const struct dc_plan_opts 
                 const struct dc_origin *wo = dc_config_origin(c, "rootfs.writable");
                 if (stat(w, &st) < 0 || !S_ISDIR(st.st_mode))
                         return dc_err_at(err, wo, "rootfs.writable", "%s is not an existing directory", w);
+                _cleanup_free_ char *real = realpath(w, NULL);
+                if (real && strcmp(real, "/") == 0)
+                        return dc_err_at(err, wo, "rootfs.writable",
+                                         "%s is the host's root directory: the overlay's upper/ and work/ would be "
+                                         "made there; give a directory of their own", w);
                 /* overlayfs takes no upper layer on overlayfs (EINVAL at
                  * start), and one inside or above its lower layer changes
                  * what the lower layer holds under it */

@@ -203,6 +203,9 @@ def test_writable_dir_that_cannot_be_an_upper_layer(t):
     up = os.path.join(t.tmp, "fine")
     os.mkdir(up)
     t.diyctl("check", t.conf("w3", 'rootfs = { path = "%s"; writable = "%s"; };\n' % (r, up)), check=True)
+    p = t.diyctl("check", t.conf("w4", 'rootfs = { path = "%s"; writable = "/"; };\n' % r))
+    t.contains(p.stderr, "w4.conf:1: rootfs.writable: / is the host's root directory",
+               "the host's / is refused: upper/ and work/ would be made there")
 
 
 def test_read_only_root_is_never_written(t):

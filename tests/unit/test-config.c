@@ -876,6 +876,7 @@ static const struct bad bad_configs[] = {
         { NULL, R "process = { stop_signal = \"SIGFOO\"; };\n", "bad.conf:2: process.stop_signal: SIGFOO is not a signal name like \"SIGTERM\"" },
         { NULL, R "process = { stop_signal = \"SIGCHLD\"; };\n", "bad.conf:2: process.stop_signal: SIGCHLD cannot stop a container" },
         { NULL, R "process = { stop_signal = \"3\"; };\n", "bad.conf:2: process.stop_signal: \"3\": write a signal number without quotes" },
+        { NULL, R "process = { stop_signal = \"term\"; };\n", "bad.conf:2: process.stop_signal: term: write signal names in upper case, like \"SIGTERM\"" },
         { NULL, R "process = { stop_signal = 32; };\n", "bad.conf:2: process.stop_signal: 32 is not a signal a container can be stopped with" },
         { NULL, R "process = { stop_signal = 19; };\n", "bad.conf:2: process.stop_signal: 19 is not a signal a container can be stopped with" },
         { NULL, R "process = { stop_signal = [ 3 ]; };\n", "bad.conf:2: process.stop_signal: expected a signal name like \"SIGQUIT\" or a number, got an array" },
