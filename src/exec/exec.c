@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -417,6 +418,29 @@ static long long now_ms(void)
         return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* rootfs.writable = DIR: one container at a time may have DIR's upper
+ * layer (two overlays on one upper directory are undefined behaviour, which
+ * the kernel only warns of). The launcher holds an flock on DIR for the
+ * container's life; *FD keeps it. */
+static int lock_upper(const struct dc_plan *plan, int *fd, struct dc_error *err)
+{
+        for (size_t i = 0; i < plan->n; i++) {
+                const struct dc_step *s = &plan->steps[i];
+                const char *dir = dc_kvs_get(&s->args, "upper");
+                if (strcmp(s->ops->kind, "rootfs") != 0 || !dir)
+                        continue;
+                *fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (*fd < 0)
+                        return dc_err(err, errno, "rootfs.writable %s: %s", dir, strerror(errno));
+                if (flock(*fd, LOCK_EX | LOCK_NB) < 0)
+                        return dc_err(err, errno == EWOULDBLOCK ? EBUSY : errno,
+                                      "rootfs.writable %s is the upper layer of another running container (two "
+                                      "overlays on one upper directory are undefined behaviour)%s%s", dir,
+                                      errno == EWOULDBLOCK ? "" : ": ", errno == EWOULDBLOCK ? "" : strerror(errno));
+        }
+        return 0;
+}
+
 /* The grace time between the stop signal and SIGKILL: $DIYCTL_STOP_TIMEOUT
  * (whole seconds), else 10 s. A value that is not a number of seconds is
  * said and ignored: an empty or mistyped one must not mean "kill at once". */
@@ -660,6 +684,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 r = dc_err(err, errno, "signalfd: %s", strerror(errno));
 
         bool redirected = false;
+        _cleanup_close_ int upper_lock = -1;
         /* Host steps and the spawn, in plan order; child steps run in the child. */
         for (size_t i = 0; r == 0 && i < plan->n; i++) {
                 const struct dc_step *s = &plan->steps[i];
@@ -688,6 +713,8 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                         r = spawn(&ctx, s, &sync, err);
                 else
                         r = s->ops->apply(s, &ctx, err);
+                if (r == 0 && strcmp(s->ops->kind, "statedir") == 0)
+                        r = lock_upper(plan, &upper_lock, err);
                 if (r == 0)
                         dc_fault_point("%zu:after", i + 1);
                 else if (sync >= 0)

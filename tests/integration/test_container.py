@@ -307,6 +307,17 @@ def test_writable_modes(t):
     t.ok(not os.path.exists(os.path.join(r, "kept")), "and not in the rootfs")
     d = t.probe(conf, args=["write", "/kept2"])
     t.ok(os.path.exists(os.path.join(upper, "upper", "kept")), "still there at the next start")
+    # one container at a time on an upper directory
+    before = t.snapshot()
+    busy = t.conf("d1", 'rootfs = { path = "%s"; writable = "%s"; };\nprocess = { args = [ "/bin/sleep", "60" ]; };\n'
+                  % (r, upper))
+    t.diyctl("start", "-d", busy, check=True)
+    p = t.diyctl("start", "-d", t.conf("d2", 'rootfs = { path = "%s"; writable = "%s"; };\n' % (r, upper)))
+    t.eq(p.returncode, 125, "a second container on the same upper directory is refused")
+    t.contains(p.stderr, "rootfs.writable %s is the upper layer of another running container" % upper, "and says why")
+    t.diyctl("stop", "-t", "1", "d1", check=True)
+    t.eq(t.probe(conf, args=["write", "/kept3"])["ok"], True, "once it stopped, the next one may")
+    t.host_unchanged(before, "the refused start left nothing")
 
 
 def test_interactive_shell_on_a_pty(t):
