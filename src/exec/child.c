@@ -126,6 +126,11 @@ static void run_command(void *arg)
         struct dc_security sec;
         if (dc_security_from_kvs(a, &sec, &err) < 0 || dc_security_before_setuid(&sec, &err) < 0)
                 fail(ctx, 125, &err);
+        /* An image's WorkingDir that the image lacks: made (as root, 0755),
+         * as Docker makes it; a read-only root leaves the chdir below to say
+         * so. */
+        if (dc_streq(dc_kvs_get(a, "cwd-create"), "1") && access(dc_kvs_get(a, "cwd"), F_OK) < 0 && errno == ENOENT)
+                (void)dc_mkdir_p(dc_kvs_get(a, "cwd"), 0755);
         /* setgroups is denied in a user namespace mapped without a helper */
         bool userns = dc_streq(dc_kvs_get(a, "userns"), "1");
         if ((setgroups(0, NULL) < 0 && !(userns && errno == EPERM)) || setgid(c->gid) < 0 || setuid(c->uid) < 0) {

@@ -379,6 +379,9 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         if (!c->process.cwd && img.cwd)
                 snprintf(o, sizeof(o), "%s WorkingDir", img.origin);
         dc_kvs_add(&s->args, "cwd-origin", o);
+        /* an image's WorkingDir is made when missing, as Docker does */
+        if (!c->process.cwd && img.cwd)
+                dc_kvs_add(&s->args, "cwd-create", "1");
         dc_kvs_add(&s->args, "user", c->process.user ? c->process.user : img.user ? img.user : "0:0");
         origin_str(o, sizeof(o), dc_config_origin(c, "process.user"), "process.user");
         if (!c->process.user && img.user)

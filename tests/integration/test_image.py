@@ -348,6 +348,22 @@ def test_image_second_start_is_cached(t):
     t.diyctl("stop", "-t", "1", "cached", check=True)
 
 
+def test_image_workdir_that_the_image_lacks(t):
+    """A WorkingDir the layers do not have is made at start, as Docker does;
+    a process.cwd that does not exist is still an error."""
+    prune_after(t)
+    base, _ = base_and_upper(t)
+    arch = docker_save(os.path.join(t.tmp, "wd.tar"), [{"tags": ["wd:1"], "layers": [base], "workdir": "/srv/made/here",
+                                                        "cmd": ["/bin/sh", "-c", "pwd; stat -c %a /srv/made/here"],
+                                                        "env": ["PATH=/bin:/usr/bin"], "user": "65534:65534"}])
+    conf = t.conf("wd", 'rootfs = { image = "%s"; };\n' % arch)
+    p = t.diyctl("start", conf, check=True)
+    t.eq(p.stdout.split(), ["/srv/made/here", "755"], "the WorkingDir was made (0755) and the command runs there")
+    p = t.diyctl("start", conf, "--set", 'process.cwd="/not/there"')
+    t.eq(p.returncode, 125, "a process.cwd that does not exist is not made")
+    t.contains(p.stderr, "process.cwd: /not/there: No such file or directory", "and is named")
+
+
 def test_image_stop_signal(t):
     """An image's StopSignal (Docker's STOPSIGNAL: nginx's SIGQUIT, postgres's
     SIGINT) is what stop sends first, also when the start takes the image
