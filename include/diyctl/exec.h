@@ -19,6 +19,7 @@ struct dc_exec_ctx {
         /* launcher side */
         struct dc_journal *journal;
         int lock_fd;             /* flock on STATE/lock, held for the container's life */
+        long long grace_ms;      /* stop signal to SIGKILL, unless stop -t says otherwise */
         pid_t child;             /* the container's first process, in the launcher's pid ns */
         struct dc_strv cgroup_dirs; /* its cgroup in each hierarchy (for status, exec) */
         long long started;          /* unix time its process ran (status) */

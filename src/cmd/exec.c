@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,7 +70,9 @@ struct exec_opts {
 /* Joining through the init itself is refused to a rootless caller: it
  * never exec'd in the container's user namespace, and it is not dumpable,
  * so the kernel counts it as the host's. Its command (which exec'd there)
- * has the same namespaces. true when FLAGS are joined through it. */
+ * has the same namespaces, unless it made others for itself (unshare, with
+ * CAP_SYS_ADMIN in its user namespace): then exec joins those. true when
+ * FLAGS are joined through it. */
 static bool join_through_child(pid_t init, int flags)
 {
         _cleanup_free_ char *path = dc_xasprintf("/proc/%d/task/%d/children", (int)init, (int)init);
@@ -94,6 +97,7 @@ struct inner {
         const char *path; /* its PATH, for finding the command */
         char **argv;
         int sock;        /* to the outer process: errors, the pty master */
+        int alive;       /* hangs up when the middle process is gone (its end closes) */
         bool terminal;
 };
 
@@ -108,13 +112,20 @@ __attribute__((noreturn)) static void inner_fail(struct inner *in, int code, con
         _exit(code);
 }
 
+static bool middle_gone(int alive)
+{
+        struct pollfd p = { .fd = alive, .events = POLLIN };
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
+}
+
 /* Runs inside every namespace of the container (and its pid namespace). */
 __attribute__((noreturn)) static void run_inner(struct inner *in)
 {
-        /* It dies with the middle process, which dies with diyctl exec. */
-        pid_t parent = getppid();
+        /* It dies with the middle process, which dies with diyctl exec. (The
+         * middle one is outside our pid namespace, so getppid() reads 0
+         * whether it lives or not: its pipe tells.) */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
+        if (middle_gone(in->alive))
                 _exit(125);
         struct dc_error err = { 0 };
         const struct dc_kvs *kv = &in->st->kv;
@@ -180,7 +191,7 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
         }
         /* (a change of ids clears the death signal) */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
+        if (middle_gone(in->alive))
                 _exit(125);
         /* -w as the user it runs as: a directory it cannot enter is an error here */
         if (in->opts->cwd && chdir(in->opts->cwd) < 0) {
@@ -495,17 +506,26 @@ int dc_cmd_exec(int argc, char **argv)
                 }
                 int flags = ns_flags(dc_kvs_get(&st.kv, "namespaces"));
                 if (setns(pidfd, flags) < 0 && !(errno == EPERM && join_through_child(st.pid, flags))) {
-                        dc_err(&err, errno, "cannot join the namespaces of %s: %s", name, strerror(errno));
+                        dc_err(&err, EPERM, "cannot join the namespaces of %s: %s", name, strerror(EPERM));
                         inner_fail(&in, 125, &err);
                 }
                 /* A pid namespace applies to children: the command runs in one. */
+                int alive[2];
+                if (pipe2(alive, O_CLOEXEC) < 0) {
+                        dc_err(&err, errno, "pipe: %s", strerror(errno));
+                        inner_fail(&in, 125, &err);
+                }
+                in.alive = alive[0];
                 pid_t pid = fork();
                 if (pid < 0) {
                         dc_err(&err, errno, "fork: %s", strerror(errno));
                         inner_fail(&in, 125, &err);
                 }
-                if (pid == 0)
+                if (pid == 0) {
+                        close(alive[1]);
                         run_inner(&in);
+                }
+                close(alive[0]); /* alive[1] stays open as long as we live */
                 close(sp[1]);
                 int status = 0;
                 for (;;) {
@@ -567,8 +587,8 @@ int dc_cmd_exec(int argc, char **argv)
                         } else if (si.ssi_signo == SIGWINCH) {
                                 if (relay)
                                         dc_pty_relay_winch(relay);
-                        } else if (si.ssi_code <= 0 || si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT ||
-                                   si.ssi_signo == SIGHUP) {
+                        } else if ((si.ssi_code <= 0 && !(si.ssi_code == SI_USER && (pid_t)si.ssi_pid == getpid())) ||
+                                   si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT || si.ssi_signo == SIGHUP) {
                                 /* sent by someone (kill, timeout), or the
                                  * terminal's ^C, ^\ or hangup; not one the
                                  * kernel raised against us (SIGXFSZ...) */

@@ -140,7 +140,13 @@ int dc_cmd_stop(int argc, char **argv)
                 info.si_uid = getuid();
                 info.si_value.sival_int = timeout;
                 syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, timeout_given ? &info : NULL, 0);
-                if (!wait_exit(pidfd, timeout * 1000)) {
+                /* without -t: as long as the launcher's own grace time (its
+                 * DIYCTL_STOP_TIMEOUT, in its status), then our SIGINT */
+                int wait_s = timeout;
+                long long grace;
+                if (!timeout_given && dc_kvs_get_ll(&st.kv, "stop_timeout", &grace) == 0 && grace > timeout)
+                        wait_s = grace > INT_MAX / 1000 - 1 ? INT_MAX / 1000 - 1 : (int)grace + 1;
+                if (!wait_exit(pidfd, wait_s * 1000)) {
                         syscall(SYS_pidfd_send_signal, pidfd, SIGINT, NULL, 0);
                         if (!wait_exit(pidfd, 30000)) {
                                 fprintf(stderr, "diyctl: %s: the launcher (pid %d) does not exit\n", st.name,

@@ -537,8 +537,9 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, long long gr
                                 /* USR1, USR2, a real-time signal... sent by
                                  * someone: the container's business. Not one
                                  * the kernel raised against the launcher
-                                 * itself (SIGXFSZ, SIGXCPU). */
-                                if (si.ssi_code <= 0)
+                                 * itself (SIGXFSZ, SIGXCPU: SI_USER "from"
+                                 * us). */
+                                if (si.ssi_code <= 0 && !(si.ssi_code == SI_USER && (pid_t)si.ssi_pid == getpid()))
                                         kill(ctx->child, (int)si.ssi_signo);
                                 break;
                         }
@@ -599,6 +600,8 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
         dc_kvs_add(&kv, "detached", opts && opts->detached ? "1" : "0");
         dc_kvs_add(&kv, "terminal", plan->terminal ? "1" : "0");
         dc_kvs_add(&kv, "init", plan->init ? "1" : "0");
+        if (!ended)
+                dc_kvs_addf(&kv, "stop_timeout", "%lld", ctx->grace_ms / 1000); /* stop without -t waits as long */
         for (size_t i = 0; !ended && i < ctx->cgroup_dirs.n; i++)
                 dc_kvs_add(&kv, "cgroup", ctx->cgroup_dirs.v[i]);
         for (size_t i = 0; !ended && i < ctx->vars.n; i++) {
@@ -664,6 +667,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
          * launcher before its teardown. SIGPIPE stays ignored (below) and
          * SIGCONT does its own work. */
         long long grace = stop_timeout_ms(); /* (said now, while the caller still sees our stderr) */
+        ctx.grace_ms = grace;
         sigset_t mask, old;
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);

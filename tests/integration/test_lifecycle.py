@@ -555,6 +555,14 @@ def test_stop_timeout_reaches_the_launcher(t):
     os.unlink(os.path.join(out, "done"))
     t.diyctl("stop", "slow", check=True)
     t.ok(not os.path.exists(os.path.join(out, "done")), "stop without -t: the launcher's 1 s, then SIGKILL")
+    # without -t and a launcher grace longer than stop's 10 s: stop waits for it
+    slow = conf_for(t, name="slower", script=script.replace("sleep 2", "sleep 11"),
+                    extra='volumes = ( { source = "%s"; target = "/out"; } );\n' % out)
+    os.unlink(os.path.join(out, "done")) if os.path.exists(os.path.join(out, "done")) else None
+    t.diyctl("start", "-d", slow, env={"DIYCTL_STOP_TIMEOUT": "20"}, check=True)
+    t.wait_for(lambda: "started" in t.diyctl("logs", "slower").stdout, msg="the trap is set")
+    t.diyctl("stop", "slower", check=True, timeout=60)
+    t.ok(os.path.exists(os.path.join(out, "done")), "stop without -t waited the launcher's 20 s, not its own 10")
     for bad in ("", "abc", "-1", "5s"):
         p = t.diyctl("start", "-d", conf, env={"DIYCTL_STOP_TIMEOUT": bad})
         t.eq(p.returncode, 0, "DIYCTL_STOP_TIMEOUT=%r: the start goes on" % bad)
