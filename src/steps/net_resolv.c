@@ -143,6 +143,11 @@ static int build(const struct dc_kvs *a, char **out, struct dc_error *err)
         return 0;
 }
 
+/* What dc_resolv_note built, for the step to write (the launcher is this
+ * process or a fork of it): the host's files are read once a start. */
+static const struct dc_step *prepared_for;
+static char *prepared;
+
 void dc_resolv_note(const struct dc_plan *p)
 {
         for (size_t i = 0; i < p->n; i++) {
@@ -151,7 +156,13 @@ void dc_resolv_note(const struct dc_plan *p)
                         continue;
                 _cleanup_free_ char *text = NULL;
                 struct dc_error ignored;
-                if (build(&s->args, &text, &ignored) == 0 && !strstr(text, "\nnameserver "))
+                if (build(&s->args, &text, &ignored) < 0)
+                        continue; /* the step says why */
+                bool none = !strstr(text, "\nnameserver ");
+                free(prepared);
+                prepared = DC_TAKE(text);
+                prepared_for = s;
+                if (none)
                         fprintf(stderr, "diyctl: note: %s gets no name server: the host's %s has none it can reach "
                                 "from its network namespace (only loopback ones without a systemd-resolved "
                                 "upstream list, only IPv6 ones without network.ipv6, or none); set network.dns\n",
@@ -169,9 +180,12 @@ static int resolv_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         if (r < 0)
                 return r;
         _cleanup_free_ char *text = NULL;
-        r = build(&s->args, &text, err);
-        if (r < 0)
+        if (prepared && prepared_for == s) {
+                text = DC_TAKE(prepared);
+                prepared_for = NULL;
+        } else if ((r = build(&s->args, &text, err)) < 0) {
                 return r;
+        }
         _cleanup_free_ char *tmp = dc_xasprintf("%s.tmp", path);
         _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0)

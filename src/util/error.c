@@ -45,9 +45,13 @@ void dc_errs_add(struct dc_errs *e, const struct dc_error *one)
         if (!e->n++)
                 e->code = one->code ? one->code : EINVAL;
         size_t used = strlen(e->text), need = strlen(one->msg) + (used ? 1 : 0);
-        /* room kept for the line that says how many more */
+        /* room kept for the line that says how many more; the first error
+         * is kept whatever its length, cut if need be */
         if (used + need + 40 >= sizeof(e->text)) {
-                e->dropped++;
+                if (used == 0)
+                        snprintf(e->text, sizeof(e->text) - 40, "%s", one->msg);
+                else
+                        e->dropped++;
                 return;
         }
         snprintf(e->text + used, sizeof(e->text) - used, "%s%s", used ? "\n" : "", one->msg);

@@ -1000,6 +1000,15 @@ class TestContext:
             shutil.copy2(self.probe_bin, os.path.join(dst, "bin", "dc-probe"))
         return dst
 
+    @staticmethod
+    def children(pid):
+        """The pids of PID's children (none when it is gone)."""
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                return [int(x) for x in f.read().split()]
+        except OSError:
+            return []
+
     def conf(self, name, text):
         """Write t.tmp/NAME.conf and return its path."""
         path = os.path.join(self.tmp, name + ".conf")

@@ -268,14 +268,6 @@ def _stat(pid):
     return int(fields[1]), int(fields[2]), int(fields[3])
 
 
-def _children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-
-
 def test_exec_and_init_keep_out_of_the_callers_groups(t):
     """What makes a signal to the caller's process group (the terminal's ^C,
     kill -PGID) reach a command once: diyctl exec's middle process has a
@@ -285,9 +277,9 @@ def test_exec_and_init_keep_out_of_the_callers_groups(t):
     conf = conf_for(t)
     t.diyctl("start", "-d", conf, check=True)
     p = subprocess.Popen([t.diyctl_bin, "exec", "life", "/bin/sleep", "77"], stdin=subprocess.DEVNULL)
-    t.wait_for(lambda: _children(p.pid) and _children(_children(p.pid)[0]), msg="exec's processes are there")
-    mid = _children(p.pid)[0]
-    cmd = _children(mid)[0]
+    t.wait_for(lambda: t.children(p.pid) and t.children(t.children(p.pid)[0]), msg="exec's processes are there")
+    mid = t.children(p.pid)[0]
+    cmd = t.children(mid)[0]
     _, exec_pgrp, exec_sid = _stat(p.pid)
     _, mid_pgrp, _ = _stat(mid)
     t.ok(mid_pgrp == mid and mid_pgrp != exec_pgrp, "the middle process leads a group of its own")
@@ -306,7 +298,7 @@ def test_exec_and_init_keep_out_of_the_callers_groups(t):
     init = status(t, "life")["pid"]
     launcher_sid = _stat(p.pid)[2]
     t.ok(_stat(init)[2] == init and init != launcher_sid, "the init leads a session of its own")
-    t.ok(all(_stat(c)[2] == c for c in _children(init)), "and so does its command")
+    t.ok(all(_stat(c)[2] == c for c in t.children(init)), "and so does its command")
     p.terminate()
     t.eq(p.wait(timeout=30), 143, "stopped")
 

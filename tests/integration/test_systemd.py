@@ -65,14 +65,6 @@ class Listener:
         t.fail("no %s= from diyctl within %d s; got %r" % (var, timeout, [m[3] for m in self.msgs]))
 
 
-def _children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-
-
 def _cgroups(pid):
     """{hierarchy id:controllers: path} of a process."""
     res = {}
@@ -98,7 +90,7 @@ def test_notify_ready_only_once_the_process_runs(t):
     when, pid, f, text = lis.wait_for(t, "READY")
     # At the moment READY=1 arrives the container's first process has exec'd
     # its program: its /proc/PID/exe is the rootfs's busybox, not diyctl.
-    kids = _children(p.pid)
+    kids = t.children(p.pid)
     t.eq(len(kids), 1, "the launcher has one child, the container's first process: %s" % kids)
     exe = os.stat("/proc/%d/exe" % kids[0])
     t.eq((exe.st_dev, exe.st_ino), (busybox.st_dev, busybox.st_ino),
@@ -227,7 +219,7 @@ def test_container_cgroup_inside_the_delegated_unit(t):
     p = t.spawn(["sh", "-c", _enter(dirs) + "exec %s start %s" % (t.diyctl_bin, conf)],
                 env={"NOTIFY_SOCKET": lis.spec, "DIYCTL_STOP_TIMEOUT": "1"})
     lis.wait_for(t, "READY")
-    child = _children(p.pid)[0]
+    child = t.children(p.pid)[0]
     launcher_cg, child_cg = _cgroups(p.pid), _cgroups(child)
     st = json.loads(t.diyctl("status", "--json", "web", check=True).stdout)
     t.ok(st["cgroups"], "the container has cgroups")
@@ -428,7 +420,7 @@ def test_systemd_boots_the_enabled_unit(t):
     p = t.spawn(["sh", "-c", boot], stdout=log, stderr=subprocess.STDOUT)
 
     def systemd_pid():
-        for k in _children(p.pid):  # unshare --fork: its child is the namespace's init
+        for k in t.children(p.pid):  # unshare --fork: its child is the namespace's init
             try:
                 if open("/proc/%d/comm" % k).read().strip() == "systemd":
                     return k
