@@ -6,8 +6,9 @@
  *   host    no namespace; /etc/resolv.conf a copy of the host's
  *   nat     lease, ports, veth, addresses (host end + inside), routes,
  *           sysctls (ip_forward, IPv6 forwarding), firewall, resolv.conf
- *   bridge  veth whose host end joins an existing bridge, addresses and
- *           routes inside as configured, resolv.conf
+ *   bridge  a claim of the configured addresses (the lease step), veth
+ *           whose host end joins an existing bridge, addresses and routes
+ *           inside as configured, resolv.conf
  *
  * Values known only at run time (the lease) appear as '@' references that
  * the steps resolve from ctx->vars; `diyctl plan` shows them by meaning. */
@@ -451,10 +452,30 @@ static void plan_nat(struct dc_plan *p, const struct dc_config *c, const struct 
         fam_free(&f6);
 }
 
-static void plan_bridge(struct dc_plan *p, const struct dc_config *c, const char *hostif)
+static void plan_bridge(struct dc_plan *p, const struct dc_config *c, const char *root, const char *hostif)
 {
         const char *ifc = c->network.interface;
-        struct dc_step *s = dc_plan_add_step(p, "veth");
+        struct dc_step *s;
+        if (c->network.address || c->network.ipv6_address) {
+                /* no two containers with one address on a bridge */
+                s = dc_plan_add_step(p, "lease");
+                dc_kvs_add(&s->args, "root", root);
+                dc_kvs_add(&s->args, "holder", c->name);
+                dc_kvs_add(&s->args, "bridge", c->network.bridge);
+                static const struct {
+                        const char *key, *arg, *origin;
+                } fam[] = { { "network.address", "addr4", "origin4" },
+                            { "network.ipv6.address", "addr6", "origin6" } };
+                for (size_t i = 0; i < DC_ARRAY_SIZE(fam); i++) {
+                        const char *a = i == 0 ? c->network.address : c->network.ipv6_address;
+                        if (!a)
+                                continue;
+                        dc_kvs_add(&s->args, fam[i].arg, a);
+                        _cleanup_free_ char *o = origin_of(c, org(c, fam[i].key), fam[i].key);
+                        dc_kvs_add(&s->args, fam[i].origin, o);
+                }
+        }
+        s = dc_plan_add_step(p, "veth");
         dc_kvs_add(&s->args, "name", hostif);
         dc_kvs_add(&s->args, "peer", ifc);
         dc_kvs_add(&s->args, "holder", c->name);
@@ -505,7 +526,7 @@ int dc_plan_net(struct dc_plan *p, const struct dc_config *c, const struct dc_pl
         if (mode == DC_NET_NAT)
                 plan_nat(p, c, h, root, hostif);
         else if (mode == DC_NET_BRIDGE)
-                plan_bridge(p, c, hostif);
+                plan_bridge(p, c, root, hostif);
         return 0;
 }
 

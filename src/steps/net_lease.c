@@ -9,9 +9,16 @@
  * "NAME ipv4=SUBNET ipv6=SUBNET", rewritten atomically under the host lock:
  * a start reads one small file, not one file per running container.
  *
+ * A bridge container's addresses are claimed in the same index, as
+ * "NAME bridge=BRIDGE ipv4=ADDRESS ipv6=ADDRESS": two containers on one
+ * bridge must not hold the same address (their ARP replies would fight), and
+ * a NAT lease must not be carved from a bridge's network. A claim checks only
+ * other claims on its bridge; the host's own addresses were checked at
+ * validation (the bridge's network is the host's by design).
+ *
  * args: root, holder; per family F in {4, 6}: poolF (carve subnets of lenF)
  * or addrF (pinned, the container's address with prefix) with optional gwF,
- * and originF ("FILE:LINE: KEY" for errors). */
+ * and originF ("FILE:LINE: KEY" for errors); bridge (a claim: addrF only). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,6 +120,42 @@ static void add_lease(const char *name, char *fields, void *arg)
                 if (eq && dc_prefix_parse(eq + 1, 0, &p) == 0)
                         taken_add(o->t, &p, name, NULL);
         }
+}
+
+/* A claim's conflicts: another container's claim of the same address on
+ * the same bridge. */
+struct claims {
+        const char *self, *bridge;
+        const struct dc_prefix *want[2]; /* IPv4, IPv6; NULL when not claimed */
+        char *holder;                    /* the first conflict's holder */
+        struct dc_prefix clash;
+};
+
+static void check_claim(const char *name, char *fields, void *arg)
+{
+        struct claims *c = arg;
+        if (c->holder || strcmp(name, c->self) == 0)
+                return;
+        const char *bridge = NULL;
+        struct dc_prefix got[2];
+        bool have[2] = { false, false };
+        char *save = NULL;
+        for (char *f = strtok_r(fields, " ", &save); f; f = strtok_r(NULL, " ", &save)) {
+                if (strncmp(f, "bridge=", 7) == 0)
+                        bridge = f + 7;
+                else if (strncmp(f, "ipv4=", 5) == 0)
+                        have[0] = dc_prefix_parse(f + 5, AF_INET, &got[0]) == 0;
+                else if (strncmp(f, "ipv6=", 5) == 0)
+                        have[1] = dc_prefix_parse(f + 5, AF_INET6, &got[1]) == 0;
+        }
+        if (!bridge || strcmp(bridge, c->bridge) != 0)
+                return;
+        for (int i = 0; i < 2; i++)
+                if (have[i] && c->want[i] && dc_prefix_same_addr(&got[i], c->want[i])) {
+                        c->holder = dc_xstrdup(name);
+                        c->clash = got[i];
+                        return;
+                }
 }
 
 struct rewrite {
@@ -253,6 +296,43 @@ static void set_vars(struct dc_exec_ctx *ctx, const char *fam, const struct resu
         }
 }
 
+/* A bridge container's claim of its addresses (see the top of the file). */
+static int claim_apply(const struct dc_step *s, const char *root, const char *holder, const char *bridge,
+                       struct dc_error *err)
+{
+        const char *addr[2] = { dc_kvs_get(&s->args, "addr4"), dc_kvs_get(&s->args, "addr6") };
+        const char *origin[2] = { dc_kvs_get(&s->args, "origin4"), dc_kvs_get(&s->args, "origin6") };
+        struct dc_prefix want[2];
+        struct claims c = { .self = holder, .bridge = bridge };
+        for (int i = 0; i < 2; i++) {
+                if (!addr[i])
+                        continue;
+                if (dc_prefix_parse(addr[i], i == 0 ? AF_INET : AF_INET6, &want[i]) < 0)
+                        return dc_err(err, EINVAL, "lease: bad address %s", addr[i]);
+                c.want[i] = &want[i];
+        }
+        if (!dc_ifname_valid(bridge, strlen(bridge)))
+                return dc_err(err, EINVAL, "lease: bad bridge name %s", bridge);
+        _cleanup_free_ char *index = NULL;
+        int r = index_read(root, &index, err);
+        if (r < 0)
+                return r;
+        index_each(index, check_claim, &c);
+        if (c.holder) {
+                int i = c.clash.family == AF_INET ? 0 : 1;
+                r = dc_err(err, EADDRINUSE,
+                           "%s: %s is already the address of container %s on bridge %s: give each container its own",
+                           origin[i] ? origin[i] : i == 0 ? "network.address" : "network.ipv6.address", addr[i],
+                           c.holder, bridge);
+                free(c.holder);
+                return r;
+        }
+        _cleanup_free_ char *line = dc_xasprintf("%s bridge=%s%s%s%s%s\n", holder, bridge, addr[0] ? " ipv4=" : "",
+                                                 addr[0] ? addr[0] : "", addr[1] ? " ipv6=" : "",
+                                                 addr[1] ? addr[1] : "");
+        return index_update(root, holder, line, err);
+}
+
 static int lease_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         const char *root = dc_kvs_get(&s->args, "root");
@@ -268,6 +348,14 @@ static int lease_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
         int lock = dc_host_lock(root, err);
         if (lock < 0)
                 return lock;
+        const char *bridge = dc_kvs_get(&s->args, "bridge");
+        if (bridge) {
+                r = claim_apply(s, root, holder, bridge, err);
+                dc_host_unlock(lock, root);
+                if (r < 0)
+                        return r;
+                return dc_step_done(ctx, s, seq, NULL, err);
+        }
         struct taken t = { 0 };
         struct result r4 = { 0 }, r6 = { 0 };
         _cleanup_nl_ struct nl_sock *sk = NULL;
@@ -337,6 +425,23 @@ static int lease_undo(const struct dc_kvs *rec, struct dc_error *err)
 static void lease_describe(const struct dc_step *s, FILE *out)
 {
         const char *sep = "";
+        const char *bridge = dc_kvs_get(&s->args, "bridge");
+        if (bridge) {
+                fputs("claim ", out);
+                for (int fam = 4; fam <= 6; fam += 2) {
+                        char k[16];
+                        snprintf(k, sizeof(k), "addr%d", fam);
+                        const char *addr = dc_kvs_get(&s->args, k);
+                        if (addr) {
+                                fprintf(out, "%s%s", sep, addr);
+                                sep = " and ";
+                        }
+                }
+                fprintf(out, " on bridge %s for %s (host lock; refused when another container holds it; released "
+                             "at stop)",
+                        bridge, dc_kvs_get(&s->args, "holder"));
+                return;
+        }
         fputs("lease ", out);
         for (int fam = 4; fam <= 6; fam += 2) {
                 char k[16];

@@ -6,6 +6,7 @@ runs a small HTTP server answering with the client's address."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -527,6 +528,65 @@ def test_bridge_mode(t):
     notbr = t.conf("notbr", 'rootfs = { path = "%s"; };\nnetwork = { mode = "bridge"; bridge = "dcpeer"; };\n' % r)
     p = t.diyctl("check", notbr)
     t.contains(p.stderr, "network.bridge: dcpeer is not a bridge", "a link that is not a bridge")
+
+
+def test_bridge_address_held_by_one_container(t):
+    # Two containers on one bridge with the same address would answer ARP
+    # for it in turn. The second start is refused, names the holder, and
+    # leaves the host as it was; once the holder stops the address is free.
+    t.run(["ip", "link", "add", "br0", "type", "bridge"])
+    t.defer(t.run, ["ip", "link", "del", "br0"], check=False)
+    t.run(["ip", "link", "set", "br0", "up"])
+    r = t.rootfs()
+
+    def conf(name, addr, extra=""):
+        return t.conf(name, 'name = "%s";\nrootfs = { path = "%s"; };\n'
+                            'network = { mode = "bridge"; bridge = "br0";\n  address = "%s";%s };\n'
+                            'process = { args = [ "/bin/sh", "-c", %s ]; init = true; };\n'
+                            % (name, r, addr, extra, json.dumps(LOOP)))
+
+    one = conf("one", "10.88.203.2/24", ' ipv6 = { address = "fd88:203::2/64"; };')
+    t.diyctl("start", "-d", one, check=True, timeout=60)
+    t.defer(t.diyctl, "stop", "-t", "2", "one", check=False)
+    p = t.diyctl("plan", conf("two", "10.88.203.2/24"), check=True)
+    t.contains(p.stdout, "claim 10.88.203.2/24 on bridge br0 for two", "plan shows the claim")
+
+    no_tentative(t)
+    before = t.snapshot()
+    p = t.diyctl("start", "-d", conf("two", "10.88.203.2/24"), timeout=60)
+    t.ok(p.returncode != 0, "a second container with the same address is refused")
+    t.contains(p.stderr, "two.conf:4: network.address: 10.88.203.2/24 is already the address of container one "
+               "on bridge br0", "naming the file, line, key and holder")
+    # the same address with another prefix length is the same address
+    p = t.diyctl("start", "-d", conf("two", "10.88.203.2/16"), timeout=60)
+    t.contains(p.stderr, "is already the address of container one", "whatever its prefix length")
+    p = t.diyctl("start", "-d", conf("six", "10.88.203.6/24", ' ipv6 = { address = "fd88:203::2/64"; };'),
+                 timeout=60)
+    t.contains(p.stderr, "six.conf:4: network.ipv6.address: fd88:203::2/64 is already the address of container one",
+               "an IPv6 address too")
+    t.eq(settled(t, before), {}, "the refused starts changed nothing on the host")
+
+    # another address on the same bridge is fine
+    t.diyctl("start", "-d", conf("three", "10.88.203.3/24"), check=True, timeout=60)
+    t.defer(t.diyctl, "stop", "-t", "2", "three", check=False)
+    out = t.diyctl("exec", "three", "--", "ip", "-4", "-o", "addr", "show", "eth0", check=True).stdout
+    t.contains(out, "10.88.203.3/24", "the other container has its address")
+
+    # once the holder has stopped, the address is free again
+    stop(t, "one")
+    t.diyctl("start", "-d", conf("two", "10.88.203.2/24"), check=True, timeout=60)
+    t.defer(t.diyctl, "stop", "-t", "2", "two", check=False)
+    stop(t, "two")
+    # and once a holder killed with -9 is cleaned up
+    os.kill(status(t, "three")["launcher_pid"], signal.SIGKILL)
+    t.wait_for(lambda: json.loads(t.diyctl("status", "--json", "three").stdout or "{}").get("state") == "dead",
+               msg="the launcher is gone")
+    p = t.diyctl("start", "-d", conf("four", "10.88.203.3/24"), timeout=60)
+    t.contains(p.stderr, "already the address of container three", "a dead holder's claim stands until cleanup")
+    t.diyctl("cleanup", "three", check=True)
+    t.diyctl("start", "-d", conf("four", "10.88.203.3/24"), check=True, timeout=60)
+    t.defer(t.diyctl, "stop", "-t", "2", "four", check=False)
+    stop(t, "four")
 
 
 # --------------------------------------------------------------------------

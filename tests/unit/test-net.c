@@ -565,9 +565,12 @@ static void test_plan_other_modes(void)
                                       NULL, &err);
         CHECK(p != NULL, "bridge plan (%s)", err.msg);
         if (p) {
-                CHECK(find(p, "lease", 0) < 0 && find(p, "firewall", 0) < 0 && find(p, "sysctl", 0) < 0,
-                      "bridge: no lease, no rules, no sysctls");
-                int v = find(p, "veth", 0), bp = find(p, "bridge-port", 0);
+                CHECK(find(p, "firewall", 0) < 0 && find(p, "sysctl", 0) < 0, "bridge: no rules, no sysctls");
+                int l = find(p, "lease", 0), v = find(p, "veth", 0), bp = find(p, "bridge-port", 0);
+                CHECK(l >= 0 && l < v && dc_streq(arg(p, l, "bridge"), "br0") && arg(p, l, "pool4") == NULL &&
+                              dc_streq(arg(p, l, "addr4"), "10.5.0.7/24") && dc_streq(arg(p, l, "addr6"), "fd00:5::7/64"),
+                      "bridge: a claim of both addresses on br0 before the veth");
+                CHECK_STREQ(arg(p, l, "origin6"), "/srv/ct/t.conf:4: network.ipv6.address", "with the key's origin");
                 CHECK(v >= 0 && bp > v && dc_streq(arg(p, bp, "bridge"), "br0") && dc_streq(arg(p, v, "mtu_of"), "br0"),
                       "veth, then its host end joins br0 (with its MTU)");
                 int a = find(p, "addr", 0);
@@ -582,8 +585,9 @@ static void test_plan_other_modes(void)
         }
         p = plan_with("name = \"br\";\nrootfs = { path = \"/r\"; };\nnetwork = { mode = \"bridge\"; bridge = \"br0\"; };\n",
                       NULL, &err);
-        CHECK(p && find(p, "addr", 0) < 0 && find(p, "route", 0) < 0 && find(p, "link-up", 0) >= 0,
-              "bridge without an address: just the link (%s)", err.msg);
+        CHECK(p && find(p, "addr", 0) < 0 && find(p, "route", 0) < 0 && find(p, "link-up", 0) >= 0 &&
+                      find(p, "lease", 0) < 0,
+              "bridge without an address: just the link, nothing claimed (%s)", err.msg);
         if (p)
                 dc_plan_free(p);
 
