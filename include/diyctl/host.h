@@ -6,6 +6,8 @@
  *     ipv6_pool = "fd88::/48";      # and a /64 of this one with network.ipv6
  *   };
  *   state_dir = "/run/diyctl";      # root's containers' state directories
+ *   log_max_size = "10M";           # a detached container's log is rotated at
+ *                                   # this size (one earlier file kept); "0": never
  *
  * A missing file means the defaults above. Unknown keys are errors, reported
  * as FILE:LINE: KEY: message. DIYCTL_HOST_CONF names another file (tests). */
@@ -21,6 +23,8 @@
 /* Size of one container's subnet carved from the pools. */
 #define DC_NAT_SUBNET4_LEN 30
 #define DC_NAT_SUBNET6_LEN 64
+/* A detached container's log is rotated when it reaches this size. */
+#define DC_LOG_MAX_SIZE_DEFAULT (10ull << 20)
 
 enum dc_firewall { DC_FW_IPTABLES = 0, DC_FW_NFTABLES };
 
@@ -30,6 +34,7 @@ struct dc_host_conf {
         char *nat_pool4;        /* "A.B.C.D/N", host bits zero */
         char *nat_pool6;        /* "X::/N", host bits zero */
         char *state_dir;        /* absolute, normalized; NULL: /run/diyctl */
+        unsigned long long log_max_size; /* bytes; 0: the log is never rotated */
 };
 
 /* Read the host config: path, else $DIYCTL_HOST_CONF, else DC_HOST_CONF_PATH.

@@ -32,6 +32,7 @@ struct dc_plan {
         unsigned namespaces;    /* DC_NS_* */
         bool terminal;          /* give the process a pty */
         bool init;              /* minimal init as PID 1 */
+        unsigned long long log_max_size; /* detached: rotate STATE/log at this size; 0 never */
         struct dc_step *steps;
         size_t n;
 };

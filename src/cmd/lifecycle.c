@@ -469,15 +469,17 @@ int dc_cmd_status(int argc, char **argv)
 }
 
 /* Where the last N lines of FD begin (a last line without its newline is a
- * line too). */
-static off_t tail_offset(int fd, long long n)
+ * line too); *FOUND: how many lines that is (fewer than N in a short file). */
+static off_t tail_offset(int fd, long long n, long long *found)
 {
         struct stat sb;
+        *found = 0;
         if (fstat(fd, &sb) < 0)
                 return 0;
         off_t end = sb.st_size;
         if (n == 0)
                 return end;
+        *found = n;
         char c;
         if (end > 0 && pread(fd, &c, 1, end - 1) == 1 && c == '\n')
                 end--; /* the newline of the last line */
@@ -493,7 +495,39 @@ static off_t tail_offset(int fd, long long n)
                                 return from + k + 1;
                 end = from;
         }
+        *found = sb.st_size > 0 ? seen + 1 : 0;
         return 0;
+}
+
+/* Copy FD from where it is to its end. */
+static void copy_out(int fd)
+{
+        char buf[65536];
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return;
+                dc_write_all(STDOUT_FILENO, buf, (size_t)n);
+        }
+}
+
+/* Has the log been rotated under FD (host.conf log_max_size) by the run we
+ * follow? Then FD's file is complete. Not when a new start of the name made
+ * a new log: its run is another. */
+static bool rotated(const char *root, const struct dc_state *st, const char *log, int fd)
+{
+        struct stat now, cur;
+        if (stat(log, &now) < 0 || fstat(fd, &cur) < 0 || (now.st_ino == cur.st_ino && now.st_dev == cur.st_dev))
+                return false;
+        struct dc_state again;
+        struct dc_error ignored;
+        if (dc_state_read(root, st->name, &again, &ignored) < 0)
+                return false;
+        bool same = same_run(&again, dc_kvs_get(&st->kv, "run"));
+        dc_state_free(&again);
+        return same;
 }
 
 int dc_cmd_logs(int argc, char **argv)
@@ -540,17 +574,28 @@ int dc_cmd_logs(int argc, char **argv)
                 dc_print_error(&err);
                 return 1;
         }
+        /* With log_max_size, the earlier part is in log.1 (one rotation back). */
         _cleanup_free_ char *log = dc_xasprintf("%s/log", st.dir);
+        _cleanup_free_ char *log1 = dc_xasprintf("%s/log.1", st.dir);
+        _cleanup_close_ int old = open(log1, O_RDONLY | O_CLOEXEC);
         _cleanup_close_ int fd = open(log, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 && old >= 0) /* between a rotation's rename and its new file */
+                fd = DC_TAKE_FD(old);
         if (fd < 0) {
                 fprintf(stderr, "diyctl: %s has no log (only detached containers have one)\n", st.name);
                 dc_state_free(&st);
                 return 1;
         }
-        if (tail >= 0 && lseek(fd, tail_offset(fd, tail), SEEK_SET) < 0) {
+        long long found = 0;
+        if (tail >= 0 && lseek(fd, tail_offset(fd, tail, &found), SEEK_SET) < 0) {
                 fprintf(stderr, "diyctl: %s: %s\n", log, strerror(errno));
                 dc_state_free(&st);
                 return 1;
+        }
+        if (old >= 0 && (tail < 0 || found < tail)) {
+                long long more;
+                if (tail < 0 || lseek(old, tail_offset(old, tail - found, &more), SEEK_SET) >= 0)
+                        copy_out(old);
         }
         char buf[65536];
         bool last = !follow; /* the end is known: read to the end once more */
@@ -564,6 +609,15 @@ int dc_cmd_logs(int argc, char **argv)
                         continue;
                 if (last)
                         break;
+                if (rotated(root, &st, log, fd)) {
+                        copy_out(fd); /* complete now: the launcher writes to the new one */
+                        int next = open(log, O_RDONLY | O_CLOEXEC);
+                        if (next >= 0) {
+                                close(fd);
+                                fd = next;
+                                continue;
+                        }
+                }
                 /* Its launcher is gone, or our log was removed (a new start of
                  * the name replaced it, stop or cleanup removed it; only once
                  * its launcher was gone): all of this run's output is in the

@@ -1,5 +1,5 @@
 /* /etc/diyctl/host.conf: host-wide settings (firewall backend, NAT pools,
- * root's state directory).
+ * root's state directory, the size at which detached logs are rotated).
  * Read with libconfig; every key optional, unknown keys are errors. */
 #include "diyctl/host.h"
 
@@ -28,6 +28,7 @@ struct dc_host_conf *dc_host_conf_new(void)
         h->firewall = DC_FW_IPTABLES;
         h->nat_pool4 = dc_xstrdup(DC_NAT_POOL4_DEFAULT);
         h->nat_pool6 = dc_xstrdup(DC_NAT_POOL6_DEFAULT);
+        h->log_max_size = DC_LOG_MAX_SIZE_DEFAULT;
         return h;
 }
 
@@ -113,6 +114,32 @@ static int get_state_dir(const char *file, const config_setting_t *s, struct dc_
         return 0;
 }
 
+/* log_max_size: "10M", "512K", an integer byte count, or 0 (never rotated).
+ * Below 4 KiB a rotation would split almost every line. */
+static int get_log_max_size(const char *file, const config_setting_t *s, struct dc_host_conf *h,
+                            struct dc_error *err)
+{
+        const char *key = "log_max_size";
+        unsigned long long v;
+        if (config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64) {
+                long long i = config_setting_get_int64(s);
+                if (i < 0)
+                        return key_err(err, file, s, key, "the size must not be negative, got %lld", i);
+                v = (unsigned long long)i;
+        } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+                const char *t = config_setting_get_string(s);
+                if (dc_parse_size(t, &v) < 0)
+                        return key_err(err, file, s, key, "%s is not a size, like \"10M\" (or 0: never rotate)", t);
+        } else {
+                return key_err(err, file, s, key, "expected a size like \"10M\" or an integer byte count");
+        }
+        if (v != 0 && v < 4096)
+                return key_err(err, file, s, key, "%llu bytes is too small: at least 4096 (\"4K\"), or 0 to never rotate",
+                               v);
+        h->log_max_size = v;
+        return 0;
+}
+
 /* One top-level setting: every error of it goes into ALL. */
 static void walk_one(config_setting_t *s, const char *file, struct dc_host_conf *h, struct dc_errs *all)
 {
@@ -120,6 +147,11 @@ static void walk_one(config_setting_t *s, const char *file, struct dc_host_conf 
         const char *name = config_setting_name(s);
         if (strcmp(name, "state_dir") == 0) {
                 if (get_state_dir(file, s, h, &one) < 0)
+                        dc_errs_add(all, &one);
+                return;
+        }
+        if (strcmp(name, "log_max_size") == 0) {
+                if (get_log_max_size(file, s, h, &one) < 0)
                         dc_errs_add(all, &one);
                 return;
         }
@@ -138,7 +170,7 @@ static void walk_one(config_setting_t *s, const char *file, struct dc_host_conf 
                 return;
         }
         if (strcmp(name, "nat") != 0) {
-                key_err(&one, file, s, name, "unknown key (known: firewall, nat, state_dir)");
+                key_err(&one, file, s, name, "unknown key (known: firewall, log_max_size, nat, state_dir)");
                 dc_errs_add(all, &one);
                 return;
         }

@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -441,6 +442,113 @@ static int lock_upper(const struct dc_plan *plan, int *fd, struct dc_error *err)
         return 0;
 }
 
+/* Detached: the container's output goes to STATE/log, input from /dev/null.
+ * With a size cap (host.conf log_max_size) the container writes into a pipe
+ * and the launcher copies it to the log, renaming a full log to log.1 (the
+ * earlier log.1 goes) and starting a new one: /run is memory, and a chatty
+ * service must not fill it. The launcher's own messages (and its helpers')
+ * go straight to the current log. */
+struct logpump {
+        const char *dir;
+        int file;        /* the current log; also our stdout and stderr */
+        int in;          /* the pipe's read end (nonblocking), -1: no cap or all writers gone */
+        int out;         /* its write end, until the first process has it */
+        unsigned long long max, size;
+};
+
+static int open_log(const char *dir, int flags, struct dc_error *err)
+{
+        _cleanup_free_ char *log = dc_xasprintf("%s/log", dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | flags, 0600);
+        if (fd < 0)
+                return dc_err(err, errno, "%s: %s", log, strerror(errno));
+        return fd;
+}
+
+static int redirect_output(const struct dc_plan *plan, struct logpump *lp, struct dc_error *err)
+{
+        int fd = open_log(plan->state_dir, 0, err);
+        if (fd < 0)
+                return fd;
+        lp->file = fd;
+        lp->dir = plan->state_dir;
+        lp->max = plan->log_max_size;
+        struct stat sb;
+        lp->size = fstat(fd, &sb) == 0 ? (unsigned long long)sb.st_size : 0;
+        _cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0)
+                return dc_err(err, errno, "/dev/null: %s", strerror(errno));
+        if (dup2(null, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
+                return dc_err(err, errno, "dup2: %s", strerror(errno));
+        if (!lp->max)
+                return 0;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return dc_err(err, errno, "pipe: %s", strerror(errno));
+        fcntl(p[0], F_SETFL, O_NONBLOCK);
+        lp->in = p[0];
+        lp->out = p[1];
+        return 0;
+}
+
+/* Around the spawn: the first process gets the pipe as stdout and stderr,
+ * we keep the log. */
+static void pump_hand_over(struct logpump *lp, bool before)
+{
+        if (lp->out < 0)
+                return;
+        int fd = before ? lp->out : lp->file;
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        if (!before) {
+                close(lp->out);
+                lp->out = -1;
+        }
+}
+
+/* A full log becomes log.1, and a new one is started. On failure the
+ * current one goes on (and is tried again after the next max bytes). */
+static void pump_rotate(struct logpump *lp)
+{
+        _cleanup_free_ char *log = dc_xasprintf("%s/log", lp->dir);
+        _cleanup_free_ char *old = dc_xasprintf("%s/log.1", lp->dir);
+        lp->size = 0;
+        if (rename(log, old) < 0)
+                return;
+        struct dc_error ignored;
+        int fd = open_log(lp->dir, O_TRUNC, &ignored);
+        if (fd < 0)
+                return; /* writes go on into log.1 */
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        close(lp->file);
+        lp->file = fd;
+}
+
+/* Copy what the pipe holds to the log (ALL: until it is empty, after the
+ * end; else a bounded amount, so signals are not kept waiting). */
+static void pump_io(struct logpump *lp, bool all)
+{
+        char buf[65536];
+        size_t chunk = lp->max < sizeof(buf) ? (size_t)lp->max : sizeof(buf);
+        for (int rounds = 0; lp->in >= 0 && (all || rounds < 16); rounds++) {
+                ssize_t n = read(lp->in, buf, chunk);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n <= 0) { /* every writer is gone */
+                        close(lp->in);
+                        lp->in = -1;
+                        return;
+                }
+                if (lp->size > 0 && lp->size + (unsigned long long)n > lp->max)
+                        pump_rotate(lp);
+                if (dc_write_all(lp->file, buf, (size_t)n) == 0)
+                        lp->size += (unsigned long long)n;
+        }
+}
+
 /* The grace time between the stop signal and SIGKILL: $DIYCTL_STOP_TIMEOUT
  * (whole seconds), else 10 s. A value that is not a number of seconds is
  * said and ignored: an empty or mistyped one must not mean "kill at once". */
@@ -462,7 +570,8 @@ static long long stop_timeout_ms(void)
 
 /* After exec: relay the terminal, forward signals, wait for the end. true
  * when it was asked to stop (a signal came), false when it ended on its own. */
-static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, long long grace, int *status_out)
+static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, struct logpump *lp, long long grace,
+                      int *status_out)
 {
         struct dc_pty_relay *relay = NULL;
         struct dc_error ignored;
@@ -482,7 +591,8 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, long long gr
                                 stop_sig = v;
                 }
         while (!exited) {
-                struct pollfd pf[3] = { { .fd = sfd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
+                struct pollfd pf[4] = { { .fd = sfd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 },
+                                        { .fd = lp->in, .events = POLLIN } };
                 if (relay)
                         dc_pty_relay_poll_fds(relay, &pf[1].fd, &pf[1].events, &pf[2].fd, &pf[2].events);
                 int timeout = -1;
@@ -490,7 +600,7 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, long long gr
                         long long left = kill_at - now_ms();
                         timeout = left < 0 ? 0 : (int)left;
                 }
-                int n = poll(pf, 3, timeout);
+                int n = poll(pf, 4, timeout);
                 if (n < 0 && errno != EINTR)
                         break;
                 if (kill_at >= 0 && now_ms() >= kill_at) {
@@ -501,6 +611,8 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, long long gr
                         continue;
                 if (relay && (pf[1].revents || pf[2].revents))
                         dc_pty_relay_io(relay, pf[1].revents, pf[2].revents); /* 1: hung up, the exit follows */
+                if (pf[3].revents)
+                        pump_io(lp, false);
                 if (!(pf[0].revents & POLLIN))
                         continue;
                 struct signalfd_siginfo si;
@@ -546,23 +658,11 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, long long gr
                 }
         }
         dc_pty_relay_finish(relay);
+        /* what it wrote last (its processes are gone with a pid namespace;
+         * without one, what a straggler writes later is not waited for) */
+        pump_io(lp, true);
         *status_out = status;
         return asked;
-}
-
-/* Detached: the container's output goes to STATE/log, input from /dev/null. */
-static int redirect_output(const struct dc_plan *plan, struct dc_error *err)
-{
-        _cleanup_free_ char *log = dc_xasprintf("%s/log", plan->state_dir);
-        _cleanup_close_ int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return dc_err(err, errno, "%s: %s", log, strerror(errno));
-        _cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null < 0)
-                return dc_err(err, errno, "/dev/null: %s", strerror(errno));
-        if (dup2(null, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
-                return dc_err(err, errno, "dup2: %s", strerror(errno));
-        return 0;
 }
 
 /* What list, status, stop and exec need to know, once the process runs.
@@ -688,6 +788,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 r = dc_err(err, errno, "signalfd: %s", strerror(errno));
 
         bool redirected = false;
+        struct logpump lp = { .file = -1, .in = -1, .out = -1 };
         _cleanup_close_ int upper_lock = -1;
         /* Host steps and the spawn, in plan order; child steps run in the child. */
         for (size_t i = 0; r == 0 && i < plan->n; i++) {
@@ -707,15 +808,17 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 /* Detached: output goes to the log once the state dir exists,
                  * before any process that could inherit the caller's stdout. */
                 if (opts && opts->detached && !redirected && ctx.journal) {
-                        if ((r = redirect_output(plan, err)) < 0)
+                        if ((r = redirect_output(plan, &lp, err)) < 0)
                                 break;
                         redirected = true;
                 }
                 if (s->ops->side == DC_SIDE_SPAWN && dc_fault_is("start:slow"))
                         sleep(1); /* tests: a start that takes its time (stop while starting) */
-                if (s->ops->side == DC_SIDE_SPAWN)
+                if (s->ops->side == DC_SIDE_SPAWN) {
+                        pump_hand_over(&lp, true);
                         r = spawn(&ctx, s, &sync, err);
-                else
+                        pump_hand_over(&lp, false);
+                } else
                         r = s->ops->apply(s, &ctx, err);
                 if (r == 0 && strcmp(s->ops->kind, "statedir") == 0)
                         r = lock_upper(plan, &upper_lock, err);
@@ -778,7 +881,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
         int status = 0;
         bool keep_record = false;
         if (r == 0) {
-                bool asked = supervise(&ctx, sfd, master, grace, &status);
+                bool asked = supervise(&ctx, sfd, master, &lp, grace, &status);
                 master = -1;
                 *exit_code = status_code(status);
                 /* killed by SIGKILL: itself, or under the init its command
@@ -828,6 +931,12 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
         if (ctx.lock_fd >= 0)
                 close(ctx.lock_fd);
         dc_cgroup_after_spawn(&ctx, true, &(struct dc_error){ 0 }); /* its fds, if the spawn never came */
+        if (lp.in >= 0)
+                close(lp.in);
+        if (lp.out >= 0)
+                close(lp.out);
+        if (lp.file >= 0)
+                close(lp.file);
         dc_strv_free(&ctx.cgroup_dirs);
         dc_strv_free(&ctx.cgroup_hierarchies);
         dc_kvs_free(&ctx.vars);

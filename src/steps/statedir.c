@@ -14,9 +14,9 @@
 #include "steps.h"
 
 /* Files the state directory may hold; undo removes exactly these. */
-static const char *const state_files[] = { "journal", "status", "status.tmp", "log", "resolv.conf", "lock" };
+static const char *const state_files[] = { "journal", "status", "status.tmp", "log", "log.1", "resolv.conf", "lock" };
 /* What an exited container's record keeps of them (dc_statedir_retire). */
-static const char *const record_files[] = { "log", "status" };
+static const char *const record_files[] = { "log", "log.1", "status" };
 
 /* Take the lock of an existing or new state dir. 0 with *fd set, -EBUSY when
  * another launcher holds it. */

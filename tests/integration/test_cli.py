@@ -236,7 +236,7 @@ def test_check_host_config(t):
     p = t.diyctl("check", "--json", "--host", conf)
     res = json.loads(p.stdout)
     t.eq(res[0]["errors"], ['/etc/diyctl/host.conf:1: firewall: pf is not a firewall backend ("iptables" or "nftables")',
-                            "/etc/diyctl/host.conf:2: bogus: unknown key (known: firewall, nat, state_dir)"],
+                            "/etc/diyctl/host.conf:2: bogus: unknown key (known: firewall, log_max_size, nat, state_dir)"],
          "every bad host.conf key, once")
     t.eq(res[1]["errors"], ["%s: not checked: the host config has errors (above)" % conf],
          "a config file is not blamed for the host's errors")

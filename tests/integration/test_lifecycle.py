@@ -785,6 +785,58 @@ def test_stop_leaves_a_newer_run_alone(t):
     t.diyctl("stop", "job", check=True)
 
 
+def _lines(a, b):
+    return "".join("line %04d %s\n" % (i, "x" * 40) for i in range(a, b + 1))
+
+
+def test_logs_rotated_at_log_max_size(t):
+    """host.conf log_max_size: a full log becomes log.1 (the older one goes),
+    no file outgrows the cap, nothing between them is lost, and logs reads
+    across the two, with -n and with -f."""
+    t.host_conf('log_max_size = "8K";\n')
+    burst = 'i=1; while [ $i -le 1000 ]; do printf "line %04d %s\\n" $i ' + "x" * 40 + '; i=$((i+1)); done'
+    conf = conf_for(t, name="chatty", script=burst + "; exit 0")
+    t.diyctl("start", "-d", conf, check=True)
+    t.wait_for(lambda: status_any(t, "chatty").get("state") == "exited", timeout=30, msg="the job ended")
+    log, log1 = "/run/diyctl/chatty/log", "/run/diyctl/chatty/log.1"
+    t.ok(os.path.exists(log1), "the log was rotated (log.1 is there)")
+    sizes = (os.path.getsize(log1), os.path.getsize(log))
+    t.ok(0 < sizes[0] <= 8192 and 0 < sizes[1] <= 8192, "no file outgrows 8 KiB: %r" % (sizes,))
+    kept = open(log1).read() + open(log).read()
+    first = int(kept[5:9])
+    t.eq(kept, _lines(first, 1000), "log.1 then log: the last lines, none lost or doubled at the seams")
+    t.ok(first > 1 and len(kept) > 8192, "older lines are gone, more than one file's worth is kept")
+    t.eq(t.diyctl("logs", "chatty", check=True).stdout, kept, "logs prints log.1, then log")
+    t.eq(t.diyctl("logs", "-n", "2", "chatty", check=True).stdout, _lines(999, 1000), "-n 2")
+    in_log = open(log).read().count("\n")
+    n = in_log + 3
+    t.eq(t.diyctl("logs", "-n", str(n), "chatty", check=True).stdout, _lines(1001 - n, 1000),
+         "-n reaching back into log.1")
+    t.eq(t.diyctl("logs", "-n", "100000", "chatty", check=True).stdout, kept, "-n more than kept: all kept")
+    t.diyctl("cleanup", "chatty", check=True)
+    t.ok(not os.path.exists("/run/diyctl/chatty"), "cleanup removes both files with the record")
+
+    # logs -f, started before the output, sees every line across rotations
+    slow = ('sleep 1; i=1; while [ $i -le 600 ]; do printf "line %04d %s\\n" $i ' + "x" * 40 +
+            '; i=$((i+1)); [ $((i % 20)) = 0 ] && sleep 0.05; done; exit 0')
+    conf = conf_for(t, name="chatty", script=slow)
+    t.diyctl("start", "-d", conf, check=True)
+    out = t.diyctl("logs", "-f", "chatty", check=True, timeout=60).stdout
+    t.eq(out, _lines(1, 600), "logs -f followed every line through the rotations")
+    t.ok(os.path.exists(log1), "(and the log was rotated meanwhile)")
+    t.diyctl("cleanup", "chatty", check=True)
+
+    # 0: never rotated; the container writes the file itself
+    t.host_conf('log_max_size = 0;\n')
+    conf = conf_for(t, name="chatty", script=burst + "; sleep 60")
+    t.diyctl("start", "-d", conf, check=True)
+    t.defer(t.diyctl, "stop", "-t", "1", "chatty")
+    t.wait_for(lambda: "line 1000" in t.diyctl("logs", "chatty").stdout, msg="all written")
+    t.ok(not os.path.exists(log1), "log_max_size = 0: no rotation")
+    t.eq(os.readlink("/proc/%d/fd/1" % status(t, "chatty")["pid"]), log, "its stdout is the log itself")
+    t.diyctl("stop", "-t", "1", "chatty", check=True)
+
+
 def test_logs_follow_ends_with_its_run(t):
     # logs -f follows one run's log: when the next start of the name replaces
     # the record, it ends (it used to wait, on the old log, for the new run)

@@ -230,7 +230,23 @@ static void test_host_conf(void)
         CHECK(r0 == 0, "empty host.conf");
         CHECK(h && h->firewall == DC_FW_IPTABLES, "default backend iptables");
         CHECK(h && strcmp(h->nat_pool4, "10.88.0.0/16") == 0 && strcmp(h->nat_pool6, "fd88::/48") == 0, "default pools");
+        CHECK(h && h->log_max_size == 10ull << 20, "logs rotated at 10 MiB by default");
         dc_host_conf_free(h);
+
+        static const struct {
+                const char *text;
+                unsigned long long want;
+        } sizes[] = { { "log_max_size = \"64K\";\n", 64ull << 10 }, { "log_max_size = 1048576;\n", 1ull << 20 },
+                      { "log_max_size = 0;\n", 0 }, { "log_max_size = \"0\";\n", 0 },
+                      { "log_max_size = \"2GiB\";\n", 2ull << 30 } };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(sizes); i++) {
+                h = NULL;
+                r0 = dc_host_conf_load_string(sizes[i].text, "/h.conf", &h, &err);
+                CHECK(r0 == 0 && h && h->log_max_size == sizes[i].want, "log_max_size %zu (%s)", i,
+                      r0 < 0 ? err.msg : "");
+                if (h)
+                        dc_host_conf_free(h);
+        }
 
         r0 = dc_host_conf_load_string("firewall = \"nftables\";\nnat = { ipv4_pool = \"10.99.0.0/20\"; ipv6_pool = "
                                       "\"fd99:1::/56\"; };\n",
@@ -268,12 +284,16 @@ static void test_host_conf(void)
                 { "state_dir = \"/run/../etc\";\n", "/h.conf:1: state_dir: /run/../etc is not" },
                 { "state_dir = \"/run/x/\";\n", "/h.conf:1: state_dir: /run/x/ is not" },
                 { "state_dir = 5;\n", "/h.conf:1: state_dir: expected a string" },
+                { "log_max_size = \"10X\";\n", "/h.conf:1: log_max_size: 10X is not a size, like \"10M\"" },
+                { "log_max_size = -1;\n", "/h.conf:1: log_max_size: the size must not be negative, got -1" },
+                { "log_max_size = \"1K\";\n", "/h.conf:1: log_max_size: 1024 bytes is too small: at least 4096" },
+                { "\nlog_max_size = true;\n", "/h.conf:2: log_max_size: expected a size like \"10M\"" },
                 /* every bad key, one a line, inside nat too */
                 { "nat = { ipv4_pool = \"x\"; bogus = 1; };\n",
                   "/h.conf:1: nat.ipv4_pool: x is not an IPv4 prefix like 10.88.0.0/16\n/h.conf:1: nat.bogus: unknown key" },
                 { "firewall = \"pf\";\nbogus = 1;\nstate_dir = \"x\";\n",
                   "/h.conf:1: firewall: pf is not a firewall backend (\"iptables\" or \"nftables\")\n"
-                  "/h.conf:2: bogus: unknown key (known: firewall, nat, state_dir)\n/h.conf:3: state_dir: x is not" },
+                  "/h.conf:2: bogus: unknown key (known: firewall, log_max_size, nat, state_dir)\n/h.conf:3: state_dir: x is not" },
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 h = NULL;
