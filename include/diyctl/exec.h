@@ -44,6 +44,7 @@ struct dc_exec_ctx {
         pid_t holder_pid;
         int holder_fd;
         int launcher_sync;       /* the launcher's end of the sync socket, once spawned */
+        char *nsids;             /* DC_MSG_NSIDS's text, or NULL */
         /* child side */
         int sync_fd;             /* socketpair end: launcher <-> first process */
         int root_fd;             /* O_PATH fd of the prepared rootfs (before pivot_root) */
@@ -118,6 +119,9 @@ enum {
                                  * SCM_RIGHTS; the child writes "0" to it (joins it) */
         DC_MSG_FILTER = 'F',    /* launcher -> child, after "go" when dc_exec_sends_filter: the
                                  * compiled seccomp filter in SCM_RIGHTS (none: compile it) */
+        DC_MSG_NSIDS = 'N',     /* child -> launcher, with an init in a user namespace, before the
+                                 * init starts: "mnt=INODE uts=INODE ...", its namespaces (the
+                                 * status keeps them as "nsids" for exec; see src/cmd/exec.c) */
 };
 int dc_send_msg(int fd, char type, const void *data, size_t len, int pass_fd);
 /* Whether the launcher compiles the container process's seccomp filter and

@@ -67,27 +67,65 @@ struct exec_opts {
         bool interactive;    /* -i: with -t, stdin must be a terminal */
 };
 
+/* Is our namespace NAME (for pid and time: the one our children get) the
+ * one the launcher recorded as the container's NAME in NSIDS ("mnt=INODE
+ * uts=INODE ...")? PROC: the host's /proc, opened before any join. true when
+ * none was recorded. */
+static bool ns_as_recorded(int proc, const char *name, const char *nsids)
+{
+        _cleanup_free_ char *want = dc_xasprintf(" %s=", name);
+        _cleanup_free_ char *padded = dc_xasprintf(" %s", nsids);
+        const char *at = strstr(padded, want);
+        if (!at)
+                return true;
+        unsigned long long ino = strtoull(at + strlen(want), NULL, 10);
+        bool children = strcmp(name, "pid") == 0 || strcmp(name, "time") == 0;
+        _cleanup_free_ char *path = dc_xasprintf("thread-self/ns/%s%s", name, children ? "_for_children" : "");
+        struct stat sb;
+        return fstatat(proc, path, &sb, 0) == 0 && (unsigned long long)sb.st_ino == ino;
+}
+
 /* Joining through the init itself is refused to a rootless caller: it
  * never exec'd in the container's user namespace, and it is not dumpable,
  * so the kernel counts it as the host's. Its command (which exec'd there)
  * has the same namespaces, unless it made others for itself (unshare, with
- * CAP_SYS_ADMIN in its user namespace): then exec joins those. true when
- * FLAGS are joined through it. */
-static bool join_through_child(pid_t init, int flags)
+ * CAP_SYS_ADMIN in its user namespace): the launcher recorded the
+ * container's (NSIDS, from the status; NULL from an older launcher), and
+ * another is refused. 0 when FLAGS are joined through it, else -errno with
+ * ERR. */
+static int join_through_child(pid_t init, int flags, const char *nsids, struct dc_error *err)
 {
         _cleanup_free_ char *path = dc_xasprintf("/proc/%d/task/%d/children", (int)init, (int)init);
         _cleanup_free_ char *text = NULL;
-        if (dc_read_file(path, 4096, &text) < 0)
-                return false;
-        int child = atoi(text);
+        int child = dc_read_file(path, 4096, &text) >= 0 ? atoi(text) : 0;
         if (child <= 0)
-                return false;
+                return dc_err(err, EPERM, "the init's command is gone");
         _cleanup_close_ int fd = (int)syscall(SYS_pidfd_open, child, 0);
         /* still the init's child once open: not a pid reused meanwhile */
         _cleanup_free_ char *again = NULL;
         if (fd < 0 || dc_read_file(path, 4096, &again) < 0 || atoi(again) != child)
-                return false;
-        return setns(fd, flags) == 0;
+                return dc_err(err, EPERM, "the init's command is gone");
+        _cleanup_close_ int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (proc < 0)
+                return dc_err(err, errno, "/proc: %s", strerror(errno));
+        if (setns(fd, flags) < 0)
+                return dc_err(err, errno, "%s", strerror(errno));
+        /* Where we are now is what counts (the command could change its
+         * namespaces between a look at them and the join). The caller
+         * exits on an error: what it joined goes with it. */
+        static const struct {
+                int flag;
+                const char *name;
+        } ns[] = { { CLONE_NEWNS, "mnt" },   { CLONE_NEWUTS, "uts" },       { CLONE_NEWIPC, "ipc" },
+                   { CLONE_NEWNET, "net" },  { CLONE_NEWPID, "pid" },       { CLONE_NEWUSER, "user" },
+                   { CLONE_NEWCGROUP, "cgroup" }, { CLONE_NEWTIME, "time" } };
+        for (size_t i = 0; nsids && i < DC_ARRAY_SIZE(ns); i++)
+                if ((flags & ns[i].flag) && !ns_as_recorded(proc, ns[i].name, nsids))
+                        return dc_err(err, EPERM,
+                                      "the container's command (pid %d) has a %s namespace of its own, not the "
+                                      "container's, and a rootless exec can enter the container only through it",
+                                      child, ns[i].name);
+        return 0;
 }
 
 struct inner {
@@ -505,9 +543,14 @@ int dc_cmd_exec(int argc, char **argv)
                         }
                 }
                 int flags = ns_flags(dc_kvs_get(&st.kv, "namespaces"));
-                if (setns(pidfd, flags) < 0 && !(errno == EPERM && join_through_child(st.pid, flags))) {
-                        dc_err(&err, EPERM, "cannot join the namespaces of %s: %s", name, strerror(EPERM));
-                        inner_fail(&in, 125, &err);
+                if (setns(pidfd, flags) < 0) {
+                        int e = errno;
+                        struct dc_error why = { 0 };
+                        if (e != EPERM || join_through_child(st.pid, flags, dc_kvs_get(&st.kv, "nsids"), &why) < 0) {
+                                dc_err(&err, e, "cannot join the namespaces of %s: %s", name,
+                                       why.msg[0] ? why.msg : strerror(e));
+                                inner_fail(&in, 125, &err);
+                        }
                 }
                 /* A pid namespace applies to children: the command runs in one. */
                 int alive[2];

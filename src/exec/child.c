@@ -256,6 +256,25 @@ const struct dc_step_ops dc_wait_launcher_ops = {
         .describe = wait_launcher_describe,
 };
 
+/* Our namespaces, for the launcher's status: a rootless exec joins them
+ * through the init's command (the init is not dumpable), and must know they
+ * are still the container's (src/cmd/exec.c). We are in all of them now. */
+static void send_nsids(struct dc_exec_ctx *ctx)
+{
+        static const char *const names[] = { "mnt", "uts", "ipc", "net", "pid", "user", "cgroup", "time" };
+        char text[256];
+        size_t len = 0;
+        for (size_t i = 0; i < DC_ARRAY_SIZE(names); i++) {
+                char path[32];
+                struct stat sb;
+                snprintf(path, sizeof(path), "/proc/self/ns/%s", names[i]);
+                if (stat(path, &sb) == 0)
+                        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s=%llu", len ? " " : "",
+                                                names[i], (unsigned long long)sb.st_ino);
+        }
+        dc_send_msg(ctx->sync_fd, DC_MSG_NSIDS, text, len + 1, -1);
+}
+
 void dc_child_main(struct dc_exec_ctx *ctx)
 {
         struct dc_error err = { 0 };
@@ -346,6 +365,8 @@ void dc_child_main(struct dc_exec_ctx *ctx)
         if (dc_streq(dc_kvs_get(&exec_step->args, "terminal"), "1") && open_pty(ctx, &c.pty_slave, &err) < 0)
                 fail(ctx, 125, &err);
         if (dc_streq(dc_kvs_get(&exec_step->args, "init"), "1")) {
+                if (p->namespaces & DC_NS_USER)
+                        send_nsids(ctx);
                 int fds[] = { ctx->sync_fd, c.pty_slave };
                 dc_init_run(run_command, &c, fds, c.pty_slave >= 0 ? 2 : 1);
         }

@@ -349,7 +349,8 @@ static int died_in_setup(struct dc_error *err)
         return dc_err(err, ECHILD, "the container's first process died during its setup (killed, or out of memory?)");
 }
 
-static enum child_said child_message(int sync, int *pty, int *exit_code, int *r, struct dc_error *err)
+static enum child_said child_message(int sync, int *pty, char **nsids, int *exit_code, int *r,
+                                     struct dc_error *err)
 {
         char type = 0;
         struct {
@@ -383,6 +384,12 @@ static enum child_said child_message(int sync, int *pty, int *exit_code, int *r,
         }
         if (fd >= 0)
                 close(fd);
+        if (type == DC_MSG_NSIDS && nsids && n > 0) {
+                ((char *)&m)[n] = 0;
+                free(*nsids);
+                *nsids = dc_xstrdup((const char *)&m);
+                return CHILD_OTHER;
+        }
         if (type != DC_MSG_ERROR || n < (int)sizeof(int))
                 return CHILD_OTHER;
         ((char *)&m)[n] = 0;
@@ -401,7 +408,7 @@ static int child_failed(int sync, int *exit_code, struct dc_error *err)
                 return 0;
         struct dc_error e = { 0 };
         int r = 0, code = 0;
-        enum child_said said = child_message(sync, NULL, &code, &r, &e);
+        enum child_said said = child_message(sync, NULL, NULL, &code, &r, &e);
         if (said == CHILD_OTHER)
                 return 0;
         /* the end of the socket before "go": it died (it cannot have exec'd) */
@@ -698,6 +705,8 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
                 dc_kvs_addf(&kv, "started", "%lld", ctx->started);
         }
         dc_kvs_add(&kv, "detached", opts && opts->detached ? "1" : "0");
+        if (ctx->nsids && !ended)
+                dc_kvs_add(&kv, "nsids", ctx->nsids);
         dc_kvs_add(&kv, "terminal", plan->terminal ? "1" : "0");
         dc_kvs_add(&kv, "init", plan->init ? "1" : "0");
         if (!ended)
@@ -841,7 +850,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 if (go == 0 && dc_exec_sends_filter(plan, &fcaps))
                         send_filter(sync, fcaps);
                 enum child_said said;
-                while ((said = child_message(sync, &master, exit_code, &r, err)) == CHILD_OTHER)
+                while ((said = child_message(sync, &master, &ctx.nsids, exit_code, &r, err)) == CHILD_OTHER)
                         ;
                 /* the end of the socket: it exec'd (the socket closed with it) */
                 if (said == CHILD_EOF && r == 0 && go < 0)
@@ -937,6 +946,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 close(lp.out);
         if (lp.file >= 0)
                 close(lp.file);
+        free(ctx.nsids);
         dc_strv_free(&ctx.cgroup_dirs);
         dc_strv_free(&ctx.cgroup_hierarchies);
         dc_kvs_free(&ctx.vars);

@@ -6,6 +6,9 @@
  *   dc-probe write PATH    try to create/append PATH; print {"ok":true} or
  *                          {"ok":false,"errno":N,"error":"..."}; exit 0
  *   dc-probe sleep SECS    sleep (fractions allowed), exit 0
+ *   dc-probe own-uts NAME SECS
+ *                          move to a uts namespace of its own named NAME
+ *                          (needs CAP_SYS_ADMIN), say "own-uts", sleep SECS
  *   dc-probe try ATTEMPT   an escape attempt (probe_escape.c), reported as JSON
  *
  * Built statically (the test rootfs is busybox only, with no libc), plain
@@ -17,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -795,7 +799,8 @@ static void usage(void)
         fputs("usage: dc-probe [ARGS...]          print a JSON report\n"
               "       dc-probe exit N\n"
               "       dc-probe write PATH\n"
-              "       dc-probe sleep SECONDS\n",
+              "       dc-probe sleep SECONDS\n"
+              "       dc-probe own-uts NAME SECONDS\n",
               stderr);
 }
 
@@ -831,6 +836,19 @@ int main(int argc, char **argv)
                         return 2;
                 }
                 return cmd_sleep(argv[2]);
+        }
+        if (argc >= 2 && strcmp(argv[1], "own-uts") == 0) {
+                if (argc != 4) {
+                        usage();
+                        return 2;
+                }
+                if (unshare(CLONE_NEWUTS) < 0 || sethostname(argv[2], strlen(argv[2])) < 0) {
+                        printf("own-uts failed: %s\n", strerror(errno));
+                        return 1;
+                }
+                printf("own-uts\n");
+                fflush(stdout);
+                return cmd_sleep(argv[3]);
         }
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
                 usage();

@@ -103,6 +103,19 @@ def test_rootless_detached_lifecycle(t):
     out = as_user(t, pw, xdg, "exec", "rld", "/bin/sh", "-c", "id -u; cat /proc/1/comm", check=True).stdout
     t.eq(out.split(), ["0", "diyctl-init"], "rootless exec with process.init: in the container, beside its init")
     as_user(t, pw, xdg, "stop", "rld", check=True)
+    # exec enters through the init's command: one that made a namespace of
+    # its own (here uts, with CAP_SYS_ADMIN in the container) is not the
+    # container, and exec says so instead of joining it
+    as_user(t, pw, xdg, "start", "-d", conf, "--set", "process.init=true", "--set", "hostname=rld",
+            "--set", 'security={capabilities={add=["SYS_ADMIN"];}; seccomp="unconfined";}',
+            "--set", 'process.args=["/bin/dc-probe","own-uts","elsewhere","60"]', check=True)
+    t.wait_for(lambda: "own-uts" in as_user(t, pw, xdg, "logs", "rld").stdout, msg="the command has its own uts")
+    t.contains(as_user(t, pw, xdg, "logs", "rld").stdout, "own-uts\n", "(its unshare worked)")
+    p = as_user(t, pw, xdg, "exec", "rld", "hostname")
+    t.eq(p.returncode, 125, "exec refuses to join the command's own namespaces")
+    t.contains(p.stderr, "has a uts namespace of its own, not the container's", "and says which one")
+    t.ok("elsewhere" not in p.stdout, "nothing ran in the command's namespace")
+    as_user(t, pw, xdg, "stop", "-t", "1", "rld", check=True)
     # one that ends on its own leaves its record in the user's runtime dir
     as_user(t, pw, xdg, "start", "-d", conf, "--set", 'process.args=["/bin/sh","-c","echo bye; exit 2"]', check=True)
     t.wait_for(lambda: '"state":"exited"' in as_user(t, pw, xdg, "status", "--json", "rld").stdout, timeout=20,
