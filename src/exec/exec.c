@@ -549,10 +549,21 @@ static void pump_io(struct logpump *lp, bool all)
                         lp->in = -1;
                         return;
                 }
-                if (lp->size > 0 && lp->size + (unsigned long long)n > lp->max)
-                        pump_rotate(lp);
-                if (dc_write_all(lp->file, buf, (size_t)n) == 0)
-                        lp->size += (unsigned long long)n;
+                size_t from = 0, len = (size_t)n;
+                if (lp->size + len > lp->max) {
+                        /* the lines that still fit end this log; the next
+                         * begins with a line (unless none fits) */
+                        size_t room = lp->max > lp->size ? (size_t)(lp->max - lp->size) : 0;
+                        const char *nl = room ? memrchr(buf, '\n', room < len ? room : len) : NULL;
+                        if (nl) {
+                                from = (size_t)(nl - buf) + 1;
+                                dc_write_all(lp->file, buf, from);
+                        }
+                        if (lp->size > 0 || from > 0)
+                                pump_rotate(lp);
+                }
+                if (dc_write_all(lp->file, buf + from, len - from) == 0)
+                        lp->size += (unsigned long long)(len - from);
         }
 }
 
