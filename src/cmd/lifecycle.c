@@ -373,35 +373,53 @@ int dc_cmd_list(int argc, char **argv)
         collect(root, &v, &n);
         if (n > 1) /* v is NULL when there are none: no qsort(NULL, 0) */
                 qsort(v, n, sizeof(*v), by_name);
-        if (json)
+        if (json) {
                 fputs("[", stdout);
-        else
-                printf("%-20s %-11s %-8s %-9s %-18s %s\n", "NAME", "STATE", "PID", "UPTIME", "ADDRESSES", "CONFIG");
-        for (size_t i = 0; i < n; i++) {
-                if (json) {
+                for (size_t i = 0; i < n; i++) {
                         fputs(i ? "," : "", stdout);
                         print_state_json(&v[i], false);
-                } else {
-                        char addrs[128], state[32], pid[16], up[24];
-                        addresses(&v[i], addrs, sizeof(addrs));
-                        if (v[i].exited) {
-                                /* how it ended in the state, and no pid or uptime */
-                                snprintf(state, sizeof(state), "exited(%d)", v[i].exit_code);
-                                snprintf(pid, sizeof(pid), "-");
-                                snprintf(up, sizeof(up), "-");
-                        } else {
-                                snprintf(state, sizeof(state), "%s", state_word(&v[i]));
-                                /* none known yet (starting), or its launcher died before it had one */
-                                snprintf(pid, sizeof(pid), v[i].pid > 0 ? "%d" : "-", (int)v[i].pid);
-                                snprintf(up, sizeof(up), "%lld", uptime(&v[i]));
-                        }
-                        printf("%-20s %-11s %-8s %-9s %-18s %s\n", v[i].name, state, pid, up, addrs[0] ? addrs : "-",
-                               dc_kvs_get(&v[i].kv, "config") ? dc_kvs_get(&v[i].kv, "config") : "-");
+                        dc_state_free(&v[i]);
                 }
+                fputs("]\n", stdout);
+                free(v);
+                return 0;
+        }
+        /* Columns as wide as their longest entry (names up to 63
+         * characters, two addresses), so they stay aligned. */
+        struct row {
+                char addrs[128], state[32], pid[16], up[24];
+        } *rows = dc_xcalloc(n ? n : 1, sizeof(*rows));
+        int w_name = 4, w_state = 5, w_addrs = 9;
+        for (size_t i = 0; i < n; i++) {
+                struct row *r = &rows[i];
+                addresses(&v[i], r->addrs, sizeof(r->addrs));
+                if (!r->addrs[0])
+                        snprintf(r->addrs, sizeof(r->addrs), "-");
+                if (v[i].exited) {
+                        /* how it ended in the state, and no pid or uptime */
+                        snprintf(r->state, sizeof(r->state), "exited(%d)", v[i].exit_code);
+                        snprintf(r->pid, sizeof(r->pid), "-");
+                        snprintf(r->up, sizeof(r->up), "-");
+                } else {
+                        snprintf(r->state, sizeof(r->state), "%s", state_word(&v[i]));
+                        /* none known yet (starting), or its launcher died before it had one */
+                        snprintf(r->pid, sizeof(r->pid), v[i].pid > 0 ? "%d" : "-", (int)v[i].pid);
+                        snprintf(r->up, sizeof(r->up), "%lld", uptime(&v[i]));
+                }
+                w_name = (int)strlen(v[i].name) > w_name ? (int)strlen(v[i].name) : w_name;
+                w_state = (int)strlen(r->state) > w_state ? (int)strlen(r->state) : w_state;
+                w_addrs = (int)strlen(r->addrs) > w_addrs ? (int)strlen(r->addrs) : w_addrs;
+        }
+        printf("%-*s  %-*s  %-8s %-9s %-*s  %s\n", w_name, "NAME", w_state, "STATE", "PID", "UPTIME", w_addrs,
+               "ADDRESSES", "CONFIG");
+        for (size_t i = 0; i < n; i++) {
+                const struct row *r = &rows[i];
+                const char *cfg = dc_kvs_get(&v[i].kv, "config");
+                printf("%-*s  %-*s  %-8s %-9s %-*s  %s\n", w_name, v[i].name, w_state, r->state, r->pid, r->up,
+                       w_addrs, r->addrs, cfg ? cfg : "-");
                 dc_state_free(&v[i]);
         }
-        if (json)
-                fputs("]\n", stdout);
+        free(rows);
         free(v);
         return 0;
 }

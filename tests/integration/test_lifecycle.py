@@ -837,6 +837,22 @@ def test_logs_rotated_at_log_max_size(t):
     t.diyctl("stop", "-t", "1", "chatty", check=True)
 
 
+def test_list_columns_line_up(t):
+    # names may be 63 characters long: the columns widen to fit them
+    names = ["a", "a-rather-long-container-name-for-the-list-" + "x" * 20]
+    for n in names:
+        t.diyctl("start", "-d", conf_for(t, name=n), "--set", "name=" + json.dumps(n), check=True)
+        t.defer(t.diyctl, "stop", "-t", "1", n)
+    lines = t.diyctl("list", check=True).stdout.splitlines()
+    t.eq(len(lines), 3, "a header and two rows")
+    shown = "\n".join(lines)
+    t.eq(len({l.find(w) for l, w in zip(lines, ["STATE", "running", "running"])}), 1,
+         "STATE starts in one column on every line:\n" + shown)
+    t.eq(len({l.find(w) for l, w in zip(lines, ["CONFIG", "/", "/"])}), 1, "and so does CONFIG:\n" + shown)
+    for n in names:
+        t.diyctl("stop", "-t", "1", n, check=True)
+
+
 def test_logs_follow_ends_with_its_run(t):
     # logs -f follows one run's log: when the next start of the name replaces
     # the record, it ends (it used to wait, on the old log, for the new run)
