@@ -27,6 +27,7 @@
 
 #include "diyctl/exec.h"
 #include "diyctl/net.h"
+#include "diyctl/state.h"
 #include "diyctl/util.h"
 #include "net.h"
 #include "net/nl.h"
@@ -60,10 +61,23 @@ static void taken_add(struct taken *t, const struct dc_prefix *p, const char *le
         t->n++;
 }
 
-static char *taken_describe(const struct taken *t, size_t i)
+/* ", whose launcher is gone (diyctl cleanup NAME frees it)" when no
+ * launcher holds container NAME under ROOT: a start that died, or a launcher
+ * killed with -9, keeps its lease until its journal is undone. "" else. */
+static char *gone_note(const char *root, const char *name)
 {
-        if (t->lease[i])
-                return dc_xasprintf("the lease of container %s", t->lease[i]);
+        _cleanup_free_ char *dir = dc_xasprintf("%s/%s", root, name);
+        if (dc_state_locked(dir))
+                return dc_xstrdup("");
+        return dc_xasprintf(", whose launcher is gone (diyctl cleanup %s frees it)", name);
+}
+
+static char *taken_describe(const struct taken *t, const char *root, size_t i)
+{
+        if (t->lease[i]) {
+                _cleanup_free_ char *note = gone_note(root, t->lease[i]);
+                return dc_xasprintf("the lease of container %s%s", t->lease[i], note);
+        }
         return dc_nl_use_describe(t->use[i]);
 }
 
@@ -244,7 +258,7 @@ static int choose(const struct dc_kvs *a, int fam, const struct taken *t, struct
                 for (size_t i = 0; i < t->n; i++)
                         if (dc_prefix_overlaps(&net, &t->p[i])) {
                                 _cleanup_free_ char *o = dc_prefix_str(&t->p[i]);
-                                _cleanup_free_ char *what = taken_describe(t, i);
+                                _cleanup_free_ char *what = taken_describe(t, dc_kvs_get(a, "root"), i);
                                 return dc_err(err, EADDRINUSE, "%s: %s overlaps %s (%s): choose another address",
                                               origin ? origin : "network.address", addr_s, o, what);
                         }
@@ -262,14 +276,24 @@ static int choose(const struct dc_kvs *a, int fam, const struct taken *t, struct
         struct dc_prefix sub;
         int r = dc_pool_pick(&pool, (unsigned)len, t->p, t->n, &sub);
         if (r < 0) {
+                /* who holds it: a bridge claim with a wide prefix can take
+                 * a whole pool */
                 size_t leases = 0;
-                for (size_t i = 0; i < t->n; i++)
-                        if (t->lease[i] && dc_prefix_overlaps(&t->p[i], &pool))
-                                leases++;
+                char names[200] = "";
+                size_t used = 0;
+                for (size_t i = 0; i < t->n; i++) {
+                        if (!t->lease[i] || !dc_prefix_overlaps(&t->p[i], &pool))
+                                continue;
+                        if (leases++ < 4 && used < sizeof(names))
+                                used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+                                                         used ? ", " : ": ", t->lease[i]);
+                        else if (leases == 5 && used < sizeof(names))
+                                used += (size_t)snprintf(names + used, sizeof(names) - used, ", ...");
+                }
                 return dc_err(err, EADDRNOTAVAIL,
-                              "the NAT pool %s has no free /%lld left (%zu taken by containers, the rest by the "
+                              "the NAT pool %s has no free /%lld left (%zu taken by containers%s; the rest by the "
                               "host's addresses and routes); set nat.ipv%s_pool in /etc/diyctl/host.conf",
-                              pool_s, len, leases, f);
+                              pool_s, len, leases, names, f);
         }
         res->subnet = sub;
         dc_subnet_ends(&sub, &res->host, &res->container);
@@ -320,10 +344,11 @@ static int claim_apply(const struct dc_step *s, const char *root, const char *ho
         index_each(index, check_claim, &c);
         if (c.holder) {
                 int i = c.clash.family == AF_INET ? 0 : 1;
+                _cleanup_free_ char *note = gone_note(root, c.holder);
                 r = dc_err(err, EADDRINUSE,
-                           "%s: %s is already the address of container %s on bridge %s: give each container its own",
+                           "%s: %s is already the address of container %s%s on bridge %s: give each container its own",
                            origin[i] ? origin[i] : i == 0 ? "network.address" : "network.ipv6.address", addr[i],
-                           c.holder, bridge);
+                           c.holder, note, bridge);
                 free(c.holder);
                 return r;
         }

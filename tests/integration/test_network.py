@@ -454,7 +454,8 @@ def test_pool_from_host_conf(t):
          ["fd88:0:0:100::/64", "fd88:0:0:101::/64"], "IPv6 leases from the configured pool")
     p = t.diyctl("start", nat_conf(t, "q2", rootfs=rootfs))
     t.ok(p.returncode != 0, "a full pool is an error")
-    t.contains(p.stderr, "the NAT pool 10.88.64.0/29 has no free /30 left (2 taken by containers", "and says so")
+    t.contains(p.stderr, "the NAT pool 10.88.64.0/29 has no free /30 left (2 taken by containers: q0, q1; the rest",
+               "and says so, naming the holders")
     for i in range(2):
         stop(t, "q%d" % i)
     t.host_conf('nat = { ipv4_pool = "10.88.64.1/29"; };\n')
@@ -582,7 +583,8 @@ def test_bridge_address_held_by_one_container(t):
     t.wait_for(lambda: json.loads(t.diyctl("status", "--json", "three").stdout or "{}").get("state") == "dead",
                msg="the launcher is gone")
     p = t.diyctl("start", "-d", conf("four", "10.88.203.3/24"), timeout=60)
-    t.contains(p.stderr, "already the address of container three", "a dead holder's claim stands until cleanup")
+    t.contains(p.stderr, "already the address of container three, whose launcher is gone (diyctl cleanup three "
+               "frees it) on bridge br0", "a dead holder's claim stands until cleanup, and says so")
     t.diyctl("cleanup", "three", check=True)
     t.diyctl("start", "-d", conf("four", "10.88.203.3/24"), check=True, timeout=60)
     t.defer(t.diyctl, "stop", "-t", "2", "four", check=False)
