@@ -29,6 +29,16 @@ bool dc_name_valid(const char *name)
 }
 
 
+/* How many components PATH has ("/a/b/" and "/a//b" have two). */
+static size_t path_depth(const char *path)
+{
+        size_t n = 0;
+        for (const char *s = path; s && *s; s++)
+                if (*s != '/' && (s == path || s[-1] == '/'))
+                        n++;
+        return n;
+}
+
 static struct dc_step *add_step(struct dc_plan *p, const char *kind)
 {
         const struct dc_step_ops *ops = dc_step_find(kind);
@@ -314,8 +324,25 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         add_mount(p, "tmpfs", "/run", "nosuid,nodev", "mode=755");
         add_mount(p, "tmpfs", "/tmp", "nosuid,nodev", "mode=1777");
 
-        /* 6. Volumes, in the order given. */
+        /* 6. Volumes, parents before what is mounted inside them (by the
+         * depth of the target, then in the order given), as Docker sorts
+         * them: a volume on /data listed after one on /data/cache would
+         * otherwise hide it. */
+        size_t *order = dc_xcalloc(c->n_volumes ? c->n_volumes : 1, sizeof(*order));
+        size_t *depth = dc_xcalloc(c->n_volumes ? c->n_volumes : 1, sizeof(*depth));
         for (size_t i = 0; i < c->n_volumes; i++) {
+                _cleanup_free_ char *t = dc_path_normalize(c->volumes[i].target);
+                order[i] = i;
+                depth[i] = path_depth(t);
+        }
+        for (size_t i = 1; i < c->n_volumes; i++) /* insertion sort: stable, and lists are short */
+                for (size_t k = i; k > 0 && depth[order[k - 1]] > depth[order[k]]; k--) {
+                        size_t x = order[k];
+                        order[k] = order[k - 1];
+                        order[k - 1] = x;
+                }
+        for (size_t n = 0; n < c->n_volumes; n++) {
+                size_t i = order[n];
                 const struct dc_volume *v = &c->volumes[i];
                 _cleanup_free_ char *target = dc_path_normalize(v->target);
                 /* where the volume is written, for the first process's errors */
@@ -338,6 +365,8 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 if (v->readonly)
                         dc_kvs_add(&s->args, "readonly", "1");
         }
+        free(order);
+        free(depth);
         /* The container's resolv.conf, from the state dir (written before
          * the spawn: no wait for the launcher). */
         dc_plan_net_child(p, c);

@@ -499,8 +499,31 @@ static void test_user_maps(void)
         rmdir(dir);
 }
 
+/* Parents before what is mounted in them, else in the order given. */
+static void test_volume_order(void)
+{
+        struct dc_error err = { 0 };
+        struct dc_plan *p = plan_of("rootfs = { path = \"rootfs\"; };\n"
+                                    "volumes = ( { source = \"/v/c\"; target = \"/data/cache\"; },\n"
+                                    "            { type = \"tmpfs\"; target = \"/x//y/z/\"; },\n"
+                                    "            { source = \"/v/d\"; target = \"/data\"; },\n"
+                                    "            { source = \"/v/o\"; target = \"/opt\"; } );\n",
+                                    &err, false);
+        CHECK(p != NULL, "volumes plan (%s)", err.msg);
+        if (!p)
+                return;
+        int data = find_step(p, "bind", "target", "/data"), opt = find_step(p, "bind", "target", "/opt");
+        int cache = find_step(p, "bind", "target", "/data/cache"), xyz = find_step(p, "mount", "target", "/x/y/z");
+        CHECK(data > 0 && data < opt && opt < cache && cache < xyz,
+              "by depth, then as listed: /data, /opt, /data/cache, /x/y/z (%d %d %d %d)", data, opt, cache, xyz);
+        CHECK_STREQ(dc_kvs_get(&p->steps[cache].args, "origin"), "/srv/ct/t.conf:2: volumes[0].target",
+                    "each keeps its own key for errors");
+        dc_plan_free(p);
+}
+
 int main(void)
 {
+        test_volume_order();
         test_user_maps();
         test_basic_plan();
         test_resolv_before_the_spawn();
