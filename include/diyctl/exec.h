@@ -132,8 +132,22 @@ bool dc_exec_sends_filter(const struct dc_plan *plan, uint64_t *caps);
 int dc_recv_msg(int fd, char *type, void *buf, size_t cap, int *recv_fd);
 
 /* Process identity inside the container (src/exec/user.c), run after
- * pivot_root so names come from the rootfs's own /etc/passwd and /etc/group. */
-int dc_resolve_user(const char *spec, const char *origin, uid_t *uid, gid_t *gid, struct dc_error *err);
+ * pivot_root so names come from the rootfs's own /etc/passwd and /etc/group.
+ * A user found in passwd (by name or uid) without an explicit group also
+ * gets the groups of /etc/group that list it, as initgroups(3), Docker and
+ * nspawn give them. */
+#define DC_MAX_GROUPS 64
+struct dc_ids {
+        uid_t uid;
+        gid_t gid;
+        gid_t groups[DC_MAX_GROUPS]; /* supplementary */
+        size_t n_groups;
+};
+int dc_resolve_user(const char *spec, const char *origin, struct dc_ids *ids, struct dc_error *err);
+/* Become IDS: groups, gid, uid. In a user namespace (USERNS) whose
+ * setgroups is denied (mapped without a helper) the groups stay empty. 0 or
+ * -errno (EINVAL: an id is not mapped). */
+int dc_become(const struct dc_ids *ids, bool userns);
 /* args[0] found like a shell would, in path_env (NULL: a standard PATH). */
 char *dc_find_program(const char *name, const char *path_env);
 /* Default dispositions, nothing blocked: what a fresh process expects. */

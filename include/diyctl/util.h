@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #define DC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* The PATH Docker gives a container whose image sets none; also where a
+ * command is looked up when its environment has no PATH. */
+#define DC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static inline void dc_freep(void *p) { free(*(void **)p); }
 static inline void dc_closep(int *fd)

@@ -190,10 +190,9 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
                 dc_send_msg(in->sock, DC_MSG_PTY, "", 1, master);
                 close(master);
         }
-        uid_t uid;
-        gid_t gid;
+        struct dc_ids ids;
         const char *user = in->opts->user ? in->opts->user : dc_kvs_get(kv, "user");
-        if (dc_resolve_user(user, in->opts->user ? "exec --user" : "process.user", &uid, &gid, &err) < 0)
+        if (dc_resolve_user(user, in->opts->user ? "exec --user" : "process.user", &ids, &err) < 0)
                 inner_fail(in, 125, &err);
         dc_reset_signals();
         /* A session of its own: without a pty its stdio may be the caller's
@@ -219,12 +218,15 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
         }
         /* in a user namespace mapped without a helper, setgroups is denied */
         bool userns = ns_flags(dc_kvs_get(kv, "namespaces")) & CLONE_NEWUSER;
-        if ((setgroups(0, NULL) < 0 && !(userns && errno == EPERM)) || setgid(gid) < 0 || setuid(uid) < 0) {
-                if (userns && errno == EINVAL)
-                        dc_err(&err, errno, "%s: %u:%u is not mapped in the container's user namespace (user.map)",
-                               in->opts->user ? "exec --user" : "process.user", (unsigned)uid, (unsigned)gid);
+        int b = dc_become(&ids, userns);
+        if (b < 0) {
+                if (userns && b == -EINVAL)
+                        dc_err(&err, EINVAL, "%s: %u:%u is not mapped in the container's user namespace (user.map)",
+                               in->opts->user ? "exec --user" : "process.user", (unsigned)ids.uid,
+                               (unsigned)ids.gid);
                 else
-                        dc_err(&err, errno, "cannot become %u:%u: %s", (unsigned)uid, (unsigned)gid, strerror(errno));
+                        dc_err(&err, -b, "cannot become %u:%u: %s", (unsigned)ids.uid, (unsigned)ids.gid,
+                               strerror(-b));
                 inner_fail(in, 125, &err);
         }
         /* (a change of ids clears the death signal) */

@@ -48,8 +48,7 @@ struct cmd {
         struct dc_exec_ctx *ctx;
         const struct dc_step *s;
         int pty_slave;      /* -1 without a terminal */
-        uid_t uid;
-        gid_t gid;
+        struct dc_ids ids;
 };
 
 
@@ -133,8 +132,17 @@ static void run_command(void *arg)
                 (void)dc_mkdir_p(dc_kvs_get(a, "cwd"), 0755);
         /* setgroups is denied in a user namespace mapped without a helper */
         bool userns = dc_streq(dc_kvs_get(a, "userns"), "1");
-        if ((setgroups(0, NULL) < 0 && !(userns && errno == EPERM)) || setgid(c->gid) < 0 || setuid(c->uid) < 0) {
-                dc_err(&err, errno, "cannot become %u:%u: %s", c->uid, c->gid, strerror(errno));
+        int b = dc_become(&c->ids, userns);
+        if (b < 0) {
+                if (userns && b == -EINVAL)
+                        dc_err(&err, EINVAL, "%s: %s (%u:%u) is not mapped in the container's user namespace "
+                                             "(user.map)",
+                               dc_kvs_get(a, "user-origin") ? dc_kvs_get(a, "user-origin") : "process.user",
+                               dc_kvs_get(a, "user") ? dc_kvs_get(a, "user") : "0:0", (unsigned)c->ids.uid,
+                               (unsigned)c->ids.gid);
+                else
+                        dc_err(&err, -b, "cannot become %u:%u: %s", (unsigned)c->ids.uid, (unsigned)c->ids.gid,
+                               strerror(-b));
                 fail(ctx, 125, &err);
         }
         rearm_death_signal(ctx);
@@ -360,7 +368,7 @@ void dc_child_main(struct dc_exec_ctx *ctx)
         }
         struct cmd c = { .ctx = ctx, .s = exec_step, .pty_slave = -1 };
         if (dc_resolve_user(dc_kvs_get(&exec_step->args, "user"), dc_kvs_get(&exec_step->args, "user-origin"),
-                            &c.uid, &c.gid, &err) < 0)
+                            &c.ids, &err) < 0)
                 fail(ctx, 125, &err);
         if (dc_streq(dc_kvs_get(&exec_step->args, "terminal"), "1") && open_pty(ctx, &c.pty_slave, &err) < 0)
                 fail(ctx, 125, &err);

@@ -145,6 +145,13 @@ static int plan_image(const struct dc_config *c, const char *root, const char *s
         for (size_t i = 0; i < ic->cmd.n; i++)
                 dc_strv_push(&pi->args, ic->cmd.v[i]);
         dc_strv_copy(&pi->env, &ic->env);
+        /* An image without PATH gets Docker's, as docker run gives it: its
+         * entrypoint scripts call programs by name. */
+        bool has_path = false;
+        for (size_t i = 0; i < pi->env.n; i++)
+                has_path |= dc_startswith(pi->env.v[i], "PATH=");
+        if (!has_path)
+                dc_strv_push(&pi->env, "PATH=" DC_DEFAULT_PATH);
         pi->cwd = ic->workdir ? dc_xstrdup(ic->workdir) : NULL;
         pi->user = ic->user ? dc_xstrdup(ic->user) : NULL;
         pi->stop_signal = ic->stop_signal ? dc_xstrdup(ic->stop_signal) : NULL;

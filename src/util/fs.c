@@ -82,6 +82,18 @@ int dc_open_in_root(int root_fd, const char *path, enum dc_create create, struct
         }
         /* There after all (a dangling link, or made meanwhile): resolved inside the root again. */
         fd = openat2_in_root(root_fd, path, O_PATH);
+        if (fd == -ENOENT) {
+                /* a link to where nothing is: nothing is made through it */
+                char to[4096];
+                ssize_t n = readlinkat(dfd, base, to, sizeof(to) - 1);
+                if (n >= 0) {
+                        to[n] = 0;
+                        return dc_err(err, ENOENT,
+                                      "%s is a symbolic link to %s, which does not exist in the container (links "
+                                      "resolve inside its root, and nothing is created through one)",
+                                      norm, to);
+                }
+        }
         if (fd < 0)
                 return dc_err(err, -fd, "%s: %s", path, strerror(-fd));
         return fd;

@@ -98,6 +98,40 @@ def test_process_args_env_cwd_user(t):
     t.ok(fds[:3] == [0, 1, 2] and all(fd <= 3 for fd in fds), "only fds 0-2 reach the process: %s" % d["fds"])
 
 
+def test_supplementary_groups_from_etc_group(t):
+    # A user found in passwd gets the groups /etc/group lists it in, as
+    # initgroups(3), Docker and nspawn give them; an explicit group is the
+    # only one; exec does the same
+    r = t.rootfs()
+    with open(os.path.join(r, "etc", "passwd"), "a") as f:
+        f.write("app::1000:1000:app:/:/bin/sh\n")
+    with open(os.path.join(r, "etc", "group"), "a") as f:
+        f.write("app:x:1000:\nextra:x:2000:app,nobody\nother::3000:nobody\nwheel:x:10:root\n")
+    conf = basic_conf(t, 'process = { user = "app"; };\n', rootfs=r)
+    d = t.probe(conf)
+    t.eq((d["uid"], d["gid"], sorted(d["groups"])), (1000, 1000, [2000]), "app: its group extra too")
+    d = t.probe(conf, 'process.user="1000"')
+    t.eq(sorted(d["groups"]), [2000], "a numeric uid that passwd names: the same")
+    d = t.probe(conf, 'process.user="nobody"')
+    t.eq(sorted(d["groups"]), [2000, 3000], "nobody: extra and other (an empty password field too)")
+    d = t.probe(conf, 'process.user="app:other"')
+    t.eq((d["gid"], d["groups"]), (3000, []), "an explicit group alone, as docker run -u app:other")
+    d = t.probe(conf, 'process.user="4242"')
+    t.eq((d["uid"], d["gid"], d["groups"]), (4242, 0, []), "a uid passwd does not know: no groups")
+    # a user namespace maps 0 alone: root's group wheel (10) is left out, not an error
+    d = t.probe(conf, 'process.user="root"', 'namespaces=["mount","uts","ipc","pid","net","user"]',
+                'user={map="root";}')
+    t.eq((d["uid"], d["groups"]), (0, []), "in a user namespace, unmapped groups are left out")
+    # exec, as the container's user or -u
+    live = basic_conf(t, 'process = { user = "app"; args = [ "/bin/sleep", "60" ]; init = true; };\n', rootfs=r)
+    t.diyctl("start", "-d", live, check=True)
+    t.defer(t.diyctl, "stop", "-t", "1", "box", check=False)
+    t.eq(t.diyctl("exec", "box", "id", "-G", check=True).stdout.split(), ["1000", "2000"], "exec: app's groups")
+    t.eq(sorted(t.diyctl("exec", "-u", "nobody", "box", "id", "-G", check=True).stdout.split()),
+         ["2000", "3000", "65534"], "exec -u nobody: nobody's")
+    t.diyctl("stop", "-t", "1", "box", check=True)
+
+
 def test_volumes(t):
     src = os.path.join(t.tmp, "www")
     os.mkdir(src)
@@ -121,6 +155,19 @@ def test_volumes(t):
     scratch = [m for m in d["mounts"] if m["mountpoint"] == "/scratch"]
     t.ok(scratch and scratch[0]["fstype"] == "tmpfs" and "size=1024k" in scratch[0]["super_options"],
          "tmpfs volume with its size: %s" % scratch)
+
+
+def test_volume_target_through_a_dangling_link(t):
+    # a target whose parent is a link to nowhere (inside the container) is
+    # refused, and the message says it is the link, not a missing /abs
+    r = t.rootfs()
+    os.symlink("/nonexistent/outside", os.path.join(r, "abs"))
+    conf = basic_conf(t, 'volumes = ( { type = "tmpfs";\n  target = "/abs/m"; } );\n', rootfs=r)
+    p = t.diyctl("start", conf, "--set", 'process.args=["/bin/true"]')
+    t.eq(p.returncode, 125, "the start fails")
+    t.contains(p.stderr, "box.conf:4: volumes[0].target: /abs is a symbolic link to /nonexistent/outside, which "
+               "does not exist in the container", "naming the link and where it points")
+    t.ok(not os.path.exists("/nonexistent"), "nothing made on the host")
 
 
 def test_exit_code_propagates(t):

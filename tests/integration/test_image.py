@@ -364,6 +364,25 @@ def test_image_workdir_that_the_image_lacks(t):
     t.contains(p.stderr, "process.cwd: /not/there: No such file or directory", "and is named")
 
 
+def test_image_without_path_gets_dockers(t):
+    """An image whose Env has no PATH runs with Docker's default one (its
+    scripts call programs by name); one with PATH keeps its own, and
+    process.env still wins."""
+    prune_after(t)
+    base, _ = base_and_upper(t)
+    arch = docker_save(os.path.join(t.tmp, "np.tar"), [{"tags": ["np:1"], "layers": [base],
+                                                        "cmd": ["/bin/sh", "-c", "echo $PATH"], "env": ["A=1"]}])
+    conf = t.conf("np", 'rootfs = { image = "%s"; };\n' % arch)
+    t.eq(t.diyctl("start", conf, check=True).stdout.strip(),
+         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "Docker's default PATH")
+    t.eq(t.diyctl("start", conf, "--set", 'process.env=["PATH=/bin"]', check=True).stdout.strip(), "/bin",
+         "process.env overrides it")
+    arch = docker_save(os.path.join(t.tmp, "wp.tar"), [{"tags": ["wp:1"], "layers": [base],
+                                                        "cmd": ["/bin/sh", "-c", "echo $PATH"], "env": ["PATH=/sbin:/bin"]}])
+    conf = t.conf("wp", 'rootfs = { image = "%s"; };\n' % arch)
+    t.eq(t.diyctl("start", conf, check=True).stdout.strip(), "/sbin:/bin", "the image's own PATH stays")
+
+
 def test_image_stop_signal(t):
     """An image's StopSignal (Docker's STOPSIGNAL: nginx's SIGQUIT, postgres's
     SIGINT) is what stop sends first, also when the start takes the image

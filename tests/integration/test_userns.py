@@ -96,6 +96,10 @@ def test_rootless_detached_lifecycle(t):
     t.eq(p.returncode, 125, "exec -u of an id the user namespace does not map fails")
     t.contains(p.stderr, "exec --user: 65534:65534 is not mapped in the container's user namespace (user.map)",
                "and says why")
+    p = as_user(t, pw, xdg, "start", conf, "--set", 'process.user="nobody"', "--set", 'name="rldu"')
+    t.eq(p.returncode, 125, "a process.user name the map leaves out fails at start")
+    t.contains(p.stderr, "process.user: nobody (65534:65534) is not mapped in the container's user namespace "
+               "(user.map)", "naming the key, the user and its ids")
     as_user(t, pw, xdg, "stop", "rld", check=True)
     t.eq(os.listdir(xdg), [], "nothing left")
     # with the init as PID 1 too (it never execs, so it is not the one to join)
