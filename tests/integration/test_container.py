@@ -157,6 +157,17 @@ def test_volumes(t):
          "tmpfs volume with its size: %s" % scratch)
 
 
+def test_nested_volumes_whatever_their_order(t):
+    # a volume inside another's target stays visible when listed first
+    for d, f in (("outer", "o"), ("inner", "i")):
+        os.mkdir(os.path.join(t.tmp, d))
+        open(os.path.join(t.tmp, d, f), "w").close()
+    conf = basic_conf(t, 'volumes = ( { source = "inner"; target = "/p/q"; },\n'
+                         '            { source = "outer"; target = "/p"; } );\n')
+    out = t.diyctl("start", conf, "--set", 'process.args=["/bin/sh","-c","ls /p; ls /p/q"]', check=True).stdout
+    t.eq(out.split(), ["o", "q", "i"], "/p is outer's, and /p/q inner's on top of it")
+
+
 def test_volume_target_through_a_dangling_link(t):
     # a target whose parent is a link to nowhere (inside the container) is
     # refused, and the message says it is the link, not a missing /abs
