@@ -142,12 +142,17 @@ struct dc_ids {
         gid_t gid;
         gid_t groups[DC_MAX_GROUPS]; /* supplementary */
         size_t n_groups;
+        char home[1024];             /* its passwd home, else "/" */
 };
 int dc_resolve_user(const char *spec, const char *origin, struct dc_ids *ids, struct dc_error *err);
 /* Become IDS: groups, gid, uid. In a user namespace (USERNS) whose
  * setgroups is denied (mapped without a helper) the groups stay empty. 0 or
  * -errno (EINVAL: an id is not mapped). */
 int dc_become(const struct dc_ids *ids, bool userns);
+/* ENVP (NULL-terminated; NULL: empty) with HOME=HOME added when it has no
+ * HOME: a new array (the strings are shared), or ENVP itself. Right before
+ * exec, so nothing is freed. */
+char **dc_env_with_home(char **envp, const char *home);
 /* args[0] found like a shell would, in path_env (NULL: a standard PATH). */
 char *dc_find_program(const char *name, const char *path_env);
 /* Default dispositions, nothing blocked: what a fresh process expects. */

@@ -134,7 +134,7 @@ int dc_cmd_check(int argc, char **argv)
                 _cleanup_config_ struct dc_config *c = NULL;
                 _cleanup_plan_ struct dc_plan *p = NULL;
                 int r = host_bad ? dc_err(&err, EINVAL, "%s: not checked: the host config has errors (above)", argv[i])
-                                 : dc_load_plan(argv[i], (const char *const *)sets.v, sets.n, false, &c, &p, &err);
+                                 : dc_load_plan(argv[i], (const char *const *)sets.v, sets.n, DC_LOAD_CONTENTS, &c, &p, &err);
                 if (r < 0)
                         bad++;
                 if (json) {

@@ -37,7 +37,11 @@ void dc_print_error(const struct dc_error *err);
 void dc_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Load FILE with overrides and build its plan. */
-int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool detached,
+/* dc_load_plan's flags: a detached start; check and plan also look into a
+ * directory rootfs for what start would miss (the program, process.cwd...). */
+#define DC_LOAD_DETACHED 1u
+#define DC_LOAD_CONTENTS 2u
+int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, unsigned flags,
                  struct dc_config **config, struct dc_plan **plan, struct dc_error *err);
 /* Options shared by check, plan and start; returns the index of the first
  * operand or -1 after printing a usage error. detach may be NULL (no -d). */

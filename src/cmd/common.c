@@ -19,7 +19,7 @@ char *dc_cmd_state_root(void)
         return root;
 }
 
-int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool detached,
+int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, unsigned flags,
                  struct dc_config **config, struct dc_plan **plan, struct dc_error *err)
 {
         struct dc_config_opts co = { .sets = sets, .n_sets = n_sets };
@@ -37,7 +37,8 @@ int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, bool 
                 return r;
         }
         struct dc_plan_opts po = {
-                .stdin_tty = !detached && isatty(STDIN_FILENO),
+                .stdin_tty = !(flags & DC_LOAD_DETACHED) && isatty(STDIN_FILENO),
+                .check_contents = flags & DC_LOAD_CONTENTS,
                 .uid = getuid(),
                 .gid = getgid(),
                 .cgroups = root || cgparent,

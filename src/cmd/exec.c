@@ -245,7 +245,12 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
         }
         if (dc_security_apply(&sec, &err) < 0)
                 inner_fail(in, 125, &err);
-        execve(prog, in->argv, in->envp);
+        /* an image's container: HOME from the user's passwd entry when
+         * nothing sets it, as at start */
+        char **env = in->envp;
+        if (dc_streq(dc_kvs_get(kv, "home-default"), "1"))
+                env = dc_env_with_home(env, ids.home);
+        execve(prog, in->argv, env);
         int e = errno;
         dc_err(&err, e, "cannot run %s: %s", prog, strerror(e));
         inner_fail(in, e == ENOENT ? 127 : 126, &err);

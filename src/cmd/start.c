@@ -93,7 +93,8 @@ int dc_cmd_start(int argc, char **argv)
         struct dc_error err = { 0 };
         _cleanup_config_ struct dc_config *c = NULL;
         _cleanup_plan_ struct dc_plan *p = NULL;
-        int r = dc_load_plan(argv[first], (const char *const *)sets.v, sets.n, detach, &c, &p, &err);
+        int r = dc_load_plan(argv[first], (const char *const *)sets.v, sets.n, detach ? DC_LOAD_DETACHED : 0, &c, &p,
+                             &err);
         dc_strv_free(&sets);
         if (r < 0) {
                 dc_print_error(&err);

@@ -171,7 +171,10 @@ static void run_command(void *arg)
         }
         if (dc_security_apply(&sec, &err) < 0)
                 fail(ctx, 125, &err);
-        execve(prog, argv.v, envp.v ? envp.v : no_env);
+        char **env = envp.v ? envp.v : no_env;
+        if (dc_streq(dc_kvs_get(a, "home-default"), "1"))
+                env = dc_env_with_home(env, c->ids.home);
+        execve(prog, argv.v, env);
         int e = errno;
         if (e == ENOENT && access(prog, F_OK) < 0)
                 dc_err(&err, e, "%s: %s: command not found in the rootfs", origin, prog);

@@ -737,7 +737,7 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
                                 const char *key = s->args.v[k].key;
                                 if (!strcmp(key, "env") || !strcmp(key, "cwd") || !strcmp(key, "user") ||
                                     !strcmp(key, "arg") || !strcmp(key, "caps") || !strcmp(key, "seccomp") ||
-                                    !strcmp(key, "no-new-privs"))
+                                    !strcmp(key, "no-new-privs") || !strcmp(key, "home-default"))
                                         dc_kvs_add(&kv, key, s->args.v[k].val);
                         }
                 }

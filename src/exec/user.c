@@ -11,31 +11,6 @@
 #include "diyctl/exec.h"
 #include "diyctl/util.h"
 
-/* NAME:x:ID:GID... in passwd, NAME:x:ID:... in group (fields may be
- * empty: the password often is). */
-static int lookup_name(const char *file, const char *name, unsigned *id, unsigned *gid_out)
-{
-        _cleanup_fclose_ FILE *f = fopen(file, "re");
-        if (!f)
-                return -ENOENT;
-        char line[1024];
-        while (fgets(line, sizeof(line), f)) {
-                line[strcspn(line, "\n")] = 0;
-                char *rest = line;
-                char *n = strsep(&rest, ":");
-                (void)strsep(&rest, ":"); /* password */
-                char *i = strsep(&rest, ":");
-                char *g = strsep(&rest, ":");
-                if (!n || !i || !*i || strcmp(n, name) != 0)
-                        continue;
-                *id = (unsigned)strtoul(i, NULL, 10);
-                if (gid_out && g)
-                        *gid_out = (unsigned)strtoul(g, NULL, 10);
-                return 0;
-        }
-        return -ENOENT;
-}
-
 static bool all_digits(const char *s)
 {
         if (!*s)
@@ -46,20 +21,54 @@ static bool all_digits(const char *s)
         return true;
 }
 
-/* The name and primary group of a numeric uid, when passwd lists it. */
-static bool passwd_of_uid(unsigned uid, char *name, size_t name_len, unsigned *gid)
+/* One line of /etc/passwd (NAME:PASSWORD:UID:GID:GECOS:HOME:SHELL; the
+ * password and GECOS fields may be empty). */
+struct pwent {
+        char name[256];
+        unsigned uid, gid;
+        char home[1024];
+};
+
+/* The passwd entry of NAME, or (NAME NULL) of UID. */
+static bool find_passwd(const char *name, unsigned uid, struct pwent *out)
 {
         _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
-        char line[1024];
+        char line[2048];
         while (f && fgets(line, sizeof(line), f)) {
+                line[strcspn(line, "\n")] = 0;
                 char *rest = line;
                 char *n = strsep(&rest, ":");
-                (void)strsep(&rest, ":"); /* password, may be empty */
+                (void)strsep(&rest, ":");
                 char *u = strsep(&rest, ":");
                 char *g = strsep(&rest, ":");
-                if (!n || !u || !g || !all_digits(u) || !all_digits(g) || strtoul(u, NULL, 10) != uid)
+                (void)strsep(&rest, ":");
+                char *home = strsep(&rest, ":");
+                if (!n || !u || !g || !all_digits(u) || !all_digits(g))
                         continue;
-                snprintf(name, name_len, "%s", n);
+                if (name ? strcmp(n, name) != 0 : strtoul(u, NULL, 10) != uid)
+                        continue;
+                snprintf(out->name, sizeof(out->name), "%s", n);
+                out->uid = (unsigned)strtoul(u, NULL, 10);
+                out->gid = (unsigned)strtoul(g, NULL, 10);
+                snprintf(out->home, sizeof(out->home), "%s", home && *home ? home : "/");
+                return true;
+        }
+        return false;
+}
+
+/* The gid of group NAME in /etc/group (NAME:PASSWORD:GID:MEMBERS). */
+static bool find_group(const char *name, unsigned *gid)
+{
+        _cleanup_fclose_ FILE *f = fopen("/etc/group", "re");
+        char line[4096];
+        while (f && fgets(line, sizeof(line), f)) {
+                line[strcspn(line, "\n")] = 0;
+                char *rest = line;
+                char *n = strsep(&rest, ":");
+                (void)strsep(&rest, ":");
+                char *g = strsep(&rest, ":");
+                if (!n || !g || !all_digits(g) || strcmp(n, name) != 0)
+                        continue;
                 *gid = (unsigned)strtoul(g, NULL, 10);
                 return true;
         }
@@ -101,30 +110,45 @@ int dc_resolve_user(const char *spec, const char *origin, struct dc_ids *ids, st
         char *g = strchr(u, ':');
         if (g)
                 *g++ = 0;
-        unsigned uid = 0, gid = 0;
-        char name[256] = "";
+        memset(ids, 0, sizeof(*ids));
+        struct pwent pw = { .home = "/" };
+        bool known;
         if (all_digits(u)) {
-                uid = (unsigned)strtoul(u, NULL, 10);
-                if (!passwd_of_uid(uid, name, sizeof(name), &gid))
-                        gid = 0;
-        } else if (lookup_name("/etc/passwd", u, &uid, &gid) == 0) {
-                snprintf(name, sizeof(name), "%s", u);
-        } else {
+                known = find_passwd(NULL, (unsigned)strtoul(u, NULL, 10), &pw);
+                if (!known) { /* a uid passwd does not name: gid 0, home / */
+                        pw.uid = (unsigned)strtoul(u, NULL, 10);
+                        pw.gid = 0;
+                }
+        } else if (!(known = find_passwd(u, 0, &pw))) {
                 return dc_err(err, ENOENT, "%s: user %s is not in the rootfs's /etc/passwd", origin, u);
         }
-        memset(ids, 0, sizeof(*ids));
+        unsigned gid = pw.gid;
         if (g) {
                 /* an explicit group: that one alone, as docker run -u U:G */
                 if (all_digits(g))
                         gid = (unsigned)strtoul(g, NULL, 10);
-                else if (lookup_name("/etc/group", g, &gid, NULL) < 0)
+                else if (!find_group(g, &gid))
                         return dc_err(err, ENOENT, "%s: group %s is not in the rootfs's /etc/group", origin, g);
-        } else if (name[0]) {
-                member_groups(name, ids);
+        } else if (known) {
+                member_groups(pw.name, ids);
         }
-        ids->uid = uid;
+        ids->uid = pw.uid;
         ids->gid = gid;
+        snprintf(ids->home, sizeof(ids->home), "%s", pw.home);
         return 0;
+}
+
+char **dc_env_with_home(char **envp, const char *home)
+{
+        size_t n = 0;
+        for (; envp && envp[n]; n++)
+                if (dc_startswith(envp[n], "HOME="))
+                        return envp;
+        char **out = dc_xcalloc(n + 2, sizeof(*out));
+        for (size_t i = 0; i < n; i++)
+                out[i] = envp[i];
+        out[n] = dc_xasprintf("HOME=%s", home);
+        return out;
 }
 
 /* Is GID mapped in our user namespace? (true when the map cannot be read) */

@@ -404,6 +404,10 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 dc_kvs_add(&s->args, "arg", "/bin/sh");
         /* the image's Env is the base; process.env overrides it name by name */
         dc_plan_image_env(&img, &c->process.env, &s->args);
+        /* an image's process gets HOME from passwd when nothing sets it, as
+         * under Docker (its images expect one) */
+        if (c->rootfs.image)
+                dc_kvs_add(&s->args, "home-default", "1");
         dc_kvs_add(&s->args, "cwd", c->process.cwd ? c->process.cwd : img.cwd ? img.cwd : "/");
         origin_str(o, sizeof(o), dc_config_origin(c, "process.cwd"), "process.cwd");
         if (!c->process.cwd && img.cwd)

@@ -2,6 +2,7 @@
  * config parser; here we look at combinations and at the host's files. */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -263,6 +264,13 @@ static int validate_limits(const struct dc_config *c, const struct dc_plan_opts 
         if (opts->cgroups && opts->uid != 0 && !dc_streq(opts->cgroup_parent, "self"))
                 return dc_err(err, EINVAL, "internal error: an unprivileged container's cgroup must be inside the "
                               "launcher's delegated cgroup");
+        /* A quota of more CPUs than the host has limits nothing: a typo
+         * (100 for 1.00) Docker refuses too. */
+        long ncpu = opts->skip_fs_checks ? 0 : sysconf(_SC_NPROCESSORS_ONLN);
+        if (ncpu > 0 && c->limits.cpus > (double)ncpu)
+                return dc_err_at(err, dc_config_origin(c, "limits.cpus"), "limits.cpus",
+                                 "%g is more than the %ld CPUs this host has: at most %ld", c->limits.cpus, ncpu,
+                                 ncpu);
         return 0;
 }
 
@@ -276,7 +284,7 @@ static int validate_cwd(const struct dc_config *c, struct dc_error *err)
 int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_error *err)
 {
         struct dc_errs all = { 0 };
-        for (int part = 0; part < 10; part++) {
+        for (int part = 0; part < 10 + DC_ROOTFS_CHECKS; part++) {
                 struct dc_error one = { 0 };
                 int r = 0;
                 switch (part) {
@@ -290,6 +298,7 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
                 case 7: r = validate_volumes(c, opts, &one); break;
                 case 8: r = dc_plan_validate_security(c, &one); break;
                 case 9: r = validate_network(c, opts, &one); break;
+                default: r = dc_plan_validate_rootfs_contents(c, opts, part - 10, &one); break;
                 }
                 if (r < 0)
                         dc_errs_add(&all, &one);

@@ -289,6 +289,58 @@ def test_read_only_root_is_never_written(t):
     t.ok(not os.path.exists(os.path.join(r, "mnt", "x")), "and nothing was made for it in the rootfs")
 
 
+def test_check_sees_what_start_would_miss(t):
+    # check (and plan) look into a directory rootfs for what start would
+    # fail on; start keeps its own errors (127 for a missing program)
+    r = t.rootfs()
+    os.mkdir(os.path.join(r, "data"))
+    open(os.path.join(r, "afile"), "w").close()
+    os.mkdir(os.path.join(t.tmp, "srcdir"))
+    open(os.path.join(t.tmp, "srcfile"), "w").close()
+    cases = [
+        ('process = { args = [ "/bin/nothere" ]; };', "box.conf:3: process.args: /bin/nothere: no such executable "
+         "file in the rootfs"),
+        ('process = { args = [ "nothere" ]; env = [ "PATH=/bin:/sbin" ]; };',
+         "box.conf:3: process.args: nothere: command not found in the rootfs (PATH /bin:/sbin)"),
+        ('process = { args = [ "/etc/passwd" ]; };', "process.args: /etc/passwd: no such executable file"),
+        ('process = { cwd = "/nope"; };', "box.conf:3: process.cwd: /nope: no such directory in the rootfs"),
+        ('process = { cwd = "/afile"; };', "box.conf:3: process.cwd: /afile is not a directory in the rootfs"),
+        ('process = { user = "ghost"; };', "box.conf:3: process.user: user ghost is not in the rootfs's /etc/passwd"),
+        ('process = { user = "nobody:ghosts"; };', "process.user: group ghosts is not in the rootfs's /etc/group"),
+        ('volumes = ( { source = "srcfile"; target = "/data"; } );',
+         "box.conf:3: volumes[0].target: /data is a directory in the rootfs, and the source %s/srcfile a file"
+         % t.tmp),
+        ('volumes = ( { source = "srcdir"; target = "/afile"; } );', "volumes[0].target: /afile is a file in the "
+         "rootfs, and the source %s/srcdir a directory" % t.tmp),
+        ('rootfs = { path = "%s"; writable = "none"; };\nvolumes = ( { type = "tmpfs"; target = "/newdir"; } );' % r,
+         "volumes[0].target: /newdir is not in the rootfs, and rootfs.writable = \"none\""),
+    ]
+    def conf_of(extra):
+        if extra.startswith("rootfs"):
+            return t.conf("box", extra + "\n")
+        return basic_conf(t, extra + "\n", rootfs=r)
+
+    for extra, msg in cases:
+        conf = conf_of(extra)
+        for cmd in ("check", "plan"):
+            p = t.diyctl(cmd, conf)
+            t.eq(p.returncode, 1, "%s refuses %s" % (cmd, extra))
+            t.contains(p.stderr, msg, "%s names it: %s" % (cmd, extra))
+    # what mounts provide is not known before the start: left alone
+    fine = ['process = { cwd = "/tmp/work"; args = [ "/data/x/run" ]; };\n'
+            'volumes = ( { type = "tmpfs"; target = "/data/x"; } );',
+            'process = { args = [ "sh" ]; cwd = "/data"; user = "nobody:nogroup"; };',
+            'process = { args = [ "tool" ]; env = [ "PATH=/opt/bin:/bin" ]; };\n'
+            'volumes = ( { source = "srcdir"; target = "/opt/bin"; } );',
+            'rootfs = { path = "%s"; writable = "none"; };\nvolumes = ( { source = "srcdir"; target = "/data"; } );'
+            % r]
+    for extra in fine:
+        t.diyctl("check", conf_of(extra), check=True)
+    # start finds them itself, with its exit codes
+    p = t.diyctl("start", basic_conf(t, 'process = { args = [ "/bin/nothere" ]; };\n', rootfs=r))
+    t.eq(p.returncode, 127, "start: a missing program exits 127 as before")
+
+
 def test_missing_cwd_is_named(t):
     conf = basic_conf(t, 'process = { cwd = "/nonexistent"; };\n')
     p = t.diyctl("start", conf)

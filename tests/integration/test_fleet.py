@@ -19,7 +19,7 @@ network = {
 @include "common/hardening.conf"
 name = "web";
 rootfs = { path = "rootfs"; };
-process = { args = [ "/bin/httpd", "-f", "-p", "80" ]; };
+process = { args = [ "/usr/sbin/httpd", "-f", "-p", "80" ]; };
 """,
     "db.conf": """@include "common/net.conf"
 name = "db";

@@ -364,19 +364,34 @@ def test_image_workdir_that_the_image_lacks(t):
     t.contains(p.stderr, "process.cwd: /not/there: No such file or directory", "and is named")
 
 
-def test_image_without_path_gets_dockers(t):
+def test_image_default_path_and_home(t):
     """An image whose Env has no PATH runs with Docker's default one (its
-    scripts call programs by name); one with PATH keeps its own, and
-    process.env still wins."""
+    scripts call programs by name), and with HOME from the user's passwd
+    entry; what the image or process.env sets wins; exec does the same."""
     prune_after(t)
     base, _ = base_and_upper(t)
     arch = docker_save(os.path.join(t.tmp, "np.tar"), [{"tags": ["np:1"], "layers": [base],
-                                                        "cmd": ["/bin/sh", "-c", "echo $PATH"], "env": ["A=1"]}])
+                                                        "cmd": ["/bin/sh", "-c", "echo $PATH; echo $HOME"],
+                                                        "env": ["A=1"]}])
     conf = t.conf("np", 'rootfs = { image = "%s"; };\n' % arch)
-    t.eq(t.diyctl("start", conf, check=True).stdout.strip(),
-         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "Docker's default PATH")
-    t.eq(t.diyctl("start", conf, "--set", 'process.env=["PATH=/bin"]', check=True).stdout.strip(), "/bin",
-         "process.env overrides it")
+    t.eq(t.diyctl("start", conf, check=True).stdout.split(),
+         ["/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "/root"],
+         "Docker's default PATH, and root's home")
+    t.eq(t.diyctl("start", conf, "--set", 'process.env=["PATH=/bin","HOME=/srv"]', check=True).stdout.split(),
+         ["/bin", "/srv"], "process.env overrides both")
+    t.eq(t.diyctl("start", conf, "--set", 'process.user="nobody"', check=True).stdout.split()[1], "/nonexistent",
+         "another user's home")
+    t.eq(t.diyctl("start", conf, "--set", 'process.user="4242"', check=True).stdout.split()[1], "/",
+         "a uid passwd does not know: /")
+    t.diyctl("start", "-d", conf, "--set", 'process.args=["/bin/sleep","60"]', check=True)
+    t.defer(t.diyctl, "stop", "-t", "1", "np")
+    t.eq(t.diyctl("exec", "-u", "nobody", "np", "/bin/sh", "-c", "echo $HOME", check=True).stdout.strip(),
+         "/nonexistent", "exec: the home of its user")
+    t.diyctl("stop", "-t", "1", "np", check=True)
+    # a directory rootfs keeps its empty environment (env -i)
+    d = t.conf("dir", 'rootfs = { path = "%s"; };\nprocess = { args = ["/bin/sh", "-c", "echo [$HOME]"]; };\n'
+               % t.rootfs())
+    t.eq(t.diyctl("start", d, check=True).stdout.strip(), "[]", "no HOME is added outside images")
     arch = docker_save(os.path.join(t.tmp, "wp.tar"), [{"tags": ["wp:1"], "layers": [base],
                                                         "cmd": ["/bin/sh", "-c", "echo $PATH"], "env": ["PATH=/sbin:/bin"]}])
     conf = t.conf("wp", 'rootfs = { image = "%s"; };\n' % arch)

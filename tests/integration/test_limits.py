@@ -26,6 +26,17 @@ def test_memory_limit_oom(t):
     t.contains(p.stderr, "killed by the OOM killer", "and the same report")
 
 
+def test_more_cpus_than_the_host_has_is_refused(t):
+    # as Docker: a quota above the host's CPU count is a mistake (100 for 1.00)
+    n = os.cpu_count()
+    conf = conf_with(t, "cpu", 'cpus = %d;' % (n + 1), "true")
+    p = t.diyctl("check", conf)
+    t.eq(p.returncode, 1, "check refuses it")
+    t.contains(p.stderr, "cpu.conf:2: limits.cpus: %d is more than the %d CPUs this host has: at most %d"
+               % (n + 1, n, n), "naming file, line, key and the host's count")
+    t.diyctl("check", conf, "--set", "limits.cpus=%d" % n, check=True)
+
+
 def test_detached_oom_kill_is_on_record(t):
     # a detached container the OOM killer ends: its record says so, and why
     conf = conf_with(t, "mem", 'memory = "32M";', "echo allocating; exec tail /dev/zero")

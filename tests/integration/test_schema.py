@@ -250,7 +250,7 @@ CONTEXT = [
 # Keys whose values name host files: checked by `check` against the host,
 # which the schema cannot know, so they are compared at the config level.
 HOSTY = {"rootfs.path", "rootfs.tarball", "rootfs.image", "rootfs.tag", "rootfs.writable", "volumes[].source",
-         "network.bridge"}
+         "network.bridge", "limits.cpus"}
 
 GOOD_BIND = {"source": "www", "target": "/www"}
 GOOD_PORT = {"host": 8080}
