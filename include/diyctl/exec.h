@@ -45,6 +45,8 @@ struct dc_exec_ctx {
         int holder_fd;
         int launcher_sync;       /* the launcher's end of the sync socket, once spawned */
         char *nsids;             /* DC_MSG_NSIDS's text, or NULL */
+        int log_pipe;            /* a detached run's output pipe until the spawn (the user namespace
+                                  * holder gives it to the first process it clones), or -1 */
         /* child side */
         int sync_fd;             /* socketpair end: launcher <-> first process */
         int root_fd;             /* O_PATH fd of the prepared rootfs (before pivot_root) */
@@ -136,7 +138,7 @@ int dc_recv_msg(int fd, char *type, void *buf, size_t cap, int *recv_fd);
  * A user found in passwd (by name or uid) without an explicit group also
  * gets the groups of /etc/group that list it, as initgroups(3), Docker and
  * nspawn give them. */
-#define DC_MAX_GROUPS 64
+#define DC_MAX_GROUPS 256 /* more in /etc/group are left out */
 struct dc_ids {
         uid_t uid;
         gid_t gid;

@@ -67,64 +67,100 @@ struct exec_opts {
         bool interactive;    /* -i: with -t, stdin must be a terminal */
 };
 
-/* Is our namespace NAME (for pid and time: the one our children get) the
- * one the launcher recorded as the container's NAME in NSIDS ("mnt=INODE
- * uts=INODE ...")? PROC: the host's /proc, opened before any join. true when
- * none was recorded. */
-static bool ns_as_recorded(int proc, const char *name, const char *nsids)
+static const struct {
+        int flag;
+        const char *name; /* in /proc/PID/ns */
+} ns_names[] = { { CLONE_NEWNS, "mnt" },   { CLONE_NEWUTS, "uts" },       { CLONE_NEWIPC, "ipc" },
+                 { CLONE_NEWNET, "net" },  { CLONE_NEWPID, "pid" },       { CLONE_NEWUSER, "user" },
+                 { CLONE_NEWCGROUP, "cgroup" }, { CLONE_NEWTIME, "time" } };
+
+/* The inode the launcher recorded for namespace NAME in NSIDS ("mnt=INODE
+ * uts=INODE ..."), or 0 when it has none. */
+static unsigned long long recorded(const char *nsids, const char *name)
 {
         _cleanup_free_ char *want = dc_xasprintf(" %s=", name);
         _cleanup_free_ char *padded = dc_xasprintf(" %s", nsids);
         const char *at = strstr(padded, want);
-        if (!at)
-                return true;
-        unsigned long long ino = strtoull(at + strlen(want), NULL, 10);
-        bool children = strcmp(name, "pid") == 0 || strcmp(name, "time") == 0;
-        _cleanup_free_ char *path = dc_xasprintf("thread-self/ns/%s%s", name, children ? "_for_children" : "");
-        struct stat sb;
-        return fstatat(proc, path, &sb, 0) == 0 && (unsigned long long)sb.st_ino == ino;
+        return at ? strtoull(at + strlen(want), NULL, 10) : 0;
+}
+
+/* Are the namespaces FLAGS of PATH_FMT ("PID/ns/%s", "thread-self/ns/%s"),
+ * under the /proc PROC, the recorded ones? The name of the first that is
+ * not, or NULL. For pid and time, SELF looks at the ones its children get
+ * (what a setns of them changes). */
+static const char *ns_mismatch(int proc, const char *dir, bool self, int flags, const char *nsids)
+{
+        for (size_t i = 0; i < DC_ARRAY_SIZE(ns_names); i++) {
+                if (!(flags & ns_names[i].flag))
+                        continue;
+                const char *name = ns_names[i].name;
+                bool children = self && (strcmp(name, "pid") == 0 || strcmp(name, "time") == 0);
+                _cleanup_free_ char *path = dc_xasprintf("%s/%s%s", dir, name, children ? "_for_children" : "");
+                struct stat sb;
+                unsigned long long want = recorded(nsids, name);
+                /* none recorded for a namespace we join: nothing to trust */
+                if (!want || fstatat(proc, path, &sb, 0) < 0 || (unsigned long long)sb.st_ino != want)
+                        return name;
+        }
+        return NULL;
 }
 
 /* Joining through the init itself is refused to a rootless caller: it
  * never exec'd in the container's user namespace, and it is not dumpable,
- * so the kernel counts it as the host's. Its command (which exec'd there)
- * has the same namespaces, unless it made others for itself (unshare, with
- * CAP_SYS_ADMIN in its user namespace): the launcher recorded the
- * container's (NSIDS, from the status; NULL from an older launcher), and
- * another is refused. 0 when FLAGS are joined through it, else -errno with
- * ERR. */
+ * so the kernel counts it as the host's. Its children (its command, and
+ * orphans it adopted) exec'd there; any of them may have made namespaces
+ * of its own (unshare, with CAP_SYS_ADMIN in its user namespace). The
+ * launcher recorded the container's (NSIDS, from the status; NULL from an
+ * older launcher): exec goes through a child that has them, and checks
+ * where it is once joined. 0 when FLAGS are joined, else -errno with ERR. */
 static int join_through_child(pid_t init, int flags, const char *nsids, struct dc_error *err)
 {
         _cleanup_free_ char *path = dc_xasprintf("/proc/%d/task/%d/children", (int)init, (int)init);
         _cleanup_free_ char *text = NULL;
-        int child = dc_read_file(path, 4096, &text) >= 0 ? atoi(text) : 0;
-        if (child <= 0)
-                return dc_err(err, EPERM, "the init's command is gone");
-        _cleanup_close_ int fd = (int)syscall(SYS_pidfd_open, child, 0);
-        /* still the init's child once open: not a pid reused meanwhile */
-        _cleanup_free_ char *again = NULL;
-        if (fd < 0 || dc_read_file(path, 4096, &again) < 0 || atoi(again) != child)
+        if (dc_read_file(path, 65536, &text) < 0)
                 return dc_err(err, EPERM, "the init's command is gone");
         _cleanup_close_ int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (proc < 0)
                 return dc_err(err, errno, "/proc: %s", strerror(errno));
+        int child = 0;
+        const char *other = NULL;
+        char *save = NULL;
+        for (char *t = strtok_r(text, " \n", &save); t && !child; t = strtok_r(NULL, " \n", &save)) {
+                int pid = atoi(t);
+                _cleanup_free_ char *dir = dc_xasprintf("%d/ns", pid);
+                const char *bad = nsids && pid > 0 ? ns_mismatch(proc, dir, false, flags, nsids) : NULL;
+                if (pid > 0 && !bad)
+                        child = pid;
+                else if (bad && !other)
+                        other = bad;
+        }
+        if (!child && other)
+                return dc_err(err, EPERM,
+                              "the container's processes under its init have a %s namespace of their own, not the "
+                              "container's, and a rootless exec can enter the container only through one of them",
+                              other);
+        if (!child)
+                return dc_err(err, EPERM, "the init's command is gone");
+        _cleanup_close_ int fd = (int)syscall(SYS_pidfd_open, child, 0);
+        /* still the init's child once open: not a pid reused meanwhile */
+        _cleanup_free_ char *again = NULL;
+        _cleanup_free_ char *needle = dc_xasprintf(" %d ", child);
+        _cleanup_free_ char *padded = NULL;
+        if (fd >= 0 && dc_read_file(path, 65536, &again) >= 0)
+                padded = dc_xasprintf(" %s ", again);
+        if (fd < 0 || !padded || !strstr(padded, needle))
+                return dc_err(err, EPERM, "the init's command is gone");
         if (setns(fd, flags) < 0)
                 return dc_err(err, errno, "%s", strerror(errno));
-        /* Where we are now is what counts (the command could change its
-         * namespaces between a look at them and the join). The caller
+        /* Where we are now is what counts (the child could change its
+         * namespaces between the look above and the join). The caller
          * exits on an error: what it joined goes with it. */
-        static const struct {
-                int flag;
-                const char *name;
-        } ns[] = { { CLONE_NEWNS, "mnt" },   { CLONE_NEWUTS, "uts" },       { CLONE_NEWIPC, "ipc" },
-                   { CLONE_NEWNET, "net" },  { CLONE_NEWPID, "pid" },       { CLONE_NEWUSER, "user" },
-                   { CLONE_NEWCGROUP, "cgroup" }, { CLONE_NEWTIME, "time" } };
-        for (size_t i = 0; nsids && i < DC_ARRAY_SIZE(ns); i++)
-                if ((flags & ns[i].flag) && !ns_as_recorded(proc, ns[i].name, nsids))
-                        return dc_err(err, EPERM,
-                                      "the container's command (pid %d) has a %s namespace of its own, not the "
-                                      "container's, and a rootless exec can enter the container only through it",
-                                      child, ns[i].name);
+        const char *bad = nsids ? ns_mismatch(proc, "thread-self/ns", true, flags, nsids) : NULL;
+        if (bad)
+                return dc_err(err, EPERM,
+                              "the container's command (pid %d) has a %s namespace of its own, not the "
+                              "container's, and a rootless exec can enter the container only through it",
+                              child, bad);
         return 0;
 }
 

@@ -543,7 +543,10 @@ static bool rotated(const char *root, const struct dc_state *st, const char *log
         struct dc_error ignored;
         if (dc_state_read(root, st->name, &again, &ignored) < 0)
                 return false;
-        bool same = same_run(&again, dc_kvs_get(&st->kv, "run"));
+        /* read before its status had a run id (still starting): the run
+         * that holds the name now, which wrote the file we read */
+        const char *run = dc_kvs_get(&st->kv, "run");
+        bool same = run ? same_run(&again, run) : again.running && dc_kvs_get(&again.kv, "run") != NULL;
         dc_state_free(&again);
         return same;
 }
@@ -595,8 +598,21 @@ int dc_cmd_logs(int argc, char **argv)
         /* With log_max_size, the earlier part is in log.1 (one rotation back). */
         _cleanup_free_ char *log = dc_xasprintf("%s/log", st.dir);
         _cleanup_free_ char *log1 = dc_xasprintf("%s/log.1", st.dir);
-        _cleanup_close_ int old = open(log1, O_RDONLY | O_CLOEXEC);
-        _cleanup_close_ int fd = open(log, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int old = -1, fd = -1;
+        for (int tries = 0; tries < 10; tries++) {
+                old = open(log1, O_RDONLY | O_CLOEXEC);
+                fd = open(log, O_RDONLY | O_CLOEXEC);
+                /* a rotation between the two opens would skip a whole file:
+                 * log.1 must still be the one we opened */
+                struct stat a, b;
+                if (old < 0 || tries == 9 || (fstat(old, &a) == 0 && stat(log1, &b) == 0 && a.st_ino == b.st_ino))
+                        break;
+                close(old);
+                old = -1;
+                if (fd >= 0)
+                        close(fd);
+                fd = -1;
+        }
         if (fd < 0 && old >= 0) /* between a rotation's rename and its new file */
                 fd = DC_TAKE_FD(old);
         if (fd < 0) {

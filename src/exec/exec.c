@@ -154,6 +154,12 @@ static __attribute__((noreturn)) void holder_main(struct dc_exec_ctx *ctx, int f
         /* with CLONE_PARENT the kernel wants exit_signal 0: the child inherits
          * ours (SIGCHLD, from fork), sent to the launcher, its parent */
         struct dc_clone_args args = { .flags = flags | CLONE_PARENT, .exit_signal = 0 };
+        /* a detached run's output pipe (see struct logpump): the first
+         * process is ours, not the launcher's, so it gets the pipe here */
+        if (ctx->log_pipe >= 0) {
+                dup2(ctx->log_pipe, STDOUT_FILENO);
+                dup2(ctx->log_pipe, STDERR_FILENO);
+        }
         long pid = syscall(SYS_clone3, &args, sizeof(args));
         if (pid == 0) {
                 close(fd);
@@ -460,7 +466,7 @@ struct logpump {
         int file;        /* the current log; also our stdout and stderr */
         int in;          /* the pipe's read end (nonblocking), -1: no cap or all writers gone */
         int out;         /* its write end, until the first process has it */
-        unsigned long long max, size;
+        unsigned long long max;
 };
 
 static int open_log(const char *dir, int flags, struct dc_error *err)
@@ -480,8 +486,6 @@ static int redirect_output(const struct dc_plan *plan, struct logpump *lp, struc
         lp->file = fd;
         lp->dir = plan->state_dir;
         lp->max = plan->log_max_size;
-        struct stat sb;
-        lp->size = fstat(fd, &sb) == 0 ? (unsigned long long)sb.st_size : 0;
         _cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null < 0)
                 return dc_err(err, errno, "/dev/null: %s", strerror(errno));
@@ -513,57 +517,65 @@ static void pump_hand_over(struct logpump *lp, bool before)
         }
 }
 
-/* A full log becomes log.1, and a new one is started. On failure the
- * current one goes on (and is tried again after the next max bytes). */
+/* A full log becomes log.1 (the older log.1 goes), and a new one is
+ * started. On failure the current one goes on (tried again after the next
+ * max bytes). */
 static void pump_rotate(struct logpump *lp)
 {
         _cleanup_free_ char *log = dc_xasprintf("%s/log", lp->dir);
         _cleanup_free_ char *old = dc_xasprintf("%s/log.1", lp->dir);
-        lp->size = 0;
         if (rename(log, old) < 0)
                 return;
         struct dc_error ignored;
         int fd = open_log(lp->dir, O_TRUNC, &ignored);
-        if (fd < 0)
-                return; /* writes go on into log.1 */
+        if (fd < 0) {
+                (void)rename(old, log); /* still "log", to be rotated later */
+                return;
+        }
         dup2(fd, STDOUT_FILENO);
         dup2(fd, STDERR_FILENO);
         close(lp->file);
         lp->file = fd;
 }
 
-/* Copy what the pipe holds to the log (ALL: until it is empty, after the
- * end; else a bounded amount, so signals are not kept waiting). */
+/* Copy what the container wrote (the pipe, or its pty when detached with a
+ * terminal) to the log. A log that would grow past max ends at a line's
+ * end: the last one that fits, else the first one after (a line is never
+ * split, unless one chunk holds no end of line at all). The size is the
+ * file's, so the launcher's own lines count too. ALL: until nothing is
+ * left, after the end (bounded: a straggler without a pid namespace may
+ * write for ever); else a few chunks, so signals are not kept waiting. */
 static void pump_io(struct logpump *lp, bool all)
 {
         char buf[65536];
         size_t chunk = lp->max < sizeof(buf) ? (size_t)lp->max : sizeof(buf);
-        for (int rounds = 0; lp->in >= 0 && (all || rounds < 16); rounds++) {
+        for (int rounds = 0; lp->in >= 0 && rounds < (all ? 1024 : 16); rounds++) {
                 ssize_t n = read(lp->in, buf, chunk);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN)
                         return;
-                if (n <= 0) { /* every writer is gone */
+                if (n <= 0) { /* every writer is gone (a pty: EIO) */
                         close(lp->in);
                         lp->in = -1;
                         return;
                 }
+                struct stat sb;
+                unsigned long long size = fstat(lp->file, &sb) == 0 ? (unsigned long long)sb.st_size : 0;
                 size_t from = 0, len = (size_t)n;
-                if (lp->size + len > lp->max) {
-                        /* the lines that still fit end this log; the next
-                         * begins with a line (unless none fits) */
-                        size_t room = lp->max > lp->size ? (size_t)(lp->max - lp->size) : 0;
+                if (size + len > lp->max) {
+                        size_t room = lp->max > size ? (size_t)(lp->max - size) : 0;
                         const char *nl = room ? memrchr(buf, '\n', room < len ? room : len) : NULL;
+                        if (!nl && size > 0) /* finish the line under way first */
+                                nl = memchr(buf, '\n', len);
                         if (nl) {
                                 from = (size_t)(nl - buf) + 1;
                                 dc_write_all(lp->file, buf, from);
                         }
-                        if (lp->size > 0 || from > 0)
+                        if (size > 0 || from > 0)
                                 pump_rotate(lp);
                 }
-                if (dc_write_all(lp->file, buf + from, len - from) == 0)
-                        lp->size += (unsigned long long)(len - from);
+                dc_write_all(lp->file, buf + from, len - from);
         }
 }
 
@@ -593,6 +605,15 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, struct logpu
 {
         struct dc_pty_relay *relay = NULL;
         struct dc_error ignored;
+        if (master >= 0 && lp->in >= 0) {
+                /* detached with a terminal: what the container writes is its
+                 * pty's output, not the pipe's; it goes to the log the same
+                 * way (there is no input to relay) */
+                close(lp->in);
+                fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+                lp->in = master;
+                master = -1;
+        }
         if (master >= 0)
                 dc_pty_relay_start(master, true, &relay, &ignored);
         long long kill_at = -1;
@@ -779,7 +800,7 @@ static void log_step(const struct dc_exec_opts *opts, size_t i, const struct dc_
 int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int *exit_code, struct dc_error *err)
 {
         struct dc_exec_ctx ctx = { .plan = plan, .lock_fd = -1, .child = -1, .sync_fd = -1, .root_fd = -1,
-                                   .holder_fd = -1, .cgroup_fd = -1, .launcher_sync = -1 };
+                                   .holder_fd = -1, .cgroup_fd = -1, .launcher_sync = -1, .log_pipe = -1 };
         *exit_code = 125;
         /* Every signal a supervisor may send comes through the signalfd:
          * INT, TERM, HUP and QUIT stop the container, the others (USR1, a
@@ -830,6 +851,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 if (opts && opts->detached && !redirected && ctx.journal) {
                         if ((r = redirect_output(plan, &lp, err)) < 0)
                                 break;
+                        ctx.log_pipe = lp.out; /* for the user namespace holder, which clones the first process */
                         redirected = true;
                 }
                 if (s->ops->side == DC_SIDE_SPAWN && dc_fault_is("start:slow"))
@@ -838,6 +860,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                         pump_hand_over(&lp, true);
                         r = spawn(&ctx, s, &sync, err);
                         pump_hand_over(&lp, false);
+                        ctx.log_pipe = -1;
                 } else
                         r = s->ops->apply(s, &ctx, err);
                 if (r == 0 && strcmp(s->ops->kind, "statedir") == 0)
@@ -929,6 +952,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                 if (master >= 0)
                         close(master);
                 kill_and_reap(ctx.child);
+                pump_io(&lp, true); /* what it wrote before, into the log */
         }
 
         holder_stop(&ctx);

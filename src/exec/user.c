@@ -33,8 +33,9 @@ struct pwent {
 static bool find_passwd(const char *name, unsigned uid, struct pwent *out)
 {
         _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
-        char line[2048];
-        while (f && fgets(line, sizeof(line), f)) {
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        while (f && getline(&line, &cap, f) >= 0) {
                 line[strcspn(line, "\n")] = 0;
                 char *rest = line;
                 char *n = strsep(&rest, ":");
@@ -60,8 +61,9 @@ static bool find_passwd(const char *name, unsigned uid, struct pwent *out)
 static bool find_group(const char *name, unsigned *gid)
 {
         _cleanup_fclose_ FILE *f = fopen("/etc/group", "re");
-        char line[4096];
-        while (f && fgets(line, sizeof(line), f)) {
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        while (f && getline(&line, &cap, f) >= 0) {
                 line[strcspn(line, "\n")] = 0;
                 char *rest = line;
                 char *n = strsep(&rest, ":");
@@ -79,8 +81,9 @@ static bool find_group(const char *name, unsigned *gid)
 static void member_groups(const char *user, struct dc_ids *ids)
 {
         _cleanup_fclose_ FILE *f = fopen("/etc/group", "re");
-        char line[4096];
-        while (f && fgets(line, sizeof(line), f) && ids->n_groups < DC_MAX_GROUPS) {
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        while (f && getline(&line, &cap, f) >= 0 && ids->n_groups < DC_MAX_GROUPS) {
                 line[strcspn(line, "\n")] = 0;
                 char *rest = line;
                 (void)strsep(&rest, ":"); /* name */
@@ -175,8 +178,8 @@ int dc_become(const struct dc_ids *ids, bool userns)
                 if (!userns || gid_mapped(ids->groups[i]))
                         groups[n++] = ids->groups[i];
         if (setgroups(n, groups) < 0) {
-                /* denied in a user namespace mapped without a helper: no
-                 * groups can be set there, none are kept either */
+                /* denied in a user namespace mapped without a helper: the
+                 * groups stay the launcher's (shown as the overflow gid) */
                 if (!(userns && errno == EPERM))
                         return -errno;
         }

@@ -129,19 +129,22 @@ static void add_lease(const char *name, char *fields, void *arg)
                 return;
         char *save = NULL;
         for (char *f = strtok_r(fields, " ", &save); f; f = strtok_r(NULL, " ", &save)) {
-                char *eq = strchr(f, '=');
+                /* ipv4= and ipv6= only: a claim's bridge= names a link, which
+                 * may look like an address */
                 struct dc_prefix p;
-                if (eq && dc_prefix_parse(eq + 1, 0, &p) == 0)
+                if ((strncmp(f, "ipv4=", 5) == 0 || strncmp(f, "ipv6=", 5) == 0) && dc_prefix_parse(f + 5, 0, &p) == 0)
                         taken_add(o->t, &p, name, NULL);
         }
 }
 
 /* A claim's conflicts: another container's claim of the same address on
- * the same bridge. */
+ * the same bridge, or a NAT lease whose subnet holds it (its host end gets
+ * an address there, maybe after our validation looked). */
 struct claims {
         const char *self, *bridge;
         const struct dc_prefix *want[2]; /* IPv4, IPv6; NULL when not claimed */
         char *holder;                    /* the first conflict's holder */
+        bool nat;                        /* ... which is a NAT lease */
         struct dc_prefix clash;
 };
 
@@ -162,14 +165,20 @@ static void check_claim(const char *name, char *fields, void *arg)
                 else if (strncmp(f, "ipv6=", 5) == 0)
                         have[1] = dc_prefix_parse(f + 5, AF_INET6, &got[1]) == 0;
         }
-        if (!bridge || strcmp(bridge, c->bridge) != 0)
+        if (bridge && strcmp(bridge, c->bridge) != 0)
                 return;
-        for (int i = 0; i < 2; i++)
-                if (have[i] && c->want[i] && dc_prefix_same_addr(&got[i], c->want[i])) {
+        for (int i = 0; i < 2; i++) {
+                if (!have[i] || !c->want[i])
+                        continue;
+                struct dc_prefix host = *c->want[i];
+                host.len = i == 0 ? 32 : 128;
+                if (bridge ? dc_prefix_same_addr(&got[i], c->want[i]) : dc_prefix_contains(&got[i], &host)) {
                         c->holder = dc_xstrdup(name);
+                        c->nat = !bridge;
                         c->clash = got[i];
                         return;
                 }
+        }
 }
 
 struct rewrite {
@@ -345,10 +354,17 @@ static int claim_apply(const struct dc_step *s, const char *root, const char *ho
         if (c.holder) {
                 int i = c.clash.family == AF_INET ? 0 : 1;
                 _cleanup_free_ char *note = gone_note(root, c.holder);
-                r = dc_err(err, EADDRINUSE,
-                           "%s: %s is already the address of container %s%s on bridge %s: give each container its own",
-                           origin[i] ? origin[i] : i == 0 ? "network.address" : "network.ipv6.address", addr[i],
-                           c.holder, note, bridge);
+                _cleanup_free_ char *sub = dc_prefix_str(&c.clash);
+                if (c.nat)
+                        r = dc_err(err, EADDRINUSE, "%s: %s is in %s, the NAT lease of container %s%s: choose another",
+                                   origin[i] ? origin[i] : i == 0 ? "network.address" : "network.ipv6.address",
+                                   addr[i], sub, c.holder, note);
+                else
+                        r = dc_err(err, EADDRINUSE,
+                                   "%s: %s is already the address of container %s%s on bridge %s: give each "
+                                   "container its own",
+                                   origin[i] ? origin[i] : i == 0 ? "network.address" : "network.ipv6.address",
+                                   addr[i], c.holder, note, bridge);
                 free(c.holder);
                 return r;
         }

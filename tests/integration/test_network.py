@@ -567,6 +567,16 @@ def test_bridge_address_held_by_one_container(t):
                "an IPv6 address too")
     t.eq(settled(t, before), {}, "the refused starts changed nothing on the host")
 
+    # an address inside a NAT container's lease (its container end) is
+    # taken too, though no host address shows it
+    t.diyctl("start", "-d", nat_conf(t, "natty", rootfs=r, net='address = "10.88.205.2/30";'), check=True,
+             timeout=60)
+    t.defer(t.diyctl, "stop", "-t", "2", "natty", check=False)
+    p = t.diyctl("start", "-d", conf("five", "10.88.205.2/24"), timeout=60)
+    t.contains(p.stderr, "five.conf:4: network.address: 10.88.205.2/24 is in 10.88.205.0/30, the NAT lease of "
+               "container natty", "a NAT lease holds it")
+    stop(t, "natty")
+
     # another address on the same bridge is fine
     t.diyctl("start", "-d", conf("three", "10.88.203.3/24"), check=True, timeout=60)
     t.defer(t.diyctl, "stop", "-t", "2", "three", check=False)

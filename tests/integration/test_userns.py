@@ -117,7 +117,7 @@ def test_rootless_detached_lifecycle(t):
     t.contains(as_user(t, pw, xdg, "logs", "rld").stdout, "own-uts\n", "(its unshare worked)")
     p = as_user(t, pw, xdg, "exec", "rld", "hostname")
     t.eq(p.returncode, 125, "exec refuses to join the command's own namespaces")
-    t.contains(p.stderr, "has a uts namespace of its own, not the container's", "and says which one")
+    t.contains(p.stderr, "a uts namespace of their own, not the container's", "and says which one")
     t.ok("elsewhere" not in p.stdout, "nothing ran in the command's namespace")
     as_user(t, pw, xdg, "stop", "-t", "1", "rld", check=True)
     # one that ends on its own leaves its record in the user's runtime dir
