@@ -146,7 +146,9 @@ struct dc_ids {
         size_t n_groups;
         char home[1024];             /* its passwd home, else "/" */
 };
-int dc_resolve_user(const char *spec, const char *origin, struct dc_ids *ids, struct dc_error *err);
+/* WANT_HOME: fill ids->home (else "/" when passwd is not read anyway: a
+ * numeric "uid:gid" needs no lookup at all). */
+int dc_resolve_user(const char *spec, const char *origin, bool want_home, struct dc_ids *ids, struct dc_error *err);
 /* Become IDS: groups, gid, uid. In a user namespace (USERNS) whose
  * setgroups is denied (mapped without a helper) the groups stay empty. 0 or
  * -errno (EINVAL: an id is not mapped). */

@@ -228,7 +228,8 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
         }
         struct dc_ids ids;
         const char *user = in->opts->user ? in->opts->user : dc_kvs_get(kv, "user");
-        if (dc_resolve_user(user, in->opts->user ? "exec --user" : "process.user", &ids, &err) < 0)
+        if (dc_resolve_user(user, in->opts->user ? "exec --user" : "process.user",
+                            dc_streq(dc_kvs_get(kv, "home-default"), "1"), &ids, &err) < 0)
                 inner_fail(in, 125, &err);
         dc_reset_signals();
         /* A session of its own: without a pty its stdio may be the caller's

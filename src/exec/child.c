@@ -371,6 +371,7 @@ void dc_child_main(struct dc_exec_ctx *ctx)
         }
         struct cmd c = { .ctx = ctx, .s = exec_step, .pty_slave = -1 };
         if (dc_resolve_user(dc_kvs_get(&exec_step->args, "user"), dc_kvs_get(&exec_step->args, "user-origin"),
+                            dc_streq(dc_kvs_get(&exec_step->args, "home-default"), "1"),
                             &c.ids, &err) < 0)
                 fail(ctx, 125, &err);
         if (dc_streq(dc_kvs_get(&exec_step->args, "terminal"), "1") && open_pty(ctx, &c.pty_slave, &err) < 0)

@@ -107,7 +107,7 @@ static void member_groups(const char *user, struct dc_ids *ids)
         }
 }
 
-int dc_resolve_user(const char *spec, const char *origin, struct dc_ids *ids, struct dc_error *err)
+int dc_resolve_user(const char *spec, const char *origin, bool want_home, struct dc_ids *ids, struct dc_error *err)
 {
         _cleanup_free_ char *u = dc_xstrdup(spec ? spec : "0:0");
         char *g = strchr(u, ':');
@@ -117,7 +117,8 @@ int dc_resolve_user(const char *spec, const char *origin, struct dc_ids *ids, st
         struct pwent pw = { .home = "/" };
         bool known;
         if (all_digits(u)) {
-                known = find_passwd(NULL, (unsigned)strtoul(u, NULL, 10), &pw);
+                /* "uid:gid" as numbers: nothing to look up, unless the home */
+                known = (!g || want_home) && find_passwd(NULL, (unsigned)strtoul(u, NULL, 10), &pw);
                 if (!known) { /* a uid passwd does not name: gid 0, home / */
                         pw.uid = (unsigned)strtoul(u, NULL, 10);
                         pw.gid = 0;

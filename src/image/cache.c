@@ -541,8 +541,17 @@ int dc_cache_unpack(struct dc_cache_unpack *u, struct dc_error *err)
                 return l;
         _cleanup_free_ char *entry = dc_cache_entry_path(u->root, u->kind, u->hex);
         if (is_dir(entry)) {
-                u->cached = true;
-                return 0;
+                _cleanup_free_ char *tree = dc_xasprintf("%s/tree", entry);
+                if (is_dir(tree)) {
+                        u->cached = true;
+                        return 0;
+                }
+                /* an entry without its tree (removed by hand): unpacked
+                 * again, under the entry's lock, rather than mounted as
+                 * nothing */
+                if ((r = dc_rm_rf_at(AT_FDCWD, entry)) < 0)
+                        return dc_err(err, -r, "%s has no tree/ and cannot be removed: %s (diyctl image prune "
+                                      "removes it)", entry, strerror(-r));
         }
 
         /* A leftover of a dead launcher with our pid would be in the way. */

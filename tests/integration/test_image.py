@@ -346,6 +346,14 @@ def test_image_second_start_is_cached(t):
     st = json.dumps(json.loads(t.diyctl("status", "--json", "cached", check=True).stdout))
     t.contains(st, '"image.unpacked": "2"', "after the prune the layers are unpacked again")
     t.diyctl("stop", "-t", "1", "cached", check=True)
+    # an entry whose tree was removed by hand is unpacked again, not mounted as nothing
+    damaged = entries(t)[0]
+    shutil.rmtree(os.path.join(damaged["path"], "tree"))
+    t.diyctl("start", "-d", conf, check=True)
+    st = json.dumps(json.loads(t.diyctl("status", "--json", "cached", check=True).stdout))
+    t.contains(st, '"image.unpacked": "1"', "the damaged layer was unpacked again")
+    t.contains(st, '"image.cached": "1"', "the other taken from the cache")
+    t.diyctl("stop", "-t", "1", "cached", check=True)
 
 
 def test_image_workdir_that_the_image_lacks(t):
