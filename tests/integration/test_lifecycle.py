@@ -820,7 +820,7 @@ def test_logs_rotated_at_log_max_size(t):
 
     # logs -f, started before the output, sees every line across rotations
     slow = ('sleep 1; i=1; while [ $i -le 600 ]; do printf "line %04d %s\\n" $i ' + "x" * 40 +
-            '; i=$((i+1)); [ $((i % 20)) = 0 ] && sleep 0.05; done; exit 0')
+            '; i=$((i+1)); [ $((i % 20)) = 0 ] && sleep 0.1; done; exit 0')
     conf = conf_for(t, name="chatty", script=slow)
     t.diyctl("start", "-d", conf, check=True)
     out = t.diyctl("logs", "-f", "chatty", check=True, timeout=60).stdout
