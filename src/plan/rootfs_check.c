@@ -53,17 +53,98 @@ static bool provided(const struct dc_config *c, const char *path, bool strict)
         return false;
 }
 
-/* Look PATH up in the rootfs: 0 with *ST, -ENOENT/-ENOTDIR when it is not
- * there, another -errno when we cannot tell. */
-static int look(int root, const char *path, struct stat *st)
+/* Is a volume mounted at PATH (normalized) or below it? The directories
+ * down to its target are made at the start. */
+static bool leads_to_mount(const struct dc_config *c, const char *path)
 {
-        struct dc_error ignored;
-        int fd = dc_open_in_root(root, path, DC_CREATE_NONE, &ignored);
-        if (fd < 0)
-                return fd;
-        int r = fstat(fd, st) < 0 ? -errno : 0;
-        close(fd);
-        return r;
+        for (size_t i = 0; i < c->n_volumes; i++) {
+                _cleanup_free_ char *t = dc_path_normalize(c->volumes[i].target);
+                if (under(t, path))
+                        return true;
+        }
+        return false;
+}
+
+/* Look PATH up in the rootfs as the container will see it: links
+ * followed inside the root (an absolute target starts again at its "/"),
+ * and a place a mount provides is where knowledge ends, also when a link
+ * leads there. STRICT: for PATH itself only a mount strictly above it
+ * counts (a mount point's existence is the question). 0 with *ST (and the
+ * resolved path in RESOLVED, PATH_MAX bytes, when given); -ENOENT or
+ * -ENOTDIR: not there; -EAGAIN: a mount provides it; another -errno: we
+ * cannot tell. */
+static int look(const struct dc_config *c, int root, const char *path, bool strict, struct stat *st,
+                char *resolved)
+{
+        char cur[PATH_MAX] = ""; /* resolved so far, without links; "" is "/" */
+        char rest[2 * PATH_MAX];
+        snprintf(rest, sizeof(rest), "%s", path);
+        char *p = rest;
+        int links = 0;
+        for (;;) {
+                while (*p == '/')
+                        p++;
+                if (!*p)
+                        break;
+                char *end = strchrnul(p, '/');
+                size_t n = (size_t)(end - p);
+                char comp[NAME_MAX + 1];
+                if (n > NAME_MAX)
+                        return -ENAMETOOLONG;
+                memcpy(comp, p, n);
+                comp[n] = 0;
+                p = end;
+                if (strcmp(comp, ".") == 0)
+                        continue;
+                if (strcmp(comp, "..") == 0) {
+                        char *slash = strrchr(cur, '/');
+                        if (slash)
+                                *slash = 0;
+                        continue;
+                }
+                char next[PATH_MAX];
+                if ((size_t)snprintf(next, sizeof(next), "%s/%s", cur, comp) >= sizeof(next))
+                        return -ENAMETOOLONG;
+                const char *after = p;
+                while (*after == '/')
+                        after++;
+                bool last = !*after;
+                if (provided(c, next, strict && last && links == 0))
+                        return -EAGAIN;
+                struct stat ls;
+                if (fstatat(root, next + 1, &ls, AT_SYMLINK_NOFOLLOW) < 0) {
+                        /* missing, but made at the start for a volume below it
+                         * (a root that can be written) */
+                        if (errno == ENOENT && c->rootfs.writable != DC_WRITABLE_NONE && leads_to_mount(c, next))
+                                return -EAGAIN;
+                        return -errno;
+                }
+                if (S_ISLNK(ls.st_mode)) {
+                        if (++links > 40)
+                                return -ELOOP;
+                        char target[PATH_MAX];
+                        ssize_t t = readlinkat(root, next + 1, target, sizeof(target) - 1);
+                        if (t <= 0)
+                                return t < 0 ? -errno : -ENOENT;
+                        target[t] = 0;
+                        if (target[0] == '/')
+                                cur[0] = 0;
+                        char again[2 * PATH_MAX];
+                        if ((size_t)snprintf(again, sizeof(again), "%s/%s", target, p) >= sizeof(again))
+                                return -ENAMETOOLONG;
+                        memcpy(rest, again, sizeof(rest));
+                        p = rest;
+                        continue;
+                }
+                if (!last && !S_ISDIR(ls.st_mode))
+                        return -ENOTDIR;
+                memcpy(cur, next, sizeof(cur));
+        }
+        if (fstatat(root, cur[0] ? cur + 1 : ".", st, AT_EMPTY_PATH) < 0)
+                return -errno;
+        if (resolved)
+                snprintf(resolved, PATH_MAX, "%s", cur[0] ? cur : "/");
+        return 0;
 }
 
 static bool missing(int r)
@@ -102,20 +183,21 @@ static bool populated(int root)
 
 /* Is NAME (the user or group part of process.user) in the rootfs's FILE
  * (/etc/passwd or /etc/group)? true when we cannot tell. */
-static bool names_entry(int root, const char *file, const char *name, size_t n)
+static bool names_entry(const struct dc_config *c, int root, const char *file, const char *name, size_t n)
 {
-        struct dc_error ignored;
-        _cleanup_close_ int pfd = dc_open_in_root(root, file, DC_CREATE_NONE, &ignored);
-        if (pfd < 0)
-                return !missing(pfd);
-        /* an O_PATH fd: opened for reading through /proc */
-        _cleanup_close_ int fd = open(dc_fdpath(pfd).s, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        char at[PATH_MAX];
+        int r = look(c, root, file, false, &st, at);
+        if (r < 0)
+                return !missing(r);
+        _cleanup_close_ int fd = openat(root, at + 1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         _cleanup_fclose_ FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
         if (!f)
                 return true;
         fd = -1; /* the FILE owns it */
-        char line[4096];
-        while (fgets(line, sizeof(line), f))
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        while (getline(&line, &cap, f) >= 0)
                 if (strncmp(line, name, n) == 0 && line[n] == ':')
                         return true;
         return false;
@@ -130,10 +212,10 @@ static int check_user(const struct dc_config *c, int root, struct dc_error *err)
         size_t un = colon ? (size_t)(colon - u) : strlen(u);
         const struct dc_origin *o = dc_config_origin(c, "process.user");
         bool numeric = un && strspn(u, "0123456789") >= un;
-        if (!numeric && !provided(c, "/etc/passwd", false) && !names_entry(root, "/etc/passwd", u, un))
+        if (!numeric && !names_entry(c, root, "/etc/passwd", u, un))
                 return dc_err_at(err, o, "process.user", "user %.*s is not in the rootfs's /etc/passwd", (int)un, u);
         if (colon && colon[1] && strspn(colon + 1, "0123456789") < strlen(colon + 1) &&
-            !provided(c, "/etc/group", false) && !names_entry(root, "/etc/group", colon + 1, strlen(colon + 1)))
+            !names_entry(c, root, "/etc/group", colon + 1, strlen(colon + 1)))
                 return dc_err_at(err, o, "process.user", "group %s is not in the rootfs's /etc/group", colon + 1);
         return 0;
 }
@@ -142,11 +224,8 @@ static int check_cwd(const struct dc_config *c, int root, struct dc_error *err)
 {
         if (!c->process.cwd || !plain(c->process.cwd))
                 return 0; /* "/", or the rules' to report */
-        _cleanup_free_ char *cwd = dc_path_normalize(c->process.cwd);
-        if (provided(c, cwd, false))
-                return 0;
         struct stat st;
-        int r = look(root, cwd, &st);
+        int r = look(c, root, c->process.cwd, false, &st, NULL);
         const struct dc_origin *o = dc_config_origin(c, "process.cwd");
         if (missing(r))
                 return dc_err_at(err, o, "process.cwd", "%s: no such directory in the rootfs", c->process.cwd);
@@ -158,11 +237,8 @@ static int check_cwd(const struct dc_config *c, int root, struct dc_error *err)
 /* Is PATH an executable file of the rootfs? 1 yes, 0 no, -1 cannot tell. */
 static int executable(const struct dc_config *c, int root, const char *path)
 {
-        _cleanup_free_ char *p = dc_path_normalize(path);
-        if (provided(c, p, false))
-                return -1;
         struct stat st;
-        int r = look(root, p, &st);
+        int r = look(c, root, path, false, &st, NULL);
         if (missing(r))
                 return 0;
         if (r < 0)
@@ -209,7 +285,7 @@ static int check_bind_kinds(const struct dc_config *c, int root, struct dc_error
                         continue;
                 _cleanup_free_ char *t = dc_path_normalize(v->target);
                 struct stat src, dst;
-                if (provided(c, t, true) || stat(v->source, &src) < 0 || look(root, t, &dst) < 0)
+                if (stat(v->source, &src) < 0 || look(c, root, t, true, &dst, NULL) < 0)
                         continue;
                 if (S_ISDIR(src.st_mode) != S_ISDIR(dst.st_mode)) {
                         char key[48];
@@ -237,7 +313,7 @@ static int check_mount_points(const struct dc_config *c, int root, struct dc_err
                         continue;
                 _cleanup_free_ char *t = dc_path_normalize(v->target);
                 struct stat st;
-                if (provided(c, t, true) || !missing(look(root, t, &st)))
+                if (!missing(look(c, root, t, true, &st, NULL)))
                         continue;
                 char key[48];
                 snprintf(key, sizeof(key), "volumes[%zu].target", i);
@@ -246,15 +322,16 @@ static int check_mount_points(const struct dc_config *c, int root, struct dc_err
                                  "made there: create it in the rootfs",
                                  v->target, wo->file, wo->line);
         }
-        static const char *const ours[] = { "/proc", "/sys", "/dev", "/run", "/tmp" };
+        static const char *const ours[] = { "/proc", "/sys", "/dev", "/run", "/tmp", "/etc/resolv.conf" };
         for (size_t i = 0; i < DC_ARRAY_SIZE(ours); i++) {
+                bool resolv = strcmp(ours[i], "/etc/resolv.conf") == 0;
                 struct stat st;
-                if (!missing(look(root, ours[i], &st)))
+                if ((resolv && !dc_plan_resolv_mode(c)) || !missing(look(c, root, ours[i], true, &st, NULL)))
                         continue;
                 return dc_err_at(err, wo, "rootfs.writable",
                                  "\"none\": the rootfs has no %s, where diyctl mounts its own, and nothing can be "
-                                 "made in it: create the directory in the rootfs",
-                                 ours[i]);
+                                 "made in it: create the %s in the rootfs",
+                                 ours[i], resolv ? "file" : "directory");
         }
         return 0;
 }

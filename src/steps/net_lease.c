@@ -43,20 +43,24 @@
 struct taken {
         struct dc_prefix *p;
         const char **lease;          /* the container holding it; NULL for host entries */
+        bool *claim;                 /* ... as a bridge container's claim, not a NAT lease */
         const struct dc_nl_use **use;
         size_t n, cap;
 };
 
-static void taken_add(struct taken *t, const struct dc_prefix *p, const char *lease, const struct dc_nl_use *use)
+static void taken_add(struct taken *t, const struct dc_prefix *p, const char *lease, bool claim,
+                      const struct dc_nl_use *use)
 {
         if (t->n == t->cap) {
                 t->cap = t->cap ? 2 * t->cap : 64;
                 t->p = dc_xrealloc(t->p, t->cap * sizeof(*t->p));
                 t->lease = dc_xrealloc(t->lease, t->cap * sizeof(*t->lease));
+                t->claim = dc_xrealloc(t->claim, t->cap * sizeof(*t->claim));
                 t->use = dc_xrealloc(t->use, t->cap * sizeof(*t->use));
         }
         t->p[t->n] = *p;
         t->lease[t->n] = lease;
+        t->claim[t->n] = claim;
         t->use[t->n] = use;
         t->n++;
 }
@@ -76,7 +80,9 @@ static char *taken_describe(const struct taken *t, const char *root, size_t i)
 {
         if (t->lease[i]) {
                 _cleanup_free_ char *note = gone_note(root, t->lease[i]);
-                return dc_xasprintf("the lease of container %s%s", t->lease[i], note);
+                return dc_xasprintf(t->claim[i] ? "the address bridge container %s%s claims"
+                                                : "the lease of container %s%s",
+                                    t->lease[i], note);
         }
         return dc_nl_use_describe(t->use[i]);
 }
@@ -84,6 +90,7 @@ static char *taken_describe(const struct taken *t, const char *root, size_t i)
 static void taken_free(struct taken *t)
 {
         free(t->lease);
+        free(t->claim);
         free(t->use);
         free(t->p);
 }
@@ -127,13 +134,14 @@ static void add_lease(const char *name, char *fields, void *arg)
         struct others *o = arg;
         if (strcmp(name, o->self) == 0)
                 return;
+        bool claim = strstr(fields, "bridge=") != NULL;
         char *save = NULL;
         for (char *f = strtok_r(fields, " ", &save); f; f = strtok_r(NULL, " ", &save)) {
                 /* ipv4= and ipv6= only: a claim's bridge= names a link, which
                  * may look like an address */
                 struct dc_prefix p;
                 if ((strncmp(f, "ipv4=", 5) == 0 || strncmp(f, "ipv6=", 5) == 0) && dc_prefix_parse(f + 5, 0, &p) == 0)
-                        taken_add(o->t, &p, name, NULL);
+                        taken_add(o->t, &p, name, claim, NULL);
         }
 }
 
@@ -411,7 +419,7 @@ static int lease_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
         if (r == 0)
                 r = dc_nl_host_used(sk, want4 && want6 ? AF_UNSPEC : want4 ? AF_INET : AF_INET6, &used, err);
         for (size_t i = 0; r == 0 && i < used.n; i++)
-                taken_add(&t, &used.v[i].net, NULL, &used.v[i]);
+                taken_add(&t, &used.v[i].net, NULL, false, &used.v[i]);
         if (r == 0 && want4)
                 r = choose(&s->args, 4, &t, &r4, err);
         if (r == 0 && want6)

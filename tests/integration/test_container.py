@@ -336,6 +336,35 @@ def test_check_sees_what_start_would_miss(t):
             % r]
     for extra in fine:
         t.diyctl("check", conf_of(extra), check=True)
+    # links of the rootfs that lead into a volume: not known before the start
+    linked = t.rootfs("linked")
+    os.makedirs(os.path.join(t.tmp, "appvol", "app"))
+    with open(os.path.join(t.tmp, "appvol", "app", "run"), "w") as f:
+        f.write("#!/bin/sh\necho from-volume\n")
+    os.chmod(os.path.join(t.tmp, "appvol", "app", "run"), 0o755)
+    os.symlink("/data/app/run", os.path.join(linked, "usr", "bin", "runapp"))
+    os.symlink("/data/app", os.path.join(linked, "opt"))
+    os.makedirs(os.path.join(t.tmp, "cfgvol"))
+    shutil.copy(os.path.join(linked, "etc", "passwd"), os.path.join(t.tmp, "cfgvol", "passwd"))
+    with open(os.path.join(t.tmp, "cfgvol", "passwd"), "a") as f:
+        f.write("app:x:1000:1000::/:/bin/sh\n")
+    os.unlink(os.path.join(linked, "etc", "passwd"))
+    os.symlink("/config/passwd", os.path.join(linked, "etc", "passwd"))
+    vols = 'volumes = ( { source = "appvol"; target = "/data"; }, { source = "cfgvol"; target = "/config"; } );\n'
+    for proc in ('args = [ "/usr/bin/runapp" ];', 'args = [ "runapp" ]; env = [ "PATH=/usr/bin:/bin" ];',
+                 'args = [ "/bin/pwd" ]; cwd = "/opt";', 'args = [ "/data/app/run" ]; user = "app";'):
+        conf = basic_conf(t, "process = { %s };\n%s" % (proc, vols), rootfs=linked)
+        t.diyctl("check", conf, check=True)
+        t.diyctl("start", conf, check=True)
+    # with writable = "none", the resolv.conf diyctl binds needs its file
+    bare = t.rootfs("bare")
+    os.unlink(os.path.join(bare, "etc", "resolv.conf")) if os.path.lexists(os.path.join(bare, "etc", "resolv.conf")) \
+        else None
+    conf = t.conf("box", 'rootfs = { path = "%s"; writable = "none"; };\nnetwork = { dns = [ "192.0.2.53" ]; };\n'
+                  % bare)
+    p = t.diyctl("check", conf)
+    t.contains(p.stderr, "box.conf:1: rootfs.writable: \"none\": the rootfs has no /etc/resolv.conf, where diyctl "
+               "mounts its own", "the resolv.conf mount point too")
     # start finds them itself, with its exit codes
     p = t.diyctl("start", basic_conf(t, 'process = { args = [ "/bin/nothere" ]; };\n', rootfs=r))
     t.eq(p.returncode, 127, "start: a missing program exits 127 as before")
