@@ -21,8 +21,35 @@ static bool all_digits(const char *s)
         return true;
 }
 
-/* One line of /etc/passwd (NAME:PASSWORD:UID:GID:GECOS:HOME:SHELL; the
- * password and GECOS fields may be empty). */
+/* The next line of a passwd or group file, split at ':' into up to N
+ * fields (empty ones too: the password often is; missing ones are NULL,
+ * the last holds the rest of the line). false at the end. */
+struct colon_file {
+        FILE *f;
+        char *line;
+        size_t cap;
+};
+
+static bool next_fields(struct colon_file *cf, char **field, size_t n)
+{
+        if (!cf->f || getline(&cf->line, &cf->cap, cf->f) < 0)
+                return false;
+        cf->line[strcspn(cf->line, "\n")] = 0;
+        char *rest = cf->line;
+        for (size_t i = 0; i < n; i++)
+                field[i] = i + 1 < n ? strsep(&rest, ":") : rest;
+        return true;
+}
+
+static void colon_file_close(struct colon_file *cf)
+{
+        if (cf->f)
+                fclose(cf->f);
+        free(cf->line);
+}
+#define _cleanup_colon_file_ __attribute__((cleanup(colon_file_close)))
+
+/* One line of /etc/passwd (NAME:PASSWORD:UID:GID:GECOS:HOME:SHELL). */
 struct pwent {
         char name[256];
         unsigned uid, gid;
@@ -32,26 +59,17 @@ struct pwent {
 /* The passwd entry of NAME, or (NAME NULL) of UID. */
 static bool find_passwd(const char *name, unsigned uid, struct pwent *out)
 {
-        _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
-        _cleanup_free_ char *line = NULL;
-        size_t cap = 0;
-        while (f && getline(&line, &cap, f) >= 0) {
-                line[strcspn(line, "\n")] = 0;
-                char *rest = line;
-                char *n = strsep(&rest, ":");
-                (void)strsep(&rest, ":");
-                char *u = strsep(&rest, ":");
-                char *g = strsep(&rest, ":");
-                (void)strsep(&rest, ":");
-                char *home = strsep(&rest, ":");
-                if (!n || !u || !g || !all_digits(u) || !all_digits(g))
+        _cleanup_colon_file_ struct colon_file cf = { .f = fopen("/etc/passwd", "re") };
+        char *f[7];
+        while (next_fields(&cf, f, 7)) {
+                if (!f[0] || !f[2] || !f[3] || !all_digits(f[2]) || !all_digits(f[3]))
                         continue;
-                if (name ? strcmp(n, name) != 0 : strtoul(u, NULL, 10) != uid)
+                if (name ? strcmp(f[0], name) != 0 : strtoul(f[2], NULL, 10) != uid)
                         continue;
-                snprintf(out->name, sizeof(out->name), "%s", n);
-                out->uid = (unsigned)strtoul(u, NULL, 10);
-                out->gid = (unsigned)strtoul(g, NULL, 10);
-                snprintf(out->home, sizeof(out->home), "%s", home && *home ? home : "/");
+                snprintf(out->name, sizeof(out->name), "%s", f[0]);
+                out->uid = (unsigned)strtoul(f[2], NULL, 10);
+                out->gid = (unsigned)strtoul(f[3], NULL, 10);
+                snprintf(out->home, sizeof(out->home), "%s", f[5] && *f[5] ? f[5] : "/");
                 return true;
         }
         return false;
@@ -60,41 +78,28 @@ static bool find_passwd(const char *name, unsigned uid, struct pwent *out)
 /* The gid of group NAME in /etc/group (NAME:PASSWORD:GID:MEMBERS). */
 static bool find_group(const char *name, unsigned *gid)
 {
-        _cleanup_fclose_ FILE *f = fopen("/etc/group", "re");
-        _cleanup_free_ char *line = NULL;
-        size_t cap = 0;
-        while (f && getline(&line, &cap, f) >= 0) {
-                line[strcspn(line, "\n")] = 0;
-                char *rest = line;
-                char *n = strsep(&rest, ":");
-                (void)strsep(&rest, ":");
-                char *g = strsep(&rest, ":");
-                if (!n || !g || !all_digits(g) || strcmp(n, name) != 0)
+        _cleanup_colon_file_ struct colon_file cf = { .f = fopen("/etc/group", "re") };
+        char *f[4];
+        while (next_fields(&cf, f, 4)) {
+                if (!f[0] || !f[2] || !all_digits(f[2]) || strcmp(f[0], name) != 0)
                         continue;
-                *gid = (unsigned)strtoul(g, NULL, 10);
+                *gid = (unsigned)strtoul(f[2], NULL, 10);
                 return true;
         }
         return false;
 }
 
-/* The groups of /etc/group whose member list names USER (NAME:x:GID:a,b,c). */
+/* The groups of /etc/group whose member list names USER. */
 static void member_groups(const char *user, struct dc_ids *ids)
 {
-        _cleanup_fclose_ FILE *f = fopen("/etc/group", "re");
-        _cleanup_free_ char *line = NULL;
-        size_t cap = 0;
-        while (f && getline(&line, &cap, f) >= 0 && ids->n_groups < DC_MAX_GROUPS) {
-                line[strcspn(line, "\n")] = 0;
-                char *rest = line;
-                (void)strsep(&rest, ":"); /* name */
-                (void)strsep(&rest, ":"); /* password, often empty */
-                char *gid_s = strsep(&rest, ":");
-                char *members = rest;
-                if (!gid_s || !members || !*gid_s || strspn(gid_s, "0123456789") != strlen(gid_s))
+        _cleanup_colon_file_ struct colon_file cf = { .f = fopen("/etc/group", "re") };
+        char *f[4];
+        while (ids->n_groups < DC_MAX_GROUPS && next_fields(&cf, f, 4)) {
+                if (!f[2] || !f[3] || !all_digits(f[2]))
                         continue;
-                gid_t g = (gid_t)strtoul(gid_s, NULL, 10);
+                gid_t g = (gid_t)strtoul(f[2], NULL, 10);
                 char *msave = NULL;
-                for (char *m = strtok_r(members, ",", &msave); m; m = strtok_r(NULL, ",", &msave)) {
+                for (char *m = strtok_r(f[3], ",", &msave); m; m = strtok_r(NULL, ",", &msave)) {
                         if (strcmp(m, user) != 0)
                                 continue;
                         bool dup = false;
