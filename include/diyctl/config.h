@@ -94,6 +94,8 @@ struct dc_config {
                 enum dc_terminal terminal;
                 bool init;
                 int stop_signal; /* 0: the image's StopSignal, else SIGTERM */
+                unsigned long long log_max_size; /* detached: 0 never rotates; see log_max_size_set */
+                bool log_max_size_set;           /* false: host.conf's log_max_size */
         } process;
 
         struct dc_volume *volumes;

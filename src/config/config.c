@@ -1180,6 +1180,33 @@ static int h_stop_signal(struct loader *l, config_setting_t *s, const char *key,
 
 /* ---- sizes ---------------------------------------------------------------- */
 
+/* process.log_max_size: like host.conf's, 0 (never) or at least 4 KiB. */
+static int h_log_max_size(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+{
+        (void)ctx;
+        unsigned long long v;
+        if (is_int(s)) {
+                long long i = 0;
+                int r = get_int(l, s, key, &i);
+                if (r < 0)
+                        return r;
+                if (i < 0)
+                        return err_at(l, s, key, "the size must not be negative, got %lld", i);
+                v = (unsigned long long)i;
+        } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+                if (dc_parse_size(str(s), &v) < 0)
+                        return err_at(l, s, key, "%s is not a size, like \"10M\" (or 0: never rotate)", SHOW(str(s)));
+        } else {
+                return err_at(l, s, key, "expected a size like \"10M\" or an integer byte count, got %s",
+                              type_name(s));
+        }
+        if (v != 0 && v < 4096)
+                return err_at(l, s, key, "%llu bytes is too small: at least 4096 (\"4K\"), or 0 to never rotate", v);
+        l->c->process.log_max_size = v;
+        l->c->process.log_max_size_set = true;
+        return 0;
+}
+
 /* A size: a string like "64M" or an integer byte count; > 0. */
 static int get_size(struct loader *l, const config_setting_t *s, const char *key, unsigned long long *out)
 {
@@ -1760,6 +1787,7 @@ static const struct {
         { "process.terminal", h_terminal },
         { "process.init", h_init },
         { "process.stop_signal", h_stop_signal },
+        { "process.log_max_size", h_log_max_size },
         { "volumes", h_volumes },
         { "volumes[].type", h_vol_type },
         { "volumes[].source", h_vol_source },
@@ -2292,6 +2320,10 @@ void dc_config_print_json(const struct dc_config *c, FILE *out)
         } else {
                 fputs(",\n    \"stop_signal\": null", out);
         }
+        if (c->process.log_max_size_set)
+                fprintf(out, ",\n    \"log_max_size\": %llu", c->process.log_max_size);
+        else
+                fputs(",\n    \"log_max_size\": null", out);
         fputs("\n  },\n  \"volumes\": [", out);
         for (size_t i = 0; i < c->n_volumes; i++) {
                 const struct dc_volume *v = &c->volumes[i];

@@ -43,6 +43,9 @@ const struct dc_key dc_keys[] = {
           "\"auto\" (a pty when stdin is a terminal) or a boolean" },
         { "process.init", DC_KT_BOOL, "false",
           "run a minimal init as PID 1 that reaps zombies and forwards signals" },
+        { "process.log_max_size", DC_KT_MIXED, NULL,
+          "detached: rotate the container's log at this size, like \"10M\", or 0 (never); at least 4K; "
+          "default: log_max_size of /etc/diyctl/host.conf (10M)" },
         { "process.stop_signal", DC_KT_MIXED, NULL,
           "the signal stop sends first: a name like \"SIGQUIT\" or a number; default: the image's StopSignal, "
           "else SIGTERM" },

@@ -138,7 +138,9 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         p->terminal = c->process.terminal == DC_TERM_YES ||
                       (c->process.terminal == DC_TERM_AUTO && opts->stdin_tty);
         p->init = c->process.init;
-        p->log_max_size = opts->host ? opts->host->log_max_size : DC_LOG_MAX_SIZE_DEFAULT;
+        p->log_max_size = c->process.log_max_size_set ? c->process.log_max_size
+                          : opts->host                  ? opts->host->log_max_size
+                                                        : DC_LOG_MAX_SIZE_DEFAULT;
         bool netns = p->namespaces & DC_NS_NET;
 
         /* 1. The state directory: lock, journal, mount point for the root. */

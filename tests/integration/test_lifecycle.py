@@ -851,6 +851,12 @@ def test_logs_rotated_at_log_max_size(t):
     t.ok(not os.path.exists(log1), "log_max_size = 0: no rotation")
     t.eq(os.readlink("/proc/%d/fd/1" % status(t, "chatty")["pid"]), log, "its stdout is the log itself")
     t.diyctl("stop", "-t", "1", "chatty", check=True)
+    # a container's own process.log_max_size wins over the host's
+    t.diyctl("start", "-d", conf_for(t, name="chatty", script=burst + "; exit 0"), "--set",
+             'process.log_max_size="8K"', check=True)
+    t.wait_for(lambda: status_any(t, "chatty").get("state") == "exited", timeout=30, msg="the job ended")
+    t.ok(os.path.exists(log1) and os.path.getsize(log) < 8192 + line, "process.log_max_size: rotated at 8K")
+    t.diyctl("cleanup", "chatty", check=True)
 
 
 def test_list_columns_line_up(t):

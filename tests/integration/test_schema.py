@@ -270,6 +270,7 @@ DOMAIN = {
                      "12345678901", ":", "x:", ":x", "a" * 32, "a" * 33, "1000:nogroup", "user.name-1"],
     "process.terminal": ["auto", "yes", "AUTO"],
     "process.init": ["true"],
+    "process.log_max_size": ["10M", "4K", "4096", 4096, 4095, 1, 0, "0", "12X", "-1", "1.5M", "1GiB", -4096],
     "process.stop_signal": ["SIGQUIT", "QUIT", "SIGRTMIN", "SIGRTMIN+3", "RTMAX-30", "SIGRTMIN+31", "SIGRTMAX+1",
                             "SIGKILL", "SIGCHLD", "SIGSTOP", "SIGSEGV", "sigquit", "SIGFOO", "9", "", 1, 4, 9, 15, 17,
                             19, 31, 32, 33, 34, 64, 65, 0, -15],

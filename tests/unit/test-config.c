@@ -431,6 +431,7 @@ static void test_defaults(void)
         CHECK(!c->process.cwd && !c->process.user, "process.cwd and user unset (NULL)");
         CHECK(c->process.terminal == DC_TERM_AUTO && !c->process.init, "terminal auto, no init");
         CHECK(c->process.stop_signal == 0, "stop_signal unset (the image's, else SIGTERM)");
+        CHECK(!c->process.log_max_size_set, "log_max_size unset (host.conf's)");
         CHECK(c->n_volumes == 0 && c->volumes == NULL, "no volumes");
         CHECK(c->network.mode == DC_NET_NONE, "network.mode defaults to none");
         CHECK_STREQ(c->network.interface, "eth0", "network.interface defaults to eth0");
@@ -663,7 +664,8 @@ static void test_overrides(void)
         {
                 const char *sets[] = { "limits.pids=64", "process.init=true", "network.address=10.88.0.5/24",
                                        "hostname=web2", "process.args=[\"/bin/echo\",\"hi\"]",
-                                       "limits.cpus=0.5", "limits.memory=1G", "time.boottime=reset" };
+                                       "limits.cpus=0.5", "limits.memory=1G", "time.boottime=reset",
+                                       "process.log_max_size=64K" };
                 _cleanup_config_ struct dc_config *c = NULL;
                 int r = load("o/web.conf", sets, DC_ARRAY_SIZE(sets), &c, &err);
                 CHECK(r == 0 && c, "typed overrides load%s%s", r ? ": " : "", r ? err.msg : "");
@@ -676,6 +678,8 @@ static void test_overrides(void)
                               "--set process.args=[...] is an array");
                         CHECK(c->limits.cpus == 0.5 && c->limits.memory == 1ull << 30, "--set float and size");
                         CHECK(c->time.boottime_reset, "--set time.boottime=reset");
+                        CHECK(c->process.log_max_size_set && c->process.log_max_size == 64 << 10,
+                              "--set process.log_max_size=64K");
                         CHECK(c->network.mode == DC_NET_NAT && c->network.ipv6, "other keys of the group stay");
                         const struct dc_origin *o = dc_config_origin(c, "limits.pids");
                         CHECK(dc_streq(o->file, "--set") && o->line == 0, "origin of an override is --set, line 0");
@@ -874,6 +878,10 @@ static const struct bad bad_configs[] = {
         { NULL, R "volumes = ( { type = \"tmpfs\"; target = \"/x\"; mode = \"999\"; } );\n", "bad.conf:2: volumes[0].mode: expected an octal mode as a string, like \"1777\" or \"0700\", got 999" },
         { NULL, R "volumes = ( { type = \"tmpfs\"; target = \"/x\"; mode = 511; } );\n", "bad.conf:2: volumes[0].mode: expected a string" },
         { NULL, R "process = { stop_signal = \"SIGFOO\"; };\n", "bad.conf:2: process.stop_signal: SIGFOO is not a signal name like \"SIGTERM\"" },
+        { NULL, R "process = { log_max_size = \"1K\"; };\n", "bad.conf:2: process.log_max_size: 1024 bytes is too small: at least 4096 (\"4K\"), or 0 to never rotate" },
+        { NULL, R "process = { log_max_size = -1; };\n", "bad.conf:2: process.log_max_size: the size must not be negative, got -1" },
+        { NULL, R "process = { log_max_size = \"lots\"; };\n", "bad.conf:2: process.log_max_size: lots is not a size, like \"10M\" (or 0: never rotate)" },
+        { NULL, R "process = { log_max_size = true; };\n", "bad.conf:2: process.log_max_size: expected a size like \"10M\" or an integer byte count, got a boolean" },
         { NULL, R "process = { stop_signal = \"SIGCHLD\"; };\n", "bad.conf:2: process.stop_signal: SIGCHLD cannot stop a container" },
         { NULL, R "process = { stop_signal = \"3\"; };\n", "bad.conf:2: process.stop_signal: \"3\": write a signal number without quotes" },
         { NULL, R "process = { stop_signal = \"term\"; };\n", "bad.conf:2: process.stop_signal: term: write signal names in upper case, like \"SIGTERM\"" },
