@@ -8,7 +8,7 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
 
 /* A directory rootfs's contents against the config (rootfs_check.c), in
  * DC_ROOTFS_CHECKS parts that each report their first problem. */
-#define DC_ROOTFS_CHECKS 5
+#define DC_ROOTFS_CHECKS 6
 int dc_plan_validate_rootfs_contents(const struct dc_config *c, const struct dc_plan_opts *opts, int part,
                                      struct dc_error *err);
 

@@ -305,6 +305,12 @@ def test_check_sees_what_start_would_miss(t):
         ('process = { args = [ "/etc/passwd" ]; };', "process.args: /etc/passwd: no such executable file"),
         ('process = { cwd = "/nope"; };', "box.conf:3: process.cwd: /nope: no such directory in the rootfs"),
         ('process = { cwd = "/afile"; };', "box.conf:3: process.cwd: /afile is not a directory in the rootfs"),
+        # /run and /tmp are empty tmpfs in the container; directories are
+        # made only on the way to a volume
+        ('process = { cwd = "/tmp/work"; };', "box.conf:3: process.cwd: /tmp/work: no such directory in the rootfs"),
+        ('process = { cwd = "/srv/other"; };\nvolumes = ( { type = "tmpfs"; target = "/srv/data"; } );',
+         "box.conf:3: process.cwd: /srv/other: no such directory in the rootfs"),
+        ('process = { args = [ "/bin/sh/" ]; };', "box.conf:3: process.args: /bin/sh/: no such executable file"),
         ('process = { user = "ghost"; };', "box.conf:3: process.user: user ghost is not in the rootfs's /etc/passwd"),
         ('process = { user = "nobody:ghosts"; };', "process.user: group ghosts is not in the rootfs's /etc/group"),
         ('volumes = ( { source = "srcfile"; target = "/data"; } );',
@@ -327,8 +333,10 @@ def test_check_sees_what_start_would_miss(t):
             t.eq(p.returncode, 1, "%s refuses %s" % (cmd, extra))
             t.contains(p.stderr, msg, "%s names it: %s" % (cmd, extra))
     # what mounts provide is not known before the start: left alone
-    fine = ['process = { cwd = "/tmp/work"; args = [ "/data/x/run" ]; };\n'
+    fine = ['process = { cwd = "/tmp"; args = [ "/data/x/run" ]; };\n'
             'volumes = ( { type = "tmpfs"; target = "/data/x"; } );',
+            'process = { cwd = "/tmp/x/vol/sub"; };\nvolumes = ( { type = "tmpfs"; target = "/tmp/x/vol"; } );',
+            'process = { cwd = "/srv/data"; };\nvolumes = ( { type = "tmpfs"; target = "/srv/data"; } );',
             'process = { args = [ "sh" ]; cwd = "/data"; user = "nobody:nogroup"; };',
             'process = { args = [ "tool" ]; env = [ "PATH=/opt/bin:/bin" ]; };\n'
             'volumes = ( { source = "srcdir"; target = "/opt/bin"; } );',
@@ -356,6 +364,37 @@ def test_check_sees_what_start_would_miss(t):
         conf = basic_conf(t, "process = { %s };\n%s" % (proc, vols), rootfs=linked)
         t.diyctl("check", conf, check=True)
         t.diyctl("start", conf, check=True)
+    # a merged /usr (/bin -> usr/bin): a volume on /bin/tool is where the program is
+    merged = t.rootfs("merged")
+    for d in ("bin", "sbin"):
+        shutil.rmtree(os.path.join(merged, "usr", d), ignore_errors=True)
+        os.rename(os.path.join(merged, d), os.path.join(merged, "usr", d))
+        os.symlink("usr/" + d, os.path.join(merged, d))
+    with open(os.path.join(t.tmp, "tool"), "w") as f:
+        f.write("#!/bin/sh\necho tool-ok\n")
+    os.chmod(os.path.join(t.tmp, "tool"), 0o755)
+    conf = t.conf("box", 'rootfs = { path = "%s"; };\nprocess = { args = [ "tool" ]; };\n'
+                         'volumes = ( { source = "tool"; target = "/bin/tool"; } );\n' % merged)
+    t.diyctl("check", conf, check=True)
+    t.eq(t.diyctl("start", conf, check=True).stdout.strip(), "tool-ok", "and start finds it there")
+    # systemd-resolved's link to /run, which is empty in the container
+    os.unlink(os.path.join(merged, "etc", "resolv.conf")) if os.path.lexists(os.path.join(merged, "etc", "resolv.conf")) \
+        else None
+    os.symlink("../run/systemd/resolve/stub-resolv.conf", os.path.join(merged, "etc", "resolv.conf"))
+    conf = t.conf("box", 'rootfs = { path = "%s"; };\nnetwork = { dns = [ "192.0.2.53" ]; };\n' % merged)
+    p = t.diyctl("check", conf)
+    t.contains(p.stderr, "box.conf:2: network.dns: diyctl binds the container's /etc/resolv.conf, and the rootfs's is "
+               "a link to ../run/systemd/resolve/stub-resolv.conf, which will not exist", "a resolv.conf link to /run")
+    # passwd lines start reads as none (a uid that is not a number), and a FIFO that would block a reader
+    with open(os.path.join(merged, "etc", "passwd"), "a") as f:
+        f.write("bob:x::100::/:/bin/sh\n")
+    conf = t.conf("box", 'rootfs = { path = "%s"; };\nprocess = { user = "bob"; };\n' % merged)
+    t.contains(t.diyctl("check", conf).stderr, "process.user: user bob is not in the rootfs's /etc/passwd",
+               "an entry start would not take")
+    os.unlink(os.path.join(merged, "etc", "group"))
+    os.mkfifo(os.path.join(merged, "etc", "group"))
+    conf = t.conf("box", 'rootfs = { path = "%s"; };\nprocess = { user = "root:wheel"; };\n' % merged)
+    t.diyctl("check", conf, check=True, timeout=10)
     # with writable = "none", the resolv.conf diyctl binds needs its file
     bare = t.rootfs("bare")
     os.unlink(os.path.join(bare, "etc", "resolv.conf")) if os.path.lexists(os.path.join(bare, "etc", "resolv.conf")) \
