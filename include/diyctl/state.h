@@ -36,6 +36,9 @@ int dc_state_root_safe(const char *root, struct dc_error *err);
 bool dc_statedir_is_ours(const char *dir, const char *name);
 /* Is the lock of DIR held by a launcher? (tests without taking it) */
 bool dc_state_locked(const char *dir);
+/* Remove STATE_ROOT when nothing is left in it (best effort, racing starts
+ * recreate it; src/steps/statedir.c). */
+void dc_state_root_prune(const char *state_root);
 /* Read STATE_ROOT/NAME. -ENOENT when there is no such container. */
 int dc_state_read(const char *root, const char *name, struct dc_state *st, struct dc_error *err);
 void dc_state_free(struct dc_state *st);

@@ -19,7 +19,11 @@ static int cleanup_one(const char *root, const char *name)
         _cleanup_free_ char *dir = dc_xasprintf("%s/%s", root, name);
         struct stat st;
         if (stat(dir, &st) < 0) {
-                /* Nothing to do is success: ExecStopPost=diyctl cleanup runs after clean stops too. */
+                /* Nothing to do is success: ExecStopPost=diyctl cleanup runs after clean stops too.
+                 * A launcher killed after it made the state root, before its
+                 * container's directory (and journal), leaves the root alone:
+                 * removed when empty, as a teardown does. */
+                dc_state_root_prune(root);
                 if (dc_verbose)
                         fprintf(stderr, "diyctl: %s: nothing to clean up\n", name);
                 return 0;

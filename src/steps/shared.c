@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "diyctl/state.h"
 #include "diyctl/util.h"
 #include "steps.h"
 

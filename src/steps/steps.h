@@ -34,9 +34,6 @@ void dc_cgroup_usage(const struct dc_strv *dirs, long long *memory, long long *p
  * dc_host_unlock, which removes the file so nothing stays on the host. */
 int dc_host_lock(const char *state_root, struct dc_error *err);
 void dc_host_unlock(int fd, const char *state_root);
-/* Remove STATE_ROOT when nothing is left in it (best effort, racing starts
- * recreate it). */
-void dc_state_root_prune(const char *state_root);
 /* Shared resources held by reference (shared.c). */
 /* hold: the first holder reads the host's state (before), records it with
  * itself, then changes the host (first; on failure last() rolls back). */

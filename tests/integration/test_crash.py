@@ -5,6 +5,7 @@ damaged journal is reported, never misparsed."""
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -84,6 +85,18 @@ def test_random_kills_during_start_and_stop(t):
         c = t.diyctl("cleanup", "crash")
         t.eq(c.returncode, 0, "run %d: cleanup (stderr: %s)" % (i, c.stderr))
         t.host_unchanged(before, "host after random kill %d and cleanup" % i)
+
+
+def test_cleanup_removes_a_state_root_left_empty(t):
+    # a launcher killed after it made the state root, before its container's
+    # directory, leaves the root empty: cleanup removes it, as a teardown would
+    os.makedirs("/run/diyctl")
+    t.diyctl("cleanup", "crash", check=True)
+    t.ok(not os.path.exists("/run/diyctl"), "the empty state root is gone")
+    os.makedirs("/run/diyctl/other")
+    t.defer(shutil.rmtree, "/run/diyctl", True)
+    t.diyctl("cleanup", "crash", check=True)
+    t.ok(os.path.isdir("/run/diyctl/other"), "one that holds anything stays")
 
 
 def _kill_supervisor(t, name):
