@@ -23,8 +23,12 @@
 /* Size of one container's subnet carved from the pools. */
 #define DC_NAT_SUBNET4_LEN 30
 #define DC_NAT_SUBNET6_LEN 64
-/* A detached container's log is rotated when it reaches this size. */
+/* A detached container's log is rotated when it reaches this size; a
+ * smaller size than the minimum (host.conf's or process.log_max_size) would
+ * split almost every line; 0 never rotates. */
 #define DC_LOG_MAX_SIZE_DEFAULT (10ull << 20)
+#define DC_LOG_MAX_SIZE_MIN 4096ull
+#define DC_LOG_MAX_SIZE_SMALL "%llu bytes is too small: at least 4096 (\"4K\"), or 0 to never rotate"
 
 enum dc_firewall { DC_FW_IPTABLES = 0, DC_FW_NFTABLES };
 

@@ -631,16 +631,9 @@ int dc_cmd_logs(int argc, char **argv)
                 if (tail < 0 || lseek(old, tail_offset(old, tail - found, &more), SEEK_SET) >= 0)
                         copy_out(old);
         }
-        char buf[65536];
         bool last = !follow; /* the end is known: read to the end once more */
         for (;;) {
-                ssize_t n = read(fd, buf, sizeof(buf));
-                if (n > 0) {
-                        dc_write_all(STDOUT_FILENO, buf, (size_t)n);
-                        continue;
-                }
-                if (n < 0 && errno == EINTR)
-                        continue;
+                copy_out(fd);
                 if (last)
                         break;
                 if (rotated(root, &st, log, fd)) {

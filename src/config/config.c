@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #endif
 #include "diyctl/config.h"
+#include "diyctl/host.h"
 #include "diyctl/fs.h"
 
 #include <arpa/inet.h>
@@ -1180,7 +1181,7 @@ static int h_stop_signal(struct loader *l, config_setting_t *s, const char *key,
 
 /* ---- sizes ---------------------------------------------------------------- */
 
-/* process.log_max_size: like host.conf's, 0 (never) or at least 4 KiB. */
+/* process.log_max_size: as host.conf's log_max_size (src/config/host.c). */
 static int h_log_max_size(struct loader *l, config_setting_t *s, const char *key, void *ctx)
 {
         (void)ctx;
@@ -1200,8 +1201,8 @@ static int h_log_max_size(struct loader *l, config_setting_t *s, const char *key
                 return err_at(l, s, key, "expected a size like \"10M\" or an integer byte count, got %s",
                               type_name(s));
         }
-        if (v != 0 && v < 4096)
-                return err_at(l, s, key, "%llu bytes is too small: at least 4096 (\"4K\"), or 0 to never rotate", v);
+        if (v != 0 && v < DC_LOG_MAX_SIZE_MIN)
+                return err_at(l, s, key, DC_LOG_MAX_SIZE_SMALL, v);
         l->c->process.log_max_size = v;
         l->c->process.log_max_size_set = true;
         return 0;

@@ -114,8 +114,7 @@ static int get_state_dir(const char *file, const config_setting_t *s, struct dc_
         return 0;
 }
 
-/* log_max_size: "10M", "512K", an integer byte count, or 0 (never rotated).
- * Below 4 KiB a rotation would split almost every line. */
+/* log_max_size: "10M", "512K", an integer byte count, or 0 (never rotated). */
 static int get_log_max_size(const char *file, const config_setting_t *s, struct dc_host_conf *h,
                             struct dc_error *err)
 {
@@ -133,9 +132,8 @@ static int get_log_max_size(const char *file, const config_setting_t *s, struct 
         } else {
                 return key_err(err, file, s, key, "expected a size like \"10M\" or an integer byte count");
         }
-        if (v != 0 && v < 4096)
-                return key_err(err, file, s, key, "%llu bytes is too small: at least 4096 (\"4K\"), or 0 to never rotate",
-                               v);
+        if (v != 0 && v < DC_LOG_MAX_SIZE_MIN)
+                return key_err(err, file, s, key, DC_LOG_MAX_SIZE_SMALL, v);
         h->log_max_size = v;
         return 0;
 }

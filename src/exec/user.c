@@ -160,17 +160,28 @@ char **dc_env_with_home(char **envp, const char *home)
         return out;
 }
 
-/* Is GID mapped in our user namespace? (true when the map cannot be read) */
-static bool gid_mapped(gid_t gid)
+/* Keep of GROUPS (N) those our user namespace maps; all when its map
+ * cannot be read. Returns how many are kept. */
+static size_t keep_mapped(gid_t *groups, size_t n)
 {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/gid_map", "re");
         if (!f)
-                return true;
-        unsigned long long inside, outside, count;
-        while (fscanf(f, "%llu %llu %llu", &inside, &outside, &count) == 3)
-                if (gid >= inside && gid - inside < count)
-                        return true;
-        return false;
+                return n;
+        struct {
+                unsigned long long inside, count;
+        } map[340]; /* the kernel's most extents */
+        size_t m = 0;
+        unsigned long long outside;
+        while (m < DC_ARRAY_SIZE(map) && fscanf(f, "%llu %llu %llu", &map[m].inside, &outside, &map[m].count) == 3)
+                m++;
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < m; k++)
+                        if (groups[i] >= map[k].inside && groups[i] - map[k].inside < map[k].count) {
+                                groups[kept++] = groups[i];
+                                break;
+                        }
+        return kept;
 }
 
 int dc_become(const struct dc_ids *ids, bool userns)
@@ -179,10 +190,10 @@ int dc_become(const struct dc_ids *ids, bool userns)
          * left out here too (the kernel refuses it), as a user's other
          * groups would be */
         gid_t groups[DC_MAX_GROUPS];
-        size_t n = 0;
-        for (size_t i = 0; i < ids->n_groups; i++)
-                if (!userns || gid_mapped(ids->groups[i]))
-                        groups[n++] = ids->groups[i];
+        size_t n = ids->n_groups;
+        memcpy(groups, ids->groups, n * sizeof(*groups));
+        if (userns && n)
+                n = keep_mapped(groups, n);
         if (setgroups(n, groups) < 0) {
                 /* denied in a user namespace mapped without a helper: the
                  * groups stay the launcher's (shown as the overflow gid) */

@@ -436,15 +436,15 @@ static int check_mount_points(const struct rootfs *r, struct dc_error *err)
         return 0;
 }
 
-int dc_plan_validate_rootfs_contents(const struct dc_config *c, const struct dc_plan_opts *opts, int part,
-                                     struct dc_error *err)
+void dc_plan_validate_rootfs_contents(const struct dc_config *c, const struct dc_plan_opts *opts,
+                                      struct dc_errs *all)
 {
         if (!opts->check_contents || opts->skip_fs_checks || !c->rootfs.path || c->rootfs.tarball ||
             c->rootfs.image || c->rootfs.writable == DC_WRITABLE_DIR)
-                return 0;
+                return;
         _cleanup_close_ int root = open(c->rootfs.path, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root < 0 || !populated(root))
-                return 0; /* validate_rootfs says why; or nothing to look into */
+                return; /* validate_rootfs says why; or nothing to look into */
         /* each volume where start mounts it: its target resolved in the
          * rootfs alone (links followed, missing parts as written) */
         struct rootfs r = { .c = c, .root = root, .vols = dc_xcalloc(c->n_volumes + 1, sizeof(char *)) };
@@ -456,17 +456,15 @@ int dc_plan_validate_rootfs_contents(const struct dc_config *c, const struct dc_
                         continue;
                 r.vols[r.n++] = dc_xstrdup(at);
         }
-        int e = 0;
-        switch (part) {
-        case 0: e = check_program(&r, err); break;
-        case 1: e = check_cwd(&r, err); break;
-        case 2: e = check_user(&r, err); break;
-        case 3: e = check_bind_kinds(&r, err); break;
-        case 4: e = check_mount_points(&r, err); break;
-        case 5: e = check_resolv_link(&r, err); break;
+        static int (*const checks[])(const struct rootfs *, struct dc_error *) = {
+                check_program, check_cwd, check_user, check_bind_kinds, check_mount_points, check_resolv_link,
+        };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(checks); i++) {
+                struct dc_error one = { 0 };
+                if (checks[i](&r, &one) < 0)
+                        dc_errs_add(all, &one);
         }
         for (size_t i = 0; i < r.n; i++)
                 free(r.vols[i]);
         free(r.vols);
-        return e;
 }

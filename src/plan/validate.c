@@ -266,7 +266,7 @@ static int validate_limits(const struct dc_config *c, const struct dc_plan_opts 
                               "launcher's delegated cgroup");
         /* A quota of more CPUs than the host has limits nothing: a typo
          * (100 for 1.00) Docker refuses too. */
-        long ncpu = opts->skip_fs_checks ? 0 : sysconf(_SC_NPROCESSORS_ONLN);
+        long ncpu = c->limits.cpus > 0 && !opts->skip_fs_checks ? sysconf(_SC_NPROCESSORS_ONLN) : 0;
         if (ncpu > 0 && c->limits.cpus > (double)ncpu)
                 return dc_err_at(err, dc_config_origin(c, "limits.cpus"), "limits.cpus",
                                  "%g is more than the %ld CPUs this host has: at most %ld", c->limits.cpus, ncpu,
@@ -284,7 +284,7 @@ static int validate_cwd(const struct dc_config *c, struct dc_error *err)
 int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_error *err)
 {
         struct dc_errs all = { 0 };
-        for (int part = 0; part < 10 + DC_ROOTFS_CHECKS; part++) {
+        for (int part = 0; part < 10; part++) {
                 struct dc_error one = { 0 };
                 int r = 0;
                 switch (part) {
@@ -298,10 +298,10 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
                 case 7: r = validate_volumes(c, opts, &one); break;
                 case 8: r = dc_plan_validate_security(c, &one); break;
                 case 9: r = validate_network(c, opts, &one); break;
-                default: r = dc_plan_validate_rootfs_contents(c, opts, part - 10, &one); break;
                 }
                 if (r < 0)
                         dc_errs_add(&all, &one);
         }
+        dc_plan_validate_rootfs_contents(c, opts, &all);
         return dc_errs_end(&all, err);
 }

@@ -12,9 +12,9 @@
  * A bridge container's addresses are claimed in the same index, as
  * "NAME bridge=BRIDGE ipv4=ADDRESS ipv6=ADDRESS": two containers on one
  * bridge must not hold the same address (their ARP replies would fight), and
- * a NAT lease must not be carved from a bridge's network. A claim checks only
- * other claims on its bridge; the host's own addresses were checked at
- * validation (the bridge's network is the host's by design).
+ * a NAT lease must not be carved from a bridge's network. A claim checks
+ * other claims on its bridge and the NAT leases; the host's own addresses
+ * were checked at validation (the bridge's network is the host's by design).
  *
  * args: root, holder; per family F in {4, 6}: poolF (carve subnets of lenF)
  * or addrF (pinned, the container's address with prefix) with optional gwF,
@@ -129,20 +129,38 @@ struct others {
         struct taken *t;
 };
 
+/* The fields of an index line: bridge= (a claim; NULL for a NAT lease),
+ * ipv4= and ipv6= (have[0], have[1]). FIELDS is split in place. */
+struct line {
+        const char *bridge;
+        struct dc_prefix p[2];
+        bool have[2];
+};
+
+static void line_parse(char *fields, struct line *l)
+{
+        memset(l, 0, sizeof(*l));
+        char *save = NULL;
+        for (char *f = strtok_r(fields, " ", &save); f; f = strtok_r(NULL, " ", &save)) {
+                if (strncmp(f, "bridge=", 7) == 0)
+                        l->bridge = f + 7;
+                else if (strncmp(f, "ipv4=", 5) == 0)
+                        l->have[0] = dc_prefix_parse(f + 5, AF_INET, &l->p[0]) == 0;
+                else if (strncmp(f, "ipv6=", 5) == 0)
+                        l->have[1] = dc_prefix_parse(f + 5, AF_INET6, &l->p[1]) == 0;
+        }
+}
+
 static void add_lease(const char *name, char *fields, void *arg)
 {
         struct others *o = arg;
         if (strcmp(name, o->self) == 0)
                 return;
-        bool claim = strstr(fields, "bridge=") != NULL;
-        char *save = NULL;
-        for (char *f = strtok_r(fields, " ", &save); f; f = strtok_r(NULL, " ", &save)) {
-                /* ipv4= and ipv6= only: a claim's bridge= names a link, which
-                 * may look like an address */
-                struct dc_prefix p;
-                if ((strncmp(f, "ipv4=", 5) == 0 || strncmp(f, "ipv6=", 5) == 0) && dc_prefix_parse(f + 5, 0, &p) == 0)
-                        taken_add(o->t, &p, name, claim, NULL);
-        }
+        struct line l;
+        line_parse(fields, &l);
+        for (int i = 0; i < 2; i++)
+                if (l.have[i])
+                        taken_add(o->t, &l.p[i], name, l.bridge != NULL, NULL);
 }
 
 /* A claim's conflicts: another container's claim of the same address on
@@ -161,29 +179,19 @@ static void check_claim(const char *name, char *fields, void *arg)
         struct claims *c = arg;
         if (c->holder || strcmp(name, c->self) == 0)
                 return;
-        const char *bridge = NULL;
-        struct dc_prefix got[2];
-        bool have[2] = { false, false };
-        char *save = NULL;
-        for (char *f = strtok_r(fields, " ", &save); f; f = strtok_r(NULL, " ", &save)) {
-                if (strncmp(f, "bridge=", 7) == 0)
-                        bridge = f + 7;
-                else if (strncmp(f, "ipv4=", 5) == 0)
-                        have[0] = dc_prefix_parse(f + 5, AF_INET, &got[0]) == 0;
-                else if (strncmp(f, "ipv6=", 5) == 0)
-                        have[1] = dc_prefix_parse(f + 5, AF_INET6, &got[1]) == 0;
-        }
-        if (bridge && strcmp(bridge, c->bridge) != 0)
+        struct line l;
+        line_parse(fields, &l);
+        if (l.bridge && strcmp(l.bridge, c->bridge) != 0)
                 return;
         for (int i = 0; i < 2; i++) {
-                if (!have[i] || !c->want[i])
+                if (!l.have[i] || !c->want[i])
                         continue;
                 struct dc_prefix host = *c->want[i];
                 host.len = i == 0 ? 32 : 128;
-                if (bridge ? dc_prefix_same_addr(&got[i], c->want[i]) : dc_prefix_contains(&got[i], &host)) {
+                if (l.bridge ? dc_prefix_same_addr(&l.p[i], c->want[i]) : dc_prefix_contains(&l.p[i], &host)) {
                         c->holder = dc_xstrdup(name);
-                        c->nat = !bridge;
-                        c->clash = got[i];
+                        c->nat = !l.bridge;
+                        c->clash = l.p[i];
                         return;
                 }
         }
