@@ -2,6 +2,7 @@
  * RESOLVE_IN_ROOT, so absolute symlinks and ".." stay inside. */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "diyctl/error.h"
 
@@ -16,6 +17,14 @@ int dc_open_in_root(int root_fd, const char *path, enum dc_create create, struct
 /* The directory PATH inside root_fd, created with its parents when missing,
  * opened O_RDONLY|O_DIRECTORY (for the *at calls). */
 int dc_open_dir_in_root(int root_fd, const char *path, struct dc_error *err);
+
+/* As dc_open_in_root, but links are followed also to where nothing is
+ * yet, and what is missing there is made, only when it is on one of the
+ * tmpfs mounts TMPFS (link-free paths inside root_fd: the container's own
+ * memory, never the rootfs or a volume). For a link in the rootfs into
+ * /run, such as systemd-resolved's /etc/resolv.conf. */
+int dc_make_in_tmpfs(int root_fd, const char *path, enum dc_create create, const char *const *tmpfs, size_t n,
+                     struct dc_error *err);
 
 /* "/proc/self/fd/N" for mounting by fd. */
 struct dc_fdpath {

@@ -385,6 +385,23 @@ static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
                 return dc_err(err, errno, "%s: %s", source, strerror(errno));
         enum dc_create create = S_ISDIR(st.st_mode) ? DC_CREATE_DIR : DC_CREATE_FILE;
         _cleanup_close_ int dst = dc_open_in_root(ctx->root_fd, target, create, err);
+        if (dst == -ENOENT) {
+                /* a link to where nothing is yet: made there when that is
+                 * one of the container's own tmpfs mounts ("make-in") */
+                const char *in[4];
+                size_t n = 0;
+                for (size_t i = 0; i < s->args.n && n < DC_ARRAY_SIZE(in); i++)
+                        if (strcmp(s->args.v[i].key, "make-in") == 0)
+                                in[n++] = s->args.v[i].val;
+                struct dc_error why = { 0 };
+                if (n) {
+                        dst = dc_make_in_tmpfs(ctx->root_fd, target, create, in, n, &why);
+                        if (dst >= 0)
+                                dc_err_clear(err);
+                        else if (why.code != ENOENT)
+                                *err = why; /* it was ours to make, and could not be */
+                }
+        }
         if (dst < 0)
                 return dst;
         struct stat dt;

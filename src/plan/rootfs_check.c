@@ -378,10 +378,20 @@ static int check_bind_kinds(const struct rootfs *r, struct dc_error *err)
         return 0;
 }
 
+/* Does the rootfs's /etc/resolv.conf lead into diyctl's own /run or /tmp
+ * (systemd-resolved's ../run/systemd/resolve/stub-resolv.conf), where
+ * start makes the file it binds? */
+static bool resolv_made_in_tmpfs(const struct rootfs *r)
+{
+        char at[PATH_MAX];
+        bool stopped, trailing;
+        return walk(r, "/etc/resolv.conf", WALK_MOUNTS_STRICT, at, &stopped, &trailing) >= 0 &&
+               what_is(r, at, true) == SEEN_IN_TMPFS && !leads_to_volume(r, at);
+}
+
 /* Where diyctl binds the container's resolv.conf: a link in the rootfs
- * that leads nowhere the container will have (systemd-resolved's
- * ../run/systemd/resolve/stub-resolv.conf: /run is empty there) fails the
- * start. */
+ * that leads nowhere the container will have, and not into its own /run
+ * or /tmp, fails the start. */
 static int check_resolv_link(const struct rootfs *r, struct dc_error *err)
 {
         if (!dc_plan_resolv_mode(r->c))
@@ -390,7 +400,7 @@ static int check_resolv_link(const struct rootfs *r, struct dc_error *err)
         if (fstatat(r->root, "etc/resolv.conf", &ls, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(ls.st_mode))
                 return 0;
         /* as a mount point: the link's own destination is the question */
-        if (!missing(look(r, "/etc/resolv.conf", true, &st, NULL)))
+        if (!missing(look(r, "/etc/resolv.conf", true, &st, NULL)) || resolv_made_in_tmpfs(r))
                 return 0;
         char to[PATH_MAX];
         ssize_t n = readlinkat(r->root, "etc/resolv.conf", to, sizeof(to) - 1);
@@ -426,7 +436,8 @@ static int check_mount_points(const struct rootfs *r, struct dc_error *err)
         for (size_t i = 0; i < DC_ARRAY_SIZE(ours); i++) {
                 bool resolv = strcmp(ours[i], "/etc/resolv.conf") == 0;
                 struct stat st;
-                if ((resolv && !dc_plan_resolv_mode(c)) || !missing(look(r, ours[i], true, &st, NULL)))
+                if ((resolv && (!dc_plan_resolv_mode(c) || resolv_made_in_tmpfs(r))) ||
+                    !missing(look(r, ours[i], true, &st, NULL)))
                         continue;
                 return dc_err_at(err, wo, "rootfs.writable",
                                  "\"none\": the rootfs has no %s, where diyctl mounts its own, and nothing can be "

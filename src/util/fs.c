@@ -11,11 +11,11 @@
 
 #include "diyctl/util.h"
 
-static int openat2_in_root(int root_fd, const char *path, int flags)
+static int openat2_resolve(int root_fd, const char *path, int flags, unsigned long long resolve)
 {
         struct open_how how = {
                 .flags = (unsigned long long)(flags | O_CLOEXEC),
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+                .resolve = resolve,
         };
         while (*path == '/')
                 path++;
@@ -23,6 +23,11 @@ static int openat2_in_root(int root_fd, const char *path, int flags)
                 path = ".";
         long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
         return fd < 0 ? -errno : (int)fd;
+}
+
+static int openat2_in_root(int root_fd, const char *path, int flags)
+{
+        return openat2_resolve(root_fd, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 }
 
 int dc_open_dir_in_root(int root_fd, const char *path, struct dc_error *err)
@@ -147,4 +152,104 @@ char *dc_path_join(const char *dir, const char *rel)
                 return dc_path_normalize(rel);
         _cleanup_free_ char *j = dc_xasprintf("%s/%s", dir, rel);
         return dc_path_normalize(j);
+}
+
+/* Is the directory DFD, at the link-free path CUR, on the filesystem
+ * mounted at one of TMPFS (itself reached without links)? */
+static bool on_own_tmpfs(int root_fd, int dfd, const char *cur, const char *const *tmpfs, size_t n)
+{
+        struct stat here;
+        if (fstat(dfd, &here) < 0)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                size_t len = strlen(tmpfs[i]);
+                if (strncmp(cur, tmpfs[i], len) != 0 || (cur[len] && cur[len] != '/'))
+                        continue;
+                _cleanup_close_ int m =
+                        openat2_resolve(root_fd, tmpfs[i], O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+                struct stat ms;
+                if (m >= 0 && fstat(m, &ms) == 0 && ms.st_dev == here.st_dev)
+                        return true;
+        }
+        return false;
+}
+
+int dc_make_in_tmpfs(int root_fd, const char *path, enum dc_create create, const char *const *tmpfs, size_t n,
+                     struct dc_error *err)
+{
+        _cleanup_free_ char *cur = dc_xstrdup("/");  /* resolved so far: no links in it */
+        _cleanup_free_ char *rest = dc_xstrdup(path); /* still to walk */
+        for (int hops = 0;;) {
+                const char *p = rest;
+                while (*p == '/')
+                        p++;
+                if (!*p)
+                        break;
+                const char *e = strchrnul(p, '/');
+                _cleanup_free_ char *c = dc_xstrndup(p, (size_t)(e - p));
+                const char *after = e;
+                while (*after == '/')
+                        after++;
+                bool last = !*after;
+                _cleanup_free_ char *next_rest = dc_xstrdup(e);
+                free(rest);
+                rest = DC_TAKE(next_rest);
+                if (strcmp(c, ".") == 0 || strcmp(c, "..") == 0) {
+                        char *up = dc_path_join(cur, c);
+                        free(cur);
+                        cur = up;
+                        continue;
+                }
+                _cleanup_close_ int dfd = openat2_resolve(root_fd, cur, O_PATH | O_DIRECTORY,
+                                                          RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+                if (dfd < 0)
+                        return dc_err(err, -dfd, "%s: %s", cur, strerror(-dfd));
+                struct stat st;
+                if (fstatat(dfd, c, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                        if (S_ISLNK(st.st_mode)) {
+                                if (++hops > 40)
+                                        return dc_err(err, ELOOP, "%s: %s", path, strerror(ELOOP));
+                                char to[4096];
+                                ssize_t k = readlinkat(dfd, c, to, sizeof(to) - 1);
+                                if (k < 0)
+                                        return dc_err(err, errno, "%s: %s", path, strerror(errno));
+                                to[k] = 0;
+                                char *r = dc_xasprintf("%s%s", to, rest);
+                                free(rest);
+                                rest = r;
+                                if (to[0] == '/') {
+                                        free(cur);
+                                        cur = dc_xstrdup("/");
+                                }
+                        } else {
+                                char *down = dc_path_join(cur, c);
+                                free(cur);
+                                cur = down;
+                        }
+                        continue;
+                }
+                if (errno != ENOENT)
+                        return dc_err(err, errno, "%s: %s", path, strerror(errno));
+                if (create == DC_CREATE_NONE)
+                        return dc_err(err, ENOENT, "%s: %s", path, strerror(ENOENT));
+                if (!on_own_tmpfs(root_fd, dfd, cur, tmpfs, n))
+                        return dc_err(err, ENOENT, "%s: %s/%s is missing, and not in the container's own tmpfs",
+                                      path, strcmp(cur, "/") == 0 ? "" : cur, c);
+                if (!last || create == DC_CREATE_DIR) {
+                        if (mkdirat(dfd, c, 0755) < 0 && errno != EEXIST)
+                                return dc_err(err, errno, "cannot create %s/%s: %s", cur, c, strerror(errno));
+                        char *down = dc_path_join(cur, c);
+                        free(cur);
+                        cur = down;
+                        continue;
+                }
+                int f = openat(dfd, c, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (f < 0)
+                        return dc_err(err, errno, "cannot create %s/%s: %s", cur, c, strerror(errno));
+                return f;
+        }
+        int fd = openat2_resolve(root_fd, cur, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+        if (fd < 0)
+                return dc_err(err, -fd, "%s: %s", path, strerror(-fd));
+        return fd;
 }

@@ -377,14 +377,16 @@ def test_check_sees_what_start_would_miss(t):
                          'volumes = ( { source = "tool"; target = "/bin/tool"; } );\n' % merged)
     t.diyctl("check", conf, check=True)
     t.eq(t.diyctl("start", conf, check=True).stdout.strip(), "tool-ok", "and start finds it there")
-    # systemd-resolved's link to /run, which is empty in the container
+    # a resolv.conf linked to where the rootfs has nothing (outside /run and /tmp, where start would make it)
     os.unlink(os.path.join(merged, "etc", "resolv.conf")) if os.path.lexists(os.path.join(merged, "etc", "resolv.conf")) \
         else None
-    os.symlink("../run/systemd/resolve/stub-resolv.conf", os.path.join(merged, "etc", "resolv.conf"))
+    os.symlink("../var/nothere/resolv.conf", os.path.join(merged, "etc", "resolv.conf"))
     conf = t.conf("box", 'rootfs = { path = "%s"; };\nnetwork = { dns = [ "192.0.2.53" ]; };\n' % merged)
     p = t.diyctl("check", conf)
     t.contains(p.stderr, "box.conf:2: network.dns: diyctl binds the container's /etc/resolv.conf, and the rootfs's is "
-               "a link to ../run/systemd/resolve/stub-resolv.conf, which will not exist", "a resolv.conf link to /run")
+               "a link to ../var/nothere/resolv.conf, which will not exist", "a resolv.conf link to nowhere")
+    t.ok(t.diyctl("start", conf).returncode != 0, "and start refuses it too")
+    t.ok(not os.path.exists(os.path.join(merged, "var", "nothere")), "without making anything in the rootfs")
     # passwd lines start reads as none (a uid that is not a number), and a FIFO that would block a reader
     with open(os.path.join(merged, "etc", "passwd"), "a") as f:
         f.write("bob:x::100::/:/bin/sh\n")
@@ -407,6 +409,41 @@ def test_check_sees_what_start_would_miss(t):
     # start finds them itself, with its exit codes
     p = t.diyctl("start", basic_conf(t, 'process = { args = [ "/bin/nothere" ]; };\n', rootfs=r))
     t.eq(p.returncode, 127, "start: a missing program exits 127 as before")
+
+
+def test_resolv_conf_linked_into_run(t):
+    """A rootfs from a systemd-resolved system: /etc/resolv.conf links to
+    ../run/systemd/resolve/stub-resolv.conf. The container's /run is its
+    own empty tmpfs: the file is made there and bound, the rootfs is not
+    changed, and a volume on the way is never written."""
+    r = t.rootfs("resolved")
+    link = os.path.join(r, "etc", "resolv.conf")
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink("../run/systemd/resolve/stub-resolv.conf", link)
+    before = sorted(os.listdir(os.path.join(r, "run"))) if os.path.isdir(os.path.join(r, "run")) else None
+    show = 'process = { args = [ "/bin/sh", "-c", "cat /etc/resolv.conf; readlink /etc/resolv.conf" ]; };\n'
+    for writable, extra in (("tmpfs", ""), ("none", ""), ("direct", ""), ("tmpfs", 'namespaces = [ "mount", "uts", "ipc", "pid", "net", "user" ];\n')):
+        conf = t.conf("box", 'rootfs = { path = "%s"; writable = "%s"; };\nnetwork = { dns = [ "192.0.2.53" ]; };\n'
+                      '%s%s' % (r, writable, extra, show))
+        t.diyctl("check", conf, check=True)
+        out = t.diyctl("start", conf, check=True).stdout
+        t.contains(out, "nameserver 192.0.2.53", "writable=%s %s: the link leads to diyctl's resolv.conf"
+                   % (writable, extra.strip()))
+        t.contains(out, "../run/systemd/resolve/stub-resolv.conf", "and /etc/resolv.conf is still the rootfs's link")
+    t.eq(os.readlink(link), "../run/systemd/resolve/stub-resolv.conf", "the rootfs's link is unchanged")
+    t.eq(sorted(os.listdir(os.path.join(r, "run"))) if os.path.isdir(os.path.join(r, "run")) else None, before,
+         "nothing was made in the rootfs's /run")
+    # a volume on the way is the host's: nothing is made in it, and start says why
+    vol = os.path.join(t.tmp, "sysd")
+    os.mkdir(vol)
+    conf = t.conf("box", 'rootfs = { path = "%s"; };\nnetwork = { dns = [ "192.0.2.53" ]; };\n'
+                  'volumes = ( { source = "%s"; target = "/run/systemd"; } );\n%s' % (r, vol, show))
+    p = t.diyctl("start", conf)
+    t.ok(p.returncode != 0, "a resolv.conf link into a volume fails the start (exit %d)" % p.returncode)
+    t.contains(p.stderr, "/etc/resolv.conf is a symbolic link to ../run/systemd/resolve/stub-resolv.conf",
+               "the error names the link")
+    t.eq(os.listdir(vol), [], "and nothing was made in the volume")
 
 
 def test_missing_cwd_is_named(t):

@@ -1,4 +1,4 @@
-/* Unit tests of src/util/util.c and src/util/kv.c. */
+/* Unit tests of src/util/util.c, src/util/kv.c and src/util/fs.c. */
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "diyctl/fs.h"
 #include "diyctl/kv.h"
 #include "diyctl/util.h"
 #include "tap.h"
@@ -283,6 +284,82 @@ static void test_mkdir_p(void)
         CHECK(r < 0, "mkdir_p: errors are returned (%d)", r);
 }
 
+/* ---- dc_make_in_tmpfs: a temporary directory as the root, its run/ as
+ * the "tmpfs" (same filesystem: the device check passes) */
+
+static void relink(int dir, const char *name, const char *to)
+{
+        unlinkat(dir, name, 0);
+        CHECK(symlinkat(to, dir, name) == 0, "make_in_tmpfs: link %s -> %s (%s)", name, to, strerror(errno));
+}
+
+static void test_make_in_tmpfs(void)
+{
+        _cleanup_free_ char *root = tmppath("root");
+        _cleanup_free_ char *etc = tmppath("root/etc");
+        _cleanup_free_ char *run = tmppath("root/run");
+        _cleanup_free_ char *var = tmppath("root/var");
+        CHECK(mkdir(root, 0755) == 0 && mkdir(etc, 0755) == 0 && mkdir(run, 0755) == 0 && mkdir(var, 0755) == 0,
+              "make_in_tmpfs: a root with etc, run and var");
+        _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int efd = open(etc, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        const char *const in[] = { "/run" };
+        struct dc_error err = { 0 };
+
+        /* relative, through "..", two directories to make, then the file */
+        relink(efd, "resolv.conf", "../run/systemd/resolve/stub-resolv.conf");
+        int fd = dc_make_in_tmpfs(rfd, "/etc/resolv.conf", DC_CREATE_FILE, in, 1, &err);
+        _cleanup_free_ char *made = tmppath("root/run/systemd/resolve/stub-resolv.conf");
+        struct stat st;
+        CHECK(fd >= 0 && stat(made, &st) == 0 && S_ISREG(st.st_mode), "make_in_tmpfs: the link's file is made in "
+              "run/ (%d: %s)", fd, err.msg);
+        if (fd >= 0)
+                close(fd);
+        fd = dc_make_in_tmpfs(rfd, "/etc/resolv.conf", DC_CREATE_FILE, in, 1, &err);
+        CHECK(fd >= 0, "make_in_tmpfs: there already, it is opened (%d)", fd);
+        if (fd >= 0)
+                close(fd);
+
+        /* an absolute link, and a link in the middle of the way */
+        relink(efd, "resolv.conf", "/run/a/b");
+        relink(rfd, "run/a", "/run/real");
+        fd = dc_make_in_tmpfs(rfd, "etc/resolv.conf", DC_CREATE_FILE, in, 1, &err);
+        _cleanup_free_ char *real = tmppath("root/run/real/b");
+        CHECK(fd >= 0 && stat(real, &st) == 0, "make_in_tmpfs: absolute links, also on the way (%d: %s)", fd,
+              err.msg);
+        if (fd >= 0)
+                close(fd);
+
+        /* a directory, asked for */
+        fd = dc_make_in_tmpfs(rfd, "/run/d1/d2", DC_CREATE_DIR, in, 1, &err);
+        _cleanup_free_ char *d2 = tmppath("root/run/d1/d2");
+        CHECK(fd >= 0 && is_dir(d2, NULL), "make_in_tmpfs: a directory (%d: %s)", fd, err.msg);
+        if (fd >= 0)
+                close(fd);
+
+        /* outside the tmpfs list: nothing is made */
+        relink(efd, "resolv.conf", "../var/lib/resolv.conf");
+        fd = dc_make_in_tmpfs(rfd, "/etc/resolv.conf", DC_CREATE_FILE, in, 1, &err);
+        _cleanup_free_ char *lib = tmppath("root/var/lib");
+        CHECK(fd == -ENOENT && !is_dir(lib, NULL) && strstr(err.msg, "not in the container's own tmpfs"),
+              "make_in_tmpfs: refused outside run/, nothing made (%d: %s)", fd, err.msg);
+        /* ".." never leaves the root: /../../run is /run */
+        relink(efd, "resolv.conf", "../../../../run/up");
+        fd = dc_make_in_tmpfs(rfd, "/etc/resolv.conf", DC_CREATE_FILE, in, 1, &err);
+        _cleanup_free_ char *up = tmppath("root/run/up");
+        CHECK(fd >= 0 && stat(up, &st) == 0, "make_in_tmpfs: \"..\" stops at the root (%d: %s)", fd, err.msg);
+        if (fd >= 0)
+                close(fd);
+        /* a loop */
+        relink(rfd, "run/loop1", "/run/loop2");
+        relink(rfd, "run/loop2", "/run/loop1");
+        fd = dc_make_in_tmpfs(rfd, "/run/loop1", DC_CREATE_FILE, in, 1, &err);
+        CHECK(fd == -ELOOP, "make_in_tmpfs: a link loop is ELOOP (%d)", fd);
+        /* nothing to make, and not asked to */
+        fd = dc_make_in_tmpfs(rfd, "/run/none", DC_CREATE_NONE, in, 1, &err);
+        CHECK(fd == -ENOENT, "make_in_tmpfs: DC_CREATE_NONE makes nothing (%d)", fd);
+}
+
 static void test_read_file(void)
 {
         _cleanup_free_ char *p = tmppath("data");
@@ -429,6 +506,7 @@ int main(void)
         test_strv();
         test_kvs();
         test_mkdir_p();
+        test_make_in_tmpfs();
         test_read_file();
         test_json();
         test_signals();
