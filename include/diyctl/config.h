@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "diyctl/error.h"
+#include "diyctl/rlimit.h"
 #include "diyctl/util.h"
 
 enum dc_writable {
@@ -96,6 +97,10 @@ struct dc_config {
                 int stop_signal; /* 0: the image's StopSignal, else SIGTERM */
                 unsigned long long log_max_size; /* detached: 0 never rotates; see log_max_size_set */
                 bool log_max_size_set;           /* false: host.conf's log_max_size */
+                /* process.rlimits, by the index of dc_rlimit_names; a limit
+                 * not set is the launcher's */
+                struct rlimit rlimits[DC_RLIMIT_N];
+                bool rlimit_set[DC_RLIMIT_N];
         } process;
 
         struct dc_volume *volumes;

@@ -253,6 +253,10 @@ __attribute__((noreturn)) static void run_inner(struct inner *in)
                         inner_fail(in, 125, &err);
                 }
         }
+        /* the container's resource limits, as its process has them (their
+         * hard limits were raised before the join) */
+        if (dc_rlimits_set(kv, &err) < 0)
+                inner_fail(in, 125, &err);
         /* in a user namespace mapped without a helper, setgroups is denied */
         bool userns = ns_flags(dc_kvs_get(kv, "namespaces")) & CLONE_NEWUSER;
         int b = dc_become(&ids, userns);
@@ -586,6 +590,10 @@ int dc_cmd_exec(int argc, char **argv)
                                 inner_fail(&in, 125, &err);
                         }
                 }
+                /* The container's hard limits above ours, raised while we may
+                 * (in its user namespace we could not); set exactly later. */
+                if (dc_rlimits_raise(0, &st.kv, &err) < 0)
+                        inner_fail(&in, 125, &err);
                 int flags = ns_flags(dc_kvs_get(&st.kv, "namespaces"));
                 if (setns(pidfd, flags) < 0) {
                         int e = errno;

@@ -1233,6 +1233,41 @@ static int get_size(struct loader *l, const config_setting_t *s, const char *key
         return 0;
 }
 
+/* process.rlimits.NAME: an integer (soft and hard), "SOFT:HARD" or
+ * "unlimited" (either side), as Docker's --ulimit and LXC's prlimit. */
+static int h_rlimit(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+{
+        (void)ctx;
+        int i = dc_rlimit_index(strrchr(key, '.') + 1);
+        if (i < 0)
+                return err_at(l, s, key, "unknown key");
+        struct rlimit r;
+        if (is_int(s)) {
+                long long v = 0;
+                int g = get_int(l, s, key, &v);
+                if (g < 0)
+                        return g;
+                if (v < 0)
+                        return err_at(l, s, key, "must be 0 or more (or \"unlimited\"), got %lld", v);
+                r.rlim_cur = r.rlim_max = (rlim_t)v;
+        } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+                if (dc_rlimit_parse(str(s), &r) < 0)
+                        return err_at(l, s, key, "%s is not a limit: an integer, \"SOFT:HARD\" or \"unlimited\"",
+                                      SHOW(str(s)));
+        } else {
+                return err_at(l, s, key, "expected an integer or a string like \"1024:4096\", got %s",
+                              type_name(s));
+        }
+        if (r.rlim_cur > r.rlim_max) {
+                char b[64];
+                dc_rlimit_format(&r, b, sizeof(b));
+                return err_at(l, s, key, "%s: the soft limit is above the hard one", b);
+        }
+        l->c->process.rlimits[i] = r;
+        l->c->process.rlimit_set[i] = true;
+        return 0;
+}
+
 /* ---- volumes ------------------------------------------------------------ */
 
 struct vol_ctx {
@@ -1789,6 +1824,23 @@ static const struct {
         { "process.init", h_init },
         { "process.stop_signal", h_stop_signal },
         { "process.log_max_size", h_log_max_size },
+        { "process.rlimits", h_group },
+        { "process.rlimits.as", h_rlimit },
+        { "process.rlimits.core", h_rlimit },
+        { "process.rlimits.cpu", h_rlimit },
+        { "process.rlimits.data", h_rlimit },
+        { "process.rlimits.fsize", h_rlimit },
+        { "process.rlimits.locks", h_rlimit },
+        { "process.rlimits.memlock", h_rlimit },
+        { "process.rlimits.msgqueue", h_rlimit },
+        { "process.rlimits.nice", h_rlimit },
+        { "process.rlimits.nofile", h_rlimit },
+        { "process.rlimits.nproc", h_rlimit },
+        { "process.rlimits.rss", h_rlimit },
+        { "process.rlimits.rtprio", h_rlimit },
+        { "process.rlimits.rttime", h_rlimit },
+        { "process.rlimits.sigpending", h_rlimit },
+        { "process.rlimits.stack", h_rlimit },
         { "volumes", h_volumes },
         { "volumes[].type", h_vol_type },
         { "volumes[].source", h_vol_source },
@@ -2325,6 +2377,21 @@ void dc_config_print_json(const struct dc_config *c, FILE *out)
                 fprintf(out, ",\n    \"log_max_size\": %llu", c->process.log_max_size);
         else
                 fputs(",\n    \"log_max_size\": null", out);
+        fputs(",\n    \"rlimits\": {", out);
+        for (size_t i = 0; i < DC_RLIMIT_N; i++) {
+                const struct rlimit *r = &c->process.rlimits[i];
+                fprintf(out, "%s\"%s\": ", i ? ", " : " ", dc_rlimit_names[i]);
+                if (!c->process.rlimit_set[i]) {
+                        fputs("null", out);
+                } else if (r->rlim_cur == r->rlim_max && r->rlim_cur != RLIM_INFINITY) {
+                        fprintf(out, "%llu", (unsigned long long)r->rlim_cur);
+                } else {
+                        char b[64];
+                        dc_rlimit_format(r, b, sizeof(b));
+                        fprintf(out, "\"%s\"", b);
+                }
+        }
+        fputs(" }", out);
         fputs("\n  },\n  \"volumes\": [", out);
         for (size_t i = 0; i < c->n_volumes; i++) {
                 const struct dc_volume *v = &c->volumes[i];

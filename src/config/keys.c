@@ -49,6 +49,27 @@ const struct dc_key dc_keys[] = {
         { "process.stop_signal", DC_KT_MIXED, NULL,
           "the signal stop sends first: a name like \"SIGQUIT\" or a number; default: the image's StopSignal, "
           "else SIGTERM" },
+        { "process.rlimits", DC_KT_GROUP, NULL,
+          "resource limits (setrlimit), as Docker's --ulimit: each an integer (soft and hard), \"SOFT:HARD\" or "
+          "\"unlimited\"; a limit not set is the launcher's" },
+#define RLIMIT_KEY(name, what) { "process.rlimits." name, DC_KT_MIXED, NULL, "RLIMIT_" what },
+        RLIMIT_KEY("as", "AS: address space, bytes")
+        RLIMIT_KEY("core", "CORE: core dump size, bytes")
+        RLIMIT_KEY("cpu", "CPU: CPU time, seconds")
+        RLIMIT_KEY("data", "DATA: data segment, bytes")
+        RLIMIT_KEY("fsize", "FSIZE: size of a file written, bytes")
+        RLIMIT_KEY("locks", "LOCKS: file locks (not enforced by Linux)")
+        RLIMIT_KEY("memlock", "MEMLOCK: locked memory, bytes")
+        RLIMIT_KEY("msgqueue", "MSGQUEUE: POSIX message queues, bytes")
+        RLIMIT_KEY("nice", "NICE: the highest priority, as 20 - nice (0 to 40)")
+        RLIMIT_KEY("nofile", "NOFILE: open files (at most the host's fs.nr_open)")
+        RLIMIT_KEY("nproc", "NPROC: processes of the user, counted by uid across the host")
+        RLIMIT_KEY("rss", "RSS: resident memory (not enforced by Linux)")
+        RLIMIT_KEY("rtprio", "RTPRIO: the highest real-time priority")
+        RLIMIT_KEY("rttime", "RTTIME: real-time CPU time without a blocking call, microseconds")
+        RLIMIT_KEY("sigpending", "SIGPENDING: queued signals")
+        RLIMIT_KEY("stack", "STACK: stack size, bytes")
+#undef RLIMIT_KEY
 
         { "volumes", DC_KT_LIST, "[]", "mounts added to the container, a list of groups" },
         { "volumes[].type", DC_KT_STRING, "\"bind\"", "\"bind\" or \"tmpfs\"" },

@@ -130,6 +130,12 @@ static void run_command(void *arg)
          * so. */
         if (dc_streq(dc_kvs_get(a, "cwd-create"), "1") && access(dc_kvs_get(a, "cwd"), F_OK) < 0 && errno == ENOENT)
                 (void)dc_mkdir_p(dc_kvs_get(a, "cwd"), 0755);
+        /* Its resource limits, exactly (the launcher has raised the hard
+         * ones above ours): before the uid changes, so that nproc counts at
+         * the setuid and the execve as under runc, and after every fd this
+         * process needs is open (a small nofile). */
+        if (dc_rlimits_set(a, &err) < 0)
+                fail(ctx, 125, &err);
         /* setgroups is denied in a user namespace mapped without a helper */
         bool userns = dc_streq(dc_kvs_get(a, "userns"), "1");
         int b = dc_become(&c->ids, userns);

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -546,10 +547,22 @@ static void exec_describe(const struct dc_step *s, FILE *out)
                 if (strcmp(s->args.v[i].key, "arg") == 0)
                         fprintf(out, " %s", s->args.v[i].val);
         const char *stop = dc_kvs_get(&s->args, "stop-signal");
-        fprintf(out, " (user %s, cwd %s%s%s%s%s)", dc_kvs_get(&s->args, "user"), dc_kvs_get(&s->args, "cwd"),
+        fprintf(out, " (user %s, cwd %s%s%s%s%s", dc_kvs_get(&s->args, "user"), dc_kvs_get(&s->args, "cwd"),
                 dc_streq(dc_kvs_get(&s->args, "terminal"), "1") ? ", pty" : "",
                 dc_streq(dc_kvs_get(&s->args, "init"), "1") ? ", under a minimal init" : "",
                 stop ? ", stopped with " : "", stop ? stop : "");
+        /* "nofile 1024 4096" -> nofile=1024:4096, "core 0 0" -> core=0 */
+        bool first = true;
+        for (size_t i = 0; i < s->args.n; i++) {
+                char name[16], soft[24], hard[24];
+                if (strcmp(s->args.v[i].key, "rlimit") != 0 ||
+                    sscanf(s->args.v[i].val, "%15s %23s %23s", name, soft, hard) != 3)
+                        continue;
+                fprintf(out, "%s %s=%s%s%s", first ? ", rlimits" : "", name, soft, strcmp(soft, hard) ? ":" : "",
+                        strcmp(soft, hard) ? hard : "");
+                first = false;
+        }
+        fputc(')', out);
         dc_security_describe(s, out);
 }
 

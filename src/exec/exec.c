@@ -758,7 +758,8 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
                                 const char *key = s->args.v[k].key;
                                 if (!strcmp(key, "env") || !strcmp(key, "cwd") || !strcmp(key, "user") ||
                                     !strcmp(key, "arg") || !strcmp(key, "caps") || !strcmp(key, "seccomp") ||
-                                    !strcmp(key, "no-new-privs") || !strcmp(key, "home-default"))
+                                    !strcmp(key, "no-new-privs") || !strcmp(key, "home-default") ||
+                                    !strcmp(key, "rlimit"))
                                         dc_kvs_add(&kv, key, s->args.v[k].val);
                         }
                 }
@@ -795,6 +796,16 @@ static void log_step(const struct dc_exec_opts *opts, size_t i, const struct dc_
         fprintf(stderr, "diyctl: [%zu/%zu] %s: ", i + 1, p->n, s->ops->kind);
         s->ops->describe(s, stderr);
         fputc('\n', stderr);
+}
+
+/* The arguments of the plan's exec step (none when it has none). */
+static const struct dc_kvs *exec_args(const struct dc_plan *plan)
+{
+        static const struct dc_kvs none = { 0 };
+        for (size_t i = 0; i < plan->n; i++)
+                if (strcmp(plan->steps[i].ops->kind, "exec") == 0)
+                        return &plan->steps[i].args;
+        return &none;
 }
 
 int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int *exit_code, struct dc_error *err)
@@ -860,6 +871,11 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                         pump_hand_over(&lp, true);
                         r = spawn(&ctx, s, &sync, err);
                         pump_hand_over(&lp, false);
+                        /* hard limits above ours, which the process could not
+                         * raise itself (its user namespace, or no
+                         * CAP_SYS_RESOURCE once it is the container's user) */
+                        if (r == 0)
+                                r = dc_rlimits_raise(ctx.child, exec_args(plan), err);
                         ctx.log_pipe = -1;
                 } else
                         r = s->ops->apply(s, &ctx, err);

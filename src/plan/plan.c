@@ -439,6 +439,16 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                         snprintf(o, sizeof(o), "%s StopSignal", img.origin);
                 dc_kvs_add(&s->args, "stop-signal-origin", o);
         }
+        /* Resource limits: the launcher raises the hard ones the process
+         * cannot (exec.c), the process sets them exactly (child.c). */
+        for (size_t i = 0; i < DC_RLIMIT_N; i++) {
+                if (!c->process.rlimit_set[i])
+                        continue;
+                char key[48];
+                snprintf(key, sizeof(key), "process.rlimits.%s", dc_rlimit_names[i]);
+                origin_str(o, sizeof(o), dc_config_origin(c, key), key);
+                dc_rlimit_add_arg(&s->args, i, &c->process.rlimits[i], o);
+        }
         dc_kvs_add(&s->args, "terminal", p->terminal ? "1" : "0");
         dc_kvs_add(&s->args, "init", p->init ? "1" : "0");
         if (userns)

@@ -3,6 +3,7 @@
 import json
 import os
 import pwd
+import re
 import time
 
 USER = "dcuser"
@@ -78,6 +79,30 @@ def test_rootless_with_every_namespace(t):
     t.eq((st.st_uid, st.st_gid), (pw.pw_uid, pw.pw_gid), "a file made inside is owned by the user on the host")
     t.eq(sorted(os.listdir(xdg)), [], "the state under $XDG_RUNTIME_DIR is gone after stop")
     t.host_unchanged(before, "rootless: the host is as before")
+
+
+def test_rootless_rlimits(t):
+    """Rootless, process.rlimits can lower limits and raise soft ones up to
+    the hard; a hard limit above the user's is refused with the reason."""
+    pw, xdg = make_user(t)
+    r = t.rootfs()
+    for ns, way in WAYS:
+        conf = t.conf("rlr", 'rootfs = { path = "%s"; };\nnamespaces = %s;\nuser = { map = "root"; };\n'
+                             'process = {\n  args = [ "/bin/cat", "/proc/self/limits" ];\n'
+                             '  rlimits = { nofile = "300:400"; core = 0; };\n};\n' % (r, ns))
+        os.chmod(conf, 0o644)
+        argv = ["prlimit", "--nofile=100:500"] + _user_argv(t, pw, xdg, ["start", conf])
+        out = t.run(argv, check=True).stdout
+        t.ok(re.search(r"^Max open files +300 +400 ", out, re.M), "%s: nofile 300:400 (was 100:500)" % way)
+        t.ok(re.search(r"^Max core file size +0 +0 ", out, re.M), "%s: core 0" % way)
+        conf = t.conf("rlr", 'rootfs = { path = "%s"; };\nnamespaces = %s;\nuser = { map = "root"; };\n'
+                             'process = {\n  rlimits = { nofile = 600; };\n};\n' % (r, ns))
+        os.chmod(conf, 0o644)
+        p = t.run(["prlimit", "--nofile=100:500"] + _user_argv(t, pw, xdg, ["start", conf]), check=False)
+        t.eq(p.returncode, 125, "%s: a hard limit above the user's fails the start" % way)
+        t.contains(p.stderr, "rlr.conf:5: process.rlimits.nofile: cannot raise the hard limit from 500 to 600: "
+                   "that takes CAP_SYS_RESOURCE on the host (root)", "%s: and says why" % way)
+    t.eq(sorted(os.listdir(xdg)), [], "nothing is left in the state dir")
 
 
 def test_rootless_detached_lifecycle(t):

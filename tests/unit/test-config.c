@@ -267,7 +267,7 @@ static const char full_conf[] =
         "  cwd = \"/www\";\n"                                                    /* 13 */
         "  user = \"1000:100\";\n"                                               /* 14 */
         "  terminal = false;\n"                                                  /* 15 */
-        "  init = true; stop_signal = \"SIGQUIT\";\n"                            /* 16 */
+        "  init = true; stop_signal = \"SIGQUIT\"; rlimits = { nofile = \"1024:4096\"; core = 0; stack = \"unlimited\"; };\n" /* 16 */
         "};\n"                                                                   /* 17 */
         "volumes = (\n"                                                          /* 18 */
         "  { source = \"www\"; target = \"/www\"; readonly = true; },\n"         /* 19 */
@@ -325,6 +325,15 @@ static void test_every_key(void)
         CHECK(c->process.terminal == DC_TERM_NO, "process.terminal = false is DC_TERM_NO");
         CHECK(c->process.init, "process.init");
         CHECK(c->process.stop_signal == SIGQUIT, "process.stop_signal");
+        int nofile = dc_rlimit_index("nofile"), core = dc_rlimit_index("core"), stack = dc_rlimit_index("stack");
+        CHECK(nofile >= 0 && core >= 0 && stack >= 0 && c->process.rlimit_set[nofile] &&
+                      c->process.rlimits[nofile].rlim_cur == 1024 && c->process.rlimits[nofile].rlim_max == 4096 &&
+                      c->process.rlimit_set[core] && c->process.rlimits[core].rlim_max == 0 &&
+                      c->process.rlimits[stack].rlim_cur == RLIM_INFINITY &&
+                      c->process.rlimits[stack].rlim_max == RLIM_INFINITY && !c->process.rlimit_set[dc_rlimit_index("as")],
+              "process.rlimits: SOFT:HARD, an integer, unlimited; the others unset");
+        const struct dc_origin *ro = dc_config_origin(c, "process.rlimits.nofile");
+        CHECK(ro && ro->line == 16, "process.rlimits.nofile: its line (%d)", ro ? ro->line : -1);
 
         CHECK(c->n_volumes == 3, "three volumes");
         if (c->n_volumes == 3) {
@@ -887,6 +896,13 @@ static const struct bad bad_configs[] = {
         { NULL, R "process = { stop_signal = \"term\"; };\n", "bad.conf:2: process.stop_signal: term: write signal names in upper case, like \"SIGTERM\"" },
         { NULL, R "process = { stop_signal = 32; };\n", "bad.conf:2: process.stop_signal: 32 is not a signal a container can be stopped with" },
         { NULL, R "process = { stop_signal = 19; };\n", "bad.conf:2: process.stop_signal: 19 is not a signal a container can be stopped with" },
+        { NULL, R "process = { rlimits = { nofile = \"2:1\"; }; };\n", "bad.conf:2: process.rlimits.nofile: 2:1: the soft limit is above the hard one" },
+        { NULL, R "process = { rlimits = { nofile = -5; }; };\n", "bad.conf:2: process.rlimits.nofile: must be 0 or more (or \"unlimited\"), got -5" },
+        { NULL, R "process = { rlimits = { core = \"1k\"; }; };\n", "bad.conf:2: process.rlimits.core: 1k is not a limit: an integer, \"SOFT:HARD\" or \"unlimited\"" },
+        { NULL, R "process = { rlimits = { core = \"18446744073709551615\"; }; };\n", "bad.conf:2: process.rlimits.core: 18446744073709551615 is not a limit" },
+        { NULL, R "process = { rlimits = { core = 1.5; }; };\n", "bad.conf:2: process.rlimits.core: expected an integer or a string like \"1024:4096\", got a float" },
+        { NULL, R "process = { rlimits = { nofile = 1; nofile = 2; }; };\n", "bad.conf:2: " },
+        { NULL, R "process = { rlimits = 5; };\n", "bad.conf:2: process.rlimits: expected a group" },
         { NULL, R "process = { stop_signal = [ 3 ]; };\n", "bad.conf:2: process.stop_signal: expected a signal name like \"SIGQUIT\" or a number, got an array" },
         /* volumes */
         { NULL, R "volumes = (\n  { type = \"tmpfs\";\n    source = \"x\"; target = \"/t\"; }\n);\n",

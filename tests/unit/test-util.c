@@ -9,6 +9,7 @@
 
 #include "diyctl/fs.h"
 #include "diyctl/kv.h"
+#include "diyctl/rlimit.h"
 #include "diyctl/util.h"
 #include "tap.h"
 
@@ -360,6 +361,68 @@ static void test_make_in_tmpfs(void)
         CHECK(fd == -ENOENT, "make_in_tmpfs: DC_CREATE_NONE makes nothing (%d)", fd);
 }
 
+/* ---- rlimits: the config's spellings, and their round trip through an
+ * exec step's arguments */
+
+static void test_rlimit(void)
+{
+        struct rlimit r;
+        CHECK(dc_rlimit_parse("1024", &r) == 0 && r.rlim_cur == 1024 && r.rlim_max == 1024, "rlimit: N is both");
+        CHECK(dc_rlimit_parse("1:2", &r) == 0 && r.rlim_cur == 1 && r.rlim_max == 2, "rlimit: SOFT:HARD");
+        CHECK(dc_rlimit_parse("unlimited", &r) == 0 && r.rlim_cur == RLIM_INFINITY && r.rlim_max == RLIM_INFINITY,
+              "rlimit: unlimited");
+        CHECK(dc_rlimit_parse("0:infinity", &r) == 0 && r.rlim_cur == 0 && r.rlim_max == RLIM_INFINITY,
+              "rlimit: infinity");
+        CHECK(dc_rlimit_parse("18446744073709551614", &r) == 0 && r.rlim_cur == RLIM_INFINITY - 1,
+              "rlimit: the largest number");
+        static const char *const bad[] = { "", ":", "1:", ":1", "-1", "1.5", "1k", "18446744073709551615",
+                                           "99999999999999999999", "1:2:3", " 1", "Unlimited", NULL };
+        for (size_t i = 0; bad[i]; i++)
+                CHECK(dc_rlimit_parse(bad[i], &r) == -EINVAL, "rlimit: \"%s\" is refused", bad[i]);
+        CHECK(dc_rlimit_parse(NULL, &r) == -EINVAL, "rlimit: NULL is refused");
+        char b[64];
+        struct rlimit f = { 5, 5 };
+        dc_rlimit_format(&f, b, sizeof(b));
+        CHECK_STREQ(b, "5", "rlimit: format of equal limits");
+        f.rlim_max = RLIM_INFINITY;
+        dc_rlimit_format(&f, b, sizeof(b));
+        CHECK_STREQ(b, "5:unlimited", "rlimit: format SOFT:HARD");
+        CHECK(dc_rlimit_index("nofile") >= 0 && dc_rlimit_resource((size_t)dc_rlimit_index("nofile")) == RLIMIT_NOFILE &&
+                      dc_rlimit_index("nofiles") < 0 && dc_rlimit_index(NULL) < 0,
+              "rlimit: names map to RLIMIT_*");
+        for (size_t i = 0; i < DC_RLIMIT_N; i++)
+                CHECK(dc_rlimit_index(dc_rlimit_names[i]) == (int)i && dc_rlimit_resource(i) >= 0,
+                      "rlimit: %s has a resource", dc_rlimit_names[i]);
+
+        /* exec step arguments: set on ourselves, lowered only (no privilege) */
+        struct rlimit cur;
+        getrlimit(RLIMIT_CORE, &cur);
+        struct dc_kvs a = { 0 };
+        struct rlimit want = { 0, cur.rlim_max };
+        dc_rlimit_add_arg(&a, (size_t)dc_rlimit_index("core"), &want, "x.conf:3: process.rlimits.core");
+        struct dc_error err = { 0 };
+        int rr = dc_rlimits_raise(0, &a, &err);
+        CHECK(rr == 0, "rlimit: nothing to raise (%d: %s)", rr, err.msg);
+        rr = dc_rlimits_set(&a, &err);
+        struct rlimit now;
+        getrlimit(RLIMIT_CORE, &now);
+        CHECK(rr == 0 && now.rlim_cur == 0 && now.rlim_max == cur.rlim_max, "rlimit: set from the arguments (%d: %s)",
+              rr, err.msg);
+        dc_kvs_free(&a);
+        /* a hard limit above ours, without CAP_SYS_RESOURCE: named by its origin */
+        if (cur.rlim_max != RLIM_INFINITY && geteuid() != 0) {
+                struct rlimit up = { 0, cur.rlim_max + 1 };
+                dc_rlimit_add_arg(&a, (size_t)dc_rlimit_index("core"), &up, "x.conf:3: process.rlimits.core");
+                rr = dc_rlimits_raise(0, &a, &err);
+                CHECK(rr == -EPERM && strstr(err.msg, "x.conf:3: process.rlimits.core: cannot raise the hard limit"),
+                      "rlimit: raising is refused with its origin (%d: %s)", rr, err.msg);
+                dc_kvs_free(&a);
+        }
+        dc_kvs_add(&a, "rlimit", "bogus 1 2");
+        CHECK(dc_rlimits_set(&a, &err) == -EINVAL && strstr(err.msg, "bad rlimit argument"), "rlimit: a bad argument");
+        dc_kvs_free(&a);
+}
+
 static void test_read_file(void)
 {
         _cleanup_free_ char *p = tmppath("data");
@@ -507,6 +570,7 @@ int main(void)
         test_kvs();
         test_mkdir_p();
         test_make_in_tmpfs();
+        test_rlimit();
         test_read_file();
         test_json();
         test_signals();
