@@ -85,6 +85,11 @@ struct dc_config {
 
         unsigned namespaces; /* DC_NS_* bits */
 
+        /* sysctls: "NAME=VALUE" of namespaced kernel parameters, each with
+         * where it is written */
+        struct dc_strv sysctls;
+        struct dc_origin *sysctl_origins;
+
         struct {
                 struct dc_strv args;
                 bool args_set;
@@ -200,6 +205,12 @@ void dc_config_free(struct dc_config *c);
 bool dc_valid_user_spec(const char *v);
 /* A signal a container may be stopped with: one the init passes on, or SIGKILL. */
 bool dc_valid_stop_signal(int sig);
+/* The namespace a sysctl NAME (dots or slashes) lives in: DC_NS_NET,
+ * DC_NS_IPC or DC_NS_UTS; 0 when it is not namespaced (the host's), or
+ * not a name at all. */
+unsigned dc_sysctl_namespace(const char *name);
+/* Its path under /proc/sys: dots become slashes unless it has slashes. */
+char *dc_sysctl_path(const char *name);
 static inline void dc_config_freep(struct dc_config **c)
 {
         if (*c)

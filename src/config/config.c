@@ -1081,6 +1081,101 @@ static int h_env(struct loader *l, config_setting_t *s, const char *key, void *c
         return 0;
 }
 
+/* ---- sysctls ------------------------------------------------------------- */
+
+/* Those a container's own namespaces hold, as Docker allows them: each
+ * changes only the container. Anything else would be the host's. */
+unsigned dc_sysctl_namespace(const char *name)
+{
+        if (!name || !*name || name[0] == '.' || name[0] == '/')
+                return 0;
+        bool slashes = strchr(name, '/') != NULL;
+        char sep = slashes ? '/' : '.';
+        /* components of [A-Za-z0-9_.-] (no dot in them with dots as the
+         * separator), none empty, "." or ".." */
+        for (const char *p = name; *p;) {
+                const char *e = strchr(p, sep);
+                size_t n = e ? (size_t)(e - p) : strlen(p);
+                if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return 0;
+                for (size_t i = 0; i < n; i++)
+                        if (!isalnum((unsigned char)p[i]) && !strchr("_-.", p[i]))
+                                return 0;
+                if (!e)
+                        break;
+                p = e + 1;
+                if (!*p)
+                        return 0;
+        }
+        /* the prefixes, with the separator the name uses */
+        char pre[32];
+        snprintf(pre, sizeof(pre), "net%c", sep);
+        if (dc_startswith(name, pre))
+                return DC_NS_NET;
+        snprintf(pre, sizeof(pre), "fs%cmqueue%c", sep, sep);
+        if (dc_startswith(name, pre))
+                return DC_NS_IPC;
+        static const char *const ipc[] = { "msgmax", "msgmnb", "msgmni", "sem", "shmall", "shmmax", "shmmni",
+                                           "shm_rmid_forced" };
+        if (!dc_startswith(name, "kernel") || name[6] != sep)
+                return 0;
+        for (size_t i = 0; i < DC_ARRAY_SIZE(ipc); i++)
+                if (strcmp(name + 7, ipc[i]) == 0)
+                        return DC_NS_IPC;
+        if (strcmp(name + 7, "domainname") == 0)
+                return DC_NS_UTS;
+        return 0;
+}
+
+char *dc_sysctl_path(const char *name)
+{
+        char *p = dc_xasprintf("/proc/sys/%s", name);
+        if (!strchr(name, '/'))
+                for (char *q = p + strlen("/proc/sys/"); *q; q++)
+                        if (*q == '.')
+                                *q = '/';
+        return p;
+}
+
+static int h_sysctls(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+{
+        (void)ctx;
+        int n = config_setting_length(s);
+        dc_strv_free(&l->c->sysctls);
+        free(l->c->sysctl_origins);
+        l->c->sysctl_origins = dc_xcalloc(n > 0 ? (size_t)n : 1, sizeof(*l->c->sysctl_origins));
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+                const char *v = str(e);
+                const char *eq = strchr(v, '=');
+                if (!eq || eq == v || !eq[1])
+                        return err_at(l, e, key, "%s is not NAME=VALUE, like \"net.core.somaxconn=1024\"", SHOW(v));
+                if (has_ctl(eq + 1))
+                        return err_at(l, e, key, "%s: the value contains a control character", SHOW(v));
+                _cleanup_free_ char *name = dc_xstrndup(v, (size_t)(eq - v));
+                if (strcmp(name, "kernel.hostname") == 0 || strcmp(name, "kernel/hostname") == 0)
+                        return err_at(l, e, key, "%s: set the container's host name with hostname", name);
+                if (!dc_sysctl_namespace(name))
+                        return err_at(l, e, key,
+                                      "%s is not a sysctl of the container's own namespaces (setting it would change "
+                                      "the host): net.*, fs.mqueue.*, kernel.msgmax, kernel.msgmnb, kernel.msgmni, "
+                                      "kernel.sem, kernel.shmall, kernel.shmmax, kernel.shmmni, "
+                                      "kernel.shm_rmid_forced and kernel.domainname are",
+                                      SHOW(name));
+                _cleanup_free_ char *path = dc_sysctl_path(name);
+                for (int j = 0; j < i; j++) {
+                        const char *w = l->c->sysctls.v[j];
+                        _cleanup_free_ char *other = dc_xstrndup(w, (size_t)(strchr(w, '=') - w));
+                        _cleanup_free_ char *op = dc_sysctl_path(other);
+                        if (strcmp(op, path) == 0)
+                                return err_at(l, e, key, "%s is set twice", SHOW(name));
+                }
+                dc_strv_push(&l->c->sysctls, v);
+                l->c->sysctl_origins[i] = origin_of(l, e);
+        }
+        return 0;
+}
+
 static int h_cwd(struct loader *l, config_setting_t *s, const char *key, void *ctx)
 {
         (void)ctx;
@@ -1815,6 +1910,7 @@ static const struct {
         { "rootfs.tag", h_rootfs_tag },
         { "rootfs.writable", h_rootfs_writable },
         { "namespaces", h_namespaces },
+        { "sysctls", h_sysctls },
         { "process", h_group },
         { "process.args", h_args },
         { "process.env", h_env },
@@ -2262,6 +2358,8 @@ void dc_config_free(struct dc_config *c)
         dc_strv_free(&c->process.env);
         free(c->process.cwd);
         free(c->process.user);
+        dc_strv_free(&c->sysctls);
+        free(c->sysctl_origins);
         for (size_t i = 0; i < c->n_volumes; i++) {
                 free(c->volumes[i].source);
                 free(c->volumes[i].target);
@@ -2340,7 +2438,9 @@ void dc_config_print_json(const struct dc_config *c, FILE *out)
         dc_json_str(out, c->rootfs.writable == DC_WRITABLE_DIR ? c->rootfs.writable_dir
                          : (size_t)c->rootfs.writable < DC_ARRAY_SIZE(writable) ? writable[c->rootfs.writable]
                                                                                  : NULL);
-        fputs("\n  },\n  \"namespaces\": [", out);
+        fputs("\n  },\n  \"sysctls\": ", out);
+        json_strv(out, &c->sysctls);
+        fputs(",\n  \"namespaces\": [", out);
         bool first = true;
         for (unsigned bit = 1; bit <= DC_NS_TIME; bit <<= 1) {
                 if (!(c->namespaces & bit))

@@ -30,6 +30,10 @@ const struct dc_key dc_keys[] = {
         { "namespaces", DC_KT_STRINGS, "[\"mount\",\"uts\",\"ipc\",\"pid\",\"net\",\"cgroup\"]",
           "namespaces to create: mount uts ipc pid net user cgroup time" },
 
+        { "sysctls", DC_KT_STRINGS, "[]",
+          "kernel parameters of the container's own namespaces, as NAME=VALUE strings (net.*, fs.mqueue.*, "
+          "kernel.shm*, kernel.msg*, kernel.sem, kernel.domainname), as Docker's --sysctl" },
+
         { "process", DC_KT_GROUP, NULL, "the process started in the container" },
         { "process.args", DC_KT_STRINGS, NULL,
           "program and arguments; default: the image's Entrypoint+Cmd, else /bin/sh" },

@@ -486,6 +486,44 @@ const struct dc_step_ops dc_hostname_ops = {
         .describe = describe_args,
 };
 
+/* --- sysctl-inside ------------------------------------------------------ */
+
+/* A kernel parameter of the container's own namespace, written through its
+ * /proc (the namespace is the writer's, and config.c allows only those a
+ * namespace holds). Nothing to undo: it goes with the namespace. */
+static int sysctl_inside_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        (void)ctx;
+        const char *name = dc_kvs_get(&s->args, "name"), *value = dc_kvs_get(&s->args, "value");
+        const char *path = dc_kvs_get(&s->args, "path");
+        if (!dc_startswith(path, "/proc/sys/"))
+                return dc_err(err, EINVAL, "sysctl %s: bad path %s", name, path);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT)
+                return dc_err(err, ENOENT, "%s: no such sysctl in the container's %s namespace (this kernel has "
+                              "none of that name, or keeps it for the host alone)",
+                              name, dc_kvs_get(&s->args, "namespace"));
+        if (fd < 0)
+                return dc_err(err, errno, "cannot set %s: %s", name, strerror(errno));
+        int r = dc_write_all(fd, value, strlen(value));
+        if (r < 0)
+                return dc_err(err, -r, "cannot set %s to %s: %s", name, value, strerror(-r));
+        return 0;
+}
+
+static void sysctl_inside_describe(const struct dc_step *s, FILE *out)
+{
+        fprintf(out, "set %s = %s (the container's own %s namespace)", dc_kvs_get(&s->args, "name"),
+                dc_kvs_get(&s->args, "value"), dc_kvs_get(&s->args, "namespace"));
+}
+
+const struct dc_step_ops dc_sysctl_inside_ops = {
+        .kind = "sysctl-inside",
+        .side = DC_SIDE_CHILD,
+        .apply = sysctl_inside_apply,
+        .describe = sysctl_inside_describe,
+};
+
 /* --- remount-root-ro --------------------------------------------------- */
 
 static int remount_root_ro_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)

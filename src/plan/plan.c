@@ -381,6 +381,21 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         if (netns && opts->uid != 0)
                 add_step(p, "loopback-inside"); /* unprivileged: no launcher step for it */
         add_step(p, "pivot-root");
+        /* sysctls of its own namespaces, through its /proc before /proc/sys
+         * is made read-only (validate.c refused any other) */
+        for (size_t i = 0; i < c->sysctls.n; i++) {
+                const char *v = c->sysctls.v[i];
+                s = add_step(p, "sysctl-inside");
+                _cleanup_free_ char *name = dc_xstrndup(v, (size_t)(strchr(v, '=') - v));
+                _cleanup_free_ char *path = dc_sysctl_path(name);
+                dc_kvs_add(&s->args, "name", name);
+                dc_kvs_add(&s->args, "value", strchr(v, '=') + 1);
+                dc_kvs_add(&s->args, "path", path);
+                dc_kvs_add(&s->args, "namespace", dc_ns_name(dc_sysctl_namespace(name)));
+                char so[300];
+                origin_str(so, sizeof(so), &c->sysctl_origins[i], "sysctls");
+                dc_kvs_add(&s->args, "origin", so);
+        }
         /* Inside the new root: kernel files hidden or read-only, nodev everywhere. */
         dc_plan_add_hardening(c, p);
         if (!waited)

@@ -230,6 +230,27 @@ static int validate_needs_ns(const struct dc_config *c, struct dc_error *err)
         return 0;
 }
 
+/* Each sysctl needs the container's own namespace that holds it: without
+ * it, the parameter is the host's. */
+static int validate_sysctls(const struct dc_config *c, struct dc_error *err)
+{
+        for (size_t i = 0; i < c->sysctls.n; i++) {
+                const char *v = c->sysctls.v[i];
+                _cleanup_free_ char *name = dc_xstrndup(v, (size_t)(strchr(v, '=') - v));
+                unsigned ns = dc_sysctl_namespace(name);
+                const struct dc_origin *o = &c->sysctl_origins[i];
+                if (ns == DC_NS_NET && dc_plan_netmode(c) == DC_NET_HOST)
+                        return dc_err_at(err, o, "sysctls",
+                                         "%s needs the container's own network namespace (\"net\" in namespaces, "
+                                         "network.mode not \"host\"): here it would be the host's",
+                                         name);
+                if (ns != DC_NS_NET && !(c->namespaces & ns))
+                        return dc_err_at(err, o, "sysctls", "%s needs \"%s\" in namespaces: without it, it is the "
+                                         "host's", name, dc_ns_name(ns));
+        }
+        return 0;
+}
+
 static int validate_hostname(const struct dc_config *c, struct dc_error *err)
 {
         if (dc_config_present(c, "hostname") && !(c->namespaces & DC_NS_UTS))
@@ -284,7 +305,7 @@ static int validate_cwd(const struct dc_config *c, struct dc_error *err)
 int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_error *err)
 {
         struct dc_errs all = { 0 };
-        for (int part = 0; part < 10; part++) {
+        for (int part = 0; part < 11; part++) {
                 struct dc_error one = { 0 };
                 int r = 0;
                 switch (part) {
@@ -298,6 +319,7 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
                 case 7: r = validate_volumes(c, opts, &one); break;
                 case 8: r = dc_plan_validate_security(c, &one); break;
                 case 9: r = validate_network(c, opts, &one); break;
+                case 10: r = validate_sysctls(c, &one); break;
                 }
                 if (r < 0)
                         dc_errs_add(&all, &one);

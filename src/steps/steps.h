@@ -61,6 +61,7 @@ extern const struct dc_step_ops dc_mount_ops;
 extern const struct dc_step_ops dc_bind_ops;
 extern const struct dc_step_ops dc_symlink_ops;
 extern const struct dc_step_ops dc_hostname_ops;
+extern const struct dc_step_ops dc_sysctl_inside_ops;
 extern const struct dc_step_ops dc_loopback_up_ops;
 extern const struct dc_step_ops dc_loopback_inside_ops;
 extern const struct dc_step_ops dc_remount_root_ro_ops;

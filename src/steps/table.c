@@ -49,6 +49,7 @@ const struct dc_step_ops *const dc_step_table[] = {
         &dc_bind_ops,
         &dc_symlink_ops,
         &dc_hostname_ops,
+        &dc_sysctl_inside_ops,
         &dc_loopback_inside_ops,
         &dc_remount_root_ro_ops,
         &dc_pivot_root_ops,

@@ -655,3 +655,59 @@ def test_include_and_set(t):
     t.eq(d["env"], ["FROM=fragment"], "@include pulls in a fragment")
     d = t.probe(conf, "hostname=fromset", 'process.env=["X=1"]')
     t.eq((d["hostname"], d["env"]), ("fromset", ["X=1"]), "--set overrides, typed")
+
+
+def test_sysctls_of_the_containers_own_namespaces(t):
+    """sysctls, as Docker's --sysctl: set in the container's own network, IPC
+    and UTS namespaces before its process runs; the host's stay as they were;
+    a sysctl of the host, or one whose namespace the container lacks, is
+    refused by check with the file, line and key."""
+    r = t.rootfs()
+    host_before = {k: open("/proc/sys/" + k).read() for k in
+                   ("net/core/somaxconn", "kernel/shmmni", "fs/mqueue/msg_max", "kernel/domainname",
+                    "net/ipv4/ping_group_range")}
+    show = " ".join("/proc/sys/" + k for k in ("net/core/somaxconn", "kernel/shmmni", "fs/mqueue/msg_max",
+                                               "kernel/domainname", "net/ipv4/ping_group_range"))
+    sysctls = ('sysctls = [ "net.core.somaxconn=1234", "kernel.shmmni=1000", "fs.mqueue.msg_max=20",\n'
+               '            "kernel.domainname=example.org", "net/ipv4/ping_group_range=0 0" ];\n')
+    for ns, way in (("", "default namespaces"),
+                    ('namespaces = [ "mount", "uts", "ipc", "pid", "net", "user" ];\n', "in a user namespace")):
+        conf = t.conf("sc", 'rootfs = { path = "%s"; };\n%s%sprocess = { args = [ "/bin/sh", "-c", "cat %s" ]; };\n'
+                      % (r, ns, sysctls, show))
+        t.diyctl("check", conf, check=True)
+        out = t.diyctl("start", conf, check=True).stdout.split("\n")
+        t.eq([l.split() for l in out[:5]], [["1234"], ["1000"], ["20"], ["example.org"], ["0", "0"]],
+             "%s: the container sees its values" % way)
+    t.contains(t.diyctl("plan", conf, check=True).stdout,
+               "set net.core.somaxconn = 1234 (the container's own net namespace)", "plan shows them")
+    t.eq({k: open("/proc/sys/" + k).read() for k in host_before}, host_before, "the host's values are unchanged")
+    # refused by check, naming the element's line
+    for extra, msg in (('sysctls = [ "kernel.panic=1" ];\n',
+                        "sc.conf:2: sysctls: kernel.panic is not a sysctl of the container's own namespaces "
+                        "(setting it would change the host)"),
+                       ('sysctls = [ "vm.swappiness=1" ];\n', "sysctls: vm.swappiness is not a sysctl"),
+                       ('sysctls = [ "net.core.somaxconn" ];\n', 'sysctls: net.core.somaxconn is not NAME=VALUE'),
+                       ('sysctls = [ "net..core=1" ];\n', "sysctls: net..core is not a sysctl"),
+                       ('sysctls = [ "net/../kernel/panic=1" ];\n', "sysctls: net/../kernel/panic is not a sysctl"),
+                       ('sysctls = [ "kernel.hostname=x" ];\n', "sysctls: kernel.hostname: set the container's host "
+                                                               "name with hostname"),
+                       ('sysctls = [ "net.core.somaxconn=1",\n  "net/core/somaxconn=2" ];\n',
+                        "sc.conf:3: sysctls: net/core/somaxconn is set twice"),
+                       ('network = { mode = "host"; };\nsysctls = [ "net.core.somaxconn=1" ];\n',
+                        "sc.conf:3: sysctls: net.core.somaxconn needs the container's own network namespace"),
+                       ('namespaces = [ "mount", "pid", "net" ];\nsysctls = [ "kernel.shmmni=5" ];\n',
+                        "sc.conf:3: sysctls: kernel.shmmni needs \"ipc\" in namespaces")):
+        conf = t.conf("sc", 'rootfs = { path = "%s"; };\n%s' % (r, extra))
+        p = t.diyctl("check", conf)
+        t.eq(p.returncode, 1, "check refuses %r" % extra)
+        t.contains(p.stderr, msg, "and says why")
+    # a name the kernel does not have: start fails before the process, and says so
+    conf = t.conf("sc", 'rootfs = { path = "%s"; };\nsysctls = [ "net.core.nothere=1" ];\n'
+                        'process = { args = [ "/bin/echo", "ran" ]; };\n' % r)
+    before = t.snapshot()
+    p = t.diyctl("start", conf)
+    t.eq(p.returncode, 125, "an unknown sysctl fails the start")
+    t.ok("ran" not in p.stdout, "before the process runs")
+    t.contains(p.stderr, "sc.conf:2: sysctls: net.core.nothere: no such sysctl in the container's net namespace",
+               "naming it")
+    t.host_unchanged(before, "and the host is as before")

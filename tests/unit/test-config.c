@@ -260,7 +260,7 @@ static const char full_conf[] =
         "  tag = \"busybox:latest\";\n"                                          /* 6 */
         "  writable = \"state/upper\";\n"                                        /* 7 */
         "};\n"                                                                   /* 8 */
-        "namespaces = [ \"mount\", \"pid\", \"net\", \"user\", \"time\" ];\n"    /* 9 */
+        "namespaces = [ \"mount\", \"pid\", \"net\", \"user\", \"time\" ]; sysctls = [ \"net.core.somaxconn=1024\" ];\n" /* 9 */
         "process = {\n"                                                          /* 10 */
         "  args = [ \"/bin/httpd\", \"-f\", \"-p\", \"80\" ];\n"                 /* 11 */
         "  env = [ \"PATH=/bin\", \"A=b=c\", \"EMPTY=\" ];\n"                    /* 12 */
@@ -325,6 +325,9 @@ static void test_every_key(void)
         CHECK(c->process.terminal == DC_TERM_NO, "process.terminal = false is DC_TERM_NO");
         CHECK(c->process.init, "process.init");
         CHECK(c->process.stop_signal == SIGQUIT, "process.stop_signal");
+        CHECK(c->sysctls.n == 1 && dc_streq(c->sysctls.v[0], "net.core.somaxconn=1024") &&
+                      c->sysctl_origins[0].line == 9,
+              "sysctls, with the line of each");
         int nofile = dc_rlimit_index("nofile"), core = dc_rlimit_index("core"), stack = dc_rlimit_index("stack");
         CHECK(nofile >= 0 && core >= 0 && stack >= 0 && c->process.rlimit_set[nofile] &&
                       c->process.rlimits[nofile].rlim_cur == 1024 && c->process.rlimits[nofile].rlim_max == 4096 &&
@@ -896,6 +899,12 @@ static const struct bad bad_configs[] = {
         { NULL, R "process = { stop_signal = \"term\"; };\n", "bad.conf:2: process.stop_signal: term: write signal names in upper case, like \"SIGTERM\"" },
         { NULL, R "process = { stop_signal = 32; };\n", "bad.conf:2: process.stop_signal: 32 is not a signal a container can be stopped with" },
         { NULL, R "process = { stop_signal = 19; };\n", "bad.conf:2: process.stop_signal: 19 is not a signal a container can be stopped with" },
+        { NULL, R "sysctls = [ \"kernel.panic=1\" ];\n", "bad.conf:2: sysctls: kernel.panic is not a sysctl of the container's own namespaces (setting it would change the host)" },
+        { NULL, R "sysctls = [ \"net.core.somaxconn\" ];\n", "bad.conf:2: sysctls: net.core.somaxconn is not NAME=VALUE" },
+        { NULL, R "sysctls = [ \"=1\" ];\n", "bad.conf:2: sysctls: =1 is not NAME=VALUE" },
+        { NULL, R "sysctls = [ \"net.ipv4.tcp_syncookies=1\",\n  \"net/ipv4/tcp_syncookies=0\" ];\n", "bad.conf:3: sysctls: net/ipv4/tcp_syncookies is set twice" },
+        { NULL, R "sysctls = [ \"kernel.hostname=x\" ];\n", "bad.conf:2: sysctls: kernel.hostname: set the container's host name with hostname" },
+        { NULL, R "sysctls = [ \"net.a=1\\n\" ];\n", "bad.conf:2: sysctls: " },
         { NULL, R "process = { rlimits = { nofile = \"2:1\"; }; };\n", "bad.conf:2: process.rlimits.nofile: 2:1: the soft limit is above the hard one" },
         { NULL, R "process = { rlimits = { nofile = -5; }; };\n", "bad.conf:2: process.rlimits.nofile: must be 0 or more (or \"unlimited\"), got -5" },
         { NULL, R "process = { rlimits = { core = \"1k\"; }; };\n", "bad.conf:2: process.rlimits.core: 1k is not a limit: an integer, \"SOFT:HARD\" or \"unlimited\"" },
@@ -1145,6 +1154,46 @@ static void test_several_errors(void)
 /* Printing, loading the JSON-equivalent values back: a config printed twice
  * from two loads of the same text is identical (print is deterministic and
  * loading is a pure function of the text). */
+static void test_sysctl_names(void)
+{
+        static const struct {
+                const char *name;
+                unsigned ns;
+        } cases[] = {
+                { "net.core.somaxconn", DC_NS_NET },
+                { "net/ipv4/conf/eth0.1/rp_filter", DC_NS_NET },
+                { "net.ipv4.conf.eth0.1.rp_filter", DC_NS_NET }, /* parsed as dots: a path that will not exist */
+                { "fs.mqueue.msg_max", DC_NS_IPC },
+                { "fs/mqueue/queues_max", DC_NS_IPC },
+                { "kernel.shm_rmid_forced", DC_NS_IPC },
+                { "kernel/sem", DC_NS_IPC },
+                { "kernel.domainname", DC_NS_UTS },
+                { "kernel.hostname", 0 },
+                { "kernel.panic", 0 },
+                { "kernel.shmmaxx", 0 },
+                { "vm.swappiness", 0 },
+                { "fs.mqueue", 0 },
+                { "net", 0 },
+                { "net.", 0 },
+                { ".net.a", 0 },
+                { "net..a", 0 },
+                { "net/../kernel/panic", 0 },
+                { "net/./a", 0 },
+                { "/net/a", 0 },
+                { "net.core/somaxconn", 0 },
+                { "net.a b", 0 },
+                { "", 0 },
+        };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(cases); i++)
+                CHECK(dc_sysctl_namespace(cases[i].name) == cases[i].ns, "sysctl \"%s\": namespace %u",
+                      cases[i].name, cases[i].ns);
+        CHECK(dc_sysctl_namespace(NULL) == 0, "sysctl NULL");
+        _cleanup_free_ char *a = dc_sysctl_path("net.ipv4.ip_forward");
+        _cleanup_free_ char *b = dc_sysctl_path("net/ipv4/conf/eth0.1/rp_filter");
+        CHECK_STREQ(a, "/proc/sys/net/ipv4/ip_forward", "sysctl path from dots");
+        CHECK_STREQ(b, "/proc/sys/net/ipv4/conf/eth0.1/rp_filter", "sysctl path with slashes keeps its dots");
+}
+
 static void test_json_stable(void)
 {
         _cleanup_config_ struct dc_config *a = NULL, *b = NULL;
@@ -1195,6 +1244,7 @@ int main(void)
         test_overrides();
         test_bad_configs();
         test_several_errors();
+        test_sysctl_names();
         test_json_stable();
 
         if (chdir("/") == 0)
