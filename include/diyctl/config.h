@@ -57,6 +57,14 @@ struct dc_volume {
         struct dc_origin o_source, o_target;
 };
 
+/* devices[]: a host device node given to the container */
+struct dc_device {
+        char *host;      /* absolute, normalised */
+        char *container; /* absolute, normalised, under /dev */
+        char perms[4];   /* of "rwm", in that order */
+        struct dc_origin origin;
+};
+
 struct dc_port {
         unsigned host, container;
         enum dc_proto proto;
@@ -110,6 +118,9 @@ struct dc_config {
 
         struct dc_volume *volumes;
         size_t n_volumes;
+
+        struct dc_device *devices;
+        size_t n_devices;
 
         struct {
                 enum dc_netmode mode;

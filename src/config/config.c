@@ -1176,6 +1176,88 @@ static int h_sysctls(struct loader *l, config_setting_t *s, const char *key, voi
         return 0;
 }
 
+/* ---- devices ------------------------------------------------------------- */
+
+/* What diyctl's own /dev holds, or mounts: not for a device of the config. */
+static bool dev_is_ours(const char *p)
+{
+        static const char *const ours[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+                                            "/dev/tty", "/dev/ptmx", "/dev/fd", "/dev/stdin", "/dev/stdout",
+                                            "/dev/stderr", "/dev/pts", "/dev/shm" };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(ours); i++) {
+                size_t n = strlen(ours[i]);
+                if (strncmp(p, ours[i], n) == 0 && (p[n] == 0 || p[n] == '/'))
+                        return true;
+        }
+        return false;
+}
+
+/* devices: "HOST", "HOST:CONTAINER" or "HOST:CONTAINER:PERMS", as Docker's
+ * --device; the container's path is in its own /dev (a tmpfs). */
+static int h_devices(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+{
+        (void)ctx;
+        int n = config_setting_length(s);
+        for (size_t i = 0; i < l->c->n_devices; i++) {
+                free(l->c->devices[i].host);
+                free(l->c->devices[i].container);
+        }
+        free(l->c->devices);
+        l->c->devices = dc_xcalloc(n > 0 ? (size_t)n : 1, sizeof(*l->c->devices));
+        l->c->n_devices = 0;
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+                const char *v = str(e);
+                if (has_ctl(v))
+                        return err_at(l, e, key, "%s contains a control character", SHOW(v));
+                _cleanup_free_ char *copy = dc_xstrdup(v);
+                char *host = copy, *cont = NULL, *perms = NULL;
+                if ((cont = strchr(copy, ':'))) {
+                        *cont++ = 0;
+                        if ((perms = strchr(cont, ':')))
+                                *perms++ = 0;
+                }
+                if (host[0] != '/')
+                        return err_at(l, e, key, "%s: the host's device must be an absolute path, like \"/dev/fuse\"",
+                                      SHOW(v));
+                if (cont && cont[0] != '/')
+                        return err_at(l, e, key, "%s: the path in the container must be absolute", SHOW(v));
+                _cleanup_free_ char *h = dc_path_normalize(host);
+                _cleanup_free_ char *c = dc_path_normalize(cont ? cont : host);
+                if (!dc_startswith(c, "/dev/") || strchr(c, ':'))
+                        return err_at(l, e, key, "%s: the container's path must be in its /dev (a tmpfs of its own), "
+                                      "like \"/dev/fuse\" or \"/dev/fuse:/dev/fuse0\"",
+                                      SHOW(v));
+                if (dev_is_ours(c))
+                        return err_at(l, e, key, "%s: diyctl makes %s itself", SHOW(v), c);
+                struct dc_device *d = &l->c->devices[i];
+                static const char rwm[] = "rwm";
+                const char *pp = perms ? perms : rwm;
+                bool seen[3] = { false, false, false };
+                for (const char *q = pp; *q; q++) {
+                        const char *at = strchr(rwm, *q);
+                        if (!at || seen[at - rwm])
+                                return err_at(l, e, key, "%s: %s are not permissions: some of r, w and m, each once",
+                                              SHOW(v), SHOW(pp));
+                        seen[at - rwm] = true;
+                }
+                if (!*pp)
+                        return err_at(l, e, key, "%s: empty permissions: some of r, w and m", SHOW(v));
+                size_t k = 0;
+                for (size_t b = 0; b < 3; b++)
+                        if (seen[b])
+                                d->perms[k++] = rwm[b];
+                for (int j = 0; j < i; j++)
+                        if (strcmp(l->c->devices[j].container, c) == 0)
+                                return err_at(l, e, key, "%s is given twice", c);
+                d->host = DC_TAKE(h);
+                d->container = DC_TAKE(c);
+                d->origin = origin_of(l, e);
+                l->c->n_devices = (size_t)i + 1;
+        }
+        return 0;
+}
+
 static int h_cwd(struct loader *l, config_setting_t *s, const char *key, void *ctx)
 {
         (void)ctx;
@@ -1911,6 +1993,7 @@ static const struct {
         { "rootfs.writable", h_rootfs_writable },
         { "namespaces", h_namespaces },
         { "sysctls", h_sysctls },
+        { "devices", h_devices },
         { "process", h_group },
         { "process.args", h_args },
         { "process.env", h_env },
@@ -2360,6 +2443,11 @@ void dc_config_free(struct dc_config *c)
         free(c->process.user);
         dc_strv_free(&c->sysctls);
         free(c->sysctl_origins);
+        for (size_t i = 0; i < c->n_devices; i++) {
+                free(c->devices[i].host);
+                free(c->devices[i].container);
+        }
+        free(c->devices);
         for (size_t i = 0; i < c->n_volumes; i++) {
                 free(c->volumes[i].source);
                 free(c->volumes[i].target);
@@ -2438,7 +2526,14 @@ void dc_config_print_json(const struct dc_config *c, FILE *out)
         dc_json_str(out, c->rootfs.writable == DC_WRITABLE_DIR ? c->rootfs.writable_dir
                          : (size_t)c->rootfs.writable < DC_ARRAY_SIZE(writable) ? writable[c->rootfs.writable]
                                                                                  : NULL);
-        fputs("\n  },\n  \"sysctls\": ", out);
+        fputs("\n  },\n  \"devices\": [", out);
+        for (size_t i = 0; i < c->n_devices; i++) {
+                const struct dc_device *d = &c->devices[i];
+                _cleanup_free_ char *v = dc_xasprintf("%s:%s:%s", d->host, d->container, d->perms);
+                fputs(i ? ", " : "", out);
+                dc_json_str(out, v);
+        }
+        fputs("],\n  \"sysctls\": ", out);
         json_strv(out, &c->sysctls);
         fputs(",\n  \"namespaces\": [", out);
         bool first = true;

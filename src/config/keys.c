@@ -30,6 +30,9 @@ const struct dc_key dc_keys[] = {
         { "namespaces", DC_KT_STRINGS, "[\"mount\",\"uts\",\"ipc\",\"pid\",\"net\",\"cgroup\"]",
           "namespaces to create: mount uts ipc pid net user cgroup time" },
 
+        { "devices", DC_KT_STRINGS, "[]",
+          "host devices given to the container, as Docker's --device: \"/dev/fuse\", \"HOST:CONTAINER\" or "
+          "\"HOST:CONTAINER:PERMS\" (of rwm); the container's path is in its /dev" },
         { "sysctls", DC_KT_STRINGS, "[]",
           "kernel parameters of the container's own namespaces, as NAME=VALUE strings (net.*, fs.mqueue.*, "
           "kernel.shm*, kernel.msg*, kernel.sem, kernel.domainname), as Docker's --sysctl" },

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "diyctl/fs.h"
@@ -199,6 +201,17 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                         dc_kvs_addf(&s->args, "cpus", "%g", c->limits.cpus);
                 if (c->limits.pids)
                         dc_kvs_addf(&s->args, "pids", "%lld", c->limits.pids);
+                /* the devices of the config, allowed beside diyctl's own
+                 * (steps/devices.c): type, major:minor and permissions */
+                for (size_t i = 0; i < c->n_devices; i++) {
+                        const struct dc_device *d = &c->devices[i];
+                        struct stat st;
+                        if (stat(d->host, &st) < 0 || (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)))
+                                return dc_err_at(err, &d->origin, "devices", "%s is not a device node on this host",
+                                                 d->host);
+                        dc_kvs_addf(&s->args, "device", "%c %u:%u %s %s", S_ISCHR(st.st_mode) ? 'c' : 'b',
+                                    major(st.st_rdev), minor(st.st_rdev), d->perms, d->container);
+                }
                 /* Where each limit was set, for errors at start (a controller missing). */
                 static const char *const lim[] = { "memory", "cpus", "pids" };
                 for (size_t i = 0; i < DC_ARRAY_SIZE(lim); i++) {
@@ -322,6 +335,18 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         add_symlink(p, "/dev/stdin", "/proc/self/fd/0");
         add_symlink(p, "/dev/stdout", "/proc/self/fd/1");
         add_symlink(p, "/dev/stderr", "/proc/self/fd/2");
+        /* the host's devices the config gives it (devices[]), bound as
+         * null and the others are */
+        for (size_t i = 0; i < c->n_devices; i++) {
+                const struct dc_device *d = &c->devices[i];
+                s = add_step(p, "bind");
+                dc_kvs_add(&s->args, "source", d->host);
+                dc_kvs_add(&s->args, "target", d->container);
+                char key[32], o[300];
+                snprintf(key, sizeof(key), "devices[%zu]", i);
+                origin_str(o, sizeof(o), &d->origin, key);
+                dc_kvs_add(&s->args, "origin", o);
+        }
         add_mount(p, "tmpfs", "/dev/shm", "nosuid,nodev,noexec", "mode=1777,size=65536k");
         add_mount(p, "tmpfs", "/run", "nosuid,nodev", "mode=755");
         add_mount(p, "tmpfs", "/tmp", "nosuid,nodev", "mode=1777");

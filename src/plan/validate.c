@@ -230,6 +230,23 @@ static int validate_needs_ns(const struct dc_config *c, struct dc_error *err)
         return 0;
 }
 
+/* Each device is one on this host: a character or block device node
+ * (links followed, as /dev/disk/by-id/ holds them). */
+static int validate_devices(const struct dc_config *c, struct dc_error *err)
+{
+        for (size_t i = 0; i < c->n_devices; i++) {
+                const struct dc_device *d = &c->devices[i];
+                struct stat st;
+                if (stat(d->host, &st) < 0)
+                        return dc_err_at(err, &d->origin, "devices", "%s: %s", d->host, strerror(errno));
+                if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+                        return dc_err_at(err, &d->origin, "devices", "%s is not a device node but %s", d->host,
+                                         S_ISDIR(st.st_mode) ? "a directory" : S_ISREG(st.st_mode) ? "a file"
+                                                                                     : "something else");
+        }
+        return 0;
+}
+
 /* Each sysctl needs the container's own namespace that holds it: without
  * it, the parameter is the host's. */
 static int validate_sysctls(const struct dc_config *c, struct dc_error *err)
@@ -305,7 +322,7 @@ static int validate_cwd(const struct dc_config *c, struct dc_error *err)
 int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_error *err)
 {
         struct dc_errs all = { 0 };
-        for (int part = 0; part < 11; part++) {
+        for (int part = 0; part < 12; part++) {
                 struct dc_error one = { 0 };
                 int r = 0;
                 switch (part) {
@@ -320,6 +337,7 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
                 case 8: r = dc_plan_validate_security(c, &one); break;
                 case 9: r = validate_network(c, opts, &one); break;
                 case 10: r = validate_sysctls(c, &one); break;
+                case 11: r = validate_devices(c, &one); break;
                 }
                 if (r < 0)
                         dc_errs_add(&all, &one);

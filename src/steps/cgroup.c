@@ -267,7 +267,7 @@ static int cgroup_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                  * device nodes, and the host's device files it is given keep
                  * the host's owners and permissions. */
                 if (r == 0 && !unprivileged && !(v1_devices && fs_is(dir, CGROUP2_SUPER_MAGIC)))
-                        r = dc_devices_restrict(dir, err);
+                        r = dc_devices_restrict(dir, &s->args, err);
                 /* Before the spawn: cloned into it. After: it joins by itself. */
                 if (r == 0)
                         r = ctx->child <= 0 ? prepare_join(ctx, dir, err) : hand_join(ctx, dir, err);
@@ -373,7 +373,16 @@ static void cgroup_describe(const struct dc_step *s, FILE *out)
         if (unprivileged)
                 fputs("; no device filter (unprivileged: in its user namespace it can create no device nodes)", out);
         else
+        {
                 fprintf(out, "; devices allowed: %s", dc_devices_summary());
+                for (size_t i = 0; i < s->args.n; i++) {
+                        char type, perms[8], path[256];
+                        unsigned maj, min;
+                        if (strcmp(s->args.v[i].key, "device") == 0 &&
+                            sscanf(s->args.v[i].val, "%c %u:%u %7s %255s", &type, &maj, &min, perms, path) == 5)
+                                fprintf(out, " %s (%c %u:%u %s)", path, type, maj, min, perms);
+                }
+        }
 }
 
 const struct dc_step_ops dc_cgroup_ops = {

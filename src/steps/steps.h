@@ -74,7 +74,7 @@ extern const struct dc_step_ops dc_mask_ops;
 extern const struct dc_step_ops dc_nodev_ops;
 /* The device allow-list of a container's cgroup directory (devices.c): the
  * devices controller on v1, a BPF device program on v2. */
-int dc_devices_restrict(const char *dir, struct dc_error *err);
+int dc_devices_restrict(const char *dir, const struct dc_kvs *args, struct dc_error *err);
 const char *dc_devices_summary(void);
 
 /* Apply helpers for host steps: journal the intent (fields = step args plus

@@ -668,3 +668,52 @@ def test_escape_type_into_host_terminal(t):
             t.eq(r["info"].get("isatty"), 1, "%s: fd 0 is the caller's terminal" % what)
             refused(t, r, "tiocsti", EPERM)
         t.diyctl("stop", "-t", "1", "escx", check=True)
+
+
+def test_devices_given_by_the_config(t):
+    """devices, as Docker's --device: the node is bound into the container's
+    /dev and the device allow-list lets it through, with the permissions
+    given; on a host with cgroup v1's devices controller and with cgroup v2
+    alone (the BPF program)."""
+    tun = os.path.join(t.tmp, "tun")
+    os.mknod(tun, stat.S_IFCHR | 0o600, os.makedev(10, 200))  # /dev/net/tun: opening it changes nothing
+    cg2 = os.path.join(t.tmp, "cg2")
+    os.mkdir(cg2)
+    t.run(["mount", "-t", "cgroup2", "none", cg2])
+    t.defer(t.run, ["umount", "-l", cg2], check=False)
+
+    def opened(r):
+        s = step(t, r, "open")
+        # given: the allow-list lets it through (ENODEV: no tun driver here)
+        t.ok(s["ret"] >= 0 or s["errno"] in (errno.ENODEV, errno.ENXIO), "%s: opens (%s)" % (r["attempt"], s))
+
+    for env, where in (({}, "this host's hierarchies"), ({"DIYCTL_CGROUP_ROOT": cg2}, "cgroup v2 alone")):
+        c = conf(t, 'devices = [ "%s:/dev/net/tun" ];\n' % tun)
+        opened(t.probe(c, args=["try", "open", "/dev/net/tun", "rw"], env=env))
+        c = conf(t, 'devices = [ "%s:/dev/net/tun:r" ];\n' % tun)
+        opened(t.probe(c, args=["try", "open", "/dev/net/tun", "r"], env=env))
+        t.log("with %s, read-only:" % where)
+        refused(t, t.probe(c, args=["try", "open", "/dev/net/tun", "rw"], env=env), "open", EPERM)
+        refused(t, t.probe(c, args=["try", "mknod", "/dev/tun2", "c", 10, 200], env=env), "mknod", EPERM)
+        # the others stay refused, ours stay allowed
+        major, minor = host_root_device()
+        refused(t, t.probe(c, args=["try", "mknod", "/dev/sdz", "b", major, minor], env=env), "mknod", EPERM)
+        r = t.probe(c, args=["try", "open", "/dev/zero", "r"], env=env)
+        t.ok(step(t, r, "open")["ret"] >= 0, "%s: /dev/zero opens" % where)
+    plan = t.diyctl("plan", c, check=True).stdout
+    t.contains(plan, "/dev/net/tun (c 10:200 r)", "plan shows the device allowed")
+    t.contains(plan, "bind %s on /dev/net/tun" % tun, "and its bind")
+    # refused by check
+    d = os.path.join(t.tmp, "adir")
+    os.mkdir(d)
+    for value, msg in (('"/dev/nonexistent"', "esc.conf:3: devices: /dev/nonexistent: No such file or directory"),
+                       ('"%s:/dev/d"' % d, "esc.conf:3: devices: %s is not a device node but a directory" % d),
+                       ('"dev/fuse"', "devices: dev/fuse: the host's device must be an absolute path"),
+                       ('"%s:/opt/tun"' % tun, "the container's path must be in its /dev"),
+                       ('"%s:/dev/null"' % tun, "devices: %s:/dev/null: diyctl makes /dev/null itself" % tun),
+                       ('"%s:/dev/x:rwx"' % tun, "devices: %s:/dev/x:rwx: rwx are not permissions" % tun),
+                       ('"%s:/dev/x", "%s:/dev/x"' % (tun, tun), "devices: /dev/x is given twice")):
+        c = conf(t, 'devices = [\n  %s ];\n' % value)
+        p = t.diyctl("check", c)
+        t.eq(p.returncode, 1, "check refuses devices = [ %s ]" % value)
+        t.contains(p.stderr, msg, "and says why")

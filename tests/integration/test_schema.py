@@ -250,7 +250,7 @@ CONTEXT = [
 # Keys whose values name host files: checked by `check` against the host,
 # which the schema cannot know, so they are compared at the config level.
 HOSTY = {"rootfs.path", "rootfs.tarball", "rootfs.image", "rootfs.tag", "rootfs.writable", "volumes[].source",
-         "network.bridge", "limits.cpus"}
+         "network.bridge", "limits.cpus", "devices"}
 
 GOOD_BIND = {"source": "www", "target": "/www"}
 GOOD_PORT = {"host": 8080}
@@ -263,6 +263,9 @@ DOMAIN = {
     "rootfs.writable": ["tmpfs", "direct", "none", "upper"],
     "namespaces": [["mount"], ["mount", "mount"], ["mount", "bogus"], ["uts"],
                    ["mount", "uts", "ipc", "pid", "net", "cgroup", "time"], ["MOUNT"]],
+    "devices": [["/dev/null:/dev/n0"], ["/dev/null:/dev/n0:rw"], ["dev/null"], ["/opt/x"], ["/dev/null:/dev/x"],
+                ["/dev/null:/opt/x"], ["/dev/null:/dev/x:rwx"], ["/dev/null:/dev/x:"], "x", [1], [], ["/dev/null:dev/x"],
+                ["/dev/null:/dev/net/tun:m"]],
     "sysctls": [["net.core.somaxconn=1024"], ["kernel.panic=1"], ["net.core.somaxconn"], ["net/ipv4/conf/eth0.1/rp_filter=1"],
                 ["net/../x=1"], ["kernel.sem=250 32000 32 128"], ["fs.mqueue.msg_max=20"], ["net.a="], ["net..a=1"],
                 ["net.core/somaxconn=1"], ["kernel.hostname=x"], ["kernel/domainname=x"], "net.x=1", [1], [],

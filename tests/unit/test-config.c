@@ -325,6 +325,7 @@ static void test_every_key(void)
         CHECK(c->process.terminal == DC_TERM_NO, "process.terminal = false is DC_TERM_NO");
         CHECK(c->process.init, "process.init");
         CHECK(c->process.stop_signal == SIGQUIT, "process.stop_signal");
+        CHECK(c->n_devices == 0, "no devices");
         CHECK(c->sysctls.n == 1 && dc_streq(c->sysctls.v[0], "net.core.somaxconn=1024") &&
                       c->sysctl_origins[0].line == 9,
               "sysctls, with the line of each");
@@ -899,6 +900,13 @@ static const struct bad bad_configs[] = {
         { NULL, R "process = { stop_signal = \"term\"; };\n", "bad.conf:2: process.stop_signal: term: write signal names in upper case, like \"SIGTERM\"" },
         { NULL, R "process = { stop_signal = 32; };\n", "bad.conf:2: process.stop_signal: 32 is not a signal a container can be stopped with" },
         { NULL, R "process = { stop_signal = 19; };\n", "bad.conf:2: process.stop_signal: 19 is not a signal a container can be stopped with" },
+        { NULL, R "devices = [ \"dev/fuse\" ];\n", "bad.conf:2: devices: dev/fuse: the host's device must be an absolute path" },
+        { NULL, R "devices = [ \"/dev/fuse:/opt/x\" ];\n", "bad.conf:2: devices: /dev/fuse:/opt/x: the container's path must be in its /dev" },
+        { NULL, R "devices = [ \"/dev/fuse:/dev/../etc/x\" ];\n", "bad.conf:2: devices: /dev/fuse:/dev/../etc/x: the container's path must be in its /dev" },
+        { NULL, R "devices = [ \"/dev/fuse:/dev/x:rr\" ];\n", "bad.conf:2: devices: /dev/fuse:/dev/x:rr: rr are not permissions" },
+        { NULL, R "devices = [ \"/dev/fuse:/dev/x:\" ];\n", "bad.conf:2: devices: /dev/fuse:/dev/x:: empty permissions" },
+        { NULL, R "devices = [ \"/dev/fuse:/dev/pts/9\" ];\n", "bad.conf:2: devices: /dev/fuse:/dev/pts/9: diyctl makes /dev/pts/9 itself" },
+        { NULL, R "devices = [ \"/dev/fuse\",\n  \"/dev/cuse:/dev/fuse\" ];\n", "bad.conf:3: devices: /dev/fuse is given twice" },
         { NULL, R "sysctls = [ \"kernel.panic=1\" ];\n", "bad.conf:2: sysctls: kernel.panic is not a sysctl of the container's own namespaces (setting it would change the host)" },
         { NULL, R "sysctls = [ \"net.core.somaxconn\" ];\n", "bad.conf:2: sysctls: net.core.somaxconn is not NAME=VALUE" },
         { NULL, R "sysctls = [ \"=1\" ];\n", "bad.conf:2: sysctls: =1 is not NAME=VALUE" },
@@ -1154,6 +1162,26 @@ static void test_several_errors(void)
 /* Printing, loading the JSON-equivalent values back: a config printed twice
  * from two loads of the same text is identical (print is deterministic and
  * loading is a pure function of the text). */
+static void test_devices(void)
+{
+        put("dev.conf", R "devices = [ \"/dev/fuse\", \"/dev/disk/by-id/x:/dev/xvdc:mr\",\n"
+                          "  \"/dev/net//tun:/dev/./net/tun:wr\" ];\n");
+        _cleanup_config_ struct dc_config *c = NULL;
+        struct dc_error err;
+        int r = load("dev.conf", NULL, 0, &c, &err);
+        CHECK(r == 0 && c && c->n_devices == 3, "devices load%s%s", r ? ": " : "", r ? err.msg : "");
+        if (!c || c->n_devices != 3)
+                return;
+        CHECK(dc_streq(c->devices[0].host, "/dev/fuse") && dc_streq(c->devices[0].container, "/dev/fuse") &&
+                      dc_streq(c->devices[0].perms, "rwm"),
+              "devices: a path alone is the same inside, rwm");
+        CHECK(dc_streq(c->devices[1].container, "/dev/xvdc") && dc_streq(c->devices[1].perms, "rm"),
+              "devices: HOST:CONTAINER:PERMS, the permissions in rwm order (%s)", c->devices[1].perms);
+        CHECK(dc_streq(c->devices[2].host, "/dev/net/tun") && dc_streq(c->devices[2].container, "/dev/net/tun") &&
+                      c->devices[2].origin.line == 3,
+              "devices: paths normalised, each with its line");
+}
+
 static void test_sysctl_names(void)
 {
         static const struct {
@@ -1244,6 +1272,7 @@ int main(void)
         test_overrides();
         test_bad_configs();
         test_several_errors();
+        test_devices();
         test_sysctl_names();
         test_json_stable();
 
