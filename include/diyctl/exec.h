@@ -56,6 +56,9 @@ struct dc_exec_ctx {
         int *dev_mounts;         /* mounts that keep device access (bound device nodes, our
                                   * devpts), exempt from the nodev step (mask_steps.c) */
         size_t n_dev_mounts;
+        dev_t own_tmpfs[2];      /* the tmpfs diyctl mounted on /run and /tmp ("own-tmpfs"): a
+                                  * link into one may have its file made there (child_steps.c) */
+        size_t n_own_tmpfs;
         bool released;           /* the launcher said "go" (wait-launcher) */
         bool await_maps;         /* cloned with its user namespace: wait for DC_MSG_MAPS */
         bool have_winsize;

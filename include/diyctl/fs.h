@@ -3,6 +3,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "diyctl/error.h"
 
@@ -19,11 +20,11 @@ int dc_open_in_root(int root_fd, const char *path, enum dc_create create, struct
 int dc_open_dir_in_root(int root_fd, const char *path, struct dc_error *err);
 
 /* As dc_open_in_root, but links are followed also to where nothing is
- * yet, and what is missing there is made, only when it is on one of the
- * tmpfs mounts TMPFS (link-free paths inside root_fd: the container's own
- * memory, never the rootfs or a volume). For a link in the rootfs into
- * /run, such as systemd-resolved's /etc/resolv.conf. */
-int dc_make_in_tmpfs(int root_fd, const char *path, enum dc_create create, const char *const *tmpfs, size_t n,
+ * yet, and what is missing there is made, only in a directory on one of
+ * the file systems DEVS (the tmpfs mounts diyctl made for the container:
+ * its own memory, never the rootfs or a volume). For a link in the rootfs
+ * into /run, such as systemd-resolved's /etc/resolv.conf. */
+int dc_make_in_tmpfs(int root_fd, const char *path, enum dc_create create, const dev_t *devs, size_t n,
                      struct dc_error *err);
 
 /* "/proc/self/fd/N" for mounting by fd. */

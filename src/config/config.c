@@ -1424,9 +1424,9 @@ static int h_rlimit(struct loader *l, config_setting_t *s, const char *key, void
                 int g = get_int(l, s, key, &v);
                 if (g < 0)
                         return g;
-                if (v < 0)
-                        return err_at(l, s, key, "must be 0 or more (or \"unlimited\"), got %lld", v);
-                r.rlim_cur = r.rlim_max = (rlim_t)v;
+                if (v < -1)
+                        return err_at(l, s, key, "must be 0 or more, or -1 or \"unlimited\", got %lld", v);
+                r.rlim_cur = r.rlim_max = v == -1 ? RLIM_INFINITY : (rlim_t)v; /* -1: Docker's unlimited */
         } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
                 if (dc_rlimit_parse(str(s), &r) < 0)
                         return err_at(l, s, key, "%s is not a limit: an integer, \"SOFT:HARD\" or \"unlimited\"",
@@ -2285,6 +2285,54 @@ static char *duplicate_name(struct loader *l, const char *text, const char *inc,
         return len && sets == 1 ? dc_xstrndup(text, len) : NULL;
 }
 
+/* Which of the names that LINE of the top TEXT sets is the one set twice:
+ * each in turn is renamed (its first letter made '*', which no config key
+ * has) and the text read again; the one whose renaming ends the complaint
+ * at that line. NULL when none does (or the line is in an included file). */
+static char *duplicate_by_trial(struct loader *l, const char *text, int line)
+{
+        const char *ls = text;
+        for (int n = 1; n < line && ls; n++) {
+                ls = strchr(ls, '\n');
+                if (ls)
+                        ls++;
+        }
+        if (!ls)
+                return NULL;
+        bool quoted = false;
+        for (const char *p = ls; *p && *p != '\n'; p++) {
+                if (*p == '"' && (p == ls || p[-1] != '\\')) {
+                        quoted = !quoted;
+                        continue;
+                }
+                if (quoted)
+                        continue;
+                if (*p == '#' || (p[0] == '/' && (p[1] == '/' || p[1] == '*')))
+                        break;
+                if (*p != '=' && *p != ':')
+                        continue;
+                const char *e = p;
+                while (e > ls && (e[-1] == ' ' || e[-1] == '\t'))
+                        e--;
+                const char *b = e;
+                while (b > ls && (isalnum((unsigned char)b[-1]) || b[-1] == '_' || b[-1] == '-' || b[-1] == '*'))
+                        b--;
+                if (b == e || !isalpha((unsigned char)*b))
+                        continue;
+                _cleanup_free_ char *copy = dc_xstrdup(text);
+                copy[b - text] = '*';
+                __attribute__((cleanup(config_destroy))) config_t cfg;
+                config_init(&cfg);
+                config_set_include_dir(&cfg, l->c->dir);
+                bool gone = config_read_string(&cfg, copy) == CONFIG_TRUE || config_error_file(&cfg) ||
+                            config_error_line(&cfg) != line || !config_error_text(&cfg) ||
+                            strcmp(config_error_text(&cfg), "duplicate setting name") != 0;
+                if (gone)
+                        return dc_xstrndup(b, (size_t)(e - b));
+        }
+        return NULL;
+}
+
 static int load(struct loader *l, const char *text, const struct dc_config_opts *opts)
 {
         struct dc_config *c = l->c;
@@ -2338,8 +2386,19 @@ static int load(struct loader *l, const char *text, const struct dc_config_opts 
                 if (t && strcmp(t, "duplicate setting name") == 0) {
                         _cleanup_free_ char *dup = duplicate_name(l, text, config_error_file(&cfg),
                                                                   config_error_line(&cfg));
+                        if (!dup && !config_error_file(&cfg))
+                                dup = duplicate_by_trial(l, text, config_error_line(&cfg));
+                        /* an @include'd file's settings count as the file's own */
+                        bool includes = strstr(text, "@include") != NULL;
                         if (dup)
-                                return dc_err_at(l->err, &o, dup, "set twice in the same group");
+                                return dc_err_at(l->err, &o, dup, "set twice in the same group%s",
+                                                 includes ? " (a setting may appear only once across a file and "
+                                                            "the files it @includes; vary one with --set)"
+                                                          : "");
+                        if (includes)
+                                return dc_err_at(l->err, &o, NULL, "a setting here is set twice in its group (a "
+                                                 "setting may appear only once across a file and the files it "
+                                                 "@includes; vary one with --set)");
                 }
                 return dc_err_at(l->err, &o, NULL, "%s", t ? t : "syntax error");
         }

@@ -58,7 +58,7 @@ const struct dc_key dc_keys[] = {
           "else SIGTERM" },
         { "process.rlimits", DC_KT_GROUP, NULL,
           "resource limits (setrlimit), as Docker's --ulimit: each an integer (soft and hard), \"SOFT:HARD\" or "
-          "\"unlimited\"; a limit not set is the launcher's" },
+          "\"unlimited\" (or -1); a limit not set is the launcher's" },
 #define RLIMIT_KEY(name, what) { "process.rlimits." name, DC_KT_MIXED, NULL, "RLIMIT_" what },
         RLIMIT_KEY("as", "AS: address space, bytes")
         RLIMIT_KEY("core", "CORE: core dump size, bytes")
@@ -70,7 +70,7 @@ const struct dc_key dc_keys[] = {
         RLIMIT_KEY("msgqueue", "MSGQUEUE: POSIX message queues, bytes")
         RLIMIT_KEY("nice", "NICE: the highest priority, as 20 - nice (0 to 40)")
         RLIMIT_KEY("nofile", "NOFILE: open files (at most the host's fs.nr_open)")
-        RLIMIT_KEY("nproc", "NPROC: processes of the user, counted by uid across the host")
+        RLIMIT_KEY("nproc", "NPROC: processes of the uid (across the host, or in the container's user namespace)")
         RLIMIT_KEY("rss", "RSS: resident memory (not enforced by Linux)")
         RLIMIT_KEY("rtprio", "RTPRIO: the highest real-time priority")
         RLIMIT_KEY("rttime", "RTTIME: real-time CPU time without a blocking call, microseconds")

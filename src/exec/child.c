@@ -182,8 +182,14 @@ static void run_command(void *arg)
                 env = dc_env_with_home(env, c->ids.home);
         execve(prog, argv.v, env);
         int e = errno;
+        bool nproc = false;
+        for (size_t i = 0; i < a->n && !nproc; i++)
+                nproc = strcmp(a->v[i].key, "rlimit") == 0 && dc_startswith(a->v[i].val, "nproc ");
         if (e == ENOENT && access(prog, F_OK) < 0)
                 dc_err(&err, e, "%s: %s: command not found in the rootfs", origin, prog);
+        else if (e == EAGAIN && nproc)
+                dc_err(&err, e, "%s: cannot run %s: its uid has as many processes as process.rlimits.nproc allows",
+                       origin, prog);
         else
                 dc_err(&err, e, "%s: cannot run %s: %s", origin, prog, strerror(e));
         fail(ctx, e == ENOENT ? 127 : 126, &err);

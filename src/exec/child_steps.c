@@ -342,6 +342,14 @@ static int mount_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
         if (mount(fstype, dc_fdpath(fd).s, fstype, parse_flags(dc_kvs_get(&s->args, "flags")),
                   dc_kvs_get(&s->args, "data")) < 0)
                 return dc_err(err, errno, "cannot mount %s on %s: %s", fstype, target, strerror(errno));
+        if (dc_streq(dc_kvs_get(&s->args, "own-tmpfs"), "1") && ctx->n_own_tmpfs < DC_ARRAY_SIZE(ctx->own_tmpfs)) {
+                /* the new mount's device, wherever a link in the rootfs put it */
+                struct stat st;
+                _cleanup_close_ int top = dc_open_in_root(ctx->root_fd, target, DC_CREATE_NONE, err);
+                if (top < 0 || fstat(top, &st) < 0)
+                        return top < 0 ? top : dc_err(err, errno, "%s: %s", target, strerror(errno));
+                ctx->own_tmpfs[ctx->n_own_tmpfs++] = st.st_dev;
+        }
         if (strcmp(fstype, "devpts") == 0) {
                 /* the container's ptys: spared by the nodev step */
                 int m = dc_open_in_root(ctx->root_fd, target, DC_CREATE_NONE, err);
@@ -386,22 +394,11 @@ static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
                 return dc_err(err, errno, "%s: %s", source, strerror(errno));
         enum dc_create create = S_ISDIR(st.st_mode) ? DC_CREATE_DIR : DC_CREATE_FILE;
         _cleanup_close_ int dst = dc_open_in_root(ctx->root_fd, target, create, err);
-        if (dst == -ENOENT) {
+        if (dst == -ENOENT && dc_kvs_get(&s->args, "make-in")) {
                 /* a link to where nothing is yet: made there when that is
-                 * one of the container's own tmpfs mounts ("make-in") */
-                const char *in[4];
-                size_t n = 0;
-                for (size_t i = 0; i < s->args.n && n < DC_ARRAY_SIZE(in); i++)
-                        if (strcmp(s->args.v[i].key, "make-in") == 0)
-                                in[n++] = s->args.v[i].val;
-                struct dc_error why = { 0 };
-                if (n) {
-                        dst = dc_make_in_tmpfs(ctx->root_fd, target, create, in, n, &why);
-                        if (dst >= 0)
-                                dc_err_clear(err);
-                        else if (why.code != ENOENT)
-                                *err = why; /* it was ours to make, and could not be */
-                }
+                 * on one of the container's own tmpfs mounts (/run, /tmp;
+                 * never a volume or the rootfs) */
+                dst = dc_make_in_tmpfs(ctx->root_fd, target, create, ctx->own_tmpfs, ctx->n_own_tmpfs, err);
         }
         if (dst < 0)
                 return dst;

@@ -759,7 +759,7 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
                                 if (!strcmp(key, "env") || !strcmp(key, "cwd") || !strcmp(key, "user") ||
                                     !strcmp(key, "arg") || !strcmp(key, "caps") || !strcmp(key, "seccomp") ||
                                     !strcmp(key, "no-new-privs") || !strcmp(key, "home-default") ||
-                                    !strcmp(key, "rlimit"))
+                                    !strcmp(key, "rlimit") || !strcmp(key, "rlimit-origin"))
                                         dc_kvs_add(&kv, key, s->args.v[k].val);
                         }
                 }

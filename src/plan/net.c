@@ -561,8 +561,7 @@ void dc_plan_net_child(struct dc_plan *p, const struct dc_config *c)
         /* A rootfs's resolv.conf that links into /run or /tmp (systemd-
          * resolved's stub-resolv.conf): the file is made there, in the
          * container's own empty tmpfs, and bound; the rootfs is not touched. */
-        dc_kvs_add(&s->args, "make-in", "/run");
-        dc_kvs_add(&s->args, "make-in", "/tmp");
+        dc_kvs_add(&s->args, "make-in", "own-tmpfs");
         /* what asked for it, for the first process's errors */
         const char *key = dc_config_present(c, "network.dns") || !dc_config_present(c, "network.mode") ? "network.dns"
                                                                                                      : "network.mode";

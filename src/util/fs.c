@@ -154,27 +154,19 @@ char *dc_path_join(const char *dir, const char *rel)
         return dc_path_normalize(j);
 }
 
-/* Is the directory DFD, at the link-free path CUR, on the filesystem
- * mounted at one of TMPFS (itself reached without links)? */
-static bool on_own_tmpfs(int root_fd, int dfd, const char *cur, const char *const *tmpfs, size_t n)
+/* Is the directory DFD on one of the tmpfs mounts DEVS? */
+static bool on_own_tmpfs(int dfd, const dev_t *devs, size_t n)
 {
         struct stat here;
         if (fstat(dfd, &here) < 0)
                 return false;
-        for (size_t i = 0; i < n; i++) {
-                size_t len = strlen(tmpfs[i]);
-                if (strncmp(cur, tmpfs[i], len) != 0 || (cur[len] && cur[len] != '/'))
-                        continue;
-                _cleanup_close_ int m =
-                        openat2_resolve(root_fd, tmpfs[i], O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
-                struct stat ms;
-                if (m >= 0 && fstat(m, &ms) == 0 && ms.st_dev == here.st_dev)
+        for (size_t i = 0; i < n; i++)
+                if (here.st_dev == devs[i])
                         return true;
-        }
         return false;
 }
 
-int dc_make_in_tmpfs(int root_fd, const char *path, enum dc_create create, const char *const *tmpfs, size_t n,
+int dc_make_in_tmpfs(int root_fd, const char *path, enum dc_create create, const dev_t *devs, size_t n,
                      struct dc_error *err)
 {
         _cleanup_free_ char *cur = dc_xstrdup("/");  /* resolved so far: no links in it */
@@ -213,6 +205,8 @@ int dc_make_in_tmpfs(int root_fd, const char *path, enum dc_create create, const
                                 ssize_t k = readlinkat(dfd, c, to, sizeof(to) - 1);
                                 if (k < 0)
                                         return dc_err(err, errno, "%s: %s", path, strerror(errno));
+                                if ((size_t)k == sizeof(to) - 1)
+                                        return dc_err(err, ENAMETOOLONG, "%s: %s", path, strerror(ENAMETOOLONG));
                                 to[k] = 0;
                                 char *r = dc_xasprintf("%s%s", to, rest);
                                 free(rest);
@@ -232,8 +226,9 @@ int dc_make_in_tmpfs(int root_fd, const char *path, enum dc_create create, const
                         return dc_err(err, errno, "%s: %s", path, strerror(errno));
                 if (create == DC_CREATE_NONE)
                         return dc_err(err, ENOENT, "%s: %s", path, strerror(ENOENT));
-                if (!on_own_tmpfs(root_fd, dfd, cur, tmpfs, n))
-                        return dc_err(err, ENOENT, "%s: %s/%s is missing, and not in the container's own tmpfs",
+                if (!on_own_tmpfs(dfd, devs, n))
+                        return dc_err(err, ENOENT, "%s leads to %s/%s, which is missing, and is not on the container's "
+                                      "own /run or /tmp (but a volume or the rootfs): nothing is made there",
                                       path, strcmp(cur, "/") == 0 ? "" : cur, c);
                 if (!last || create == DC_CREATE_DIR) {
                         if (mkdirat(dfd, c, 0755) < 0 && errno != EEXIST)

@@ -35,7 +35,8 @@ int dc_rlimit_index(const char *name)
 /* One value: decimal digits below RLIM_INFINITY, or "unlimited"/"infinity". */
 static int parse_one(const char *s, size_t n, rlim_t *out)
 {
-        if ((n == 9 && strncmp(s, "unlimited", 9) == 0) || (n == 8 && strncmp(s, "infinity", 8) == 0)) {
+        if ((n == 9 && strncmp(s, "unlimited", 9) == 0) || (n == 8 && strncmp(s, "infinity", 8) == 0) ||
+            (n == 2 && strncmp(s, "-1", 2) == 0)) { /* Docker's spelling of unlimited */
                 *out = RLIM_INFINITY;
                 return 0;
         }
@@ -147,8 +148,9 @@ int dc_rlimits_raise(int pid, const struct dc_kvs *args, struct dc_error *err)
                 if (prlimit(pid, res, NULL, &cur) < 0)
                         return dc_err(err, errno, "cannot read the %s limit: %s", dc_rlimit_names[g.index],
                                       strerror(errno));
-                if (g.r.rlim_max == RLIM_INFINITY ? cur.rlim_max == RLIM_INFINITY : cur.rlim_max != RLIM_INFINITY &&
-                                                                                   cur.rlim_max >= g.r.rlim_max)
+                /* only ever up (RLIM_INFINITY is the largest value); the
+                 * process sets its limits exactly, lowering is its own */
+                if (cur.rlim_max >= g.r.rlim_max)
                         continue;
                 struct rlimit up = { .rlim_cur = cur.rlim_cur, .rlim_max = g.r.rlim_max };
                 if (prlimit(pid, res, &up, NULL) == 0)

@@ -441,9 +441,32 @@ def test_resolv_conf_linked_into_run(t):
                   'volumes = ( { source = "%s"; target = "/run/systemd"; } );\n%s' % (r, vol, show))
     p = t.diyctl("start", conf)
     t.ok(p.returncode != 0, "a resolv.conf link into a volume fails the start (exit %d)" % p.returncode)
-    t.contains(p.stderr, "/etc/resolv.conf is a symbolic link to ../run/systemd/resolve/stub-resolv.conf",
-               "the error names the link")
+    t.contains(p.stderr, "/etc/resolv.conf leads to /run/systemd/resolve, which is missing, and is not on the "
+               "container's own /run or /tmp", "the error names where the link leads")
     t.eq(os.listdir(vol), [], "and nothing was made in the volume")
+    # a volume on /run itself, or on /tmp for a link there: the same
+    for target, to in (("/run", "../run/systemd/resolve/stub-resolv.conf"), ("/tmp", "/tmp/resolv/resolv.conf")):
+        os.unlink(link)
+        os.symlink(to, link)
+        conf = t.conf("box", 'rootfs = { path = "%s"; };\nnetwork = { dns = [ "192.0.2.53" ]; };\n'
+                      'volumes = ( { source = "%s"; target = "%s"; } );\n%s' % (r, vol, target, show))
+        p = t.diyctl("start", conf)
+        t.ok(p.returncode != 0, "a volume on %s: refused (exit %d)" % (target, p.returncode))
+        t.contains(p.stderr, "is not on the container's own /run or /tmp", "a volume on %s: says why" % target)
+        t.eq(os.listdir(vol), [], "a volume on %s: nothing was made in it" % target)
+    # the rootfs's /run a link (to var/run): diyctl's tmpfs is where it leads, and the file is made there
+    os.unlink(link)
+    os.symlink("../run/systemd/resolve/stub-resolv.conf", link)
+    run = os.path.join(r, "run")
+    if os.path.isdir(run) and not os.path.islink(run):
+        os.rmdir(run)
+    os.makedirs(os.path.join(r, "var", "run"), exist_ok=True)
+    os.symlink("var/run", run)
+    conf = t.conf("box", 'rootfs = { path = "%s"; };\nnetwork = { dns = [ "192.0.2.53" ]; };\n%s' % (r, show))
+    t.diyctl("check", conf, check=True)
+    t.contains(t.diyctl("start", conf, check=True).stdout, "nameserver 192.0.2.53",
+               "/run a link in the rootfs: check and start agree")
+    t.eq(os.listdir(os.path.join(r, "var", "run")), [], "and nothing was made in the rootfs's var/run")
 
 
 def test_missing_cwd_is_named(t):

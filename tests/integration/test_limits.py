@@ -184,9 +184,11 @@ def limits_of(text):
     return out
 
 
+# one limit a line (the errors name each one's own line)
 RL_CONF = ('rootfs = { path = "%s"; };\nnamespaces = %s;\n'
            'process = {\n  args = [ "/bin/cat", "/proc/self/limits" ];\n'
-           '  rlimits = { nofile = "%s"; core = 0; stack = "8388608:unlimited"; nproc = "500:1000"; };\n};\n')
+           '  rlimits = {\n    core = 0;\n    nofile = "%s";\n    stack = "8388608:unlimited";\n'
+           '    nproc = "500:1000";\n  };\n};\n')
 
 
 def has_cap(n):
@@ -228,10 +230,18 @@ def test_rlimits_are_the_process_limits(t):
                  "%s: a hard limit above the launcher's is raised" % way)
         else:
             t.eq(p.returncode, 125, "%s: without CAP_SYS_RESOURCE a hard limit above ours is refused" % way)
-            t.contains(p.stderr, "rl.conf:5: process.rlimits.nofile: cannot raise the hard limit from 4096 to 65536: "
+            t.contains(p.stderr, "rl.conf:7: process.rlimits.nofile: cannot raise the hard limit from 4096 to 65536: "
                        "that takes CAP_SYS_RESOURCE", "%s: and the error says why" % way)
     t.contains(t.diyctl("plan", conf, check=True).stdout,
                "rlimits core=0 nofile=1024:65536 nproc=500:1000 stack=8388608:unlimited", "plan shows them")
+    # limits the launcher has unlimited (cpu, as, data: the kernel's default; stack's hard) are lowered,
+    # and -1 is Docker's unlimited
+    conf = t.conf("rl", 'rootfs = { path = "%s"; };\nprocess = {\n  args = [ "/bin/cat", "/proc/self/limits" ];\n'
+                        '  rlimits = { cpu = 60; as = "4000000000"; stack = 1048576; data = -1; };\n};\n' % r)
+    lim = limits_of(t.diyctl("start", conf, check=True).stdout)
+    t.eq([lim.get(k) for k in ("Max cpu time", "Max address space", "Max stack size", "Max data size")],
+         [("60", "60"), ("4000000000", "4000000000"), ("1048576", "1048576"), ("unlimited", "unlimited")],
+         "limits below the launcher's unlimited ones")
     # with an init, and for exec (from a shell with other limits)
     conf = t.conf("rld", 'rootfs = { path = "%s"; };\nprocess = { args = [ "/bin/sleep", "60" ]; init = true;\n'
                          '  rlimits = { nofile = "2000:3000"; }; };\n' % r)
@@ -255,7 +265,7 @@ def test_rlimit_errors(t):
     for value, msg in (('"4096:1024"', "process.rlimits.nofile: 4096:1024: the soft limit is above the hard one"),
                        ('"lots"', 'process.rlimits.nofile: lots is not a limit: an integer, "SOFT:HARD" or '
                                   '"unlimited"'),
-                       ('-1', "process.rlimits.nofile: must be 0 or more"),
+                       ('-2', "process.rlimits.nofile: must be 0 or more, or -1 or \"unlimited\", got -2"),
                        ('"1024:"', "process.rlimits.nofile: 1024: is not a limit"),
                        ('true', "process.rlimits.nofile: expected an integer or a string like \"1024:4096\", got")):
         conf = t.conf("rl", 'rootfs = { path = "%s"; };\nprocess = {\n  rlimits = { nofile = %s; };\n};\n'
@@ -266,6 +276,25 @@ def test_rlimit_errors(t):
     conf = t.conf("rl", 'rootfs = { path = "%s"; };\nprocess = { rlimits = { nofiles = 10; }; };\n' % r)
     t.contains(t.diyctl("check", conf).stderr, 'rl.conf:2: process.rlimits.nofiles: unknown key (did you mean '
                '"nofile"?)', "a misspelt limit")
+    # nproc: a process of that uid cannot fork past it; and as under runc, a uid that already has as
+    # many processes when the container's process takes it cannot run it (the error names the limit)
+    conf = t.conf("rl", 'rootfs = { path = "%s"; };\nprocess = {\n  args = [ "/bin/sh", "-c", "/bin/echo forked; /bin/true" ];\n'
+                        '  user = "65534:65534";\n  rlimits = { nproc = 1; };\n};\n' % r)
+    p = t.diyctl("start", conf)
+    t.ok(p.returncode != 0 and "forked" not in p.stdout and "fork" in p.stderr,
+         "nproc = 1: the shell cannot fork (%d, %r)" % (p.returncode, p.stderr))
+    sleeper = t.conf("sleeper", 'rootfs = { path = "%s"; };\nprocess = { args = [ "/bin/sleep", "60" ]; '
+                                'user = "65534:65534"; };\n' % r)
+    t.diyctl("start", "-d", sleeper, check=True)
+    try:
+        conf = t.conf("rl", 'rootfs = { path = "%s"; };\nprocess = {\n  args = [ "/bin/echo", "ran" ];\n'
+                            '  user = "65534:65534";\n  rlimits = { nproc = 0; };\n};\n' % r)
+        p = t.diyctl("start", conf)
+        t.eq((p.returncode, p.stdout), (126, ""), "nproc = 0 for a uid with a process already: it does not run")
+        t.contains(p.stderr, "cannot run /bin/echo: its uid has as many processes as process.rlimits.nproc allows",
+                   "and the error names the limit")
+    finally:
+        t.diyctl("stop", "-t", "1", "sleeper", check=True)
     # above what the kernel allows: start fails before the process runs, and says why
     with open("/proc/sys/fs/nr_open") as f:
         nr_open = int(f.read())

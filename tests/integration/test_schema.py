@@ -279,7 +279,7 @@ DOMAIN = {
     "process.init": ["true"],
     "process.log_max_size": ["10M", "4K", "4096", 4096, 4095, 1, 0, "0", "12X", "-1", "1.5M", "1GiB", -4096],
     "process.rlimits": [{"nofile": 10, "core": "0:0"}, {"files": 1}, {}, "nofile=10"],
-    "process.rlimits.nofile": [1024, 0, -1, "1024:4096", "unlimited", "infinity", "1024:unlimited", "lots", "1024:",
+    "process.rlimits.nofile": [1024, 0, -1, -2, "-1", "-1:-1", "-2", "1024:4096", "unlimited", "infinity", "1024:unlimited", "lots", "1024:",
                                ":1024", "1.5", "", "0:0", "18446744073709551614", 1.5],
     "process.stop_signal": ["SIGQUIT", "QUIT", "SIGRTMIN", "SIGRTMIN+3", "RTMAX-30", "SIGRTMIN+31", "SIGRTMAX+1",
                             "SIGKILL", "SIGCHLD", "SIGSTOP", "SIGSEGV", "sigquit", "SIGFOO", "9", "", 1, 4, 9, 15, 17,

@@ -914,11 +914,12 @@ static const struct bad bad_configs[] = {
         { NULL, R "sysctls = [ \"kernel.hostname=x\" ];\n", "bad.conf:2: sysctls: kernel.hostname: set the container's host name with hostname" },
         { NULL, R "sysctls = [ \"net.a=1\\n\" ];\n", "bad.conf:2: sysctls: " },
         { NULL, R "process = { rlimits = { nofile = \"2:1\"; }; };\n", "bad.conf:2: process.rlimits.nofile: 2:1: the soft limit is above the hard one" },
-        { NULL, R "process = { rlimits = { nofile = -5; }; };\n", "bad.conf:2: process.rlimits.nofile: must be 0 or more (or \"unlimited\"), got -5" },
+        { NULL, R "process = { rlimits = { nofile = -5; }; };\n", "bad.conf:2: process.rlimits.nofile: must be 0 or more, or -1 or \"unlimited\", got -5" },
         { NULL, R "process = { rlimits = { core = \"1k\"; }; };\n", "bad.conf:2: process.rlimits.core: 1k is not a limit: an integer, \"SOFT:HARD\" or \"unlimited\"" },
         { NULL, R "process = { rlimits = { core = \"18446744073709551615\"; }; };\n", "bad.conf:2: process.rlimits.core: 18446744073709551615 is not a limit" },
         { NULL, R "process = { rlimits = { core = 1.5; }; };\n", "bad.conf:2: process.rlimits.core: expected an integer or a string like \"1024:4096\", got a float" },
-        { NULL, R "process = { rlimits = { nofile = 1; nofile = 2; }; };\n", "bad.conf:2: " },
+        { NULL, R "process = { rlimits = { nofile = 1; nofile = 2; }; };\n", "bad.conf:2: nofile: set twice in the same group" },
+        { NULL, "rootfs = { path = \"r\"; }; rootfs = { writable = \"tmpfs\"; };\n", "bad.conf:1: rootfs: set twice in the same group" },
         { NULL, R "process = { rlimits = 5; };\n", "bad.conf:2: process.rlimits: expected a group" },
         { NULL, R "process = { stop_signal = [ 3 ]; };\n", "bad.conf:2: process.stop_signal: expected a signal name like \"SIGQUIT\" or a number, got an array" },
         /* volumes */
@@ -1013,7 +1014,7 @@ static const struct bad bad_configs[] = {
         { NULL, R "name = \"a\";\nname = \"b\";\n", "bad.conf:3: name: set twice in the same group" },
         { NULL, R "process = {\n  cwd = \"/\";\n  cwd = \"/x\";\n};\n", "bad.conf:4: cwd: set twice in the same group" },
         { NULL, R "hostname = \"x\"; name = \"a\";\nname = \"b\"; # a: b\n", "bad.conf:3: name: set twice" },
-        { NULL, R "name = \"a\";\nhostname = \"x\"; name = \"b\";\n", "bad.conf:3: duplicate setting name" },
+        { NULL, R "name = \"a\";\nhostname = \"x\"; name = \"b\";\n", "bad.conf:3: name: set twice in the same group" },
         { NULL, R "@include \"nothere.conf\"\n", "bad.conf:2: @include: nothere.conf: No such file or directory (looked for " },
         { NULL, R "@include \"\"\n", "bad.conf:2: @include: an empty file name" },
         { NULL, R "@include \"/etc/hostname\"\n", "bad.conf:2: @include: /etc/hostname is an absolute path: libconfig resolves every @include against the top file's directory" },
@@ -1052,6 +1053,14 @@ static void test_bad_configs(void)
         put("bad.conf", R "process = { init = \"yes\"; };\n");
         load("bad.conf", NULL, 0, &c, &err);
         CHECK_STREQ(err.msg, "bad.conf:2: process.init: expected a boolean, got a string", "exact type error");
+        /* a group set in a fragment and again in the file, on a line that sets several things */
+        mkdir("dupinc", 0755);
+        put("dupinc/net.conf", "network = { mode = \"nat\"; dns = \"host\"; };\n");
+        put("dupinc.conf", R "@include \"dupinc/net.conf\"\nnetwork = { ports = ( { host = 8080; container = 80; } ); };\n");
+        load("dupinc.conf", NULL, 0, &c, &err);
+        CHECK_STREQ(err.msg, "dupinc.conf:3: network: set twice in the same group (a setting may appear only once across "
+                             "a file and the files it @includes; vary one with --set)",
+                    "a group set again after an @include names the key and says why");
 
         /* A missing file. */
         int r = load("nothere.conf", NULL, 0, &c, &err);

@@ -304,7 +304,10 @@ static void test_make_in_tmpfs(void)
               "make_in_tmpfs: a root with etc, run and var");
         _cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         _cleanup_close_ int efd = open(etc, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        const char *const in[] = { "/run" };
+        struct stat rs;
+        CHECK(fstat(rfd, &rs) == 0, "make_in_tmpfs: the root's file system");
+        const dev_t in[] = { rs.st_dev };           /* all of it stands for the container's tmpfs */
+        const dev_t elsewhere[] = { rs.st_dev + 1 }; /* and here it is another file system */
         struct dc_error err = { 0 };
 
         /* relative, through "..", two directories to make, then the file */
@@ -338,12 +341,16 @@ static void test_make_in_tmpfs(void)
         if (fd >= 0)
                 close(fd);
 
-        /* outside the tmpfs list: nothing is made */
+        /* not on one of the file systems given: nothing is made */
         relink(efd, "resolv.conf", "../var/lib/resolv.conf");
-        fd = dc_make_in_tmpfs(rfd, "/etc/resolv.conf", DC_CREATE_FILE, in, 1, &err);
+        fd = dc_make_in_tmpfs(rfd, "/etc/resolv.conf", DC_CREATE_FILE, elsewhere, 1, &err);
         _cleanup_free_ char *lib = tmppath("root/var/lib");
-        CHECK(fd == -ENOENT && !is_dir(lib, NULL) && strstr(err.msg, "not in the container's own tmpfs"),
-              "make_in_tmpfs: refused outside run/, nothing made (%d: %s)", fd, err.msg);
+        CHECK(fd == -ENOENT && !is_dir(lib, NULL) &&
+                      strstr(err.msg, "/etc/resolv.conf leads to /var/lib, which is missing, and is not on the "
+                                      "container's own /run or /tmp"),
+              "make_in_tmpfs: refused elsewhere, nothing made (%d: %s)", fd, err.msg);
+        fd = dc_make_in_tmpfs(rfd, "/etc/resolv.conf", DC_CREATE_FILE, in, 0, &err);
+        CHECK(fd == -ENOENT && !is_dir(lib, NULL), "make_in_tmpfs: no file system given, nothing made (%d)", fd);
         /* ".." never leaves the root: /../../run is /run */
         relink(efd, "resolv.conf", "../../../../run/up");
         fd = dc_make_in_tmpfs(rfd, "/etc/resolv.conf", DC_CREATE_FILE, in, 1, &err);
@@ -375,7 +382,9 @@ static void test_rlimit(void)
               "rlimit: infinity");
         CHECK(dc_rlimit_parse("18446744073709551614", &r) == 0 && r.rlim_cur == RLIM_INFINITY - 1,
               "rlimit: the largest number");
-        static const char *const bad[] = { "", ":", "1:", ":1", "-1", "1.5", "1k", "18446744073709551615",
+        CHECK(dc_rlimit_parse("-1:1024", &r) == 0 && r.rlim_cur == RLIM_INFINITY && r.rlim_max == 1024,
+              "rlimit: -1 is unlimited, as Docker writes it (the soft limit above the hard is the config's to refuse)");
+        static const char *const bad[] = { "", ":", "1:", ":1", "-2", "-11", "1.5", "1k", "18446744073709551615",
                                            "99999999999999999999", "1:2:3", " 1", "Unlimited", NULL };
         for (size_t i = 0; bad[i]; i++)
                 CHECK(dc_rlimit_parse(bad[i], &r) == -EINVAL, "rlimit: \"%s\" is refused", bad[i]);
