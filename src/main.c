@@ -96,6 +96,7 @@ void dc_usage_error(const char *cmd, const char *fmt, ...)
 
 int main(int argc, char **argv)
 {
+        dc_cmdline_remember(argc, argv);
         int i = 1;
         for (; i < argc && argv[i][0] == '-'; i++) {
                 if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {

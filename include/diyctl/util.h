@@ -77,6 +77,13 @@ bool dc_ifname_valid(const char *s, size_t n);
 int dc_write_all(int fd, const void *buf, size_t len);
 /* Read a small file (at most max bytes) into a NUL-terminated buffer. */
 int dc_read_file(const char *path, size_t max, char **out);
+
+/* The command line /proc/PID/cmdline shows (world-readable): main()
+ * remembers where its arguments are; a process that stays in a container
+ * (the init) replaces them with NAME, so the container cannot read the
+ * launcher's command line (the config's path, every --set). */
+void dc_cmdline_remember(int argc, char **argv);
+void dc_cmdline_replace(const char *name);
 /* Write a string to a file (O_WRONLY|O_CLOEXEC, no create). */
 int dc_write_file(const char *path, const char *s);
 

@@ -81,6 +81,7 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
                 if (close_fds[i] >= 0)
                         close(close_fds[i]);
         prctl(PR_SET_NAME, "diyctl-init");
+        dc_cmdline_replace("diyctl-init");
         /* Our memory is the launcher's; keep other processes out of it. */
         prctl(PR_SET_DUMPABLE, 0);
         /* It needs no privilege but signalling its child: only CAP_KILL

@@ -441,3 +441,27 @@ bool dc_signal_forwardable(int sig)
                 return (sig >= 1 && sig < 32) || (sig >= SIGRTMIN && sig <= SIGRTMAX);
         }
 }
+
+static char *cmdline_start;
+static size_t cmdline_len;
+
+void dc_cmdline_remember(int argc, char **argv)
+{
+        if (argc < 1 || !argv[0])
+                return;
+        /* the strings the kernel laid out one after the other */
+        char *end = argv[0] + strlen(argv[0]) + 1;
+        for (int i = 1; i < argc && argv[i] == end; i++)
+                end = argv[i] + strlen(argv[i]) + 1;
+        cmdline_start = argv[0];
+        cmdline_len = (size_t)(end - argv[0]);
+}
+
+void dc_cmdline_replace(const char *name)
+{
+        if (!cmdline_start || !cmdline_len)
+                return;
+        memset(cmdline_start, 0, cmdline_len);
+        size_t n = strlen(name);
+        memcpy(cmdline_start, name, n < cmdline_len ? n : cmdline_len - 1);
+}

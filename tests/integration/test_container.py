@@ -734,3 +734,20 @@ def test_sysctls_of_the_containers_own_namespaces(t):
     t.contains(p.stderr, "sc.conf:2: sysctls: net.core.nothere: no such sysctl in the container's net namespace",
                "naming it")
     t.host_unchanged(before, "and the host is as before")
+
+
+def test_init_hides_the_launchers_command_line(t):
+    """The init is a copy of the launcher: /proc/1/cmdline (readable by
+    every user in the container) shows "diyctl-init", not the launcher's
+    command line with the config's path and every --set."""
+    conf = basic_conf(t, 'process = { args = [ "/bin/sleep", "60" ]; init = true; };\n')
+    t.diyctl("start", "-d", conf, "--set", 'process.env=["SECRET_IN_ARGS=hunter2"]', check=True)
+    try:
+        out = t.diyctl("exec", "box", "cat", "/proc/1/cmdline", check=True).stdout
+        t.eq(out.rstrip("\0"), "diyctl-init", "the init's command line")
+        t.ok("hunter2" not in out and conf not in out, "no --set value or config path in it")
+        st = json.loads(t.diyctl("status", "--json", "box", check=True).stdout)
+        with open("/proc/%d/cmdline" % st["pid"]) as f:
+            t.eq(f.read().rstrip("\0"), "diyctl-init", "seen from the host too")
+    finally:
+        t.diyctl("stop", "-t", "1", "box", check=True)
