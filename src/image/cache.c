@@ -520,6 +520,23 @@ static bool is_dir(const char *p)
         return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Does the unpacked TREE hold a `docker image save` archive: a top-level
+ * manifest.json that is a list of images with their "Layers"? */
+static bool is_docker_save(int tree)
+{
+        _cleanup_close_ int fd = openat(tree, "manifest.json", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return false;
+        char buf[4096];
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return false;
+        buf[n] = 0;
+        const char *p = buf + strspn(buf, " \t\r\n");
+        return *p == '[' && strstr(p, "\"Layers\"") != NULL;
+}
+
 int dc_cache_unpack(struct dc_cache_unpack *u, struct dc_error *err)
 {
         u->cached = false;
@@ -582,6 +599,12 @@ int dc_cache_unpack(struct dc_cache_unpack *u, struct dc_error *err)
         if (r == 0 && u->kind == DC_CACHE_TARBALL && strcmp(raw_hex, u->hex) != 0)
                 r = dc_err(err, EBADMSG, "%s changed since the plan was made (its sha256 is now %s, not %s); "
                            "start again", u->src.archive, raw_hex, u->hex);
+        /* `docker image save` where `docker export` was meant: the image's
+         * manifest and layers, which no process could run from */
+        if (r == 0 && u->kind == DC_CACHE_TARBALL && is_docker_save(tfd))
+                r = dc_err(err, EINVAL, "%s is a `docker image save` archive (its manifest.json and the image's layers), "
+                           "not a root file system: use rootfs.image for it (rootfs.tarball takes a `docker export` "
+                           "or a distribution's rootfs tarball)", u->src.archive);
         struct dc_kvs info = { 0 };
         if (r == 0) {
                 dc_kvs_add(&info, "kind", dc_cache_kind_name(u->kind));

@@ -67,6 +67,11 @@ static int plan_tarball(const struct dc_config *c, const char *root, const char 
         common_args(kv, "tarball", path, hex, root, c->name, state_dir);
         const char *slash = strrchr(path, '/');
         dc_kvs_addf(kv, "label", "tarball %s", slash ? slash + 1 : path);
+        const struct dc_origin *o = dc_config_origin(c, "rootfs.tarball");
+        if (o && o->line)
+                dc_kvs_addf(kv, "origin", "%s:%d: rootfs.tarball", o->file, o->line);
+        else if (o)
+                dc_kvs_addf(kv, "origin", "%s: rootfs.tarball", o->file);
         if (stat(path, &st) == 0)
                 dc_kvs_addf(kv, "size", "%lld", (long long)st.st_size);
         _cleanup_free_ char *entry = dc_cache_entry_path(root, DC_CACHE_TARBALL, hex);

@@ -109,6 +109,9 @@ static int image_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct 
         if (!u.holder_dir)
                 u.holder_dir = "";
         r = dc_cache_unpack(&u, err);
+        /* where the archive is named, for an error of its contents */
+        if (r < 0 && dc_kvs_get(a, "origin") && err->code == EINVAL)
+                dc_err_wrap(err, "%s", dc_kvs_get(a, "origin"));
         if (pg.drawn) {
                 fputs("\r\033[K", stderr);
                 fflush(stderr);

@@ -630,6 +630,27 @@ def test_tarball_like_docker_export(t):
     t.ok(not os.path.lexists(os.path.join(tree, "dev", "console")), "and not in the cache")
 
 
+def test_docker_save_archive_as_a_tarball_is_named(t):
+    """A `docker image save` archive given as rootfs.tarball (where a
+    `docker export` belongs): start says which key it needs, both layouts,
+    and caches nothing."""
+    prune_after(t)
+    r = t.rootfs("img")
+    for layout in ("classic", "oci"):
+        img = os.path.join(t.tmp, "saved-%s.tar" % layout)
+        docker_save(img, [{"tags": ["busybox:latest"], "layers": [dir_tar(r)], "cmd": ["/bin/true"]}], layout=layout)
+        conf = t.conf("ds", 'rootfs = { tarball = "%s"; };\n' % img)
+        p = t.diyctl("start", conf)
+        t.eq(p.returncode, 125, "%s: the start fails" % layout)
+        t.contains(p.stderr, "ds.conf:1: rootfs.tarball: ", "%s: naming the key" % layout)
+        t.contains(p.stderr, "%s is a `docker image save` archive (its manifest.json and the image's layers), not a "
+                   "root file system: use rootfs.image for it" % img, "%s: and says to use rootfs.image" % layout)
+        t.eq(entries(t), [], "%s: nothing is cached" % layout)
+        conf = t.conf("ds", 'rootfs = { image = "%s"; };\nprocess = { args = [ "/bin/echo", "ok" ]; };\n' % img)
+        t.eq(t.diyctl("start", conf, check=True).stdout, "ok\n", "%s: as rootfs.image it runs" % layout)
+        t.diyctl("image", "prune", check=True)
+
+
 # ---------------------------------------------------------------- hostile archives
 
 def _watched(t):
