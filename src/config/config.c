@@ -2250,6 +2250,17 @@ static int fill_defaults(struct loader *l)
 
 /* The setting name at the start of LINE of the top TEXT, or of the included
  * file INC (as libconfig names it): where libconfig found a duplicate. */
+/* Where line LINE (from 1) of TEXT starts, or NULL. */
+static const char *line_start(const char *text, int line)
+{
+        for (int n = 1; n < line && text; n++) {
+                text = strchr(text, '\n');
+                if (text)
+                        text++;
+        }
+        return text;
+}
+
 static char *duplicate_name(struct loader *l, const char *text, const char *inc, int line)
 {
         _cleanup_free_ char *ftext = NULL;
@@ -2259,11 +2270,7 @@ static char *duplicate_name(struct loader *l, const char *text, const char *inc,
                         return NULL;
                 text = ftext;
         }
-        for (int n = 1; n < line && text; n++) {
-                text = strchr(text, '\n');
-                if (text)
-                        text++;
-        }
+        text = line_start(text, line);
         if (!text)
                 return NULL;
         text += strspn(text, " \t");
@@ -2291,12 +2298,7 @@ static char *duplicate_name(struct loader *l, const char *text, const char *inc,
  * at that line. NULL when none does (or the line is in an included file). */
 static char *duplicate_by_trial(struct loader *l, const char *text, int line)
 {
-        const char *ls = text;
-        for (int n = 1; n < line && ls; n++) {
-                ls = strchr(ls, '\n');
-                if (ls)
-                        ls++;
-        }
+        const char *ls = line_start(text, line);
         if (!ls)
                 return NULL;
         bool quoted = false;

@@ -912,7 +912,7 @@ static const struct bad bad_configs[] = {
         { NULL, R "sysctls = [ \"=1\" ];\n", "bad.conf:2: sysctls: =1 is not NAME=VALUE" },
         { NULL, R "sysctls = [ \"net.ipv4.tcp_syncookies=1\",\n  \"net/ipv4/tcp_syncookies=0\" ];\n", "bad.conf:3: sysctls: net/ipv4/tcp_syncookies is set twice" },
         { NULL, R "sysctls = [ \"kernel.hostname=x\" ];\n", "bad.conf:2: sysctls: kernel.hostname: set the container's host name with hostname" },
-        { NULL, R "sysctls = [ \"net.a=1\\n\" ];\n", "bad.conf:2: sysctls: " },
+        { NULL, R "sysctls = [ \"net.a=1\\n\" ];\n", "bad.conf:2: sysctls: \"net.a=1\\n\": the value contains a control character" },
         { NULL, R "process = { rlimits = { nofile = \"2:1\"; }; };\n", "bad.conf:2: process.rlimits.nofile: 2:1: the soft limit is above the hard one" },
         { NULL, R "process = { rlimits = { nofile = -5; }; };\n", "bad.conf:2: process.rlimits.nofile: must be 0 or more, or -1 or \"unlimited\", got -5" },
         { NULL, R "process = { rlimits = { core = \"1k\"; }; };\n", "bad.conf:2: process.rlimits.core: 1k is not a limit: an integer, \"SOFT:HARD\" or \"unlimited\"" },
