@@ -57,7 +57,12 @@ struct dc_volume {
         struct dc_origin o_source, o_target;
 };
 
-/* devices[]: a host device node given to the container */
+/* devices[]: a host device node given to the container; at most
+ * DC_DEVICES_MAX (the device program's rules, steps/devices.c) */
+#define DC_DEVICES_MAX 56
+/* Is TYPE ('c' or 'b') MAJOR:MINOR a device every container has
+ * (/dev/null, /dev/tty, a pty...; steps/devices.c)? */
+bool dc_devices_is_default(char type, unsigned major, unsigned minor);
 struct dc_device {
         char *host;      /* absolute, normalised */
         char *container; /* absolute, normalised, under /dev */

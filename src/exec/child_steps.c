@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "diyctl/exec.h"
@@ -383,15 +384,28 @@ static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
         /* The bind is made detached (a clone of the source), made read-only
          * before anything can see it, then attached to the target's fd: no
          * path is looked up twice, so nothing can be swapped in between. */
+        const char *device = dc_kvs_get(&s->args, "device"); /* devices[]: "c MAJOR:MINOR" */
         _cleanup_close_ int tree =
-                open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+                open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (device ? 0 : AT_RECURSIVE));
         if (tree < 0 && (errno == ENOENT || errno == ENOTDIR || errno == EACCES))
-                return dc_err(err, errno, "volume source %s: %s", source, strerror(errno));
+                return dc_err(err, errno, "%s %s: %s", device ? "device" : "volume source", source, strerror(errno));
         if (tree < 0)
                 return dc_err(err, errno, "cannot bind %s on %s: %s", source, target, strerror(errno));
         struct stat st;
         if (fstat(tree, &st) < 0)
                 return dc_err(err, errno, "%s: %s", source, strerror(errno));
+        if (device) {
+                char planned[48];
+                snprintf(planned, sizeof(planned), "%c %u:%u", S_ISBLK(st.st_mode) ? 'b' : 'c', major(st.st_rdev),
+                         minor(st.st_rdev));
+                if ((!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) || strcmp(planned, device) != 0)
+                        return dc_err(err, EINVAL, "%s is no longer the device %s it was when the plan was made",
+                                      source, device);
+                struct statvfs svfs;
+                if (fstatvfs(tree, &svfs) == 0 && (svfs.f_flag & ST_NODEV))
+                        return dc_err(err, EACCES, "%s is on a file system mounted nodev: no process can use the "
+                                      "device through it; give its node under /dev", source);
+        }
         enum dc_create create = S_ISDIR(st.st_mode) ? DC_CREATE_DIR : DC_CREATE_FILE;
         _cleanup_close_ int dst = dc_open_in_root(ctx->root_fd, target, create, err);
         if (dst == -ENOENT && dc_kvs_get(&s->args, "make-in")) {
@@ -495,6 +509,14 @@ static int sysctl_inside_apply(const struct dc_step *s, struct dc_exec_ctx *ctx,
         const char *path = dc_kvs_get(&s->args, "path");
         if (!dc_startswith(path, "/proc/sys/"))
                 return dc_err(err, EINVAL, "sysctl %s: bad path %s", name, path);
+        /* the uts namespace's own call: the file asks for the host's root,
+         * the call for CAP_SYS_ADMIN over the namespace (a user namespace's
+         * root has it) */
+        if (strcmp(path, "/proc/sys/kernel/domainname") == 0) {
+                if (setdomainname(value, strlen(value)) < 0)
+                        return dc_err(err, errno, "cannot set %s to %s: %s", name, value, strerror(errno));
+                return 0;
+        }
         _cleanup_close_ int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT)
                 return dc_err(err, ENOENT, "%s: no such sysctl in the container's %s namespace (this kernel has "

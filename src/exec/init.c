@@ -31,6 +31,10 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
         sigset_t all, waitset;
         sigfillset(&all);
         sigprocmask(SIG_BLOCK, &all, NULL);
+        /* Not the launcher's command line (the config's path, every --set)
+         * for the container to read: before the fork, so that the command
+         * does not show it until its execve either. */
+        dc_cmdline_replace("diyctl-init");
         /* Out of the launcher's session and process group, as its command
          * will be: a signal to the launcher's group (the terminal's ^C, a
          * shell's kill %1) reaches the launcher only, which passes it on
@@ -81,7 +85,6 @@ void dc_init_run(void (*run)(void *), void *arg, const int *close_fds, size_t n_
                 if (close_fds[i] >= 0)
                         close(close_fds[i]);
         prctl(PR_SET_NAME, "diyctl-init");
-        dc_cmdline_replace("diyctl-init");
         /* Our memory is the launcher's; keep other processes out of it. */
         prctl(PR_SET_DUMPABLE, 0);
         /* It needs no privilege but signalling its child: only CAP_KILL

@@ -528,7 +528,7 @@ static bool is_docker_save(int tree)
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return false;
-        char buf[4096];
+        static char buf[65536];
         ssize_t n = read(fd, buf, sizeof(buf) - 1);
         if (n <= 0)
                 return false;

@@ -77,6 +77,10 @@ static void add_devbind(struct dc_plan *p, const char *dev)
         dc_kvs_add(&s->args, "source", src);
         dc_kvs_add(&s->args, "target", src);
         dc_kvs_add(&s->args, "create", "file");
+        /* the host's own node: read-only, so that the container's root
+         * (CAP_CHOWN, CAP_FOWNER) cannot chmod or chown it on the host;
+         * reading and writing the device are not file system writes */
+        dc_kvs_add(&s->args, "readonly", "1");
 }
 
 static void add_symlink(struct dc_plan *p, const char *path, const char *to)
@@ -339,9 +343,19 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
          * null and the others are */
         for (size_t i = 0; i < c->n_devices; i++) {
                 const struct dc_device *d = &c->devices[i];
+                struct stat st;
+                if (stat(d->host, &st) < 0 || (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)))
+                        return dc_err_at(err, &d->origin, "devices", "%s is not a device node on this host",
+                                         d->host);
                 s = add_step(p, "bind");
                 dc_kvs_add(&s->args, "source", d->host);
                 dc_kvs_add(&s->args, "target", d->container);
+                /* what the source must still be when it is bound (a path
+                 * swapped meanwhile for a directory or another device is
+                 * refused), read-only as the others */
+                dc_kvs_addf(&s->args, "device", "%c %u:%u", S_ISCHR(st.st_mode) ? 'c' : 'b', major(st.st_rdev),
+                            minor(st.st_rdev));
+                dc_kvs_add(&s->args, "readonly", "1");
                 char key[32], o[300];
                 snprintf(key, sizeof(key), "devices[%zu]", i);
                 origin_str(o, sizeof(o), &d->origin, key);
@@ -411,7 +425,12 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 add_step(p, "loopback-inside"); /* unprivileged: no launcher step for it */
         add_step(p, "pivot-root");
         /* sysctls of its own namespaces, through its /proc before /proc/sys
-         * is made read-only (validate.c refused any other) */
+         * is made read-only (validate.c refused any other); after the
+         * launcher's steps, which move its interfaces in (an eth0's) */
+        if (c->sysctls.n && !waited) {
+                add_step(p, "wait-launcher");
+                waited = true;
+        }
         for (size_t i = 0; i < c->sysctls.n; i++) {
                 const char *v = c->sysctls.v[i];
                 s = add_step(p, "sysctl-inside");

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 #include "diyctl/fs.h"
@@ -232,10 +233,32 @@ static int validate_needs_ns(const struct dc_config *c, struct dc_error *err)
 
 /* Each device is one on this host: a character or block device node
  * (links followed, as /dev/disk/by-id/ holds them). */
-static int validate_devices(const struct dc_config *c, struct dc_error *err)
+static int validate_devices(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_error *err)
 {
+        if (c->n_devices > DC_DEVICES_MAX)
+                return dc_err_at(err, &c->devices[DC_DEVICES_MAX].origin, "devices",
+                                 "more than %d devices", DC_DEVICES_MAX);
         for (size_t i = 0; i < c->n_devices; i++) {
                 const struct dc_device *d = &c->devices[i];
+                bool narrowed = strcmp(d->perms, "rwm") != 0;
+                /* permissions are the device allow-list's, which only a
+                 * container of root's with its cgroup has */
+                if (narrowed && (opts->uid != 0 || !opts->cgroups))
+                        return dc_err_at(err, &d->origin, "devices",
+                                         "%s: permissions (:%s) need the device allow-list, which a container "
+                                         "without root has not: leave them out, and the node's own mode decides",
+                                         d->host, d->perms);
+                /* a volume mounted above it would hide it */
+                for (size_t v = 0; v < c->n_volumes; v++) {
+                        _cleanup_free_ char *t = dc_path_normalize(c->volumes[v].target);
+                        size_t n = strlen(t);
+                        if (strncmp(d->container, t, n) == 0 && d->container[n] == '/')
+                                return dc_err_at(err, &c->volumes[v].o_target, "volumes[].target",
+                                                 "%s would hide the device %s (devices, %s:%d)", t, d->container,
+                                                 d->origin.file, d->origin.line);
+                }
+                if (opts->skip_fs_checks)
+                        continue;
                 struct stat st;
                 if (stat(d->host, &st) < 0)
                         return dc_err_at(err, &d->origin, "devices", "%s: %s", d->host, strerror(errno));
@@ -243,6 +266,11 @@ static int validate_devices(const struct dc_config *c, struct dc_error *err)
                         return dc_err_at(err, &d->origin, "devices", "%s is not a device node but %s", d->host,
                                          S_ISDIR(st.st_mode) ? "a directory" : S_ISREG(st.st_mode) ? "a file"
                                                                                      : "something else");
+                if (narrowed && dc_devices_is_default(S_ISCHR(st.st_mode) ? 'c' : 'b', major(st.st_rdev),
+                                                      minor(st.st_rdev)))
+                        return dc_err_at(err, &d->origin, "devices",
+                                         "%s is a device every container may use fully (as /dev/null, /dev/tty or "
+                                         "a pty): its permissions cannot be narrowed", d->host);
         }
         return 0;
 }
@@ -337,7 +365,7 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
                 case 8: r = dc_plan_validate_security(c, &one); break;
                 case 9: r = validate_network(c, opts, &one); break;
                 case 10: r = validate_sysctls(c, &one); break;
-                case 11: r = validate_devices(c, &one); break;
+                case 11: r = validate_devices(c, opts, &one); break;
                 }
                 if (r < 0)
                         dc_errs_add(&all, &one);

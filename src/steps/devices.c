@@ -27,6 +27,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "diyctl/config.h"
 #include "diyctl/util.h"
 #include "steps.h"
 
@@ -56,7 +57,16 @@ static const struct dev_rule ours[] = {
 
 /* The config's devices (devices[]): "c MAJOR:MINOR PERMS PATH" arguments
  * of the cgroup step (plan.c), after ours. At most MAX_RULES in all. */
-#define MAX_RULES 64
+#define MAX_RULES (DC_DEVICES_MAX + (int)DC_ARRAY_SIZE(ours))
+
+bool dc_devices_is_default(char type, unsigned major, unsigned minor)
+{
+        for (size_t i = 0; i < DC_ARRAY_SIZE(ours); i++)
+                if (ours[i].type == type && (unsigned)ours[i].major == major &&
+                    (ours[i].minor < 0 || (unsigned)ours[i].minor == minor))
+                        return true;
+        return false;
+}
 
 static int rules_of(const struct dc_kvs *args, struct dev_rule *out, struct dc_error *err)
 {

@@ -704,6 +704,25 @@ def test_sysctls_of_the_containers_own_namespaces(t):
     t.contains(t.diyctl("plan", conf, check=True).stdout,
                "set net.core.somaxconn = 1234 (the container's own net namespace)", "plan shows them")
     t.eq({k: open("/proc/sys/" + k).read() for k in host_before}, host_before, "the host's values are unchanged")
+    # the container's own interface, which the launcher moves in: set after it is there (every time)
+    conf = t.conf("sc", 'rootfs = { path = "%s"; };\nnetwork = { mode = "nat"; };\n'
+                        'sysctls = [ "net.ipv4.conf.eth0.rp_filter=2", "net.ipv4.conf.eth0.arp_ignore=1" ];\n'
+                        'process = { args = [ "/bin/cat", "/proc/sys/net/ipv4/conf/eth0/rp_filter", '
+                        '"/proc/sys/net/ipv4/conf/eth0/arp_ignore" ]; };\n' % r)
+    for i in range(5):
+        t.eq(t.diyctl("start", conf, check=True).stdout.split(), ["2", "1"], "eth0's sysctls, start %d" % (i + 1))
+    # kernel.domainname in a user namespace whose root is not the host's (which must reach the rootfs)
+    d = r
+    while d not in ("/", "/tmp"):
+        os.chmod(d, os.stat(d).st_mode | 0o055)
+        d = os.path.dirname(d)
+    conf = t.conf("sc", 'rootfs = { path = "%s"; };\nnamespaces = [ "mount", "uts", "ipc", "pid", "net", "user" ];\n'
+                        'user = { map = ( { inside = 0; outside = 300000; count = 65536; } ); };\n'
+                        'sysctls = [ "kernel.domainname=example.org", "net.core.somaxconn=77" ];\n'
+                        'process = { args = [ "/bin/cat", "/proc/sys/kernel/domainname", '
+                        '"/proc/sys/net/core/somaxconn" ]; };\n' % r)
+    t.eq(t.diyctl("start", conf, check=True).stdout.split(), ["example.org", "77"],
+         "a user namespace mapped away from root: domainname and a net sysctl")
     # refused by check, naming the element's line
     for extra, msg in (('sysctls = [ "kernel.panic=1" ];\n',
                         "sc.conf:2: sysctls: kernel.panic is not a sysctl of the container's own namespaces "

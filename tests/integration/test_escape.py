@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import time
 
 TIMEOUT = 120
@@ -700,6 +701,32 @@ def test_devices_given_by_the_config(t):
         refused(t, t.probe(c, args=["try", "mknod", "/dev/sdz", "b", major, minor], env=env), "mknod", EPERM)
         r = t.probe(c, args=["try", "open", "/dev/zero", "r"], env=env)
         t.ok(step(t, r, "open")["ret"] >= 0, "%s: /dev/zero opens" % where)
+    # the host's nodes are bound read-only: the container's root (CAP_CHOWN, CAP_FOWNER) cannot change them
+    before = os.stat(tun)
+    c2 = conf(t, 'devices = [ "%s:/dev/net/tun" ];\nprocess = { args = [ "/bin/sh", "-c", '
+                 '"chmod 666 /dev/net/tun; chown 1234 /dev/net/tun; chmod 666 /dev/null; grep -c . /dev/null; '
+                 'echo x > /dev/null && echo wrote; cat /proc/self/mountinfo" ]; };\n' % tun, name="dv2")
+    p = t.diyctl("start", c2, check=True)
+    after = os.stat(tun)
+    t.eq((after.st_mode, after.st_uid), (before.st_mode, before.st_uid), "the host's node keeps its mode and owner")
+    t.contains(p.stderr, "Read-only file system", "chmod inside is refused")
+    t.contains(p.stdout, "wrote", "writing to the device still works")
+    ro = {l.split()[4]: l.split()[5] for l in p.stdout.splitlines() if len(l.split()) > 5}
+    for dev in ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/net/tun"):
+        t.ok(ro.get(dev, "").split(",")[0] == "ro", "%s is bound read-only (%s)" % (dev, ro.get(dev)))
+    # a path swapped for a directory between the plan and the bind is refused (start:slow: a second before
+    # the first process is made)
+    swapped = os.path.join(t.tmp, "swapped")
+    os.mknod(swapped, stat.S_IFCHR | 0o600, os.makedev(10, 200))
+    c3 = conf(t, 'devices = [ "%s:/dev/x" ];\n' % swapped, name="dv3")
+    proc = subprocess.Popen([t.diyctl_bin, "start", c3], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, DIYCTL_FAULT="start:slow"))
+    time.sleep(0.5)
+    os.unlink(swapped)
+    os.mkdir(swapped)
+    out, err = proc.communicate(timeout=30)
+    t.eq(proc.returncode, 125, "a device swapped meanwhile fails the start")
+    t.contains(err, "%s is no longer the device c 10:200 it was when the plan was made" % swapped, "and says so")
     plan = t.diyctl("plan", c, check=True).stdout
     t.contains(plan, "/dev/net/tun (c 10:200 r)", "plan shows the device allowed")
     t.contains(plan, "bind %s on /dev/net/tun" % tun, "and its bind")
@@ -712,8 +739,17 @@ def test_devices_given_by_the_config(t):
                        ('"%s:/opt/tun"' % tun, "the container's path must be in its /dev"),
                        ('"%s:/dev/null"' % tun, "devices: %s:/dev/null: diyctl makes /dev/null itself" % tun),
                        ('"%s:/dev/x:rwx"' % tun, "devices: %s:/dev/x:rwx: rwx are not permissions" % tun),
-                       ('"%s:/dev/x", "%s:/dev/x"' % (tun, tun), "devices: /dev/x is given twice")):
+                       ('"%s:/dev/x", "%s:/dev/x"' % (tun, tun), "devices: /dev/x is given twice"),
+                       ('"/dev/null:/dev/ronull:r"', "devices: /dev/null is a device every container may use fully"),
+                       (", ".join('"/dev/null:/dev/n%d"' % i for i in range(57)), "devices: more than 56 devices")):
         c = conf(t, 'devices = [\n  %s ];\n' % value)
         p = t.diyctl("check", c)
-        t.eq(p.returncode, 1, "check refuses devices = [ %s ]" % value)
+        t.eq(p.returncode, 1, "check refuses devices = [ %s ]" % value[:60])
         t.contains(p.stderr, msg, "and says why")
+    c = conf(t, 'devices = [ "%s:/dev/net/tun" ];\nvolumes = ( { source = "%s"; target = "/dev/net"; } );\n'
+             % (tun, d))
+    t.contains(t.diyctl("check", c).stderr, "esc.conf:3: volumes[].target: /dev/net would hide the device "
+               "/dev/net/tun (devices, ", "a volume above a device")
+    # config leaves the host's files to check
+    c = conf(t, 'devices = [ "/dev/doesnotexist:/dev/x" ];\n')
+    t.diyctl("config", c, check=True)

@@ -105,6 +105,26 @@ def test_rootless_rlimits(t):
     t.eq(sorted(os.listdir(xdg)), [], "nothing is left in the state dir")
 
 
+def test_rootless_devices(t):
+    """Rootless, a device is bound in and the node's own mode decides (no
+    device allow-list: narrowed permissions are refused by check)."""
+    pw, xdg = make_user(t)
+    r = t.rootfs()
+    conf = t.conf("rdv", 'rootfs = { path = "%s"; };\nnamespaces = %s;\nuser = { map = "root"; };\n'
+                         'devices = [ "/dev/null:/dev/mynull" ];\n'
+                         'process = { args = [ "/bin/sh", "-c", "echo x > /dev/mynull && echo wrote" ]; };\n'
+                         % (r, NO_TIME_NS))
+    os.chmod(conf, 0o644)
+    t.eq(as_user(t, pw, xdg, "start", conf, check=True).stdout, "wrote\n", "the device is there and usable")
+    conf = t.conf("rdv", 'rootfs = { path = "%s"; };\nnamespaces = %s;\nuser = { map = "root"; };\n'
+                         'devices = [ "/dev/null:/dev/mynull:r" ];\n' % (r, NO_TIME_NS))
+    os.chmod(conf, 0o644)
+    p = as_user(t, pw, xdg, "check", conf)
+    t.eq(p.returncode, 1, "narrowed permissions rootless: refused")
+    t.contains(p.stderr, "rdv.conf:4: devices: /dev/null: permissions (:r) need the device allow-list, which a "
+               "container without root has not", "and says why")
+
+
 def test_rootless_detached_lifecycle(t):
     pw, xdg = make_user(t)
     r = t.rootfs()
