@@ -83,6 +83,16 @@ static void add_devbind(struct dc_plan *p, const char *dev)
         dc_kvs_add(&s->args, "readonly", "1");
 }
 
+/* A devices[] entry's node on this host, "c MAJOR:MINOR" into OUT. */
+static int device_of(const struct dc_device *d, char *out, size_t size, struct dc_error *err)
+{
+        struct stat st;
+        if (stat(d->host, &st) < 0 || (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)))
+                return dc_err_at(err, &d->origin, "devices", "%s is not a device node on this host", d->host);
+        snprintf(out, size, "%c %u:%u", S_ISCHR(st.st_mode) ? 'c' : 'b', major(st.st_rdev), minor(st.st_rdev));
+        return 0;
+}
+
 static void add_symlink(struct dc_plan *p, const char *path, const char *to)
 {
         struct dc_step *s = add_step(p, "symlink");
@@ -209,12 +219,10 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                  * (steps/devices.c): type, major:minor and permissions */
                 for (size_t i = 0; i < c->n_devices; i++) {
                         const struct dc_device *d = &c->devices[i];
-                        struct stat st;
-                        if (stat(d->host, &st) < 0 || (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)))
-                                return dc_err_at(err, &d->origin, "devices", "%s is not a device node on this host",
-                                                 d->host);
-                        dc_kvs_addf(&s->args, "device", "%c %u:%u %s %s", S_ISCHR(st.st_mode) ? 'c' : 'b',
-                                    major(st.st_rdev), minor(st.st_rdev), d->perms, d->container);
+                        char dev[48];
+                        if (device_of(d, dev, sizeof(dev), err) < 0)
+                                return -EINVAL;
+                        dc_kvs_addf(&s->args, "device", "%s %s %s", dev, d->perms, d->container);
                 }
                 /* Where each limit was set, for errors at start (a controller missing). */
                 static const char *const lim[] = { "memory", "cpus", "pids" };
@@ -343,18 +351,16 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
          * null and the others are */
         for (size_t i = 0; i < c->n_devices; i++) {
                 const struct dc_device *d = &c->devices[i];
-                struct stat st;
-                if (stat(d->host, &st) < 0 || (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)))
-                        return dc_err_at(err, &d->origin, "devices", "%s is not a device node on this host",
-                                         d->host);
+                char dev[48];
+                if (device_of(d, dev, sizeof(dev), err) < 0)
+                        return -EINVAL;
                 s = add_step(p, "bind");
                 dc_kvs_add(&s->args, "source", d->host);
                 dc_kvs_add(&s->args, "target", d->container);
                 /* what the source must still be when it is bound (a path
                  * swapped meanwhile for a directory or another device is
                  * refused), read-only as the others */
-                dc_kvs_addf(&s->args, "device", "%c %u:%u", S_ISCHR(st.st_mode) ? 'c' : 'b', major(st.st_rdev),
-                            minor(st.st_rdev));
+                dc_kvs_add(&s->args, "device", dev);
                 dc_kvs_add(&s->args, "readonly", "1");
                 char key[32], o[300];
                 snprintf(key, sizeof(key), "devices[%zu]", i);
