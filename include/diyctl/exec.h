@@ -133,6 +133,8 @@ int dc_send_msg(int fd, char type, const void *data, size_t len, int pass_fd);
  * sends it after "go" (DC_MSG_FILTER), so the first process need not compile
  * it while it could be mounting; and for which capabilities (child.c). */
 bool dc_exec_sends_filter(const struct dc_plan *plan, uint64_t *caps);
+/* The arguments of the plan's exec step (an empty list when it has none). */
+const struct dc_kvs *dc_exec_args(const struct dc_plan *plan);
 /* Returns bytes of payload (>= 0), -ENODATA on orderly EOF, or -errno. *type set. */
 int dc_recv_msg(int fd, char *type, void *buf, size_t cap, int *recv_fd);
 

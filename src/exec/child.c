@@ -400,16 +400,13 @@ void dc_child_main(struct dc_exec_ctx *ctx)
 
 bool dc_exec_sends_filter(const struct dc_plan *plan, uint64_t *caps)
 {
-        const struct dc_step *e = NULL;
-        for (size_t i = 0; i < plan->n && !e; i++)
-                if (strcmp(plan->steps[i].ops->kind, "exec") == 0)
-                        e = &plan->steps[i];
+        const struct dc_kvs *e = dc_exec_args(plan);
         /* with an init, the process starts in the init's child: it compiles */
-        if (!e || dc_streq(dc_kvs_get(&e->args, "init"), "1"))
+        if (!e->n || dc_streq(dc_kvs_get(e, "init"), "1"))
                 return false;
         struct dc_security sec;
         struct dc_error ignored = { 0 };
-        if (dc_security_from_kvs(&e->args, &sec, &ignored) < 0 || !sec.seccomp)
+        if (dc_security_from_kvs(e, &sec, &ignored) < 0 || !sec.seccomp)
                 return false;
         /* the default filter comes with the binary: nothing to compile */
         if (dc_seccomp_prebuilt_for(sec.caps))

@@ -401,11 +401,16 @@ static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
                 if ((!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) || strcmp(planned, device) != 0)
                         return dc_err(err, EINVAL, "%s is no longer the device %s it was when the plan was made",
                                       source, device);
-                struct statvfs svfs;
-                if (fstatvfs(tree, &svfs) == 0 && (svfs.f_flag & ST_NODEV))
-                        return dc_err(err, EACCES, "%s is on a file system mounted nodev: no process can use the "
-                                      "device through it; give its node under /dev", source);
         }
+        /* A device node keeps device access (unless its own mount had none,
+         * which for one of devices[] is an error): the nodev step spares
+         * it, by the fd of the attached mount. */
+        struct statvfs sv;
+        bool keep_dev = (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && fstatvfs(tree, &sv) == 0 &&
+                        !(sv.f_flag & ST_NODEV);
+        if (device && !keep_dev)
+                return dc_err(err, EACCES, "%s is on a file system mounted nodev: no process can use the device "
+                              "through it; give its node under /dev", source);
         enum dc_create create = S_ISDIR(st.st_mode) ? DC_CREATE_DIR : DC_CREATE_FILE;
         _cleanup_close_ int dst = dc_open_in_root(ctx->root_fd, target, create, err);
         if (dst == -ENOENT && dc_kvs_get(&s->args, "make-in")) {
@@ -429,10 +434,7 @@ static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
         }
         if (move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return dc_err(err, errno, "cannot bind %s on %s: %s", source, target, strerror(errno));
-        /* A device node keeps device access (unless its own mount had none):
-         * the nodev step spares it, by this fd of the attached mount. */
-        struct statvfs sv;
-        if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && fstatvfs(tree, &sv) == 0 && !(sv.f_flag & ST_NODEV))
+        if (keep_dev)
                 dc_keep_dev_mount(ctx, DC_TAKE_FD(tree));
         return 0;
 }

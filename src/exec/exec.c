@@ -623,12 +623,9 @@ static bool supervise(struct dc_exec_ctx *ctx, int sfd, int master, struct logpu
         /* A SIGTERM (diyctl stop, systemd) becomes the container's stop
          * signal (process.stop_signal, or its image's StopSignal). */
         int stop_sig = SIGTERM;
-        for (size_t i = 0; i < ctx->plan->n; i++)
-                if (strcmp(ctx->plan->steps[i].ops->kind, "exec") == 0) {
-                        int v = dc_signal_parse(dc_kvs_get(&ctx->plan->steps[i].args, "stop-signal"), false);
-                        if (v > 0)
-                                stop_sig = v;
-                }
+        int v = dc_signal_parse(dc_kvs_get(dc_exec_args(ctx->plan), "stop-signal"), false);
+        if (v > 0)
+                stop_sig = v;
         while (!exited) {
                 struct pollfd pf[4] = { { .fd = sfd, .events = POLLIN }, { .fd = -1 }, { .fd = -1 },
                                         { .fd = lp->in, .events = POLLIN } };
@@ -798,8 +795,7 @@ static void log_step(const struct dc_exec_opts *opts, size_t i, const struct dc_
         fputc('\n', stderr);
 }
 
-/* The arguments of the plan's exec step (none when it has none). */
-static const struct dc_kvs *exec_args(const struct dc_plan *plan)
+const struct dc_kvs *dc_exec_args(const struct dc_plan *plan)
 {
         static const struct dc_kvs none = { 0 };
         for (size_t i = 0; i < plan->n; i++)
@@ -875,7 +871,7 @@ int dc_execute(const struct dc_plan *plan, const struct dc_exec_opts *opts, int 
                          * raise itself (its user namespace, or no
                          * CAP_SYS_RESOURCE once it is the container's user) */
                         if (r == 0)
-                                r = dc_rlimits_raise(ctx.child, exec_args(plan), err);
+                                r = dc_rlimits_raise(ctx.child, dc_exec_args(plan), err);
                         ctx.log_pipe = -1;
                 } else
                         r = s->ops->apply(s, &ctx, err);

@@ -368,12 +368,16 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 dc_kvs_add(&s->args, "origin", o);
         }
         add_mount(p, "tmpfs", "/dev/shm", "nosuid,nodev,noexec", "mode=1777,size=65536k");
-        /* its own /run and /tmp, known by their device later (a link of
-         * the rootfs into one, child_steps.c) */
+        /* its own /run and /tmp, known by their device later when a
+         * resolv.conf is bound (a link of the rootfs into one,
+         * child_steps.c); without one, nothing is looked up for it */
+        bool own = dc_plan_resolv_mode(c) != NULL;
         s = add_mount(p, "tmpfs", "/run", "nosuid,nodev", "mode=755");
-        dc_kvs_add(&s->args, "own-tmpfs", "1");
+        if (own)
+                dc_kvs_add(&s->args, "own-tmpfs", "1");
         s = add_mount(p, "tmpfs", "/tmp", "nosuid,nodev", "mode=1777");
-        dc_kvs_add(&s->args, "own-tmpfs", "1");
+        if (own)
+                dc_kvs_add(&s->args, "own-tmpfs", "1");
 
         /* 6. Volumes, parents before what is mounted inside them (by the
          * depth of the target, then in the order given), as Docker sorts
