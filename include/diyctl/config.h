@@ -21,6 +21,8 @@ enum dc_writable {
 
 enum dc_netmode { DC_NET_NONE = 0, DC_NET_HOST, DC_NET_NAT, DC_NET_BRIDGE };
 enum dc_terminal { DC_TERM_AUTO = 0, DC_TERM_YES, DC_TERM_NO };
+/* rootfs.idmap: an idmapped mount of a directory rootfs for a user namespace */
+enum dc_idmap_mode { DC_IDMAP_AUTO = 0, DC_IDMAP_YES, DC_IDMAP_NO };
 enum dc_volume_type { DC_VOL_BIND = 0, DC_VOL_TMPFS };
 enum dc_proto { DC_PROTO_TCP = 0, DC_PROTO_UDP };
 enum dc_usermap { DC_USERMAP_UNSET = 0, DC_USERMAP_ROOT, DC_USERMAP_AUTO, DC_USERMAP_EXPLICIT };
@@ -94,6 +96,7 @@ struct dc_config {
                 char *tag;
                 enum dc_writable writable;
                 char *writable_dir; /* absolute, with DC_WRITABLE_DIR */
+                enum dc_idmap_mode idmap;
         } rootfs;
 
         unsigned namespaces; /* DC_NS_* bits */

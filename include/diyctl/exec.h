@@ -52,6 +52,8 @@ struct dc_exec_ctx {
         int root_fd;             /* O_PATH fd of the prepared rootfs (before pivot_root) */
         char *root;              /* its path in the child's mount namespace */
         int *layer_fds;          /* idmapped layer mounts from the launcher (DC_MSG_LAYER), top first */
+        bool layer_plain;        /* rootfs.idmap "auto" on a file system without idmapped mounts:
+                                  * the launcher sent "-" instead of a mount */
         size_t n_layer_fds;
         int *dev_mounts;         /* mounts that keep device access (bound device nodes, our
                                   * devpts), exempt from the nodev step (mask_steps.c) */
@@ -119,7 +121,8 @@ enum {
         DC_MSG_MAPS = 'M',      /* launcher -> child, first, when it was cloned with its user
                                  * namespace: the uid/gid maps are written (steps/idmap.c) */
         DC_MSG_LAYER = 'L',     /* launcher -> child, before "go": an idmapped layer mount in
-                                 * SCM_RIGHTS (steps/idmap_layers.c), top layer first */
+                                 * SCM_RIGHTS (steps/idmap_layers.c), top layer first; or,
+                                 * for rootfs.idmap "auto", "-" without one: no idmapped mount */
         DC_MSG_CGROUP = 'C',    /* launcher -> child, before "go": a v1 cgroup's "tasks" file in
                                  * SCM_RIGHTS; the child writes "0" to it (joins it) */
         DC_MSG_FILTER = 'F',    /* launcher -> child, after "go" when dc_exec_sends_filter: the

@@ -1033,6 +1033,21 @@ static int h_rootfs_writable(struct loader *l, config_setting_t *s, const char *
         return 0;
 }
 
+static int h_rootfs_idmap(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+{
+        (void)ctx;
+        if (config_setting_type(s) == CONFIG_TYPE_BOOL) {
+                l->c->rootfs.idmap = config_setting_get_bool(s) ? DC_IDMAP_YES : DC_IDMAP_NO;
+                return 0;
+        }
+        if (config_setting_type(s) == CONFIG_TYPE_STRING && strcmp(str(s), "auto") == 0) {
+                l->c->rootfs.idmap = DC_IDMAP_AUTO;
+                return 0;
+        }
+        return err_at(l, s, key, "expected \"auto\" or a boolean, got %s",
+                      config_setting_type(s) == CONFIG_TYPE_STRING ? SHOW(str(s)) : type_name(s));
+}
+
 /* ---- process ------------------------------------------------------------ */
 
 static void strv_from(struct dc_strv *sv, const config_setting_t *s)
@@ -1991,6 +2006,7 @@ static const struct {
         { "rootfs.image", h_rootfs_src },
         { "rootfs.tag", h_rootfs_tag },
         { "rootfs.writable", h_rootfs_writable },
+        { "rootfs.idmap", h_rootfs_idmap },
         { "namespaces", h_namespaces },
         { "sysctls", h_sysctls },
         { "devices", h_devices },
@@ -2214,6 +2230,12 @@ static int check_rootfs(struct loader *l)
         if (c->rootfs.writable == DC_WRITABLE_DIRECT && !c->rootfs.path)
                 return dc_err_at(l->err, dc_config_origin(c, "rootfs.writable"), "rootfs.writable",
                                  "\"direct\" needs rootfs.path (a tarball or image is never written to)");
+        /* rootfs.idmap is about a directory rootfs: as root, an image's or a
+         * tarball's cache is always idmapped for a user namespace */
+        if (dc_config_present(c, "rootfs.idmap") && !c->rootfs.path)
+                return dc_err_at(l->err, dc_config_origin(c, "rootfs.idmap"), "rootfs.idmap",
+                                 "only for rootfs.path (as root, an image's or a tarball's layers are always "
+                                 "idmapped for a user namespace)");
         return 0;
 }
 
@@ -2587,6 +2609,11 @@ void dc_config_print_json(const struct dc_config *c, FILE *out)
         dc_json_str(out, c->rootfs.writable == DC_WRITABLE_DIR ? c->rootfs.writable_dir
                          : (size_t)c->rootfs.writable < DC_ARRAY_SIZE(writable) ? writable[c->rootfs.writable]
                                                                                  : NULL);
+        fprintf(out, ",\n    \"idmap\": %s",
+                c->rootfs.idmap == DC_IDMAP_YES  ? "true"
+                : c->rootfs.idmap == DC_IDMAP_NO ? "false"
+                : c->rootfs.path                 ? "\"auto\""
+                                                 : "null");
         fputs("\n  },\n  \"devices\": [", out);
         for (size_t i = 0; i < c->n_devices; i++) {
                 const struct dc_device *d = &c->devices[i];

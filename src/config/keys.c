@@ -26,6 +26,10 @@ const struct dc_key dc_keys[] = {
         { "rootfs.writable", DC_KT_STRING, NULL,
           "\"tmpfs\", \"direct\" (path only), \"none\" or a directory for a persistent upper layer; "
           "default: direct for path, tmpfs otherwise" },
+        { "rootfs.idmap", DC_KT_MIXED, NULL,
+          "path with a user namespace, as root: an idmapped mount, so the directory's owners are the same "
+          "inside; \"auto\" (when the container would see its root as nobody, and writes do not reach the "
+          "directory) or a boolean; default: \"auto\" for path" },
 
         { "namespaces", DC_KT_STRINGS, "[\"mount\",\"uts\",\"ipc\",\"pid\",\"net\",\"cgroup\"]",
           "namespaces to create: mount uts ipc pid net user cgroup time" },

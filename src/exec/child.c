@@ -240,6 +240,12 @@ static int wait_launcher_apply(const struct dc_step *s, struct dc_exec_ctx *ctx,
                                 return dc_err(err, e, "cannot join the container's cgroup: %s", strerror(e));
                         continue;
                 }
+                if (n == 1 && type == DC_MSG_LAYER && fd < 0 && ((const char *)&ws)[0] == '-') {
+                        /* rootfs.idmap "auto" where the directory's file
+                         * system cannot be idmapped: it is used as it is */
+                        ctx->layer_plain = true;
+                        continue;
+                }
                 if (n >= 0 && type == DC_MSG_LAYER && fd >= 0) {
                         /* idmapped layers (steps/idmap_layers.c), for the rootfs step */
                         ctx->layer_fds = dc_xrealloc(ctx->layer_fds, (ctx->n_layer_fds + 1) * sizeof(int));

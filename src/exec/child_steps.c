@@ -189,7 +189,7 @@ static int attach_layers(struct dc_exec_ctx *ctx, const struct dc_step *s, int h
 {
         size_t want = 0;
         for (size_t i = 0; i < s->args.n; i++)
-                want += strcmp(s->args.v[i].key, "lower") == 0;
+                want += strcmp(s->args.v[i].key, "lower") == 0 || strcmp(s->args.v[i].key, "source") == 0;
         if (ctx->n_layer_fds != want || !want)
                 return dc_err(err, EPROTO, "expected %zu idmapped layers from the launcher, got %zu", want,
                               ctx->n_layer_fds);
@@ -216,7 +216,11 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         const char *target = dc_kvs_get(&s->args, "target");
         const char *writable = dc_kvs_get(&s->args, "writable");
         bool userns = dc_streq(dc_kvs_get(&s->args, "userns"), "1");
-        bool idmapped = dc_streq(dc_kvs_get(&s->args, "idmapped"), "1");
+        /* rootfs.idmap "auto", and the launcher found the directory's file
+         * system without idmapped mounts: it is used as it is */
+        bool idmapped = dc_streq(dc_kvs_get(&s->args, "idmapped"), "1") && !ctx->layer_plain;
+        /* a directory rootfs written directly through its idmapped mount */
+        bool rw_layer = idmapped && source && strcmp(writable, "direct") == 0;
         __attribute__((cleanup(lowers_free))) struct lowers low = { .n = 0 };
         /* with idmapped layers: a tmpfs on the target for their mount points
          * (and, with writable = "tmpfs", the upper layer) */
@@ -234,7 +238,8 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                  * container's user namespace, is not locked, and a container
                  * given CAP_SYS_ADMIN could remount it writable and write
                  * into the shared cache. One layer gets an empty one under it. */
-                if (r == 0 && low.n == 1 && (strcmp(writable, "none") == 0 || strcmp(writable, "direct") == 0)) {
+                if (r == 0 && low.n == 1 && !rw_layer &&
+                    (strcmp(writable, "none") == 0 || strcmp(writable, "direct") == 0)) {
                         int e = -1;
                         if ((r = mkdir_in(holder, "empty", err)) == 0 && (e = open_dir(holder, "empty", err)) >= 0)
                                 r = add_lower(&low, e, err);

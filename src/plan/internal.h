@@ -29,6 +29,10 @@ int dc_plan_validate_security(const struct dc_config *c, struct dc_error *err);
 /* user.map -> "uid"/"gid" lines ("INSIDE OUTSIDE COUNT"), "setgroups", "method". */
 int dc_plan_usermap(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_kvs *args,
                     struct dc_error *err);
+/* rootfs.idmap: is the directory rootfs handed over as an idmapped mount,
+ * given the maps dc_plan_usermap worked out and the resolved writable mode? */
+bool dc_plan_rootfs_idmap(const struct dc_config *c, const struct dc_plan_opts *o, const struct dc_kvs *map,
+                          enum dc_writable writable);
 
 /* Networking (net.c): the effective mode, the checks of network.*, the
  * host-side steps (after the netns step), the resolv.conf the launcher

@@ -255,15 +255,33 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 s = add_step(p, "idmap");
                 dc_kvs_copy(&s->args, &idmap_args);
         }
-        dc_kvs_free(&idmap_args);
+        enum dc_writable w = c->rootfs.writable != DC_WRITABLE_DEFAULT ? c->rootfs.writable
+                             : img.active                            ? DC_WRITABLE_TMPFS
+                                                                     : DC_WRITABLE_DIRECT;
         /* As root, the image cache holds the image's own owners: each layer
          * is handed to the first process as an idmapped mount for its user
-         * namespace, so those owners are the same inside (steps/idmap_layers.c). */
+         * namespace, so those owners are the same inside (steps/idmap_layers.c).
+         * A directory rootfs is too, as rootfs.idmap says (usermap.c). */
+        bool dir_idmap = userns && !img.active && dc_plan_rootfs_idmap(c, opts, &idmap_args, w);
+        dc_kvs_free(&idmap_args);
         bool idmapped = userns && img.active && opts->uid == 0;
         if (idmapped) {
                 s = add_step(p, "idmap-layers");
                 for (size_t i = 0; i < img.lowers.n; i++)
                         dc_kvs_add(&s->args, "lower", img.lowers.v[i]);
+        } else if (dir_idmap) {
+                idmapped = true;
+                s = add_step(p, "idmap-layers");
+                dc_kvs_add(&s->args, "source", c->rootfs.path);
+                if (w == DC_WRITABLE_DIRECT)
+                        dc_kvs_add(&s->args, "writable", "1");
+                /* "auto" on a file system that cannot be idmapped: the
+                 * directory as it is, as without a user namespace's map */
+                if (c->rootfs.idmap == DC_IDMAP_AUTO)
+                        dc_kvs_add(&s->args, "auto", "1");
+                char o[300];
+                origin_str(o, sizeof(o), dc_config_origin(c, "rootfs.idmap"), "rootfs.idmap");
+                dc_kvs_add(&s->args, "origin", o);
         }
         if (cg_index >= 0) {
                 s = add_step(p, "cgroup");
@@ -298,9 +316,6 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
 
         /* 4. The root filesystem, mounted at STATE/root in the child's namespace. */
         s = add_step(p, "rootfs");
-        enum dc_writable w = c->rootfs.writable != DC_WRITABLE_DEFAULT ? c->rootfs.writable
-                             : img.active                            ? DC_WRITABLE_TMPFS
-                                                                     : DC_WRITABLE_DIRECT;
         if (img.active)
                 for (size_t i = 0; i < img.lowers.n; i++)
                         dc_kvs_add(&s->args, "lower", img.lowers.v[i]);

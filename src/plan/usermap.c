@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "diyctl/util.h"
 #include "internal.h"
@@ -130,6 +131,41 @@ static bool mapped_inside(const struct dc_kvs *args, const char *which, unsigned
                         return true;
         }
         return false;
+}
+
+/* Is the host's ID among the outside ids of the "uid" (or "gid") lines of ARGS? */
+static bool mapped_outside(const struct dc_kvs *args, const char *which, unsigned long long id)
+{
+        for (size_t i = 0; i < args->n; i++) {
+                unsigned long long in, out, count;
+                if (strcmp(args->v[i].key, which) == 0 &&
+                    sscanf(args->v[i].val, "%llu %llu %llu", &in, &out, &count) == 3 && id >= out && id - out < count)
+                        return true;
+        }
+        return false;
+}
+
+/* "auto" idmaps a directory rootfs when, without it, the container would
+ * see its root directory as nobody's (the owner is not among the ids the map
+ * gives the container) while the map has that id inside (so through the
+ * idmapped mount the owner is itself again: a root-owned tree is root's
+ * inside). A tree already shifted for the map (chown -R 100000:100000, as
+ * for LXC's unprivileged containers) is left as it is. Only when writes do
+ * not reach the directory through the mount ("tmpfs", "none", an upper
+ * layer): with "direct" they would land on the host with the ids the
+ * container names (0 is the host's root, a setuid file too), which takes
+ * rootfs.idmap = true. */
+bool dc_plan_rootfs_idmap(const struct dc_config *c, const struct dc_plan_opts *o, const struct dc_kvs *map,
+                          enum dc_writable writable)
+{
+        if (!c->rootfs.path || !(c->namespaces & DC_NS_USER) || o->uid != 0 || c->rootfs.idmap == DC_IDMAP_NO)
+                return false;
+        if (c->rootfs.idmap == DC_IDMAP_YES)
+                return true;
+        struct stat st;
+        if (writable == DC_WRITABLE_DIRECT || o->skip_fs_checks || stat(c->rootfs.path, &st) < 0)
+                return false;
+        return !mapped_outside(map, "uid", st.st_uid) && mapped_inside(map, "uid", st.st_uid);
 }
 
 /* A number as process.user gives it ("1000" of "1000:100"; the config

@@ -52,6 +52,17 @@ static int validate_rootfs(const struct dc_config *c, const struct dc_plan_opts 
         } else if (!c->rootfs.path) {
                 return dc_err_at(err, dc_config_origin(c, "rootfs"), "rootfs", "rootfs.path is required");
         }
+        if (dc_config_present(c, "rootfs.idmap")) {
+                const struct dc_origin *io = dc_config_origin(c, "rootfs.idmap");
+                if (c->rootfs.idmap == DC_IDMAP_YES && !(c->namespaces & DC_NS_USER))
+                        return dc_err_at(err, io, "rootfs.idmap",
+                                         "true needs \"user\" in namespaces (the mount is idmapped with the "
+                                         "container's user namespace)");
+                if (c->rootfs.idmap == DC_IDMAP_YES && opts->uid != 0)
+                        return dc_err_at(err, io, "rootfs.idmap",
+                                         "true needs root on the host: an unprivileged user cannot make idmapped "
+                                         "mounts (user.map = \"root\" shows your own files as root's)");
+        }
         if (opts->skip_fs_checks)
                 return 0;
         if (c->rootfs.path && stat(c->rootfs.path, &st) < 0)

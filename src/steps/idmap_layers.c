@@ -16,7 +16,14 @@
  * stacks them with overlayfs (the rootfs step, exec/child_steps.c; overlayfs
  * takes idmapped layers since Linux 5.19). Nothing is mounted on the host:
  * the detached mounts exist only as fds until they are attached in the
- * container's namespace, so there is nothing to journal or undo. */
+ * container's namespace, so there is nothing to journal or undo.
+ *
+ * A directory rootfs ("source", rootfs.idmap) is handed over the same way:
+ * read-only under the container's overlay or read-only root, or writable
+ * with rootfs.writable = "direct" (rootfs.idmap = true), where a file the
+ * container's root makes belongs to the host's root on disk. With "auto", a
+ * file system that cannot be idmapped sends no mount ("-"), and the first
+ * process uses the directory as it is. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -39,26 +46,62 @@ static const char *idmap_hint(int e)
         return "";
 }
 
-/* A read-only, idmapped, detached clone of DIR for the user namespace USERNS. */
-static int idmapped_clone(const char *dir, int userns, struct dc_error *err)
+/* An idmapped, detached clone of DIR for the user namespace USERNS,
+ * read-only unless WRITABLE; or -errno, with *OP the call that failed. */
+static int idmapped_clone(const char *dir, int userns, bool writable, const char **op)
 {
+        *op = "clone";
         int fd = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (fd < 0)
-                return dc_err(err, errno, "cannot clone the layer %s: %s%s", dir, strerror(errno),
-                              errno == ENOSYS ? " (the new mount API needs Linux 5.2 or later)" : "");
+                return -errno;
         /* private: a clone joins the peer group of the mount it copies (a
          * shared / on most hosts), and mounts made under it in the container
          * would then show up on the host */
-        struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY,
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP | (writable ? 0 : MOUNT_ATTR_RDONLY),
                                    .propagation = MS_PRIVATE,
                                    .userns_fd = (uint64_t)userns };
+        *op = "make an idmapped mount of";
         if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
                 int e = errno;
                 close(fd);
-                return dc_err(err, e, "cannot make an idmapped mount of the layer %s: %s%s", dir, strerror(e),
-                              idmap_hint(e));
+                return -e;
         }
         return fd;
+}
+
+static const char *api_hint(int e)
+{
+        return e == ENOSYS ? " (the new mount API needs Linux 5.2 or later)" : "";
+}
+
+/* The directory rootfs of rootfs.idmap, or with "auto" on a file system
+ * that cannot be idmapped, the "-" that says "use it as it is". */
+static int idmap_source(const struct dc_step *s, const char *dir, int userns, struct dc_exec_ctx *ctx,
+                        struct dc_error *err)
+{
+        bool writable = dc_streq(dc_kvs_get(&s->args, "writable"), "1");
+        bool fallback = dc_streq(dc_kvs_get(&s->args, "auto"), "1");
+        const char *origin = dc_kvs_get(&s->args, "origin");
+        if (!origin)
+                origin = "rootfs.idmap";
+        const char *op;
+        int fd = idmapped_clone(dir, userns, writable, &op);
+        /* EINVAL from mount_setattr: the file system has no idmapped mounts */
+        bool unsupported = fd == -EINVAL && strcmp(op, "clone") != 0;
+        if (unsupported && !fallback)
+                return dc_err(err, EINVAL, "%s: cannot make an idmapped mount of the rootfs %s: its file system "
+                              "does not support idmapped mounts (rootfs.idmap = false uses it as it is)",
+                              origin, dir);
+        if (fd < 0 && !unsupported)
+                return dc_err(err, -fd, "%s: cannot %s the rootfs %s: %s%s", origin, op, dir, strerror(-fd),
+                              api_hint(-fd));
+        int r = fd >= 0 ? dc_send_msg(ctx->launcher_sync, DC_MSG_LAYER, "", 1, fd)
+                        : dc_send_msg(ctx->launcher_sync, DC_MSG_LAYER, "-", 1, -1);
+        if (fd >= 0)
+                close(fd);
+        if (r < 0)
+                return dc_err(err, r, "cannot hand the rootfs to the container: %s", strerror(-r));
+        return 0;
 }
 
 static int idmap_layers_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct dc_error *err)
@@ -69,15 +112,21 @@ static int idmap_layers_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, 
         _cleanup_close_ int userns = open(ns, O_RDONLY | O_CLOEXEC);
         if (userns < 0)
                 return dc_err(err, errno, "%s: %s", ns, strerror(errno));
+        const char *source = dc_kvs_get(&s->args, "source");
+        if (source)
+                return idmap_source(s, source, userns, ctx, err);
         for (size_t i = 0; i < s->args.n; i++) {
                 if (strcmp(s->args.v[i].key, "lower") != 0)
                         continue;
-                int r = dc_cache_check_userns(s->args.v[i].val, err);
+                const char *dir = s->args.v[i].val;
+                int r = dc_cache_check_userns(dir, err);
                 if (r < 0)
                         return r;
-                _cleanup_close_ int fd = idmapped_clone(s->args.v[i].val, userns, err);
+                const char *op;
+                _cleanup_close_ int fd = idmapped_clone(dir, userns, false, &op);
                 if (fd < 0)
-                        return fd;
+                        return dc_err(err, -fd, "cannot %s the layer %s: %s%s", op, dir, strerror(-fd),
+                                      strcmp(op, "clone") == 0 ? api_hint(-fd) : idmap_hint(-fd));
                 r = dc_send_msg(ctx->launcher_sync, DC_MSG_LAYER, "", 1, fd);
                 if (r < 0)
                         return dc_err(err, r, "cannot hand a layer to the container: %s", strerror(-r));
@@ -87,6 +136,18 @@ static int idmap_layers_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, 
 
 static void idmap_layers_describe(const struct dc_step *s, FILE *out)
 {
+        const char *source = dc_kvs_get(&s->args, "source");
+        if (source) {
+                bool writable = dc_streq(dc_kvs_get(&s->args, "writable"), "1");
+                fprintf(out, "an idmapped %s mount of the rootfs %s for the user namespace (its owners are the same "
+                        "inside%s; nothing mounted on the host)%s",
+                        writable ? "writable" : "read-only", source,
+                        writable ? ", and files the container makes belong on disk to the ids it names" : "",
+                        dc_streq(dc_kvs_get(&s->args, "auto"), "1")
+                                ? "; on a file system without idmapped mounts, the directory as it is"
+                                : "");
+                return;
+        }
         size_t n = 0;
         for (size_t i = 0; i < s->args.n; i++)
                 n += strcmp(s->args.v[i].key, "lower") == 0;

@@ -227,16 +227,159 @@ def test_explicit_map_as_root(t):
     t.contains(plan, "parent loopback-up", "as root, the launcher brings lo up (in the user namespace's netns)")
     p = t.diyctl("start", conf, "--set", 'process.args=["/bin/cat", "/sys/class/net/lo/operstate"]', check=True)
     t.ok(p.stdout.strip() in ("unknown", "up"), "lo is up (operstate %r)" % p.stdout.strip())
-    # A rootfs of host root's files has no /etc/resolv.conf to bind ours on,
-    # and the mapped root may not make one: the error says which key asked
-    # for it and why it cannot be made.
+    # A rootfs of host root's files has no /etc/resolv.conf to bind ours on.
+    # Idmapped (rootfs.idmap "auto"), the container's root is the owner of
+    # /etc and the file is made in the tmpfs layer; without the idmap the
+    # mapped root may not make one: the error says which key asked for it
+    # and why it cannot be made.
     if os.path.lexists(os.path.join(r, "etc", "resolv.conf")):
         os.unlink(os.path.join(r, "etc", "resolv.conf"))
-    p = t.diyctl("start", conf, "--set", 'network.dns=["192.0.2.53"]', "--set", 'process.args=["/bin/true"]')
+    p = t.diyctl("start", conf, "--set", 'network.dns=["192.0.2.53"]', "--set",
+                 'process.args=["/bin/cat", "/etc/resolv.conf"]', check=True)
+    t.contains(p.stdout, "nameserver 192.0.2.53", "idmapped: the resolv.conf is made and bound")
+    t.ok(not os.path.lexists(os.path.join(r, "etc", "resolv.conf")), "in the tmpfs layer, not the directory")
+    p = t.diyctl("start", conf, "--set", 'network.dns=["192.0.2.53"]', "--set", 'process.args=["/bin/true"]',
+                 "--set", "rootfs.idmap=false")
     t.eq(p.returncode, 125, "the start fails")
     t.contains(p.stderr, "--set: network.dns: cannot create /etc/resolv.conf: Permission denied",
                "naming the key that asked for the file")
     t.contains(p.stderr, "the container's root has the rights of the host ids user.map maps it to, not root's", "and why")
+
+
+def _open_to_mapped_root(t):
+    d = t.tmp
+    while d not in ("/", "/tmp"):  # the mapped root is nobody special on the host
+        os.chmod(d, os.stat(d).st_mode | 0o055)
+        d = os.path.dirname(d)
+
+
+IDMAP_NS = '[ "mount", "uts", "ipc", "pid", "net", "user", "cgroup" ]'
+IDMAP_UMAP = 'user = { map = ( { inside = 0; outside = 300000; count = 65536; } ); };\n'
+OWNERS = "echo root=$(stat -c %u:%g /) etc=$(stat -c %u:%g /etc/passwd) www=$(stat -c %u:%g /srv/www)"
+
+
+def _idmap_conf(t, name, r, writable, idmap=None):
+    body = 'rootfs = { path = "%s"; writable = "%s";%s };\nnamespaces = %s;\n%s' % (
+        r, writable, "" if idmap is None else " idmap = %s;" % idmap, IDMAP_NS, IDMAP_UMAP)
+    return t.conf(name, body)
+
+
+def _sh(t, conf, script, check=True):
+    return t.diyctl("start", conf, "--set", 'process.args=["/bin/sh", "-c", "%s"]' % script.replace('"', '\\"'),
+                    check=check)
+
+
+def test_directory_rootfs_idmapped_as_root(t):
+    """As root with a user namespace, a root-owned directory rootfs is handed
+    to the container as an idmapped mount (rootfs.idmap = "auto"), as nspawn's
+    --private-users-ownership=map: its owners (0, 33) are the same inside,
+    instead of every file being nobody's. "auto" does it only when writes do
+    not reach the directory (tmpfs, none, an upper layer) and the tree is not
+    already shifted for the map; "direct" takes idmap = true, and then what
+    the container's root makes belongs to the host's root on disk."""
+    _open_to_mapped_root(t)
+    r = t.rootfs()
+    os.makedirs(os.path.join(r, "srv", "www"))
+    os.chown(os.path.join(r, "srv", "www"), 33, 33)
+    before = t.snapshot()
+
+    # "auto" with a tmpfs upper layer: idmapped, read-only underneath
+    conf = _idmap_conf(t, "idm", r, "tmpfs")
+    plan = t.diyctl("plan", conf, check=True).stdout
+    t.contains(plan, "an idmapped read-only mount of the rootfs %s" % r, "plan names the idmapped rootfs")
+    p = _sh(t, conf, OWNERS + "; echo new > /etc/made && echo made=$(stat -c %u /etc/made)")
+    t.contains(p.stdout, "root=0:0 etc=0:0 www=33:33", "the directory's owners are the same inside")
+    t.contains(p.stdout, "made=0", "root inside writes to the root-owned /etc (into the tmpfs layer)")
+    t.ok(not os.path.exists(os.path.join(r, "etc", "made")), "the directory itself is not written")
+
+    # "auto" with a read-only root
+    conf = _idmap_conf(t, "idmro", r, "none")
+    p = _sh(t, conf, OWNERS + "; touch /etc/x", check=False)
+    t.contains(p.stdout, "root=0:0 etc=0:0 www=33:33", "read-only root: owners the same inside")
+    t.ok(p.returncode != 0 and "Read-only" in p.stderr, "and it stays read-only (%r)" % p.stderr)
+    p = t.diyctl("start", conf, "--set", 'security.capabilities.add=["SYS_ADMIN"]', "--set",
+                 'process.args=["/bin/sh", "-c", "mount -o remount,rw,bind / ; mount -o remount,rw / ; '
+                 'echo x > /pwned"]', check=False)
+    t.ok(p.returncode != 0 and not os.path.exists(os.path.join(r, "pwned")),
+         "not even a container given CAP_SYS_ADMIN writes into it")
+
+    # "auto" with "direct": not idmapped (writes would reach the disk)
+    conf = _idmap_conf(t, "idmdir", r, "direct")
+    t.ok("idmap-layers" not in t.diyctl("plan", conf, check=True).stdout, "direct: auto does not idmap")
+    p = _sh(t, conf, OWNERS)
+    t.contains(p.stdout, "root=65534:65534", "so root's files are nobody's inside, as before")
+
+    # idmap = true with "direct": writes land with the ids the container names
+    conf = _idmap_conf(t, "idmw", r, "direct", "true")
+    t.contains(t.diyctl("plan", conf, check=True).stdout, "an idmapped writable mount of the rootfs",
+               "plan says the mount is writable")
+    p = _sh(t, conf, OWNERS + "; echo hi > /srv/www/page && chown 33:33 /srv/www/page && touch /etc/made")
+    t.contains(p.stdout, "root=0:0 etc=0:0 www=33:33", "idmap = true: owners the same inside")
+    st = os.stat(os.path.join(r, "srv", "www", "page"))
+    t.eq((st.st_uid, st.st_gid), (33, 33), "a file chowned to 33 inside is 33's on disk")
+    t.eq(os.stat(os.path.join(r, "etc", "made")).st_uid, 0, "a file root makes inside is root's on disk")
+
+    # idmap = false: as before
+    conf = _idmap_conf(t, "idmoff", r, "tmpfs", "false")
+    t.ok("idmap-layers" not in t.diyctl("plan", conf, check=True).stdout, "false: not idmapped")
+    t.contains(_sh(t, conf, OWNERS).stdout, "etc=65534:65534 www=65534:65534", "false: root's files are nobody's")
+
+    # a tree already shifted for the map (as for LXC's unprivileged
+    # containers) is left as it is: its ids are the container's already
+    sh = t.rootfs("shifted")
+    for dp, dns, fns in os.walk(sh):
+        for n in [dp] + [os.path.join(dp, f) for f in dns + fns]:
+            os.lchown(n, 300000, 300000)
+    conf = _idmap_conf(t, "idmsh", sh, "tmpfs")
+    t.ok("idmap-layers" not in t.diyctl("plan", conf, check=True).stdout, "a shifted tree: auto does not idmap")
+    t.contains(_sh(t, conf, "echo root=$(stat -c %u:%g /)").stdout, "root=0:0", "and it is root's inside")
+    t.host_unchanged(before, "idmapped rootfs: the host is as before")
+
+
+def test_directory_rootfs_idmap_errors_and_fallback(t):
+    """rootfs.idmap's errors name the file, line and key; "auto" on a file
+    system without idmapped mounts (ramfs) uses the directory as it is,
+    where true refuses to start."""
+    _open_to_mapped_root(t)
+    r = t.rootfs()
+    cases = (
+        ('rootfs = { path = "%s"; idmap = true; };\n' % r,
+         "rootfs.idmap: true needs \"user\" in namespaces"),
+        ('rootfs = { path = "%s"; idmap = "yes"; };\n' % r,
+         'rootfs.idmap: expected "auto" or a boolean, got yes'),
+        ('rootfs = { path = "%s"; idmap = 1; };\n' % r,
+         'rootfs.idmap: expected "auto" or a boolean, got an integer'),
+        ('rootfs = { tarball = "%s/x.tar"; idmap = false; };\n' % t.tmp,
+         "rootfs.idmap: only for rootfs.path"),
+    )
+    for i, (body, msg) in enumerate(cases):
+        conf = t.conf("idmbad%d" % i, body)
+        p = t.diyctl("check", conf)
+        t.ok(p.returncode != 0, "check refuses %r" % body)
+        t.contains(p.stderr, "idmbad%d.conf:1: %s" % (i, msg), "naming file, line and key")
+    pw, xdg = make_user(t)
+    conf = t.conf("idmrl", 'rootfs = { path = "%s"; idmap = true; };\nnamespaces = %s;\nuser = { map = "root"; };\n'
+                  % (r, IDMAP_NS))
+    p = as_user(t, pw, xdg, "check", conf)
+    t.ok(p.returncode != 0, "rootless: idmap = true is refused")
+    t.contains(p.stderr, "idmrl.conf:1: rootfs.idmap: true needs root on the host", "saying why")
+
+    ram = os.path.join(t.tmp, "ram")
+    os.mkdir(ram)
+    t.run(["mount", "-t", "ramfs", "ramfs", ram])
+    t.defer(t.run, ["umount", ram])
+    t.run(["cp", "-a", r + "/.", ram])
+    before = t.snapshot()
+    conf = _idmap_conf(t, "idmram", ram, "tmpfs")
+    t.contains(t.diyctl("plan", conf, check=True).stdout, "on a file system without idmapped mounts, the "
+               "directory as it is", "plan says what auto does where it cannot idmap")
+    p = _sh(t, conf, "echo etc=$(stat -c %u:%g /etc/passwd); id -u")
+    t.eq(p.stdout, "etc=65534:65534\n0\n", "ramfs cannot be idmapped: auto starts with the directory as it is")
+    conf = _idmap_conf(t, "idmram2", ram, "tmpfs", "true")
+    p = _sh(t, conf, "true", check=125)
+    t.contains(p.stderr, "idmram2.conf:1: rootfs.idmap: cannot make an idmapped mount of the rootfs %s: its file "
+               "system does not support idmapped mounts" % ram, "true refuses to start there, naming the key")
+    t.host_unchanged(before, "the host is as before")
 
 
 def test_time_offsets(t):

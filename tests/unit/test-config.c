@@ -461,6 +461,7 @@ static void test_defaults(void)
 
         _cleanup_free_ char *json = to_json(c);
         CHECK(json_valid(json), "minimal print_json is valid JSON");
+        CHECK(c->rootfs.idmap == DC_IDMAP_AUTO && strstr(json, "\"idmap\": \"auto\""), "rootfs.idmap: auto");
         CHECK(strstr(json, "\"writable\": null") && strstr(json, "\"args\": null") &&
                       strstr(json, "\"map\": null") && strstr(json, "\"memory\": null") &&
                       strstr(json, "\"dns\": \"host\"") && strstr(json, "\"terminal\": \"auto\"") &&
@@ -495,11 +496,12 @@ static void test_defaults(void)
         CHECK(s->limits.memory == 5000000000ull, "a 64-bit integer (L suffix) memory");
         CHECK(s->limits.cpus == 2.0, "integer cpus");
 
-        put("t2.conf", "rootfs = { path = \"/\"; writable = \"tmpfs\"; };\n"
+        put("t2.conf", "rootfs = { path = \"/\"; writable = \"tmpfs\"; idmap = false; };\n"
                        "process = { terminal = true; user = \"www-data:www\"; };\n"
                        "user = { map = \"root\"; };\n");
         _cleanup_config_ struct dc_config *t = NULL;
         r = load("t2.conf", NULL, 0, &t, &err);
+        CHECK(r == 0 && t && t->rootfs.idmap == DC_IDMAP_NO, "rootfs.idmap = false");
         CHECK(r == 0 && t && t->rootfs.writable == DC_WRITABLE_TMPFS && t->process.terminal == DC_TERM_YES &&
                       t->user.map == DC_USERMAP_ROOT && dc_streq(t->process.user, "www-data:www") &&
                       dc_streq(t->rootfs.path, "/"),
@@ -846,6 +848,12 @@ static const struct bad bad_configs[] = {
         { NULL, R "network = { ipv6 = \"yes\"; };\n", "bad.conf:2: network.ipv6: expected a boolean or a group" },
         { NULL, R "process = { terminal = \"yes\"; };\n",
           "bad.conf:2: process.terminal: expected \"auto\" or a boolean, got yes" },
+        { NULL, "rootfs = { path = \"/\"; idmap = \"map\"; };\n",
+          "bad.conf:1: rootfs.idmap: expected \"auto\" or a boolean, got map" },
+        { NULL, "rootfs = { path = \"/\"; idmap = 0; };\n",
+          "bad.conf:1: rootfs.idmap: expected \"auto\" or a boolean, got an integer" },
+        { NULL, "rootfs = { tarball = \"t.tar\"; idmap = \"auto\"; };\n",
+          "bad.conf:1: rootfs.idmap: only for rootfs.path" },
         /* names */
         { NULL, R "name = \"Web\";\n", "bad.conf:2: name: Web is not a valid name" },
         { NULL, R "name = \"-web\";\n", "bad.conf:2: name: -web is not a valid name" },

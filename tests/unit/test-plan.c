@@ -271,6 +271,8 @@ static const struct bad bad_plans[] = {
         { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; bridge = \"br0\"; };\n", "/srv/ct/t.conf:2: network.bridge: only used with network.mode \"bridge\"" },
         { "rootfs = { tarball = \"x.tar\"; };\n", "/srv/ct/t.conf:1: rootfs.tarball: /srv/ct/x.tar: No such file or directory" },
         { "rootfs = { path = \"/r\"; };\nuser = { map = \"root\"; };\n", "/srv/ct/t.conf:2: user: needs \"user\" in namespaces" },
+        { "rootfs = { path = \"/r\";\n idmap = true; };\n", "/srv/ct/t.conf:2: rootfs.idmap: true needs \"user\" in namespaces" },
+        { "rootfs = { image = \"/x.tar\";\n idmap = false; };\n", "/srv/ct/t.conf:2: rootfs.idmap: only for rootfs.path" },
         { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"net\", \"user\"];\n", "/srv/ct/t.conf:2: namespaces: \"user\" needs \"pid\" too" },
         { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\";\n interface = \"all\"; };\n", "/srv/ct/t.conf:3: network.interface: \"all\" is not a name a link can have" },
         { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; };\n"
@@ -521,8 +523,84 @@ static void test_volume_order(void)
         dc_plan_free(p);
 }
 
+/* rootfs.idmap: which directory rootfs is handed over as an idmapped mount.
+ * The planner looks at the owner of the directory: one made here belongs to
+ * whoever runs the test, below 65536 in every setup this runs in. */
+static struct dc_plan *plan_dir(const char *dir, const char *rootfs_extra, const char *map, uid_t uid,
+                                struct dc_error *err)
+{
+        char text[1024];
+        snprintf(text, sizeof(text),
+                 "rootfs = { path = \"%s\"; %s };\nnamespaces = [\"mount\", \"pid\", \"user\"];\n"
+                 "user = { map = ( %s ); };\n",
+                 dir, rootfs_extra, map);
+        struct dc_config *c = NULL;
+        if (dc_config_load_string(text, "/srv/ct/t.conf", NULL, &c, err) < 0)
+                return NULL;
+        struct dc_plan_opts o = { .state_root = "/run/diyctl", .uid = uid, .gid = uid };
+        struct dc_plan *p = NULL;
+        dc_plan_build(c, &o, &p, err);
+        dc_config_free(c);
+        return p;
+}
+
+static void test_rootfs_idmap(void)
+{
+        char dir[] = "/tmp/dc-test-idmap-XXXXXX";
+        if (!mkdtemp(dir))
+                return;
+        const char *shifted = "{ inside = 0; outside = 300000; count = 65536; }";
+        char own[96];
+        snprintf(own, sizeof(own), "{ inside = 0; outside = %u; count = 1; }", (unsigned)geteuid());
+        const char *mine = "{ inside = 0; outside = 1000; count = 1; }";
+        static const struct {
+                const char *extra, *what;
+                int map; /* 0: shifted, 1: the directory's owner, 2: uid 1000's own */
+                uid_t uid;
+                bool idmapped, writable, fallback;
+        } cases[] = {
+                { "writable = \"tmpfs\";", "auto, tmpfs: the owner would be nobody's", 0, 0, true, false, true },
+                { "writable = \"none\";", "auto, none", 0, 0, true, false, true },
+                { "", "auto, direct (the default): writes would reach the directory", 0, 0, false, false, false },
+                { "writable = \"tmpfs\";", "auto, the owner is mapped already", 1, 0, false, false, false },
+                { "writable = \"tmpfs\";", "auto, unprivileged", 2, 1000, false, false, false },
+                { "idmap = true;", "true, direct: writable", 0, 0, true, true, false },
+                { "writable = \"tmpfs\"; idmap = false;", "false", 0, 0, false, false, false },
+        };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(cases); i++) {
+                struct dc_error err = { 0 };
+                const char *map = cases[i].map == 0 ? shifted : cases[i].map == 1 ? own : mine;
+                struct dc_plan *p = plan_dir(dir, cases[i].extra, map, cases[i].uid, &err);
+                CHECK(p != NULL, "%s: plans (%s)", cases[i].what, err.msg);
+                if (!p)
+                        continue;
+                int k = find_step(p, "idmap-layers", NULL, NULL), rf = find_step(p, "rootfs", NULL, NULL);
+                CHECK((k >= 0) == cases[i].idmapped, "%s: idmapped %s", cases[i].what, cases[i].idmapped ? "yes" : "no");
+                CHECK(dc_streq(dc_kvs_get(&p->steps[rf].args, "idmapped"), "1") == cases[i].idmapped,
+                      "%s: the rootfs step agrees", cases[i].what);
+                if (k >= 0) {
+                        const struct dc_kvs *a = &p->steps[k].args;
+                        CHECK_STREQ(dc_kvs_get(a, "source"), dir, "%s: the directory", cases[i].what);
+                        CHECK(dc_streq(dc_kvs_get(a, "writable"), "1") == cases[i].writable, "%s: writable %d",
+                              cases[i].what, cases[i].writable);
+                        CHECK(dc_streq(dc_kvs_get(a, "auto"), "1") == cases[i].fallback, "%s: falls back %d",
+                              cases[i].what, cases[i].fallback);
+                        CHECK(find_step(p, "wait-launcher", NULL, NULL) < rf, "%s: the first process waits for it",
+                              cases[i].what);
+                }
+                dc_plan_free(p);
+        }
+        struct dc_error err = { 0 };
+        struct dc_plan *p = plan_dir(dir, "idmap = true;", mine, 1000, &err);
+        CHECK(!p && strstr(err.msg, "/srv/ct/t.conf:1: rootfs.idmap: true needs root on the host") == err.msg,
+              "unprivileged: true is refused (%s)", err.msg);
+        dc_plan_free(p);
+        rmdir(dir);
+}
+
 int main(void)
 {
+        test_rootfs_idmap();
         test_volume_order();
         test_user_maps();
         test_basic_plan();
