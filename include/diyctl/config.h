@@ -55,8 +55,9 @@ struct dc_volume {
         bool readonly;
         unsigned long long size; /* tmpfs: bytes, 0 = kernel default */
         unsigned mode;           /* tmpfs: its root's mode; 0 = DC_TMPFS_MODE */
+        bool idmap;              /* bind: an idmapped mount for the user namespace */
         struct dc_origin origin;        /* the list element */
-        struct dc_origin o_source, o_target;
+        struct dc_origin o_source, o_target, o_idmap;
 };
 
 /* devices[]: a host device node given to the container; at most

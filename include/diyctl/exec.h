@@ -52,6 +52,8 @@ struct dc_exec_ctx {
         int root_fd;             /* O_PATH fd of the prepared rootfs (before pivot_root) */
         char *root;              /* its path in the child's mount namespace */
         int *layer_fds;          /* idmapped layer mounts from the launcher (DC_MSG_LAYER), top first */
+        int *volume_fds;         /* idmapped volume mounts (DC_MSG_VOLUME), in mount order */
+        size_t n_volume_fds;
         bool layer_plain;        /* rootfs.idmap "auto" on a file system without idmapped mounts:
                                   * the launcher sent "-" instead of a mount */
         size_t n_layer_fds;
@@ -123,6 +125,8 @@ enum {
         DC_MSG_LAYER = 'L',     /* launcher -> child, before "go": an idmapped layer mount in
                                  * SCM_RIGHTS (steps/idmap_layers.c), top layer first; or,
                                  * for rootfs.idmap "auto", "-" without one: no idmapped mount */
+        DC_MSG_VOLUME = 'V',    /* launcher -> child, before "go": an idmapped volume mount in
+                                 * SCM_RIGHTS (volumes[].idmap), in the order they are mounted */
         DC_MSG_CGROUP = 'C',    /* launcher -> child, before "go": a v1 cgroup's "tasks" file in
                                  * SCM_RIGHTS; the child writes "0" to it (joins it) */
         DC_MSG_FILTER = 'F',    /* launcher -> child, after "go" when dc_exec_sends_filter: the

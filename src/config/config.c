@@ -1464,7 +1464,7 @@ static int h_rlimit(struct loader *l, config_setting_t *s, const char *key, void
 
 struct vol_ctx {
         struct dc_volume *v;
-        const config_setting_t *type_s, *source_s, *target_s, *size_s, *mode_s;
+        const config_setting_t *type_s, *source_s, *target_s, *size_s, *mode_s, *idmap_s;
 };
 
 static int h_vol_type(struct loader *l, config_setting_t *s, const char *key, void *ctx)
@@ -1508,6 +1508,16 @@ static int h_vol_readonly(struct loader *l, config_setting_t *s, const char *key
         (void)key;
         struct vol_ctx *vc = ctx;
         vc->v->readonly = config_setting_get_bool(s);
+        return 0;
+}
+
+static int h_vol_idmap(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+{
+        (void)key;
+        struct vol_ctx *vc = ctx;
+        vc->idmap_s = s;
+        vc->v->o_idmap = origin_of(l, s);
+        vc->v->idmap = config_setting_get_bool(s);
         return 0;
 }
 
@@ -1558,6 +1568,9 @@ static int h_volumes(struct loader *l, config_setting_t *s, const char *key, voi
                         r = err_at(l, vc.source_s, NULL, "%s.source: not allowed for a tmpfs volume", dk);
                 if (r == 0 && v->type == DC_VOL_BIND && !vc.source_s)
                         r = err_at(l, e, NULL, "%s.source: is required for a bind mount", dk);
+                if (r == 0 && v->type == DC_VOL_TMPFS && v->idmap)
+                        r = err_at(l, vc.idmap_s, NULL, "%s.idmap: only applies to bind volumes (a tmpfs belongs to "
+                                   "the container already)", dk);
                 if (r == 0 && v->type == DC_VOL_BIND && vc.size_s)
                         r = err_at(l, vc.size_s, NULL, "%s.size: only applies to tmpfs volumes", dk);
                 if (r == 0 && v->type == DC_VOL_BIND && vc.mode_s)
@@ -2041,6 +2054,7 @@ static const struct {
         { "volumes[].source", h_vol_source },
         { "volumes[].target", h_vol_target },
         { "volumes[].readonly", h_vol_readonly },
+        { "volumes[].idmap", h_vol_idmap },
         { "volumes[].size", h_vol_size },
         { "volumes[].mode", h_vol_mode },
         { "network", h_group },
@@ -2683,7 +2697,8 @@ void dc_config_print_json(const struct dc_config *c, FILE *out)
                 dc_json_str(out, v->source);
                 fputs(", \"target\": ", out);
                 dc_json_str(out, v->target);
-                fprintf(out, ", \"readonly\": %s, \"size\": ", v->readonly ? "true" : "false");
+                fprintf(out, ", \"readonly\": %s, \"idmap\": %s, \"size\": ", v->readonly ? "true" : "false",
+                        v->idmap ? "true" : "false");
                 if (v->size)
                         fprintf(out, "%llu", v->size);
                 else

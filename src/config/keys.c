@@ -88,6 +88,9 @@ const struct dc_key dc_keys[] = {
           "bind: the host path (relative to the config file's directory); not for tmpfs" },
         { "volumes[].target", DC_KT_STRING, NULL, "the path inside the container (required)" },
         { "volumes[].readonly", DC_KT_BOOL, "false", "mount read-only" },
+        { "volumes[].idmap", DC_KT_BOOL, "false",
+          "bind, with a user namespace, as root: an idmapped mount, so the source's owners are the same inside and "
+          "files the container makes belong on the host to the ids it names" },
         { "volumes[].mode", DC_KT_STRING, "\"1777\"",
           "tmpfs only: the mode of its root directory, octal in a string (\"0700\"); default world-writable and "
           "sticky, as /tmp" },

@@ -246,6 +246,12 @@ static int wait_launcher_apply(const struct dc_step *s, struct dc_exec_ctx *ctx,
                         ctx->layer_plain = true;
                         continue;
                 }
+                if (n >= 0 && type == DC_MSG_VOLUME && fd >= 0) {
+                        /* an idmapped volume (volumes[].idmap), for its bind step */
+                        ctx->volume_fds = dc_xrealloc(ctx->volume_fds, (ctx->n_volume_fds + 1) * sizeof(int));
+                        ctx->volume_fds[ctx->n_volume_fds++] = fd;
+                        continue;
+                }
                 if (n >= 0 && type == DC_MSG_LAYER && fd >= 0) {
                         /* idmapped layers (steps/idmap_layers.c), for the rootfs step */
                         ctx->layer_fds = dc_xrealloc(ctx->layer_fds, (ctx->n_layer_fds + 1) * sizeof(int));
@@ -256,11 +262,13 @@ static int wait_launcher_apply(const struct dc_step *s, struct dc_exec_ctx *ctx,
                         close(fd);
                 if (n < 0)
                         _exit(125); /* the launcher gave up (its error is its to report) */
-                if (type == DC_MSG_CGROUP || type == DC_MSG_LAYER)
+                if (type == DC_MSG_CGROUP || type == DC_MSG_LAYER || type == DC_MSG_VOLUME)
                         /* the message came, its fd did not (MSG_CTRUNC: no free fd here) */
                         return dc_err(err, EMFILE, "the launcher's %s did not arrive with its message (no file "
                                       "descriptor free in the first process?)",
-                                      type == DC_MSG_CGROUP ? "cgroup" : "image layer");
+                                      type == DC_MSG_CGROUP   ? "cgroup"
+                                      : type == DC_MSG_VOLUME ? "idmapped volume"
+                                                              : "image layer");
                 if (type != DC_MSG_GO)
                         return dc_err(err, EPROTO, "unexpected message %d from the launcher", (int)type);
                 if (n == (int)sizeof(ws)) {

@@ -117,7 +117,7 @@ static int open_dir(int dfd, const char *name, struct dc_error *err)
 /* LOWER is the lowerdir option: one or more /proc/self/fd/N, top first.
  * upper < 0: a read-only overlay of the lowers alone. */
 static int mount_overlay(const char *lower, int upper, int work, const char *target, bool userns, bool idmapped,
-                         struct dc_error *err)
+                         unsigned long flags, struct dc_error *err)
 {
         struct dc_fdpath u = dc_fdpath(upper), w = dc_fdpath(work);
         /* in a user namespace overlayfs keeps its metadata in user.* xattrs */
@@ -126,12 +126,21 @@ static int mount_overlay(const char *lower, int upper, int work, const char *tar
                                                : dc_xasprintf("lowerdir=%s%s", lower, userns ? ",userxattr" : "");
         if (strlen(opts) >= 4000)
                 return dc_err(err, E2BIG, "too many layers for one overlay mount (%zu bytes of options)", strlen(opts));
-        if (mount("overlay", target, "overlay", upper >= 0 ? 0 : MS_RDONLY, opts) < 0)
+        if (mount("overlay", target, "overlay", flags | (upper >= 0 ? 0 : MS_RDONLY), opts) < 0)
                 return dc_err(err, errno, "cannot mount the overlay root on %s: %s%s", target, strerror(errno),
                               idmapped && (errno == EINVAL || errno == EPERM)
                                       ? " (overlayfs takes idmapped layers since Linux 5.19)"
                                       : "");
         return 0;
+}
+
+/* MS_NOSUID and MS_NOEXEC of the mount FD is on. */
+static unsigned long mount_flags_of(int fd)
+{
+        struct statvfs sv;
+        if (fstatvfs(fd, &sv) < 0)
+                return 0;
+        return (sv.f_flag & ST_NOSUID ? MS_NOSUID : 0) | (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0);
 }
 
 /* The lower layers: "source" (a directory rootfs), or the "lower" args of an
@@ -225,6 +234,9 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         /* with idmapped layers: a tmpfs on the target for their mount points
          * (and, with writable = "tmpfs", the upper layer) */
         _cleanup_close_ int holder = -1;
+        /* A directory rootfs's own mount flags (nosuid, noexec), which a
+         * bind of it keeps and an overlay of it would not */
+        unsigned long inherit = 0;
         int r;
         if (idmapped) {
                 if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") < 0)
@@ -233,6 +245,8 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 if (holder < 0)
                         return dc_err(err, errno, "%s: %s", target, strerror(errno));
                 r = attach_layers(ctx, s, holder, &low, err);
+                if (r == 0 && source)
+                        inherit = mount_flags_of(low.fd[0]);
                 /* Read-only: always an overlay, never a layer bound as the
                  * root: a bind made here, in a mount namespace of the
                  * container's user namespace, is not locked, and a container
@@ -248,6 +262,8 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 }
         } else {
                 r = open_lowers(s, &low, err);
+                if (r == 0 && source)
+                        inherit = mount_flags_of(low.fd[0]);
         }
         if (r < 0)
                 return r;
@@ -256,7 +272,7 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
         int src = low.fd[0];
         if ((strcmp(writable, "direct") == 0 || strcmp(writable, "none") == 0) && low.n > 1) {
                 /* several layers, read-only: an overlay without an upper layer */
-                if ((r = mount_overlay(low.opt, -1, -1, target, userns, idmapped, err)) < 0)
+                if ((r = mount_overlay(low.opt, -1, -1, target, userns, idmapped, inherit, err)) < 0)
                         return r;
         } else if (strcmp(writable, "direct") == 0 || strcmp(writable, "none") == 0) {
                 if (mount(dc_fdpath(src).s, target, NULL, MS_BIND | MS_REC, NULL) < 0)
@@ -276,7 +292,7 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 if (w < 0)
                         return w;
                 /* The overlay goes on top of the tmpfs that holds its upper layer. */
-                if ((r = mount_overlay(low.opt, u, w, target, userns, idmapped, err)) < 0)
+                if ((r = mount_overlay(low.opt, u, w, target, userns, idmapped, inherit, err)) < 0)
                         return r;
         } else {
                 const char *dir = dc_kvs_get(&s->args, "upper");
@@ -291,7 +307,7 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                 _cleanup_close_ int w = open_dir(d, "work", err);
                 if (w < 0)
                         return w;
-                if ((r = mount_overlay(low.opt, u, w, target, userns, idmapped, err)) < 0)
+                if ((r = mount_overlay(low.opt, u, w, target, userns, idmapped, inherit, err)) < 0)
                         return r;
         }
         ctx->root = dc_xstrdup(target);
@@ -319,8 +335,16 @@ static void rootfs_describe(const struct dc_step *s, FILE *out)
                         return;
                 }
         }
+        /* a directory handed over idmapped (rootfs.idmap): read-only, it
+         * is an overlay of it and an empty layer (rootfs_apply) */
+        bool idmapped = dc_streq(dc_kvs_get(&s->args, "idmapped"), "1");
+        _cleanup_free_ char *named = idmapped && !layers ? dc_xasprintf("%s (idmapped)", src) : NULL;
+        if (named)
+                src = named;
         if (strcmp(w, "direct") == 0)
                 fprintf(out, "bind %s on %s (writable)", src, dst);
+        else if (strcmp(w, "none") == 0 && named)
+                fprintf(out, "overlay of %s on %s (read-only)", src, dst);
         else if (strcmp(w, "none") == 0)
                 fprintf(out, "bind %s on %s (read-only)", src, dst);
         else if (strcmp(w, "tmpfs") == 0)
@@ -390,8 +414,15 @@ static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
          * before anything can see it, then attached to the target's fd: no
          * path is looked up twice, so nothing can be swapped in between. */
         const char *device = dc_kvs_get(&s->args, "device"); /* devices[]: "c MAJOR:MINOR" */
+        /* volumes[].idmap: the launcher made the clone, idmapped (and
+         * read-only, for a read-only volume) */
+        const char *idm = dc_kvs_get(&s->args, "idmapped");
+        size_t k = idm ? strtoul(idm, NULL, 10) : 0;
+        if (idm && (k >= ctx->n_volume_fds || ctx->volume_fds[k] < 0))
+                return dc_err(err, EPROTO, "the launcher did not hand over the idmapped volume %s", source);
         _cleanup_close_ int tree =
-                open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (device ? 0 : AT_RECURSIVE));
+                idm ? DC_TAKE_FD(ctx->volume_fds[k])
+                    : open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (device ? 0 : AT_RECURSIVE));
         if (tree < 0 && (errno == ENOENT || errno == ENOTDIR || errno == EACCES))
                 return dc_err(err, errno, "%s %s: %s", device ? "device" : "volume source", source, strerror(errno));
         if (tree < 0)
@@ -432,7 +463,7 @@ static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
         if (S_ISDIR(dt.st_mode) != S_ISDIR(st.st_mode))
                 return dc_err(err, ENOTDIR, "cannot bind %s on %s: one is a directory, the other is not",
                               source, target);
-        if (dc_streq(dc_kvs_get(&s->args, "readonly"), "1")) {
+        if (dc_streq(dc_kvs_get(&s->args, "readonly"), "1") && !idm) {
                 int r = set_readonly(tree, true, target, err);
                 if (r < 0)
                         return r;
@@ -446,8 +477,9 @@ static int bind_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct d
 
 static void bind_describe(const struct dc_step *s, FILE *out)
 {
-        fprintf(out, "bind %s on %s%s", dc_kvs_get(&s->args, "source"), dc_kvs_get(&s->args, "target"),
-                dc_streq(dc_kvs_get(&s->args, "readonly"), "1") ? " (read-only)" : "");
+        fprintf(out, "bind %s on %s%s%s", dc_kvs_get(&s->args, "source"), dc_kvs_get(&s->args, "target"),
+                dc_streq(dc_kvs_get(&s->args, "readonly"), "1") ? " (read-only)" : "",
+                dc_kvs_get(&s->args, "idmapped") ? " (the launcher's idmapped mount)" : "");
 }
 
 const struct dc_step_ops dc_bind_ops = {

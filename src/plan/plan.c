@@ -133,6 +133,29 @@ static void origin_str(char *buf, size_t n, const struct dc_origin *o, const cha
                 snprintf(buf, n, "%s: %s", o->file, key);
 }
 
+/* The order volumes are mounted in: parents before what is mounted inside
+ * them (by the depth of the target, then in the order given), as Docker
+ * sorts them: a volume on /data listed after one on /data/cache would
+ * otherwise hide it. */
+static size_t *volume_order(const struct dc_config *c)
+{
+        size_t *order = dc_xcalloc(c->n_volumes ? c->n_volumes : 1, sizeof(*order));
+        size_t *depth = dc_xcalloc(c->n_volumes ? c->n_volumes : 1, sizeof(*depth));
+        for (size_t i = 0; i < c->n_volumes; i++) {
+                _cleanup_free_ char *t = dc_path_normalize(c->volumes[i].target);
+                order[i] = i;
+                depth[i] = path_depth(t);
+        }
+        for (size_t i = 1; i < c->n_volumes; i++) /* insertion sort: stable, and lists are short */
+                for (size_t k = i; k > 0 && depth[order[k - 1]] > depth[order[k]]; k--) {
+                        size_t x = order[k];
+                        order[k] = order[k - 1];
+                        order[k - 1] = x;
+                }
+        free(depth);
+        return order;
+}
+
 int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_plan **out,
                   struct dc_error *err)
 {
@@ -265,13 +288,29 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         bool dir_idmap = userns && !img.active && dc_plan_rootfs_idmap(c, opts, &idmap_args, w);
         dc_kvs_free(&idmap_args);
         bool idmapped = userns && img.active && opts->uid == 0;
-        if (idmapped) {
+        _cleanup_free_ size_t *order = volume_order(c);
+        bool vol_idmap = false;
+        for (size_t i = 0; i < c->n_volumes; i++)
+                vol_idmap |= c->volumes[i].idmap;
+        if (idmapped || dir_idmap || vol_idmap)
                 s = add_step(p, "idmap-layers");
+        /* volumes[].idmap, in the order they are mounted: read-only ones
+         * become a read-only overlay of their idmapped mount */
+        for (size_t n = 0; n < c->n_volumes; n++) {
+                const struct dc_volume *v = &c->volumes[order[n]];
+                if (!v->idmap)
+                        continue;
+                char key[48], o[300];
+                snprintf(key, sizeof(key), "volumes[%zu].idmap", order[n]);
+                origin_str(o, sizeof(o), &v->o_idmap, key);
+                dc_kvs_addf(&s->args, "volume", "%s %s", v->readonly ? "ro" : "rw", v->source);
+                dc_kvs_add(&s->args, "volume-origin", o);
+        }
+        if (idmapped) {
                 for (size_t i = 0; i < img.lowers.n; i++)
                         dc_kvs_add(&s->args, "lower", img.lowers.v[i]);
         } else if (dir_idmap) {
                 idmapped = true;
-                s = add_step(p, "idmap-layers");
                 dc_kvs_add(&s->args, "source", c->rootfs.path);
                 if (w == DC_WRITABLE_DIRECT)
                         dc_kvs_add(&s->args, "writable", "1");
@@ -394,23 +433,8 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         if (own)
                 dc_kvs_add(&s->args, "own-tmpfs", "1");
 
-        /* 6. Volumes, parents before what is mounted inside them (by the
-         * depth of the target, then in the order given), as Docker sorts
-         * them: a volume on /data listed after one on /data/cache would
-         * otherwise hide it. */
-        size_t *order = dc_xcalloc(c->n_volumes ? c->n_volumes : 1, sizeof(*order));
-        size_t *depth = dc_xcalloc(c->n_volumes ? c->n_volumes : 1, sizeof(*depth));
-        for (size_t i = 0; i < c->n_volumes; i++) {
-                _cleanup_free_ char *t = dc_path_normalize(c->volumes[i].target);
-                order[i] = i;
-                depth[i] = path_depth(t);
-        }
-        for (size_t i = 1; i < c->n_volumes; i++) /* insertion sort: stable, and lists are short */
-                for (size_t k = i; k > 0 && depth[order[k - 1]] > depth[order[k]]; k--) {
-                        size_t x = order[k];
-                        order[k] = order[k - 1];
-                        order[k - 1] = x;
-                }
+        /* 6. Volumes, parents first (volume_order). */
+        size_t n_idmapped = 0;
         for (size_t n = 0; n < c->n_volumes; n++) {
                 size_t i = order[n];
                 const struct dc_volume *v = &c->volumes[i];
@@ -427,6 +451,12 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                         dc_kvs_add(&s->args, "origin", o);
                         continue;
                 }
+                /* an idmapped one is cloned by the launcher (idmap-layers),
+                 * and handed over before "go" */
+                if (v->idmap && !waited) {
+                        add_step(p, "wait-launcher");
+                        waited = true;
+                }
                 s = add_step(p, "bind");
                 dc_kvs_add(&s->args, "origin", o);
                 dc_kvs_add(&s->args, "source", v->source);
@@ -434,9 +464,9 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 dc_kvs_add(&s->args, "host", "1");
                 if (v->readonly)
                         dc_kvs_add(&s->args, "readonly", "1");
+                if (v->idmap)
+                        dc_kvs_addf(&s->args, "idmapped", "%zu", n_idmapped++);
         }
-        free(order);
-        free(depth);
         /* The container's resolv.conf, from the state dir (written before
          * the spawn: no wait for the launcher). */
         dc_plan_net_child(p, c);

@@ -259,6 +259,22 @@ int dc_plan_validate_security(const struct dc_config *c, struct dc_error *err)
                                 return dc_err_at(err, dc_config_origin(c, dk), dk,
                                                  "%s is also in security.capabilities.add; list it in one of them",
                                                  drop->v[i]);
+        /* A read-only idmapped volume is made read-only by the launcher, but
+         * the mount is the container's own: with CAP_SYS_ADMIN it could be
+         * remounted writable, and written with the ids the container names
+         * (its root as the host's). Without it, no process inside can (a
+         * nested user namespace gets the mount locked read-only). */
+        dc_capset caps = 0;
+        if (dc_caps_resolve(add, drop, &caps) == 0 && (caps & DC_CAP_BIT(21 /* CAP_SYS_ADMIN */)))
+                for (size_t i = 0; i < c->n_volumes; i++)
+                        if (c->volumes[i].idmap && c->volumes[i].readonly) {
+                                char key[64];
+                                snprintf(key, sizeof(key), "volumes[%zu].idmap", i);
+                                return dc_err_at(err, &c->volumes[i].o_idmap, key,
+                                                 "a read-only idmapped volume cannot stay read-only in a container "
+                                                 "given CAP_SYS_ADMIN (security.capabilities): it could remount it "
+                                                 "writable and write as the host ids it names");
+                        }
         /* Under /proc everything is the kernel's: a volume there could undo a
          * mask or a read-only path (runc refuses these too). */
         for (size_t i = 0; i < c->n_volumes; i++) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include "diyctl/util.h"
 #include "internal.h"
@@ -145,6 +146,59 @@ static bool mapped_outside(const struct dc_kvs *args, const char *which, unsigne
         return false;
 }
 
+static bool kernel_at_least(unsigned major, unsigned minor)
+{
+        struct utsname u;
+        unsigned a = 0, b = 0;
+        if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &a, &b) != 2)
+                return false;
+        return a > major || (a == major && b >= minor);
+}
+
+/* Is anything mounted below DIR (in the caller's mount namespace, which is
+ * where the launcher clones it)? Mount points in mountinfo are escaped:
+ * a space is \040, a backslash \134. */
+static bool has_submounts(const char *dir)
+{
+        _cleanup_free_ char *real = realpath(dir, NULL);
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        if (!real || !f)
+                return true; /* not known: keep the plain bind */
+        size_t n = strlen(real);
+        if (n == 1)
+                return true; /* the host's / has mounts below it */
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        while (getline(&line, &cap, f) > 0) {
+                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... */
+                char *p = line;
+                for (int field = 0; field < 4 && p; field++) {
+                        p = strchr(p, ' ');
+                        if (p)
+                                p++;
+                }
+                if (!p)
+                        continue;
+                char *end = strchr(p, ' ');
+                if (end)
+                        *end = 0;
+                char *w = p;
+                for (const char *r = p; *r; r++) {
+                        unsigned v;
+                        if (r[0] == '\\' && sscanf(r + 1, "%3o", &v) == 1 && strspn(r + 1, "01234567") >= 3) {
+                                *w++ = (char)v;
+                                r += 3;
+                        } else {
+                                *w++ = *r;
+                        }
+                }
+                *w = 0;
+                if (strncmp(p, real, n) == 0 && p[n] == '/')
+                        return true;
+        }
+        return false;
+}
+
 /* "auto" idmaps a directory rootfs when, without it, the container would
  * see its root directory as nobody's (the owner is not among the ids the map
  * gives the container) while the map has that id inside (so through the
@@ -154,7 +208,8 @@ static bool mapped_outside(const struct dc_kvs *args, const char *which, unsigne
  * not reach the directory through the mount ("tmpfs", "none", an upper
  * layer): with "direct" they would land on the host with the ids the
  * container names (0 is the host's root, a setuid file too), which takes
- * rootfs.idmap = true. */
+ * rootfs.idmap = true. Nor where the kernel or the directory's mounts
+ * would make it differ from the plain bind it replaces. */
 bool dc_plan_rootfs_idmap(const struct dc_config *c, const struct dc_plan_opts *o, const struct dc_kvs *map,
                           enum dc_writable writable)
 {
@@ -165,7 +220,12 @@ bool dc_plan_rootfs_idmap(const struct dc_config *c, const struct dc_plan_opts *
         struct stat st;
         if (writable == DC_WRITABLE_DIRECT || o->skip_fs_checks || stat(c->rootfs.path, &st) < 0)
                 return false;
-        return !mapped_outside(map, "uid", st.st_uid) && mapped_inside(map, "uid", st.st_uid);
+        if (mapped_outside(map, "uid", st.st_uid) || !mapped_inside(map, "uid", st.st_uid))
+                return false;
+        /* overlayfs takes idmapped layers since Linux 5.19; the idmapped
+         * mount is of the directory alone, and the overlay would not show
+         * mounts below it, which the plain (recursive) bind does */
+        return kernel_at_least(5, 19) && !has_submounts(c->rootfs.path);
 }
 
 /* A number as process.user gives it ("1000" of "1000:100"; the config

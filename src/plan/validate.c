@@ -133,6 +133,15 @@ static int validate_volumes(const struct dc_config *c, const struct dc_plan_opts
                                 return dc_err_at(err, &v->o_target, key,
                                                  "%s is already the target of volumes[%zu]", v->target, k);
                 }
+                char ikey[64];
+                snprintf(ikey, sizeof(ikey), "volumes[%zu].idmap", i);
+                if (v->idmap && !(c->namespaces & DC_NS_USER))
+                        return dc_err_at(err, &v->o_idmap, ikey,
+                                         "needs \"user\" in namespaces (the mount is idmapped with the container's "
+                                         "user namespace)");
+                if (v->idmap && opts->uid != 0)
+                        return dc_err_at(err, &v->o_idmap, ikey,
+                                         "needs root on the host: an unprivileged user cannot make idmapped mounts");
                 if (v->type != DC_VOL_BIND || opts->skip_fs_checks)
                         continue;
                 snprintf(key, sizeof(key), "volumes[%zu].source", i);

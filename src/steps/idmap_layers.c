@@ -74,8 +74,8 @@ static const char *api_hint(int e)
         return e == ENOSYS ? " (the new mount API needs Linux 5.2 or later)" : "";
 }
 
-/* The directory rootfs of rootfs.idmap, or with "auto" on a file system
- * that cannot be idmapped, the "-" that says "use it as it is". */
+/* The directory rootfs of rootfs.idmap, or with "auto" where it cannot be
+ * idmapped, the "-" that says "use it as it is". */
 static int idmap_source(const struct dc_step *s, const char *dir, int userns, struct dc_exec_ctx *ctx,
                         struct dc_error *err)
 {
@@ -86,21 +86,53 @@ static int idmap_source(const struct dc_step *s, const char *dir, int userns, st
                 origin = "rootfs.idmap";
         const char *op;
         int fd = idmapped_clone(dir, userns, writable, &op);
-        /* EINVAL from mount_setattr: the file system has no idmapped mounts */
-        bool unsupported = fd == -EINVAL && strcmp(op, "clone") != 0;
-        if (unsupported && !fallback)
-                return dc_err(err, EINVAL, "%s: cannot make an idmapped mount of the rootfs %s: its file system "
-                              "does not support idmapped mounts (rootfs.idmap = false uses it as it is)",
-                              origin, dir);
-        if (fd < 0 && !unsupported)
-                return dc_err(err, -fd, "%s: cannot %s the rootfs %s: %s%s", origin, op, dir, strerror(-fd),
-                              api_hint(-fd));
+        /* mount_setattr's EINVAL: the file system has no idmapped mounts;
+         * EPERM: the directory is on an idmapped mount already; ENOSYS: a
+         * kernel before 5.12. "auto" then uses the directory as it is. */
+        bool clone_failed = fd < 0 && strcmp(op, "clone") == 0;
+        bool unsupported = !clone_failed && (fd == -EINVAL || fd == -EPERM || fd == -ENOSYS);
+        if (fd < 0 && !(unsupported && fallback))
+                return dc_err(err, -fd, "%s: cannot %s the rootfs %s: %s%s%s", origin, op, dir, strerror(-fd),
+                              clone_failed ? api_hint(-fd)
+                              : fd == -EINVAL ? " (its file system does not support idmapped mounts)"
+                              : fd == -EPERM  ? " (it is on an idmapped mount already)"
+                                              : idmap_hint(-fd),
+                              clone_failed ? "" : "; rootfs.idmap = false uses it as it is");
         int r = fd >= 0 ? dc_send_msg(ctx->launcher_sync, DC_MSG_LAYER, "", 1, fd)
                         : dc_send_msg(ctx->launcher_sync, DC_MSG_LAYER, "-", 1, -1);
         if (fd >= 0)
                 close(fd);
         if (r < 0)
                 return dc_err(err, r, "cannot hand the rootfs to the container: %s", strerror(-r));
+        return 0;
+}
+
+/* The "volume" args ("ro PATH" or "rw PATH", then "volume-origin"): an
+ * idmapped clone of each, read-only for "ro" (the first process also stacks
+ * it as a read-only overlay, which cannot be remounted writable). */
+static int idmap_volumes(const struct dc_step *s, int userns, struct dc_exec_ctx *ctx, struct dc_error *err)
+{
+        for (size_t i = 0; i < s->args.n; i++) {
+                if (strcmp(s->args.v[i].key, "volume") != 0)
+                        continue;
+                const char *v = s->args.v[i].val;
+                bool rw = strncmp(v, "rw ", 3) == 0;
+                const char *dir = v + 3;
+                const char *origin = i + 1 < s->args.n && strcmp(s->args.v[i + 1].key, "volume-origin") == 0
+                                             ? s->args.v[i + 1].val
+                                             : "volumes[].idmap";
+                const char *op;
+                _cleanup_close_ int fd = idmapped_clone(dir, userns, rw, &op);
+                if (fd < 0)
+                        return dc_err(err, -fd, "%s: cannot %s the volume source %s: %s%s", origin, op, dir,
+                                      strerror(-fd),
+                                      strcmp(op, "clone") == 0 ? api_hint(-fd)
+                                      : fd == -EINVAL          ? " (its file system does not support idmapped mounts)"
+                                                               : idmap_hint(-fd));
+                int r = dc_send_msg(ctx->launcher_sync, DC_MSG_VOLUME, "", 1, fd);
+                if (r < 0)
+                        return dc_err(err, r, "cannot hand a volume to the container: %s", strerror(-r));
+        }
         return 0;
 }
 
@@ -112,6 +144,11 @@ static int idmap_layers_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, 
         _cleanup_close_ int userns = open(ns, O_RDONLY | O_CLOEXEC);
         if (userns < 0)
                 return dc_err(err, errno, "%s: %s", ns, strerror(errno));
+        /* volumes[].idmap, in the order they are mounted, each followed by
+         * its origin: first, they go to another list than the layers */
+        int r = idmap_volumes(s, userns, ctx, err);
+        if (r < 0)
+                return r;
         const char *source = dc_kvs_get(&s->args, "source");
         if (source)
                 return idmap_source(s, source, userns, ctx, err);
@@ -119,7 +156,7 @@ static int idmap_layers_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, 
                 if (strcmp(s->args.v[i].key, "lower") != 0)
                         continue;
                 const char *dir = s->args.v[i].val;
-                int r = dc_cache_check_userns(dir, err);
+                r = dc_cache_check_userns(dir, err);
                 if (r < 0)
                         return r;
                 const char *op;
@@ -136,23 +173,44 @@ static int idmap_layers_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, 
 
 static void idmap_layers_describe(const struct dc_step *s, FILE *out)
 {
+        size_t nv = 0, nl = 0;
+        for (size_t i = 0; i < s->args.n; i++) {
+                nv += strcmp(s->args.v[i].key, "volume") == 0;
+                nl += strcmp(s->args.v[i].key, "lower") == 0;
+        }
         const char *source = dc_kvs_get(&s->args, "source");
+        if (nv) {
+                fputs("idmapped mounts of the volume source", out);
+                fputs(nv == 1 ? " " : "s ", out);
+                const char *sep = "";
+                for (size_t i = 0; i < s->args.n; i++)
+                        if (strcmp(s->args.v[i].key, "volume") == 0) {
+                                const char *v = s->args.v[i].val;
+                                fprintf(out, "%s%s (%s)", sep, v + 3,
+                                        strncmp(v, "rw ", 3) == 0 ? "writable: files the container makes belong "
+                                                                    "on the host to the ids it names"
+                                                                  : "read-only");
+                                sep = ", ";
+                        }
+                if (!source && !nl)
+                        return;
+                fputs("; ", out);
+        }
         if (source) {
                 bool writable = dc_streq(dc_kvs_get(&s->args, "writable"), "1");
                 fprintf(out, "an idmapped %s mount of the rootfs %s for the user namespace (its owners are the same "
                         "inside%s; nothing mounted on the host)%s",
                         writable ? "writable" : "read-only", source,
-                        writable ? ", and files the container makes belong on disk to the ids it names" : "",
+                        writable ? ", and files the container makes belong on disk to the ids it names: the user "
+                                   "namespace does not protect this directory"
+                                 : "",
                         dc_streq(dc_kvs_get(&s->args, "auto"), "1")
                                 ? "; on a file system without idmapped mounts, the directory as it is"
                                 : "");
                 return;
         }
-        size_t n = 0;
-        for (size_t i = 0; i < s->args.n; i++)
-                n += strcmp(s->args.v[i].key, "lower") == 0;
         fprintf(out, "idmapped read-only mounts of %zu layer%s for the user namespace (the image's owners stay "
-                "the same inside; nothing mounted on the host)", n, n == 1 ? "" : "s");
+                "the same inside; nothing mounted on the host)", nl, nl == 1 ? "" : "s");
 }
 
 const struct dc_step_ops dc_idmap_layers_ops = {

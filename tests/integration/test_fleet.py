@@ -176,7 +176,7 @@ def test_typed_overrides(t):
     t.eq(c["process"]["init"], True, "a boolean")
     t.eq(c["hostname"], "web2", "a bare word is a string")
     t.eq(c["process"]["args"], ["/bin/sh", "-c", "echo hi"], "an array")
-    t.eq(c["volumes"], [{"type": "tmpfs", "source": None, "target": "/s", "readonly": False, "size": None,
+    t.eq(c["volumes"], [{"type": "tmpfs", "source": None, "target": "/s", "readonly": False, "idmap": False, "size": None,
                           "mode": "1777"}],
          "a list of groups")
     t.eq(c["limits"]["memory"], 64 << 20, "a quoted size string")

@@ -377,9 +377,151 @@ def test_directory_rootfs_idmap_errors_and_fallback(t):
     t.eq(p.stdout, "etc=65534:65534\n0\n", "ramfs cannot be idmapped: auto starts with the directory as it is")
     conf = _idmap_conf(t, "idmram2", ram, "tmpfs", "true")
     p = _sh(t, conf, "true", check=125)
-    t.contains(p.stderr, "idmram2.conf:1: rootfs.idmap: cannot make an idmapped mount of the rootfs %s: its file "
-               "system does not support idmapped mounts" % ram, "true refuses to start there, naming the key")
+    t.contains(p.stderr, "idmram2.conf:1: rootfs.idmap: cannot make an idmapped mount of the rootfs %s: Invalid "
+               "argument (its file system does not support idmapped mounts); rootfs.idmap = false uses it as it is"
+               % ram, "true refuses to start there, naming the key and the way out")
     t.host_unchanged(before, "the host is as before")
+
+
+def test_directory_rootfs_idmap_keeps_what_the_bind_gave(t):
+    """Where an idmapped overlay would differ from the plain bind it replaces,
+    "auto" keeps the bind (mounts below the directory stay visible), and the
+    directory's own mount flags (noexec, nosuid) still apply to the overlay
+    that replaces the bind."""
+    _open_to_mapped_root(t)
+    r = t.rootfs("withsub")
+    sub = os.path.join(t.tmp, "sub")
+    os.mkdir(sub)
+    with open(os.path.join(sub, "f"), "w") as f:
+        f.write("from the submount\n")
+    os.makedirs(os.path.join(r, "srv", "sub"))
+    t.run(["mount", "--bind", sub, os.path.join(r, "srv", "sub")])
+    t.defer(t.run, ["umount", os.path.join(r, "srv", "sub")])
+    conf = _idmap_conf(t, "idmsub", r, "none")
+    t.ok("idmap-layers" not in t.diyctl("plan", conf, check=True).stdout,
+         "auto: a directory with mounts below it is not idmapped")
+    t.eq(_sh(t, conf, "cat /srv/sub/f").stdout, "from the submount\n", "and the mount below it is seen")
+
+    nx = os.path.join(t.tmp, "nx")
+    os.mkdir(nx)
+    t.run(["mount", "-t", "tmpfs", "-o", "noexec,nosuid", "tmpfs", nx])
+    t.defer(t.run, ["umount", nx])
+    t.run(["cp", "-a", t.rootfs("nxsrc") + "/.", nx])
+    for writable, idmap in (("none", "auto"), ("tmpfs", "auto"), ("none", "false")):
+        conf = _idmap_conf(t, "idmnx", nx, writable, '"%s"' % idmap if idmap == "auto" else idmap)
+        plan = t.diyctl("plan", conf, check=True).stdout
+        t.eq("idmap-layers" in plan, idmap == "auto", "%s/%s: idmapped as planned" % (writable, idmap))
+        p = _sh(t, conf, "true", check=False)
+        t.ok(p.returncode != 0 and "Permission denied" in p.stderr,
+             "%s, idmap %s: a rootfs on a noexec mount runs nothing (%r)" % (writable, idmap, p.stderr))
+    # the overlay root carries the directory's nosuid itself, as the bind did
+    ns_ = os.path.join(t.tmp, "ns")
+    os.mkdir(ns_)
+    t.run(["mount", "-t", "tmpfs", "-o", "nosuid", "tmpfs", ns_])
+    t.defer(t.run, ["umount", ns_])
+    t.run(["cp", "-a", t.rootfs("nssrc") + "/.", ns_])
+    for writable in ("none", "tmpfs"):
+        conf = _idmap_conf(t, "idmns", ns_, writable)
+        t.contains(t.diyctl("plan", conf, check=True).stdout, "idmap-layers", "%s: idmapped" % writable)
+        root = [l.split() for l in _sh(t, conf, "cat /proc/self/mountinfo").stdout.splitlines()
+                if l.split()[4] == "/"]
+        t.ok(root and "nosuid" in root[-1][5].split(","),
+             "%s: the container's / is nosuid like the directory's mount (%s)" % (writable, root))
+
+
+def test_idmapped_volumes(t):
+    """volumes[].idmap, as nspawn's --bind=...:idmap and podman's :idmap: the
+    launcher hands the container an idmapped mount of the source, so its
+    owners are the same inside, and what the container writes belongs on the
+    host to the ids it names. A read-only one stays read-only: the launcher
+    makes it so, and a container given CAP_SYS_ADMIN (which could remount it)
+    is refused by check."""
+    _open_to_mapped_root(t)
+    r = t.rootfs()
+    vol, ro = os.path.join(t.tmp, "vol"), os.path.join(t.tmp, "ro")
+    os.mkdir(vol)
+    os.mkdir(ro)
+    with open(os.path.join(vol, "f"), "w") as f:
+        f.write("from the host\n")
+    os.chown(os.path.join(vol, "f"), 33, 33)
+    with open(os.path.join(ro, "cfg"), "w") as f:
+        f.write("setting\n")
+    single = os.path.join(t.tmp, "single")
+    with open(single, "w") as f:
+        f.write("one file\n")
+    os.chown(single, 33, 33)
+    vols = ('volumes = ( { source = "%s"; target = "/v"; idmap = true; },\n'
+            '            { source = "%s"; target = "/ro"; readonly = true; idmap = true; },\n'
+            '            { source = "%s"; target = "/tmp/single"; idmap = true; } );\n' % (vol, ro, single))
+    script = ("echo v=$(stat -c %u:%g /v) f=$(stat -c %u:%g /v/f) ro=$(stat -c %u:%g /ro/cfg) "
+              "single=$(stat -c %u:%g /tmp/single); cat /v/f /tmp/single; touch /v/made && "
+              "echo hi > /v/www && chown 33:33 /v/www && echo wrote; echo x > /ro/new || echo ro-refused; "
+              "mount -o remount,rw /ro 2>/dev/null || echo remount-refused")
+    # with the rootfs idmapped too (the first process waits for the launcher
+    # before its root), and without (it waits before the first such volume)
+    for (ns, way), rootfs_idmap in zip(WAYS, ("true", "false")):
+        way += ", rootfs.idmap = " + rootfs_idmap
+        for p_ in ("made", "www"):
+            if os.path.exists(os.path.join(vol, p_)):
+                os.unlink(os.path.join(vol, p_))
+        before = t.snapshot()
+        conf = t.conf("idv", 'rootfs = { path = "%s"; writable = "tmpfs"; idmap = %s; };\nnamespaces = %s;\n%s%s'
+                      % (r, rootfs_idmap, ns, IDMAP_UMAP, vols))
+        plan = t.diyctl("plan", conf, check=True).stdout
+        steps = [l.split()[2] for l in plan.splitlines() if len(l.split()) > 2 and l.split()[0].isdigit()]
+        first_bind = [i for i, l in enumerate(plan.splitlines()) if "the launcher's idmapped mount" in l]
+        waits = [i for i, l in enumerate(plan.splitlines()) if "wait-launcher" in l]
+        t.ok(first_bind and waits and waits[0] < first_bind[0],
+             "%s: the first process waits for the launcher before the volumes (%s)" % (way, steps))
+        t.contains(plan, "idmapped mounts of the volume sources %s (writable" % vol, "%s: plan names them" % way)
+        t.contains(plan, "%s (read-only)" % ro, "%s: and which is read-only" % way)
+        p = _sh(t, conf, script)
+        out = p.stdout
+        t.contains(out, "v=0:0 f=33:33 ro=0:0 single=33:33", "%s: the sources' owners are the same inside" % way)
+        t.contains(out, "from the host\none file\n", "%s: contents readable" % way)
+        t.contains(out, "wrote", "%s: root inside writes to the root-owned directory" % way)
+        t.contains(out, "ro-refused", "%s: the read-only volume is read-only" % way)
+        t.contains(out, "remount-refused", "%s: and cannot be remounted writable" % way)
+        t.eq(os.stat(os.path.join(vol, "made")).st_uid, 0, "%s: a file root makes is root's on the host" % way)
+        st = os.stat(os.path.join(vol, "www"))
+        t.eq((st.st_uid, st.st_gid), (33, 33), "%s: one chowned to 33 is 33's on the host" % way)
+        t.ok(not os.path.exists(os.path.join(ro, "new")), "%s: nothing written to the read-only source" % way)
+        t.host_unchanged(before, "%s: the host is as before" % way)
+    # without idmap, the same source is nobody's inside
+    conf = t.conf("idvno", 'rootfs = { path = "%s"; writable = "tmpfs"; };\nnamespaces = %s;\n%s'
+                  'volumes = ( { source = "%s"; target = "/v"; } );\n' % (r, NO_TIME_NS, IDMAP_UMAP, vol))
+    t.contains(_sh(t, conf, "stat -c %u:%g /v/f").stdout, "65534:65534", "without idmap: nobody's")
+    # errors name file, line and key
+    cases = (
+        ('rootfs = { path = "%s"; };\nvolumes = ( { source = "%s"; target = "/v";\n idmap = true; } );\n' % (r, vol),
+         "idvbad0.conf:3: volumes[0].idmap: needs \"user\" in namespaces"),
+        ('rootfs = { path = "%s"; };\nnamespaces = %s;\nvolumes = ( { type = "tmpfs"; target = "/v";\n idmap = true; } );\n'
+         % (r, NO_TIME_NS), "idvbad1.conf:4: volumes[0].idmap: only applies to bind volumes"),
+        ('rootfs = { path = "%s"; };\nnamespaces = %s;\nsecurity = { capabilities = { add = [ "SYS_ADMIN" ]; }; };\n'
+         'volumes = ( { source = "%s"; target = "/v"; readonly = true;\n idmap = true; } );\n' % (r, NO_TIME_NS, vol),
+         "idvbad2.conf:5: volumes[0].idmap: a read-only idmapped volume cannot stay read-only in a container given "
+         "CAP_SYS_ADMIN"),
+    )
+    for i, (body, msg) in enumerate(cases):
+        p = t.diyctl("check", t.conf("idvbad%d" % i, body))
+        t.ok(p.returncode != 0, "check refuses case %d" % i)
+        t.contains(p.stderr, msg, "naming file, line and key")
+    pw, xdg = make_user(t)
+    conf = t.conf("idvrl", 'rootfs = { path = "%s"; };\nnamespaces = %s;\nuser = { map = "root"; };\n'
+                  'volumes = ( { source = "%s"; target = "/v"; idmap = true; } );\n' % (r, NO_TIME_NS, vol))
+    p = as_user(t, pw, xdg, "check", conf)
+    t.ok(p.returncode != 0, "rootless: refused")
+    t.contains(p.stderr, "idvrl.conf:4: volumes[0].idmap: needs root on the host", "saying why")
+    # a source whose file system cannot be idmapped fails the start, naming the key
+    ram = os.path.join(t.tmp, "ramv")
+    os.mkdir(ram)
+    t.run(["mount", "-t", "ramfs", "ramfs", ram])
+    t.defer(t.run, ["umount", ram])
+    conf = t.conf("idvram", 'rootfs = { path = "%s"; writable = "tmpfs"; };\nnamespaces = %s;\n%s'
+                  'volumes = ( { source = "%s"; target = "/v"; idmap = true; } );\n' % (r, NO_TIME_NS, IDMAP_UMAP, ram))
+    p = _sh(t, conf, "true", check=125)
+    t.contains(p.stderr, "idvram.conf:4: volumes[0].idmap: cannot make an idmapped mount of the volume source %s: "
+               "Invalid argument (its file system does not support idmapped mounts)" % ram, "the start names the key")
 
 
 def test_time_offsets(t):

@@ -235,7 +235,7 @@ static void test_every_key_has_a_handler(void)
 
         put("handler2.conf", "rootfs = { path = \"r\"; };\n"
                              "volumes = ( { type = \"tmpfs\"; target = \"/t\"; readonly = true; size = 5; mode = \"0700\"; },\n"
-                             "            { source = \"s\"; target = \"/u\"; } );\n"
+                             "            { source = \"s\"; target = \"/u\"; idmap = false; } );\n"
                              "network = { ipv6 = { address = \"fd88::2/64\"; gateway = \"fd88::1\"; };\n"
                              "  ports = ( { host = 1; container = 2; protocol = \"udp\"; } ); };\n"
                              "user = { map = ( { inside = 0; outside = 1; count = 2; } ); };\n");
@@ -854,6 +854,10 @@ static const struct bad bad_configs[] = {
           "bad.conf:1: rootfs.idmap: expected \"auto\" or a boolean, got an integer" },
         { NULL, "rootfs = { tarball = \"t.tar\"; idmap = \"auto\"; };\n",
           "bad.conf:1: rootfs.idmap: only for rootfs.path" },
+        { NULL, R "volumes = ( { type = \"tmpfs\"; target = \"/t\"; idmap = true; } );\n",
+          "bad.conf:2: volumes[0].idmap: only applies to bind volumes" },
+        { NULL, R "volumes = ( { source = \"/x\"; target = \"/t\"; idmap = \"yes\"; } );\n",
+          "bad.conf:2: volumes[0].idmap: expected a boolean" },
         /* names */
         { NULL, R "name = \"Web\";\n", "bad.conf:2: name: Web is not a valid name" },
         { NULL, R "name = \"-web\";\n", "bad.conf:2: name: -web is not a valid name" },

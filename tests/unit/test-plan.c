@@ -1,4 +1,5 @@
 /* Validation and plan building: pure, no root. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +274,13 @@ static const struct bad bad_plans[] = {
         { "rootfs = { path = \"/r\"; };\nuser = { map = \"root\"; };\n", "/srv/ct/t.conf:2: user: needs \"user\" in namespaces" },
         { "rootfs = { path = \"/r\";\n idmap = true; };\n", "/srv/ct/t.conf:2: rootfs.idmap: true needs \"user\" in namespaces" },
         { "rootfs = { image = \"/x.tar\";\n idmap = false; };\n", "/srv/ct/t.conf:2: rootfs.idmap: only for rootfs.path" },
+        { "rootfs = { path = \"/r\"; };\nvolumes = ( { source = \"/a\"; target = \"/a\";\n idmap = true; } );\n",
+          "/srv/ct/t.conf:3: volumes[0].idmap: needs \"user\" in namespaces" },
+        { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"pid\", \"user\"];\n"
+          "security = { capabilities = { add = [\"ALL\"]; }; };\n"
+          "volumes = ( { source = \"/a\"; target = \"/a\"; readonly = true;\n idmap = true; } );\n",
+          "/srv/ct/t.conf:5: volumes[0].idmap: a read-only idmapped volume cannot stay read-only in a container given "
+          "CAP_SYS_ADMIN" },
         { "rootfs = { path = \"/r\"; };\nnamespaces = [\"mount\", \"net\", \"user\"];\n", "/srv/ct/t.conf:2: namespaces: \"user\" needs \"pid\" too" },
         { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\";\n interface = \"all\"; };\n", "/srv/ct/t.conf:3: network.interface: \"all\" is not a name a link can have" },
         { "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; };\n"
@@ -547,7 +555,9 @@ static struct dc_plan *plan_dir(const char *dir, const char *rootfs_extra, const
 static void test_rootfs_idmap(void)
 {
         char dir[] = "/tmp/dc-test-idmap-XXXXXX";
-        if (!mkdtemp(dir))
+        bool made = mkdtemp(dir) != NULL;
+        CHECK(made, "a directory to plan with (%s)", made ? "" : strerror(errno));
+        if (!made)
                 return;
         const char *shifted = "{ inside = 0; outside = 300000; count = 65536; }";
         char own[96];
@@ -585,13 +595,60 @@ static void test_rootfs_idmap(void)
                               cases[i].what, cases[i].writable);
                         CHECK(dc_streq(dc_kvs_get(a, "auto"), "1") == cases[i].fallback, "%s: falls back %d",
                               cases[i].what, cases[i].fallback);
-                        CHECK(find_step(p, "wait-launcher", NULL, NULL) < rf, "%s: the first process waits for it",
-                              cases[i].what);
+                        int w = find_step(p, "wait-launcher", NULL, NULL);
+                        CHECK(w >= 0 && w < rf, "%s: the first process waits for it", cases[i].what);
                 }
                 dc_plan_free(p);
         }
+        /* volumes[].idmap: the launcher's step lists them in mount order
+         * (parents first), each bind names its index, and the first process
+         * waits for the launcher before the first of them */
         struct dc_error err = { 0 };
-        struct dc_plan *p = plan_dir(dir, "idmap = true;", mine, 1000, &err);
+        char text[1024];
+        snprintf(text, sizeof(text),
+                 "rootfs = { path = \"%s\"; idmap = false; };\nnamespaces = [\"mount\", \"pid\", \"user\"];\n"
+                 "user = { map = ( %s ); };\n"
+                 "volumes = ( { source = \"%s\"; target = \"/a/b\"; idmap = true; readonly = true; },\n"
+                 "            { source = \"%s\"; target = \"/c\"; },\n"
+                 "            { source = \"%s\"; target = \"/a\"; idmap = true; } );\n",
+                 dir, shifted, dir, dir, dir);
+        struct dc_config *c = NULL;
+        struct dc_plan *p = NULL;
+        struct dc_plan_opts o = { .state_root = "/run/diyctl" };
+        CHECK(dc_config_load_string(text, "/srv/ct/t.conf", NULL, &c, &err) == 0 && dc_plan_build(c, &o, &p, &err) == 0,
+              "idmapped volumes plan (%s)", err.msg);
+        dc_config_free(c);
+        if (p) {
+                int k = find_step(p, "idmap-layers", NULL, NULL);
+                CHECK(k >= 0 && !dc_kvs_get(&p->steps[k].args, "source"), "one launcher step, without the rootfs");
+                const struct dc_kvs *a = k >= 0 ? &p->steps[k].args : NULL;
+                size_t nv = 0;
+                char want0[600], want1[600];
+                snprintf(want0, sizeof(want0), "rw %s", dir);
+                snprintf(want1, sizeof(want1), "ro %s", dir);
+                for (size_t i = 0; a && i < a->n; i++)
+                        if (strcmp(a->v[i].key, "volume") == 0) {
+                                CHECK_STREQ(a->v[i].val, nv == 0 ? want0 : want1, "volume %zu in mount order", nv);
+                                CHECK(i + 1 < a->n && strcmp(a->v[i + 1].key, "volume-origin") == 0 &&
+                                              strstr(a->v[i + 1].val, nv == 0 ? "t.conf:6: volumes[2].idmap"
+                                                                              : "t.conf:4: volumes[0].idmap"),
+                                      "volume %zu: its origin follows", nv);
+                                nv++;
+                        }
+                CHECK(nv == 2, "two idmapped volumes (%zu)", nv);
+                int ba = find_step(p, "bind", "target", "/a"), bb = find_step(p, "bind", "target", "/a/b");
+                int bc = find_step(p, "bind", "target", "/c"), w = find_step(p, "wait-launcher", NULL, NULL);
+                CHECK(ba >= 0 && bb >= 0 && bc >= 0 && ba < bb, "binds in mount order");
+                CHECK(ba >= 0 && dc_streq(dc_kvs_get(&p->steps[ba].args, "idmapped"), "0") && bb >= 0 &&
+                              dc_streq(dc_kvs_get(&p->steps[bb].args, "idmapped"), "1") && bc >= 0 &&
+                              !dc_kvs_get(&p->steps[bc].args, "idmapped"),
+                      "each idmapped bind names its mount; the plain one none");
+                CHECK(w >= 0 && w < ba && w > find_step(p, "rootfs", NULL, NULL),
+                      "the first process waits for the launcher after its root, before the first idmapped volume");
+                dc_plan_free(p);
+                p = NULL;
+        }
+        p = plan_dir(dir, "idmap = true;", mine, 1000, &err);
         CHECK(!p && strstr(err.msg, "/srv/ct/t.conf:1: rootfs.idmap: true needs root on the host") == err.msg,
               "unprivileged: true is refused (%s)", err.msg);
         dc_plan_free(p);
