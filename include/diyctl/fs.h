@@ -27,6 +27,15 @@ int dc_open_dir_in_root(int root_fd, const char *path, struct dc_error *err);
 int dc_make_in_tmpfs(int root_fd, const char *path, enum dc_create create, const dev_t *devs, size_t n,
                      struct dc_error *err);
 
+/* The host's absolute PATH opened with FLAGS (O_CLOEXEC added) without
+ * following any link on the way (openat2 RESOLVE_NO_SYMLINKS): fd or
+ * -errno (-ELOOP for a link). For a source handed over idmapped, whose path
+ * a container may be able to change. */
+int dc_open_no_links(const char *path, int flags);
+/* PATH's real path when a link is on its way there (malloc'd), else NULL
+ * (also when it cannot be resolved). */
+char *dc_path_through_link(const char *path);
+
 /* "/proc/self/fd/N" for mounting by fd. */
 struct dc_fdpath {
         char s[32];

@@ -1033,19 +1033,28 @@ static int h_rootfs_writable(struct loader *l, config_setting_t *s, const char *
         return 0;
 }
 
-static int h_rootfs_idmap(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+/* "auto" (-1) or a boolean (0, 1), as process.terminal and rootfs.idmap take. */
+static int get_auto_bool(struct loader *l, const config_setting_t *s, const char *key, int *out)
 {
-        (void)ctx;
         if (config_setting_type(s) == CONFIG_TYPE_BOOL) {
-                l->c->rootfs.idmap = config_setting_get_bool(s) ? DC_IDMAP_YES : DC_IDMAP_NO;
+                *out = config_setting_get_bool(s) ? 1 : 0;
                 return 0;
         }
         if (config_setting_type(s) == CONFIG_TYPE_STRING && strcmp(str(s), "auto") == 0) {
-                l->c->rootfs.idmap = DC_IDMAP_AUTO;
+                *out = -1;
                 return 0;
         }
         return err_at(l, s, key, "expected \"auto\" or a boolean, got %s",
                       config_setting_type(s) == CONFIG_TYPE_STRING ? SHOW(str(s)) : type_name(s));
+}
+
+static int h_rootfs_idmap(struct loader *l, config_setting_t *s, const char *key, void *ctx)
+{
+        (void)ctx;
+        int v, r = get_auto_bool(l, s, key, &v);
+        if (r == 0)
+                l->c->rootfs.idmap = v < 0 ? DC_IDMAP_AUTO : v ? DC_IDMAP_YES : DC_IDMAP_NO;
+        return r;
 }
 
 /* ---- process ------------------------------------------------------------ */
@@ -1307,17 +1316,10 @@ static int h_user(struct loader *l, config_setting_t *s, const char *key, void *
 static int h_terminal(struct loader *l, config_setting_t *s, const char *key, void *ctx)
 {
         (void)ctx;
-        if (config_setting_type(s) == CONFIG_TYPE_BOOL) {
-                l->c->process.terminal = config_setting_get_bool(s) ? DC_TERM_YES : DC_TERM_NO;
-                return 0;
-        }
-        if (config_setting_type(s) == CONFIG_TYPE_STRING && strcmp(str(s), "auto") == 0) {
-                l->c->process.terminal = DC_TERM_AUTO;
-                return 0;
-        }
-        if (config_setting_type(s) == CONFIG_TYPE_STRING)
-                return err_at(l, s, key, "expected \"auto\" or a boolean, got %s", SHOW(str(s)));
-        return err_at(l, s, key, "expected \"auto\" or a boolean, got %s", type_name(s));
+        int v, r = get_auto_bool(l, s, key, &v);
+        if (r == 0)
+                l->c->process.terminal = v < 0 ? DC_TERM_AUTO : v ? DC_TERM_YES : DC_TERM_NO;
+        return r;
 }
 
 static int h_init(struct loader *l, config_setting_t *s, const char *key, void *ctx)

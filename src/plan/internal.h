@@ -31,6 +31,10 @@ int dc_plan_usermap(const struct dc_config *c, const struct dc_plan_opts *opts, 
                     struct dc_error *err);
 /* rootfs.idmap: is the directory rootfs handed over as an idmapped mount,
  * given the maps dc_plan_usermap worked out and the resolved writable mode? */
+/* Is anything mounted below DIR (in the caller's mount namespace, which is
+ * where the launcher clones a source)? An idmapped mount of DIR would not
+ * take those mounts along, and would show what they cover. */
+bool dc_plan_has_submounts(const char *dir);
 bool dc_plan_rootfs_idmap(const struct dc_config *c, const struct dc_plan_opts *o, const struct dc_kvs *map,
                           enum dc_writable writable);
 

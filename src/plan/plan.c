@@ -294,8 +294,8 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 vol_idmap |= c->volumes[i].idmap;
         if (idmapped || dir_idmap || vol_idmap)
                 s = add_step(p, "idmap-layers");
-        /* volumes[].idmap, in the order they are mounted: read-only ones
-         * become a read-only overlay of their idmapped mount */
+        /* volumes[].idmap, in the order they are mounted (the launcher
+         * makes read-only ones read-only) */
         for (size_t n = 0; n < c->n_volumes; n++) {
                 const struct dc_volume *v = &c->volumes[order[n]];
                 if (!v->idmap)

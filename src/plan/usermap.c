@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include "diyctl/fs.h"
 #include "diyctl/util.h"
 #include "internal.h"
 
@@ -122,28 +123,25 @@ static int build_map(const struct dc_config *c, const struct dc_plan_opts *o, st
         return 0;
 }
 
-/* Is ID inside mapped by the "uid" (or "gid") lines of ARGS ("IN OUT COUNT")? */
-static bool mapped_inside(const struct dc_kvs *args, const char *which, unsigned long long id)
+/* Is ID among the inside (or, with OUTSIDE, the host's) ids of the "uid"
+ * (or "gid") lines of ARGS ("IN OUT COUNT")? */
+static bool in_map(const struct dc_kvs *args, const char *which, unsigned long long id, bool outside)
 {
         for (size_t i = 0; i < args->n; i++) {
                 unsigned long long in, out, count;
-                if (strcmp(args->v[i].key, which) == 0 &&
-                    sscanf(args->v[i].val, "%llu %llu %llu", &in, &out, &count) == 3 && id >= in && id - in < count)
+                if (strcmp(args->v[i].key, which) != 0 ||
+                    sscanf(args->v[i].val, "%llu %llu %llu", &in, &out, &count) != 3)
+                        continue;
+                unsigned long long first = outside ? out : in;
+                if (id >= first && id - first < count)
                         return true;
         }
         return false;
 }
 
-/* Is the host's ID among the outside ids of the "uid" (or "gid") lines of ARGS? */
-static bool mapped_outside(const struct dc_kvs *args, const char *which, unsigned long long id)
+static bool mapped_inside(const struct dc_kvs *args, const char *which, unsigned long long id)
 {
-        for (size_t i = 0; i < args->n; i++) {
-                unsigned long long in, out, count;
-                if (strcmp(args->v[i].key, which) == 0 &&
-                    sscanf(args->v[i].val, "%llu %llu %llu", &in, &out, &count) == 3 && id >= out && id - out < count)
-                        return true;
-        }
-        return false;
+        return in_map(args, which, id, false);
 }
 
 static bool kernel_at_least(unsigned major, unsigned minor)
@@ -155,10 +153,8 @@ static bool kernel_at_least(unsigned major, unsigned minor)
         return a > major || (a == major && b >= minor);
 }
 
-/* Is anything mounted below DIR (in the caller's mount namespace, which is
- * where the launcher clones it)? Mount points in mountinfo are escaped:
- * a space is \040, a backslash \134. */
-static bool has_submounts(const char *dir)
+/* Mount points in mountinfo are escaped: a space is \040, a backslash \134. */
+bool dc_plan_has_submounts(const char *dir)
 {
         _cleanup_free_ char *real = realpath(dir, NULL);
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -209,7 +205,9 @@ static bool has_submounts(const char *dir)
  * layer): with "direct" they would land on the host with the ids the
  * container names (0 is the host's root, a setuid file too), which takes
  * rootfs.idmap = true. Nor where the kernel or the directory's mounts
- * would make it differ from the plain bind it replaces. */
+ * would make it differ from the plain bind it replaces, nor for a path
+ * through a link (validate.c: an idmapped source is never reached through
+ * one). */
 bool dc_plan_rootfs_idmap(const struct dc_config *c, const struct dc_plan_opts *o, const struct dc_kvs *map,
                           enum dc_writable writable)
 {
@@ -220,12 +218,13 @@ bool dc_plan_rootfs_idmap(const struct dc_config *c, const struct dc_plan_opts *
         struct stat st;
         if (writable == DC_WRITABLE_DIRECT || o->skip_fs_checks || stat(c->rootfs.path, &st) < 0)
                 return false;
-        if (mapped_outside(map, "uid", st.st_uid) || !mapped_inside(map, "uid", st.st_uid))
+        if (in_map(map, "uid", st.st_uid, true) || !mapped_inside(map, "uid", st.st_uid))
                 return false;
         /* overlayfs takes idmapped layers since Linux 5.19; the idmapped
          * mount is of the directory alone, and the overlay would not show
          * mounts below it, which the plain (recursive) bind does */
-        return kernel_at_least(5, 19) && !has_submounts(c->rootfs.path);
+        _cleanup_free_ char *link = dc_path_through_link(c->rootfs.path);
+        return kernel_at_least(5, 19) && !link && !dc_plan_has_submounts(c->rootfs.path);
 }
 
 /* A number as process.user gives it ("1000" of "1000:100"; the config

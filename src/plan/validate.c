@@ -43,6 +43,27 @@ static bool path_under(const char *a, const char *b)
         return strncmp(a, b, n) == 0 && (a[n] == 0 || a[n] == '/');
 }
 
+/* A source handed over idmapped is cloned by the host's root: never through
+ * a link (one a container could put on the path would lead the clone
+ * anywhere on the host; the launcher opens it without following links too),
+ * and not with mounts below it (the idmapped mount would not take them
+ * along, and would show what they cover). */
+static int check_idmap_source(const char *path, const struct dc_origin *o, const char *key, struct dc_error *err)
+{
+        _cleanup_free_ char *real = dc_path_through_link(path);
+        if (real)
+                return dc_err_at(err, o, key,
+                                 "%s is reached through a link (it is %s): an idmapped source is never reached "
+                                 "through one; give the real path",
+                                 path, real);
+        if (dc_plan_has_submounts(path))
+                return dc_err_at(err, o, key,
+                                 "%s has mounts below it, which an idmapped mount of it would not take along "
+                                 "(it would show what they cover); mount them as volumes of their own",
+                                 path);
+        return 0;
+}
+
 static int validate_rootfs(const struct dc_config *c, const struct dc_plan_opts *opts,
                            struct dc_error *err)
 {
@@ -71,6 +92,11 @@ static int validate_rootfs(const struct dc_config *c, const struct dc_plan_opts 
         if (c->rootfs.path && !S_ISDIR(st.st_mode))
                 return dc_err_at(err, dc_config_origin(c, "rootfs.path"), "rootfs.path",
                                  "%s is not a directory", c->rootfs.path);
+        if (c->rootfs.path && c->rootfs.idmap == DC_IDMAP_YES) {
+                int r = check_idmap_source(c->rootfs.path, dc_config_origin(c, "rootfs.idmap"), "rootfs.idmap", err);
+                if (r < 0)
+                        return r;
+        }
         if (c->rootfs.writable == DC_WRITABLE_DIR) {
                 const char *w = c->rootfs.writable_dir;
                 const struct dc_origin *wo = dc_config_origin(c, "rootfs.writable");
@@ -148,6 +174,8 @@ static int validate_volumes(const struct dc_config *c, const struct dc_plan_opts
                 struct stat st;
                 if (stat(v->source, &st) < 0)
                         return dc_err_at(err, &v->o_source, key, "%s: %s", v->source, strerror(errno));
+                if (v->idmap && (r = check_idmap_source(v->source, &v->o_idmap, ikey, err)) < 0)
+                        return r;
         }
         return 0;
 }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "diyctl/exec.h"
+#include "diyctl/fs.h"
 #include "diyctl/image.h"
 #include "diyctl/util.h"
 #include "steps.h"
@@ -47,11 +48,21 @@ static const char *idmap_hint(int e)
 }
 
 /* An idmapped, detached clone of DIR for the user namespace USERNS,
- * read-only unless WRITABLE; or -errno, with *OP the call that failed. */
-static int idmapped_clone(const char *dir, int userns, bool writable, const char **op)
+ * read-only unless WRITABLE; or -errno, with *OP the call that failed.
+ * With NO_LINKS, DIR is reached without following a link: a source given by
+ * the config (a volume's, a directory rootfs) may be on a path the container
+ * can change, and a link put there would lead the clone, made by the host's
+ * root, anywhere on the host (check refuses a configured path with a link
+ * on it; this catches one put there since). */
+static int idmapped_clone(const char *dir, int userns, bool writable, bool no_links, const char **op)
 {
+        *op = "open (without following links)";
+        _cleanup_close_ int src = no_links ? dc_open_no_links(dir, O_PATH) : -1;
+        if (no_links && src < 0)
+                return src;
         *op = "clone";
-        int fd = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        int fd = no_links ? open_tree(src, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+                          : open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (fd < 0)
                 return -errno;
         /* private: a clone joins the peer group of the mount it copies (a
@@ -74,6 +85,20 @@ static const char *api_hint(int e)
         return e == ENOSYS ? " (the new mount API needs Linux 5.2 or later)" : "";
 }
 
+/* Why idmapped_clone failed at OP with E, for a source of the config. */
+static const char *clone_hint(const char *op, int e)
+{
+        if (strncmp(op, "open", 4) == 0)
+                return e == ELOOP ? " (a part of its path is a link now: an idmapped source is never reached "
+                                    "through one)"
+                                  : "";
+        if (strcmp(op, "clone") == 0)
+                return api_hint(e);
+        return e == EINVAL ? " (its file system does not support idmapped mounts)"
+               : e == EPERM ? " (it is on an idmapped mount already)"
+                            : idmap_hint(e);
+}
+
 /* The directory rootfs of rootfs.idmap, or with "auto" where it cannot be
  * idmapped, the "-" that says "use it as it is". */
 static int idmap_source(const struct dc_step *s, const char *dir, int userns, struct dc_exec_ctx *ctx,
@@ -85,19 +110,15 @@ static int idmap_source(const struct dc_step *s, const char *dir, int userns, st
         if (!origin)
                 origin = "rootfs.idmap";
         const char *op;
-        int fd = idmapped_clone(dir, userns, writable, &op);
+        int fd = idmapped_clone(dir, userns, writable, true, &op);
         /* mount_setattr's EINVAL: the file system has no idmapped mounts;
          * EPERM: the directory is on an idmapped mount already; ENOSYS: a
          * kernel before 5.12. "auto" then uses the directory as it is. */
-        bool clone_failed = fd < 0 && strcmp(op, "clone") == 0;
+        bool clone_failed = fd < 0 && strncmp(op, "make", 4) != 0;
         bool unsupported = !clone_failed && (fd == -EINVAL || fd == -EPERM || fd == -ENOSYS);
         if (fd < 0 && !(unsupported && fallback))
                 return dc_err(err, -fd, "%s: cannot %s the rootfs %s: %s%s%s", origin, op, dir, strerror(-fd),
-                              clone_failed ? api_hint(-fd)
-                              : fd == -EINVAL ? " (its file system does not support idmapped mounts)"
-                              : fd == -EPERM  ? " (it is on an idmapped mount already)"
-                                              : idmap_hint(-fd),
-                              clone_failed ? "" : "; rootfs.idmap = false uses it as it is");
+                              clone_hint(op, -fd), clone_failed ? "" : "; rootfs.idmap = false uses it as it is");
         int r = fd >= 0 ? dc_send_msg(ctx->launcher_sync, DC_MSG_LAYER, "", 1, fd)
                         : dc_send_msg(ctx->launcher_sync, DC_MSG_LAYER, "-", 1, -1);
         if (fd >= 0)
@@ -108,8 +129,9 @@ static int idmap_source(const struct dc_step *s, const char *dir, int userns, st
 }
 
 /* The "volume" args ("ro PATH" or "rw PATH", then "volume-origin"): an
- * idmapped clone of each, read-only for "ro" (the first process also stacks
- * it as a read-only overlay, which cannot be remounted writable). */
+ * idmapped clone of each, read-only for "ro" (which the container cannot
+ * undo without CAP_SYS_ADMIN, which check refuses with one: plan/security.c;
+ * in a nested user namespace the flag is locked). */
 static int idmap_volumes(const struct dc_step *s, int userns, struct dc_exec_ctx *ctx, struct dc_error *err)
 {
         for (size_t i = 0; i < s->args.n; i++) {
@@ -122,13 +144,10 @@ static int idmap_volumes(const struct dc_step *s, int userns, struct dc_exec_ctx
                                              ? s->args.v[i + 1].val
                                              : "volumes[].idmap";
                 const char *op;
-                _cleanup_close_ int fd = idmapped_clone(dir, userns, rw, &op);
+                _cleanup_close_ int fd = idmapped_clone(dir, userns, rw, true, &op);
                 if (fd < 0)
                         return dc_err(err, -fd, "%s: cannot %s the volume source %s: %s%s", origin, op, dir,
-                                      strerror(-fd),
-                                      strcmp(op, "clone") == 0 ? api_hint(-fd)
-                                      : fd == -EINVAL          ? " (its file system does not support idmapped mounts)"
-                                                               : idmap_hint(-fd));
+                                      strerror(-fd), clone_hint(op, -fd));
                 int r = dc_send_msg(ctx->launcher_sync, DC_MSG_VOLUME, "", 1, fd);
                 if (r < 0)
                         return dc_err(err, r, "cannot hand a volume to the container: %s", strerror(-r));
@@ -160,7 +179,7 @@ static int idmap_layers_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, 
                 if (r < 0)
                         return r;
                 const char *op;
-                _cleanup_close_ int fd = idmapped_clone(dir, userns, false, &op);
+                _cleanup_close_ int fd = idmapped_clone(dir, userns, false, false, &op);
                 if (fd < 0)
                         return dc_err(err, -fd, "cannot %s the layer %s: %s%s", op, dir, strerror(-fd),
                                       strcmp(op, "clone") == 0 ? api_hint(-fd) : idmap_hint(-fd));

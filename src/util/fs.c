@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -23,6 +24,25 @@ static int openat2_resolve(int root_fd, const char *path, int flags, unsigned lo
                 path = ".";
         long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
         return fd < 0 ? -errno : (int)fd;
+}
+
+int dc_open_no_links(const char *path, int flags)
+{
+        struct open_how how = {
+                .flags = (unsigned long long)(flags | O_CLOEXEC),
+                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+        return fd < 0 ? -errno : (int)fd;
+}
+
+char *dc_path_through_link(const char *path)
+{
+        _cleanup_free_ char *real = realpath(path, NULL);
+        _cleanup_free_ char *norm = dc_path_normalize(path);
+        if (!real || strcmp(real, norm) == 0)
+                return NULL;
+        return DC_TAKE(real);
 }
 
 static int openat2_in_root(int root_fd, const char *path, int flags)

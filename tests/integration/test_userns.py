@@ -264,6 +264,15 @@ def _idmap_conf(t, name, r, writable, idmap=None):
     return t.conf(name, body)
 
 
+def _mounted(t, name, fstype, options=None):
+    """A fresh file system of FSTYPE at t.tmp/NAME, unmounted after the test."""
+    d = os.path.join(t.tmp, name)
+    os.makedirs(d, exist_ok=True)
+    t.run(["mount", "-t", fstype] + (["-o", options] if options else []) + [fstype, d])
+    t.defer(t.run, ["umount", d])
+    return d
+
+
 def _sh(t, conf, script, check=True):
     return t.diyctl("start", conf, "--set", 'process.args=["/bin/sh", "-c", "%s"]' % script.replace('"', '\\"'),
                     check=check)
@@ -364,10 +373,7 @@ def test_directory_rootfs_idmap_errors_and_fallback(t):
     t.ok(p.returncode != 0, "rootless: idmap = true is refused")
     t.contains(p.stderr, "idmrl.conf:1: rootfs.idmap: true needs root on the host", "saying why")
 
-    ram = os.path.join(t.tmp, "ram")
-    os.mkdir(ram)
-    t.run(["mount", "-t", "ramfs", "ramfs", ram])
-    t.defer(t.run, ["umount", ram])
+    ram = _mounted(t, "ram", "ramfs")
     t.run(["cp", "-a", r + "/.", ram])
     before = t.snapshot()
     conf = _idmap_conf(t, "idmram", ram, "tmpfs")
@@ -402,10 +408,17 @@ def test_directory_rootfs_idmap_keeps_what_the_bind_gave(t):
          "auto: a directory with mounts below it is not idmapped")
     t.eq(_sh(t, conf, "cat /srv/sub/f").stdout, "from the submount\n", "and the mount below it is seen")
 
-    nx = os.path.join(t.tmp, "nx")
-    os.mkdir(nx)
-    t.run(["mount", "-t", "tmpfs", "-o", "noexec,nosuid", "tmpfs", nx])
-    t.defer(t.run, ["umount", nx])
+    # a rootfs reached through a link: "auto" keeps the plain bind, true
+    # is refused (an idmapped source is never reached through one)
+    ln = os.path.join(t.tmp, "rootlink")
+    os.symlink(t.rootfs("linked"), ln)
+    conf = _idmap_conf(t, "idmln", ln, "tmpfs")
+    t.ok("idmap-layers" not in t.diyctl("plan", conf, check=True).stdout, "auto: not through a link")
+    p = t.diyctl("check", _idmap_conf(t, "idmln2", ln, "tmpfs", "true"))
+    t.contains(p.stderr, "idmln2.conf:1: rootfs.idmap: %s is reached through a link (it is %s)"
+               % (ln, os.path.join(t.tmp, "linked")), "true: refused, naming the real path")
+
+    nx = _mounted(t, "nx", "tmpfs", "noexec,nosuid")
     t.run(["cp", "-a", t.rootfs("nxsrc") + "/.", nx])
     for writable, idmap in (("none", "auto"), ("tmpfs", "auto"), ("none", "false")):
         conf = _idmap_conf(t, "idmnx", nx, writable, '"%s"' % idmap if idmap == "auto" else idmap)
@@ -415,10 +428,7 @@ def test_directory_rootfs_idmap_keeps_what_the_bind_gave(t):
         t.ok(p.returncode != 0 and "Permission denied" in p.stderr,
              "%s, idmap %s: a rootfs on a noexec mount runs nothing (%r)" % (writable, idmap, p.stderr))
     # the overlay root carries the directory's nosuid itself, as the bind did
-    ns_ = os.path.join(t.tmp, "ns")
-    os.mkdir(ns_)
-    t.run(["mount", "-t", "tmpfs", "-o", "nosuid", "tmpfs", ns_])
-    t.defer(t.run, ["umount", ns_])
+    ns_ = _mounted(t, "ns", "tmpfs", "nosuid")
     t.run(["cp", "-a", t.rootfs("nssrc") + "/.", ns_])
     for writable in ("none", "tmpfs"):
         conf = _idmap_conf(t, "idmns", ns_, writable)
@@ -487,6 +497,51 @@ def test_idmapped_volumes(t):
         t.eq((st.st_uid, st.st_gid), (33, 33), "%s: one chowned to 33 is 33's on the host" % way)
         t.ok(not os.path.exists(os.path.join(ro, "new")), "%s: nothing written to the read-only source" % way)
         t.host_unchanged(before, "%s: the host is as before" % way)
+    # The read-only flag is the launcher's: no process inside undoes it,
+    # not even in a nested user and mount namespace (where it is locked),
+    # with the syscall filter off.
+    conf = t.conf("idvro", 'rootfs = { path = "%s"; writable = "tmpfs"; };\nnamespaces = %s;\n%s'
+                  'security = { seccomp = "unconfined"; };\n'
+                  'volumes = ( { source = "%s"; target = "/ro"; readonly = true; idmap = true; } );\n'
+                  % (r, NO_TIME_NS, IDMAP_UMAP, ro))
+    p = _sh(t, conf, "/usr/bin/unshare -Urm /bin/sh -c 'mount -o remount,bind,rw /ro; echo x > /ro/nested' "
+                     "|| echo nested-refused")
+    t.contains(p.stdout, "nested-refused", "a nested user+mount namespace cannot make it writable (%r)" % p.stderr)
+    t.ok(not os.path.exists(os.path.join(ro, "nested")), "nothing written to the read-only source")
+
+    # A container that can change a source's path (here: one below a plain
+    # volume its root owns) puts a link there, to a directory of the host's
+    # root; the next start refuses the path, instead of handing it the
+    # directory writable as root.
+    ctr, secret = os.path.join(t.tmp, "ctr"), os.path.join(t.tmp, "secret")
+    os.makedirs(os.path.join(ctr, "shared"))
+    os.chown(ctr, 300000, 300000)
+    os.mkdir(secret, 0o700)
+    with open(os.path.join(secret, "key"), "w") as f:
+        f.write("topsecret\n")
+    conf = t.conf("idvln", 'rootfs = { path = "%s"; writable = "tmpfs"; };\nnamespaces = %s;\n%s'
+                  'volumes = ( { source = "%s"; target = "/data"; },\n'
+                  '            { source = "%s/shared"; target = "/shared"; idmap = true; } );\n'
+                  % (r, NO_TIME_NS, IDMAP_UMAP, ctr, ctr))
+    _sh(t, conf, "rm -rf /data/shared && ln -s %s /data/shared" % secret)
+    t.ok(os.path.islink(os.path.join(ctr, "shared")), "the container put a link where the source was")
+    p = _sh(t, conf, "cat /shared/key; echo pwn > /shared/pwned", check=False)
+    t.ok(p.returncode != 0 and "topsecret" not in p.stdout, "the start is refused")
+    t.contains(p.stderr, "idvln.conf:5: volumes[1].idmap: %s/shared is reached through a link (it is %s)"
+               % (ctr, secret), "naming the key, the path and where the link leads")
+    t.ok(not os.path.exists(os.path.join(secret, "pwned")), "the host's directory is untouched")
+    # a source with a mount below it: an idmapped mount would not take it
+    # along, and would show what it covers
+    cov = os.path.join(t.tmp, "cov")
+    os.makedirs(os.path.join(cov, "hidden"))
+    _mounted(t, "cov/hidden", "tmpfs")
+    conf = t.conf("idvsub", 'rootfs = { path = "%s"; writable = "tmpfs"; };\nnamespaces = %s;\n%s'
+                  'volumes = ( { source = "%s"; target = "/cov"; idmap = true; } );\n'
+                  % (r, NO_TIME_NS, IDMAP_UMAP, cov))
+    p = t.diyctl("check", conf)
+    t.contains(p.stderr, "idvsub.conf:4: volumes[0].idmap: %s has mounts below it" % cov, "a source with mounts "
+               "below it is refused")
+
     # without idmap, the same source is nobody's inside
     conf = t.conf("idvno", 'rootfs = { path = "%s"; writable = "tmpfs"; };\nnamespaces = %s;\n%s'
                   'volumes = ( { source = "%s"; target = "/v"; } );\n' % (r, NO_TIME_NS, IDMAP_UMAP, vol))
@@ -513,10 +568,7 @@ def test_idmapped_volumes(t):
     t.ok(p.returncode != 0, "rootless: refused")
     t.contains(p.stderr, "idvrl.conf:4: volumes[0].idmap: needs root on the host", "saying why")
     # a source whose file system cannot be idmapped fails the start, naming the key
-    ram = os.path.join(t.tmp, "ramv")
-    os.mkdir(ram)
-    t.run(["mount", "-t", "ramfs", "ramfs", ram])
-    t.defer(t.run, ["umount", ram])
+    ram = _mounted(t, "ramv", "ramfs")
     conf = t.conf("idvram", 'rootfs = { path = "%s"; writable = "tmpfs"; };\nnamespaces = %s;\n%s'
                   'volumes = ( { source = "%s"; target = "/v"; idmap = true; } );\n' % (r, NO_TIME_NS, IDMAP_UMAP, ram))
     p = _sh(t, conf, "true", check=125)

@@ -564,6 +564,34 @@ static void test_signals(void)
               "KILL, CHLD, SEGV, TSTP and 32 are not");
 }
 
+/* dc_open_no_links and dc_path_through_link: a link anywhere on the path
+ * (a directory on the way, or the last part) is refused, and named. The
+ * temporary directory itself may be reached through one (/tmp on some
+ * hosts): the paths are built on its real path. */
+static void test_no_links(void)
+{
+        _cleanup_free_ char *base = realpath(tmpdir, NULL);
+        _cleanup_free_ char *real = dc_xasprintf("%s/nl-real", base), *in = dc_xasprintf("%s/nl-real/sub", base);
+        _cleanup_free_ char *link = dc_xasprintf("%s/nl-link", base), *via = dc_xasprintf("%s/nl-link/sub", base);
+        CHECK(mkdir(real, 0755) == 0 && mkdir(in, 0755) == 0 && symlink("nl-real", link) == 0, "a tree with a link");
+        int fd = dc_open_no_links(in, O_PATH);
+        CHECK(fd >= 0, "a path without links opens (%s)", fd < 0 ? strerror(-fd) : "");
+        if (fd >= 0)
+                close(fd);
+        CHECK(dc_open_no_links(via, O_PATH) == -ELOOP, "a directory link on the way: ELOOP");
+        CHECK(dc_open_no_links(link, O_PATH) == -ELOOP, "a link as the last part: ELOOP");
+        _cleanup_free_ char *t = dc_path_through_link(via);
+        CHECK(t && strcmp(t, in) == 0, "the real path is named (%s)", t ? t : "NULL");
+        _cleanup_free_ char *n = dc_path_through_link(in);
+        CHECK(n == NULL, "no link, no name");
+        _cleanup_free_ char *gone = dc_xasprintf("%s/nl-missing", base);
+        _cleanup_free_ char *m = dc_path_through_link(gone);
+        CHECK(m == NULL, "a missing path names nothing");
+        unlink(link);
+        rmdir(in);
+        rmdir(real);
+}
+
 int main(void)
 {
         setvbuf(stdout, NULL, _IOLBF, 0); /* keep TAP lines if a sanitizer aborts */
@@ -583,6 +611,7 @@ int main(void)
         test_read_file();
         test_json();
         test_signals();
+        test_no_links();
         rm_tmp();
         return tap_done();
 }
