@@ -22,7 +22,17 @@ static int openat2_resolve(int root_fd, const char *path, int flags, unsigned lo
                 path++;
         if (!*path)
                 path = ".";
-        long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+        /* With RESOLVE_IN_ROOT the kernel answers EAGAIN when a rename or a
+         * mount anywhere on the system (another container starting) raced
+         * with a ".." on the way, a link's "../run/..." say: it asks to be
+         * asked again. Bounded, so that a container renaming without pause
+         * cannot hold its own start forever. */
+        long fd = -1;
+        for (int tries = 0; tries < 1000; tries++) {
+                fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+                if (fd >= 0 || errno != EAGAIN)
+                        break;
+        }
         return fd < 0 ? -errno : (int)fd;
 }
 

@@ -2,12 +2,15 @@
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "diyctl/fs.h"
+#include "diyctl/image.h"
 #include "diyctl/kv.h"
 #include "diyctl/rlimit.h"
 #include "diyctl/util.h"
@@ -506,7 +509,7 @@ static void rm_tmp(void)
                         unlink(p);
                 free(p);
         }
-        rmdir(tmpdir);
+        dc_rm_rf_at(AT_FDCWD, tmpdir); /* and what the later tests made */
 }
 
 static void test_signals(void)
@@ -592,6 +595,76 @@ static void test_no_links(void)
         rmdir(real);
 }
 
+/* A ".." resolved inside a root while renames go on elsewhere: the kernel
+ * may answer EAGAIN, and dc_open_in_root asks again (a link such as
+ * /etc/resolv.conf -> ../run/... failed a start now and then while other
+ * containers started). */
+static volatile int renaming = 1;
+static volatile unsigned long renames;
+
+/* The race needs the two threads on two CPUs at once (where there are two). */
+static void pin_to_cpu(int cpu)
+{
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+                sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void *rename_loop(void *arg)
+{
+        const char *dir = arg;
+        pin_to_cpu(1);
+        _cleanup_free_ char *a = dc_xasprintf("%s/ra", dir), *b = dc_xasprintf("%s/rb", dir);
+        close(open(a, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+        while (renaming) {
+                rename(a, b);
+                rename(b, a);
+                __atomic_add_fetch(&renames, 2, __ATOMIC_RELAXED);
+        }
+        return NULL;
+}
+
+static void test_in_root_while_renaming(void)
+{
+        _cleanup_free_ char *root = tmppath("rr"), *etc = tmppath("rr/etc"), *run = tmppath("rr/run");
+        _cleanup_free_ char *f = tmppath("rr/run/stub"), *scratch = tmppath("rr-scratch");
+        CHECK(mkdir(root, 0755) == 0 && mkdir(etc, 0755) == 0 && mkdir(run, 0755) == 0 && mkdir(scratch, 0755) == 0,
+              "a root with etc/ and run/");
+        close(open(f, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+        _cleanup_free_ char *l = tmppath("rr/etc/resolv.conf");
+        CHECK(symlink("../run/stub", l) == 0, "etc/resolv.conf -> ../run/stub");
+        int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        pthread_t th;
+        renaming = 1;
+        CHECK(pthread_create(&th, NULL, rename_loop, scratch) == 0, "a thread renaming");
+        cpu_set_t saved;
+        bool restore = sched_getaffinity(0, sizeof(saved), &saved) == 0;
+        pin_to_cpu(0);
+        int failed = 0, first = 0;
+        /* once the renames run; then long enough for thousands of them */
+        while (__atomic_load_n(&renames, __ATOMIC_RELAXED) < 100)
+                sched_yield();
+        for (int i = 0; i < 50000; i++) {
+                struct dc_error err = { 0 };
+                int fd = dc_open_in_root(rfd, "/etc/resolv.conf", DC_CREATE_NONE, &err);
+                if (fd < 0) {
+                        failed++;
+                        first = first ? first : fd;
+                } else {
+                        close(fd);
+                }
+        }
+        renaming = 0;
+        pthread_join(th, NULL);
+        if (restore)
+                sched_setaffinity(0, sizeof(saved), &saved);
+        close(rfd);
+        CHECK(failed == 0, "every open through \"..\" succeeds while renames race (%d failed, first %s)", failed,
+              first ? strerror(-first) : "-");
+}
+
 int main(void)
 {
         setvbuf(stdout, NULL, _IOLBF, 0); /* keep TAP lines if a sanitizer aborts */
@@ -612,6 +685,7 @@ int main(void)
         test_json();
         test_signals();
         test_no_links();
+        test_in_root_while_renaming();
         rm_tmp();
         return tap_done();
 }
