@@ -819,10 +819,30 @@ static void remove_dir_if_empty(const char *root, const char *sub)
         rmdir(d);
 }
 
+/* An id as `image list` shows it, or a prefix of one: [layer:|tarball:]
+ * [sha256:] and 1 to 64 lowercase hex digits. */
+static bool valid_cache_id(const char *id)
+{
+        if (dc_startswith(id, "layer:"))
+                id += 6;
+        else if (dc_startswith(id, "tarball:"))
+                id += 8;
+        if (dc_startswith(id, "sha256:"))
+                id += 7;
+        size_t n = strlen(id);
+        return n >= 1 && n <= 64 && strspn(id, "0123456789abcdef") == n;
+}
+
 int dc_cache_prune(const char *root, const struct dc_cache_prune_opts *o, struct dc_cache_prune_result *res,
                    struct dc_error *err)
 {
         memset(res, 0, sizeof(*res));
+        for (size_t i = 0; i < o->n_ids; i++)
+                if (!valid_cache_id(o->ids[i]))
+                        return dc_err(err, EINVAL,
+                                      "%s is not a cache id: a hex id or its prefix, optionally after \"layer:\" or "
+                                      "\"tarball:\" and \"sha256:\", as `diyctl image list` shows them",
+                                      o->ids[i]);
         struct stat st;
         if (stat(root, &st) < 0) {
                 if (errno == ENOENT && !o->n_ids)

@@ -224,7 +224,8 @@ static void idmap_layers_describe(const struct dc_step *s, FILE *out)
                                    "namespace does not protect this directory"
                                  : "",
                         dc_streq(dc_kvs_get(&s->args, "auto"), "1")
-                                ? "; on a file system without idmapped mounts, the directory as it is"
+                                ? "; where it cannot be idmapped (its file system, an idmapped mount already), the "
+                                  "directory as it is"
                                 : "");
                 return;
         }

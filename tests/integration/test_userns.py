@@ -377,8 +377,8 @@ def test_directory_rootfs_idmap_errors_and_fallback(t):
     t.run(["cp", "-a", r + "/.", ram])
     before = t.snapshot()
     conf = _idmap_conf(t, "idmram", ram, "tmpfs")
-    t.contains(t.diyctl("plan", conf, check=True).stdout, "on a file system without idmapped mounts, the "
-               "directory as it is", "plan says what auto does where it cannot idmap")
+    t.contains(t.diyctl("plan", conf, check=True).stdout, "where it cannot be idmapped (its file system, an "
+               "idmapped mount already), the directory as it is", "plan says what auto does where it cannot idmap")
     p = _sh(t, conf, "echo etc=$(stat -c %u:%g /etc/passwd); id -u")
     t.eq(p.stdout, "etc=65534:65534\n0\n", "ramfs cannot be idmapped: auto starts with the directory as it is")
     conf = _idmap_conf(t, "idmram2", ram, "tmpfs", "true")
