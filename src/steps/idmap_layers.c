@@ -119,6 +119,14 @@ static int idmap_source(const struct dc_step *s, const char *dir, int userns, st
         if (fd < 0 && !(unsupported && fallback))
                 return dc_err(err, -fd, "%s: cannot %s the rootfs %s: %s%s%s", origin, op, dir, strerror(-fd),
                               clone_hint(op, -fd), clone_failed ? "" : "; rootfs.idmap = false uses it as it is");
+        /* what "auto" came to, for `diyctl status` (its vars) */
+        if (fd >= 0)
+                dc_kvs_set(&ctx->vars, "rootfs.idmap", "idmapped");
+        else {
+                _cleanup_free_ char *why = dc_xasprintf("the directory as it is (%s%s)", strerror(-fd),
+                                                        clone_hint(op, -fd));
+                dc_kvs_set(&ctx->vars, "rootfs.idmap", why);
+        }
         int r = fd >= 0 ? dc_send_msg(ctx->launcher_sync, DC_MSG_LAYER, "", 1, fd)
                         : dc_send_msg(ctx->launcher_sync, DC_MSG_LAYER, "-", 1, -1);
         if (fd >= 0)

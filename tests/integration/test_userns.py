@@ -294,6 +294,10 @@ def test_directory_rootfs_idmapped_as_root(t):
 
     # "auto" with a tmpfs upper layer: idmapped, read-only underneath
     conf = _idmap_conf(t, "idm", r, "tmpfs")
+    t.diyctl("start", "-d", conf, "--set", 'process.args=["/bin/sleep", "30"]', check=True)
+    st = json.loads(t.diyctl("status", "--json", "idm", check=True).stdout)
+    t.diyctl("stop", "-t", "1", "idm", check=True)
+    t.eq(st["vars"].get("rootfs.idmap"), "idmapped", "status says the rootfs is idmapped")
     plan = t.diyctl("plan", conf, check=True).stdout
     t.contains(plan, "an idmapped read-only mount of the rootfs %s" % r, "plan names the idmapped rootfs")
     p = _sh(t, conf, OWNERS + "; echo new > /etc/made && echo made=$(stat -c %u /etc/made)")
@@ -381,6 +385,12 @@ def test_directory_rootfs_idmap_errors_and_fallback(t):
                "idmapped mount already), the directory as it is", "plan says what auto does where it cannot idmap")
     p = _sh(t, conf, "echo etc=$(stat -c %u:%g /etc/passwd); id -u")
     t.eq(p.stdout, "etc=65534:65534\n0\n", "ramfs cannot be idmapped: auto starts with the directory as it is")
+    # and status says what "auto" came to
+    t.diyctl("start", "-d", conf, "--set", 'process.args=["/bin/sleep", "30"]', check=True)
+    st = json.loads(t.diyctl("status", "--json", "idmram", check=True).stdout)
+    t.diyctl("stop", "-t", "1", "idmram", check=True)
+    t.eq(st["vars"].get("rootfs.idmap"), "the directory as it is (Invalid argument (its file system does not "
+         "support idmapped mounts))", "status names the fallback and why")
     conf = _idmap_conf(t, "idmram2", ram, "tmpfs", "true")
     p = _sh(t, conf, "true", check=125)
     t.contains(p.stderr, "idmram2.conf:1: rootfs.idmap: cannot make an idmapped mount of the rootfs %s: Invalid "
