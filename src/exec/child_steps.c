@@ -296,11 +296,21 @@ static int rootfs_apply(const struct dc_step *s, struct dc_exec_ctx *ctx, struct
                         return r;
         } else {
                 const char *dir = dc_kvs_get(&s->args, "upper");
+                const char *owner = dc_kvs_get(&s->args, "upper-owner");
                 _cleanup_close_ int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (d < 0)
                         return dc_err(err, errno, "rootfs.writable %s: %s", dir, strerror(errno));
-                if ((r = mkdir_in(d, "upper", err)) < 0 || (r = mkdir_in(d, "work", err)) < 0)
+                if ((r = mkdir_in(d, "upper", err)) < 0 || (r = mkdir_in(d, "work", err)) < 0) {
+                        /* in a user namespace the container's root makes them */
+                        if (owner && err->code == EACCES) {
+                                char m[sizeof(err->msg)];
+                                snprintf(m, sizeof(m), "%s", err->msg);
+                                return dc_err(err, EACCES, "rootfs.writable %s: %.900s: the container's root is %s "
+                                              "on the host, and the directory must be its: chown %s %s",
+                                              dir, m, owner, owner, dir);
+                        }
                         return r;
+                }
                 _cleanup_close_ int u = open_dir(d, "upper", err);
                 if (u < 0)
                         return u;
@@ -341,6 +351,11 @@ static void rootfs_describe(const struct dc_step *s, FILE *out)
         _cleanup_free_ char *named = idmapped && !layers ? dc_xasprintf("%s (idmapped)", src) : NULL;
         if (named)
                 src = named;
+        const char *note = dc_kvs_get(&s->args, "idmap-note");
+        _cleanup_free_ char *noted = note ? dc_xasprintf("%s (rootfs.idmap \"auto\": not idmapped: %s)", src, note)
+                                          : NULL;
+        if (noted)
+                src = noted;
         if (strcmp(w, "direct") == 0)
                 fprintf(out, "bind %s on %s (writable)", src, dst);
         else if (strcmp(w, "none") == 0 && named)

@@ -750,6 +750,12 @@ static int write_status(const struct dc_plan *plan, const struct dc_exec_ctx *ct
                 const struct dc_step *s = &plan->steps[i];
                 if (strcmp(s->ops->kind, "spawn") == 0) {
                         dc_kvs_add(&kv, "namespaces", dc_kvs_get(&s->args, "namespaces"));
+                } else if (strcmp(s->ops->kind, "rootfs") == 0 && dc_kvs_get(&s->args, "idmap-note")) {
+                        /* what rootfs.idmap "auto" decided at plan time (the
+                         * launcher's own fallback is in ctx->vars) */
+                        _cleanup_free_ char *v = dc_xasprintf("the directory as it is (%s)",
+                                                              dc_kvs_get(&s->args, "idmap-note"));
+                        dc_kvs_add(&kv, "var.rootfs.idmap", v);
                 } else if (strcmp(s->ops->kind, "exec") == 0) {
                         for (size_t k = 0; k < s->args.n; k++) {
                                 const char *key = s->args.v[k].key;

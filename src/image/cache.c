@@ -840,7 +840,7 @@ int dc_cache_prune(const char *root, const struct dc_cache_prune_opts *o, struct
         for (size_t i = 0; i < o->n_ids; i++)
                 if (!valid_cache_id(o->ids[i]))
                         return dc_err(err, EINVAL,
-                                      "%s is not a cache id: a hex id or its prefix, optionally after \"layer:\" or "
+                                      "\"%s\" is not a cache id: a hex id or its prefix, optionally after \"layer:\" or "
                                       "\"tarball:\" and \"sha256:\", as `diyctl image list` shows them",
                                       o->ids[i]);
         struct stat st;

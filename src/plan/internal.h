@@ -30,13 +30,17 @@ int dc_plan_validate_security(const struct dc_config *c, struct dc_error *err);
 int dc_plan_usermap(const struct dc_config *c, const struct dc_plan_opts *opts, struct dc_kvs *args,
                     struct dc_error *err);
 /* rootfs.idmap: is the directory rootfs handed over as an idmapped mount,
- * given the maps dc_plan_usermap worked out and the resolved writable mode? */
+ * given the maps dc_plan_usermap worked out and the resolved writable mode?
+ * 1 or 0 (with "auto", *WHY says why not, malloc'd), or an error. */
+int dc_plan_rootfs_idmap(const struct dc_config *c, const struct dc_plan_opts *o, const struct dc_kvs *map,
+                         enum dc_writable writable, char **why, struct dc_error *err);
+/* "UID:GID" on the host of the container's root, from the maps; or NULL. */
+char *dc_plan_root_ids(const struct dc_kvs *map);
 /* Is anything mounted below DIR (in the caller's mount namespace, which is
  * where the launcher clones a source)? An idmapped mount of DIR would not
- * take those mounts along, and would show what they cover. */
-bool dc_plan_has_submounts(const char *dir);
-bool dc_plan_rootfs_idmap(const struct dc_config *c, const struct dc_plan_opts *o, const struct dc_kvs *map,
-                          enum dc_writable writable);
+ * take those mounts along, and would show what they cover. *WHICH (when
+ * given): the first one's mount point, malloc'd. */
+bool dc_plan_has_submounts(const char *dir, char **which);
 
 /* Networking (net.c): the effective mode, the checks of network.*, the
  * host-side steps (after the netns step), the resolv.conf the launcher

@@ -285,8 +285,26 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
          * is handed to the first process as an idmapped mount for its user
          * namespace, so those owners are the same inside (steps/idmap_layers.c).
          * A directory rootfs is too, as rootfs.idmap says (usermap.c). */
-        bool dir_idmap = userns && !img.active && dc_plan_rootfs_idmap(c, opts, &idmap_args, w);
+        _cleanup_free_ char *idmap_why = NULL;
+        int dir_r = userns && !img.active ? dc_plan_rootfs_idmap(c, opts, &idmap_args, w, &idmap_why, err) : 0;
+        /* the host ids of the container's root, for what an upper layer
+         * directory must belong to */
+        _cleanup_free_ char *root_ids = userns ? dc_plan_root_ids(&idmap_args) : NULL;
         dc_kvs_free(&idmap_args);
+        if (dir_r < 0)
+                return dir_r;
+        bool dir_idmap = dir_r > 0;
+        /* In a user namespace overlayfs takes no lower layer with mounts
+         * below it (they are locked to it): a directory rootfs under a tmpfs
+         * or upper layer, not idmapped (which refuses them), fails there. */
+        _cleanup_free_ char *below = NULL;
+        if (userns && !img.active && !dir_idmap && (w == DC_WRITABLE_TMPFS || w == DC_WRITABLE_DIR) &&
+            !opts->skip_fs_checks && dc_plan_has_submounts(c->rootfs.path, &below) && below)
+                return dc_err_at(err, dc_config_origin(c, "rootfs.path"), "rootfs.path",
+                                 "%s has mounts below it (%s): in a user namespace overlayfs takes no lower layer "
+                                 "with mounts below it (rootfs.writable \"tmpfs\" or an upper layer); unmount "
+                                 "them and give them as volumes, or use writable = \"none\" or \"direct\"",
+                                 c->rootfs.path, below);
         bool idmapped = userns && img.active && opts->uid == 0;
         _cleanup_free_ size_t *order = volume_order(c);
         bool vol_idmap = false;
@@ -363,6 +381,11 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         dc_kvs_add(&s->args, "writable", writable_name(w));
         if (w == DC_WRITABLE_DIR)
                 dc_kvs_add(&s->args, "upper", c->rootfs.writable_dir);
+        if (w == DC_WRITABLE_DIR && root_ids)
+                dc_kvs_add(&s->args, "upper-owner", root_ids);
+        /* what rootfs.idmap "auto" decided against, and why (plan, status) */
+        if (idmap_why)
+                dc_kvs_add(&s->args, "idmap-note", idmap_why);
         _cleanup_free_ char *mnt = dc_xasprintf("%s/root", p->state_dir);
         dc_kvs_add(&s->args, "target", mnt);
         if (userns)

@@ -144,6 +144,20 @@ static bool mapped_inside(const struct dc_kvs *args, const char *which, unsigned
         return in_map(args, which, id, false);
 }
 
+char *dc_plan_root_ids(const struct dc_kvs *map)
+{
+        long long ids[2] = { -1, -1 };
+        static const char *const which[] = { "uid", "gid" };
+        for (size_t w = 0; w < 2; w++)
+                for (size_t i = 0; i < map->n && ids[w] < 0; i++) {
+                        unsigned long long in, out, count;
+                        if (strcmp(map->v[i].key, which[w]) == 0 &&
+                            sscanf(map->v[i].val, "%llu %llu %llu", &in, &out, &count) == 3 && in == 0)
+                                ids[w] = (long long)out;
+                }
+        return ids[0] < 0 || ids[1] < 0 ? NULL : dc_xasprintf("%lld:%lld", ids[0], ids[1]);
+}
+
 static bool kernel_at_least(unsigned major, unsigned minor)
 {
         struct utsname u;
@@ -154,8 +168,10 @@ static bool kernel_at_least(unsigned major, unsigned minor)
 }
 
 /* Mount points in mountinfo are escaped: a space is \040, a backslash \134. */
-bool dc_plan_has_submounts(const char *dir)
+bool dc_plan_has_submounts(const char *dir, char **which)
 {
+        if (which)
+                *which = NULL;
         _cleanup_free_ char *real = realpath(dir, NULL);
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
         if (!real || !f)
@@ -189,8 +205,11 @@ bool dc_plan_has_submounts(const char *dir)
                         }
                 }
                 *w = 0;
-                if (strncmp(p, real, n) == 0 && p[n] == '/')
+                if (strncmp(p, real, n) == 0 && p[n] == '/') {
+                        if (which)
+                                *which = dc_xstrdup(p);
                         return true;
+                }
         }
         return false;
 }
@@ -207,24 +226,47 @@ bool dc_plan_has_submounts(const char *dir)
  * rootfs.idmap = true. Nor where the kernel or the directory's mounts
  * would make it differ from the plain bind it replaces, nor for a path
  * through a link (validate.c: an idmapped source is never reached through
- * one). */
-bool dc_plan_rootfs_idmap(const struct dc_config *c, const struct dc_plan_opts *o, const struct dc_kvs *map,
-                          enum dc_writable writable)
+ * one). Where "auto" leaves the directory as it is, *WHY says why (for the
+ * plan and the status; malloc'd). true on a shifted tree is an error: every
+ * file would be nobody's. */
+int dc_plan_rootfs_idmap(const struct dc_config *c, const struct dc_plan_opts *o, const struct dc_kvs *map,
+                         enum dc_writable writable, char **why, struct dc_error *err)
 {
-        if (!c->rootfs.path || !(c->namespaces & DC_NS_USER) || o->uid != 0 || c->rootfs.idmap == DC_IDMAP_NO)
-                return false;
-        if (c->rootfs.idmap == DC_IDMAP_YES)
-                return true;
+        *why = NULL;
+        if (!c->rootfs.path || !(c->namespaces & DC_NS_USER) || o->uid != 0 || c->rootfs.idmap == DC_IDMAP_NO ||
+            o->skip_fs_checks)
+                return c->rootfs.idmap == DC_IDMAP_YES && c->rootfs.path && o->uid == 0;
         struct stat st;
-        if (writable == DC_WRITABLE_DIRECT || o->skip_fs_checks || stat(c->rootfs.path, &st) < 0)
-                return false;
-        if (in_map(map, "uid", st.st_uid, true) || !mapped_inside(map, "uid", st.st_uid))
-                return false;
-        /* overlayfs takes idmapped layers since Linux 5.19; the idmapped
-         * mount is of the directory alone, and the overlay would not show
-         * mounts below it, which the plain (recursive) bind does */
+        if (stat(c->rootfs.path, &st) < 0)
+                return 0; /* validate.c names it */
+        bool shifted = in_map(map, "uid", st.st_uid, true);
+        if (c->rootfs.idmap == DC_IDMAP_YES) {
+                if (shifted)
+                        return dc_err_at(err, dc_config_origin(c, "rootfs.idmap"), "rootfs.idmap",
+                                         "true, but %s belongs to uid %u, one of the container's host ids already (a "
+                                         "tree shifted for the map, or a map of the host's own ids): its owners are "
+                                         "the container's without an idmap, and through one they would be nobody's; "
+                                         "use false",
+                                         c->rootfs.path, (unsigned)st.st_uid);
+                return 1;
+        }
         _cleanup_free_ char *link = dc_path_through_link(c->rootfs.path);
-        return kernel_at_least(5, 19) && !link && !dc_plan_has_submounts(c->rootfs.path);
+        _cleanup_free_ char *below = NULL;
+        if (shifted)
+                return 0; /* its ids are the container's already: nothing to say */
+        if (!mapped_inside(map, "uid", st.st_uid))
+                *why = dc_xasprintf("its owner, uid %u, is mapped neither inside nor outside", (unsigned)st.st_uid);
+        else if (writable == DC_WRITABLE_DIRECT)
+                *why = dc_xstrdup("writable \"direct\": writes would reach the directory with the ids the container "
+                                  "names; writable = \"tmpfs\" or rootfs.idmap = true idmaps it");
+        else if (link)
+                *why = dc_xasprintf("its path goes through a link (the real path is %s)", link);
+        else if (dc_plan_has_submounts(c->rootfs.path, &below))
+                *why = dc_xasprintf("mounts below it (%s), which an idmapped mount would not take along",
+                                    below ? below : "?");
+        else if (!kernel_at_least(5, 19))
+                *why = dc_xstrdup("overlayfs takes an idmapped layer from Linux 5.19");
+        return *why ? 0 : 1;
 }
 
 /* A number as process.user gives it ("1000" of "1000:100"; the config

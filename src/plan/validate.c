@@ -56,11 +56,12 @@ static int check_idmap_source(const char *path, const struct dc_origin *o, const
                                  "%s is reached through a link (it is %s): an idmapped source is never reached "
                                  "through one; give the real path",
                                  path, real);
-        if (dc_plan_has_submounts(path))
+        _cleanup_free_ char *below = NULL;
+        if (dc_plan_has_submounts(path, &below))
                 return dc_err_at(err, o, key,
-                                 "%s has mounts below it, which an idmapped mount of it would not take along "
+                                 "%s has mounts below it (%s), which an idmapped mount of it would not take along "
                                  "(it would show what they cover); mount them as volumes of their own",
-                                 path);
+                                 path, below ? below : "?");
         return 0;
 }
 

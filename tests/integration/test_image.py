@@ -575,9 +575,9 @@ def test_image_list_and_prune(t):
     t.contains(p.stdout, "removed tarball", "an entry by id prefix")
     t.eq(len(entries(t)), 2, "only that one")
     t.diyctl("image", "prune", "deadbeef", check=1)
-    for bad in ("bogus:zzz", "layer:", "DEADBEEF", "sha256:xyz", "a" * 65):
+    for bad in ("bogus:zzz", "layer:", "DEADBEEF", "sha256:xyz", "a" * 65, ""):
         p = t.diyctl("image", "prune", "-n", bad, check=1)
-        t.contains(p.stderr, "%s is not a cache id" % bad, "a malformed id is named as such")
+        t.contains(p.stderr, '"%s" is not a cache id' % bad, "a malformed id is named as such")
     t.eq(len(entries(t)), 2, "and nothing was removed")
     t.diyctl("image", "prune", check=True)
     t.eq(entries(t), [], "prune removes what no container uses")

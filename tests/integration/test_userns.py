@@ -318,7 +318,10 @@ def test_directory_rootfs_idmapped_as_root(t):
 
     # "auto" with "direct": not idmapped (writes would reach the disk)
     conf = _idmap_conf(t, "idmdir", r, "direct")
-    t.ok("idmap-layers" not in t.diyctl("plan", conf, check=True).stdout, "direct: auto does not idmap")
+    plan = t.diyctl("plan", conf, check=True).stdout
+    t.ok("idmap-layers" not in plan, "direct: auto does not idmap")
+    t.contains(plan, 'rootfs.idmap "auto": not idmapped: writable "direct": writes would reach the directory',
+               "and the plan says why, and what would")
     p = _sh(t, conf, OWNERS)
     t.contains(p.stdout, "root=65534:65534", "so root's files are nobody's inside, as before")
 
@@ -346,6 +349,20 @@ def test_directory_rootfs_idmapped_as_root(t):
     conf = _idmap_conf(t, "idmsh", sh, "tmpfs")
     t.ok("idmap-layers" not in t.diyctl("plan", conf, check=True).stdout, "a shifted tree: auto does not idmap")
     t.contains(_sh(t, conf, "echo root=$(stat -c %u:%g /)").stdout, "root=0:0", "and it is root's inside")
+    p = t.diyctl("check", _idmap_conf(t, "idmsh2", sh, "tmpfs", "true"))
+    t.contains(p.stderr, "idmsh2.conf:1: rootfs.idmap: true, but %s belongs to uid 300000, one of the container's "
+               "host ids already" % sh, "true on a shifted tree is refused: every file would be nobody's")
+    # a persistent upper layer the container's root cannot write: the
+    # error says whose it must be
+    up = os.path.join(t.tmp, "upper")
+    os.mkdir(up)
+    conf = _idmap_conf(t, "idmup", r, up)
+    p = _sh(t, conf, "true", check=125)
+    t.contains(p.stderr, "rootfs.writable %s: cannot create upper: Permission denied: the container's root is "
+               "300000:300000 on the host, and the directory must be its: chown 300000:300000 %s" % (up, up),
+               "the upper directory's error names the chown")
+    os.chown(up, 300000, 300000)
+    t.contains(_sh(t, conf, OWNERS).stdout, "etc=0:0 www=33:33", "after it, idmapped over the upper layer")
     t.host_unchanged(before, "idmapped rootfs: the host is as before")
 
 
@@ -414,16 +431,30 @@ def test_directory_rootfs_idmap_keeps_what_the_bind_gave(t):
     t.run(["mount", "--bind", sub, os.path.join(r, "srv", "sub")])
     t.defer(t.run, ["umount", os.path.join(r, "srv", "sub")])
     conf = _idmap_conf(t, "idmsub", r, "none")
-    t.ok("idmap-layers" not in t.diyctl("plan", conf, check=True).stdout,
-         "auto: a directory with mounts below it is not idmapped")
+    plan = t.diyctl("plan", conf, check=True).stdout
+    t.ok("idmap-layers" not in plan, "auto: a directory with mounts below it is not idmapped")
+    t.contains(plan, "not idmapped: mounts below it (%s/srv/sub)" % r, "the plan says why")
     t.eq(_sh(t, conf, "cat /srv/sub/f").stdout, "from the submount\n", "and the mount below it is seen")
+    t.diyctl("start", "-d", conf, "--set", 'process.args=["/bin/sleep", "30"]', check=True)
+    st = json.loads(t.diyctl("status", "--json", "idmsub", check=True).stdout)
+    t.diyctl("stop", "-t", "1", "idmsub", check=True)
+    t.eq(st["vars"].get("rootfs.idmap"), "the directory as it is (mounts below it (%s/srv/sub), which an idmapped "
+         "mount would not take along)" % r, "and so does the status")
+    # under an overlay (tmpfs or an upper layer) such a directory cannot be
+    # a lower layer in a user namespace: check says so
+    p = t.diyctl("check", _idmap_conf(t, "idmsub2", r, "tmpfs"))
+    t.contains(p.stderr, "idmsub2.conf:1: rootfs.path: %s has mounts below it (%s/srv/sub): in a user namespace "
+               "overlayfs takes no lower layer with mounts below it" % (r, r), "tmpfs over a directory with mounts")
 
     # a rootfs reached through a link: "auto" keeps the plain bind, true
     # is refused (an idmapped source is never reached through one)
     ln = os.path.join(t.tmp, "rootlink")
     os.symlink(t.rootfs("linked"), ln)
     conf = _idmap_conf(t, "idmln", ln, "tmpfs")
-    t.ok("idmap-layers" not in t.diyctl("plan", conf, check=True).stdout, "auto: not through a link")
+    plan = t.diyctl("plan", conf, check=True).stdout
+    t.ok("idmap-layers" not in plan, "auto: not through a link")
+    t.contains(plan, "not idmapped: its path goes through a link (the real path is %s)"
+               % os.path.join(t.tmp, "linked"), "the plan names the real path")
     p = t.diyctl("check", _idmap_conf(t, "idmln2", ln, "tmpfs", "true"))
     t.contains(p.stderr, "idmln2.conf:1: rootfs.idmap: %s is reached through a link (it is %s)"
                % (ln, os.path.join(t.tmp, "linked")), "true: refused, naming the real path")

@@ -588,6 +588,13 @@ static void test_rootfs_idmap(void)
                 CHECK((k >= 0) == cases[i].idmapped, "%s: idmapped %s", cases[i].what, cases[i].idmapped ? "yes" : "no");
                 CHECK(dc_streq(dc_kvs_get(&p->steps[rf].args, "idmapped"), "1") == cases[i].idmapped,
                       "%s: the rootfs step agrees", cases[i].what);
+                /* "auto" says why not, where it is not obvious (a shifted
+                 * tree, or no user namespace to speak of, say nothing) */
+                const char *note = dc_kvs_get(&p->steps[rf].args, "idmap-note");
+                bool want_note = !cases[i].idmapped && cases[i].map == 0 && cases[i].uid == 0 &&
+                                 !strstr(cases[i].extra, "false");
+                CHECK((note != NULL) == want_note, "%s: a note %s (%s)", cases[i].what, want_note ? "" : "not",
+                      note ? note : "none");
                 if (k >= 0) {
                         const struct dc_kvs *a = &p->steps[k].args;
                         CHECK_STREQ(dc_kvs_get(a, "source"), dir, "%s: the directory", cases[i].what);
@@ -647,6 +654,28 @@ static void test_rootfs_idmap(void)
                       "the first process waits for the launcher after its root, before the first idmapped volume");
                 dc_plan_free(p);
                 p = NULL;
+        }
+        p = plan_dir(dir, "", shifted, 0, &err);
+        int rf = p ? find_step(p, "rootfs", NULL, NULL) : -1;
+        CHECK(rf >= 0 && strstr(dc_kvs_get(&p->steps[rf].args, "idmap-note") ?: "", "writable \"direct\": writes "
+                                                                                     "would reach the directory"),
+              "direct: the note says why, and what would idmap it");
+        dc_plan_free(p);
+        p = plan_dir(dir, "idmap = true;", own, 0, &err);
+        CHECK(!p && strstr(err.msg, "rootfs.idmap: true, but ") && strstr(err.msg, "one of the container's host ids "
+                                                                                   "already"),
+              "true on a tree shifted for the map is refused (%s)", err.msg);
+        dc_plan_free(p);
+        char up[] = "/tmp/dc-test-upper-XXXXXX";
+        if (mkdtemp(up)) {
+                char extra[128];
+                snprintf(extra, sizeof(extra), "writable = \"%s\";", up);
+                p = plan_dir(dir, extra, shifted, 0, &err);
+                rf = p ? find_step(p, "rootfs", NULL, NULL) : -1;
+                CHECK(rf >= 0 && dc_streq(dc_kvs_get(&p->steps[rf].args, "upper-owner"), "300000:300000"),
+                      "an upper layer directory: the ids it must belong to (%s)", err.msg);
+                dc_plan_free(p);
+                rmdir(up);
         }
         p = plan_dir(dir, "idmap = true;", mine, 1000, &err);
         CHECK(!p && strstr(err.msg, "/srv/ct/t.conf:1: rootfs.idmap: true needs root on the host") == err.msg,
