@@ -27,6 +27,10 @@ int dc_open_dir_in_root(int root_fd, const char *path, struct dc_error *err);
 int dc_make_in_tmpfs(int root_fd, const char *path, enum dc_create create, const dev_t *devs, size_t n,
                      struct dc_error *err);
 
+/* openat2(2) with FLAGS (O_CLOEXEC added) and RESOLVE, asked again while
+ * the kernel answers EAGAIN (a rename or mount raced with a ".."): the fd
+ * or -errno. */
+int dc_openat2(int dirfd, const char *path, int flags, unsigned long long resolve);
 /* The host's absolute PATH opened with FLAGS (O_CLOEXEC added) without
  * following any link on the way (openat2 RESOLVE_NO_SYMLINKS): fd or
  * -errno (-ELOOP for a link). For a source handed over idmapped, whose path

@@ -224,15 +224,8 @@ static void close_parent(struct ex *x)
 
 static int openat2_beneath(int dfd, const char *path, int flags)
 {
-        struct open_how how = {
-                .flags = (unsigned long long)(flags | O_CLOEXEC),
-                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-        };
-        long fd;
-        do
-                fd = syscall(SYS_openat2, dfd, *path ? path : ".", &how, sizeof(how));
-        while (fd < 0 && errno == EAGAIN);
-        return fd < 0 ? -errno : (int)fd;
+        return dc_openat2(dfd, *path ? path : ".", flags,
+                          RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
 }
 
 /* Canonical relative name of an archive path; NULL after an error. */

@@ -289,7 +289,7 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         int dir_r = userns && !img.active ? dc_plan_rootfs_idmap(c, opts, &idmap_args, w, &idmap_why, err) : 0;
         /* the host ids of the container's root, for what an upper layer
          * directory must belong to */
-        _cleanup_free_ char *root_ids = userns ? dc_plan_root_ids(&idmap_args) : NULL;
+        _cleanup_free_ char *root_ids = userns && w == DC_WRITABLE_DIR ? dc_plan_root_ids(&idmap_args) : NULL;
         dc_kvs_free(&idmap_args);
         if (dir_r < 0)
                 return dir_r;
@@ -381,7 +381,7 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
         dc_kvs_add(&s->args, "writable", writable_name(w));
         if (w == DC_WRITABLE_DIR)
                 dc_kvs_add(&s->args, "upper", c->rootfs.writable_dir);
-        if (w == DC_WRITABLE_DIR && root_ids)
+        if (root_ids)
                 dc_kvs_add(&s->args, "upper-owner", root_ids);
         /* what rootfs.idmap "auto" decided against, and why (plan, status) */
         if (idmap_why)

@@ -12,38 +12,36 @@
 
 #include "diyctl/util.h"
 
-static int openat2_resolve(int root_fd, const char *path, int flags, unsigned long long resolve)
+int dc_openat2(int dirfd, const char *path, int flags, unsigned long long resolve)
 {
         struct open_how how = {
                 .flags = (unsigned long long)(flags | O_CLOEXEC),
                 .resolve = resolve,
         };
-        while (*path == '/')
-                path++;
-        if (!*path)
-                path = ".";
-        /* With RESOLVE_IN_ROOT the kernel answers EAGAIN when a rename or a
-         * mount anywhere on the system (another container starting) raced
-         * with a ".." on the way, a link's "../run/..." say: it asks to be
-         * asked again. Bounded, so that a container renaming without pause
-         * cannot hold its own start forever. */
+        /* With RESOLVE_IN_ROOT or RESOLVE_BENEATH the kernel answers EAGAIN
+         * when a rename or a mount anywhere on the system (another container
+         * starting) raced with a ".." on the way, a link's "../run/..." say:
+         * it asks to be asked again. Bounded, so that a container renaming
+         * without pause cannot hold its own start forever. */
         long fd = -1;
         for (int tries = 0; tries < 1000; tries++) {
-                fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+                fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
                 if (fd >= 0 || errno != EAGAIN)
                         break;
         }
         return fd < 0 ? -errno : (int)fd;
 }
 
+static int openat2_resolve(int root_fd, const char *path, int flags, unsigned long long resolve)
+{
+        while (*path == '/')
+                path++;
+        return dc_openat2(root_fd, *path ? path : ".", flags, resolve);
+}
+
 int dc_open_no_links(const char *path, int flags)
 {
-        struct open_how how = {
-                .flags = (unsigned long long)(flags | O_CLOEXEC),
-                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-        };
-        long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
-        return fd < 0 ? -errno : (int)fd;
+        return dc_openat2(AT_FDCWD, path, flags, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 }
 
 char *dc_path_through_link(const char *path)
