@@ -242,6 +242,35 @@ static const char *type_name(const config_setting_t *s)
         }
 }
 
+/* What a setting holds, for "expected X, got Y": a scalar with its value,
+ * so the user sees which one was read ("yes" (a string), 1.5 (a
+ * floating-point number)); a group, an array or a list by its kind. */
+static const char *got(char *buf, size_t size, const config_setting_t *s)
+{
+        switch (config_setting_type(s)) {
+        case CONFIG_TYPE_STRING: {
+                const char *v = config_setting_get_string(s);
+                char shown[160];
+                show(shown, sizeof(shown), v ? v : "");
+                snprintf(buf, size, shown[0] == '"' ? "%s (a string)" : "\"%s\" (a string)", shown);
+                return buf;
+        }
+        case CONFIG_TYPE_INT:
+        case CONFIG_TYPE_INT64:
+                snprintf(buf, size, "%lld (an integer)", config_setting_get_int64(s));
+                return buf;
+        case CONFIG_TYPE_FLOAT:
+                snprintf(buf, size, "%g (a floating-point number)", config_setting_get_float(s));
+                return buf;
+        case CONFIG_TYPE_BOOL:
+                snprintf(buf, size, "%s (a boolean)", config_setting_get_bool(s) ? "true" : "false");
+                return buf;
+        default:
+                return type_name(s);
+        }
+}
+#define GOT(s) got((char[192]){ 0 }, 192, (s))
+
 static bool is_int(const config_setting_t *s)
 {
         return config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64;
@@ -596,7 +625,7 @@ static int bad_int_error(struct loader *l, const struct dc_origin *o, const char
 static int get_int(struct loader *l, const config_setting_t *s, const char *key, long long *out)
 {
         if (!is_int(s))
-                return err_at(l, s, key, "expected an integer, got %s", type_name(s));
+                return err_at(l, s, key, "expected an integer, got %s", GOT(s));
         long long v = config_setting_get_int64(s);
         struct dc_origin o = origin_of(l, s);
         for (size_t i = 0; i < l->n_bad; i++) {
@@ -628,11 +657,11 @@ static int check_type(struct loader *l, const config_setting_t *s, const char *k
         switch (t) {
         case DC_KT_STRING:
                 if (type != CONFIG_TYPE_STRING)
-                        return err_at(l, s, key, "expected a string, got %s", type_name(s));
+                        return err_at(l, s, key, "expected a string, got %s", GOT(s));
                 return 0;
         case DC_KT_BOOL:
                 if (type != CONFIG_TYPE_BOOL)
-                        return err_at(l, s, key, "expected a boolean, got %s", type_name(s));
+                        return err_at(l, s, key, "expected a boolean, got %s", GOT(s));
                 return 0;
         case DC_KT_INT: {
                 long long v = 0;
@@ -642,32 +671,32 @@ static int check_type(struct loader *l, const config_setting_t *s, const char *k
                 if (type == CONFIG_TYPE_FLOAT)
                         return 0;
                 if (!is_int(s))
-                        return err_at(l, s, key, "expected a number, got %s", type_name(s));
+                        return err_at(l, s, key, "expected a number, got %s", GOT(s));
                 long long v = 0;
                 return get_int(l, s, key, &v);
         case DC_KT_STRINGS:
                 if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-                        return err_at(l, s, key, "expected an array of strings, got %s", type_name(s));
+                        return err_at(l, s, key, "expected an array of strings, got %s", GOT(s));
                 for (int i = 0; i < config_setting_length(s); i++) {
                         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
                         if (config_setting_type(e) != CONFIG_TYPE_STRING)
                                 return err_at(l, e, key, "expected an array of strings, but element %d is %s",
-                                              i, type_name(e));
+                                              i, GOT(e));
                 }
                 return 0;
         case DC_KT_GROUP:
                 if (type != CONFIG_TYPE_GROUP)
-                        return err_at(l, s, key, "expected a group { ... }, got %s", type_name(s));
+                        return err_at(l, s, key, "expected a group { ... }, got %s", GOT(s));
                 return 0;
         case DC_KT_LIST:
                 if (type != CONFIG_TYPE_LIST && type != CONFIG_TYPE_ARRAY)
                         return err_at(l, s, key, "expected a list of groups ( { ... }, ... ), got %s",
-                                      type_name(s));
+                                      GOT(s));
                 for (int i = 0; i < config_setting_length(s); i++) {
                         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
                         if (config_setting_type(e) != CONFIG_TYPE_GROUP)
                                 return err_at(l, e, NULL, "%s[%d]: expected a group { ... }, got %s", key, i,
-                                              type_name(e));
+                                              GOT(e));
                 }
                 return 0;
         case DC_KT_MIXED:
@@ -1045,7 +1074,7 @@ static int get_auto_bool(struct loader *l, const config_setting_t *s, const char
                 return 0;
         }
         return err_at(l, s, key, "expected \"auto\" or a boolean, got %s",
-                      config_setting_type(s) == CONFIG_TYPE_STRING ? SHOW(str(s)) : type_name(s));
+                      GOT(s));
 }
 
 static int h_rootfs_idmap(struct loader *l, config_setting_t *s, const char *key, void *ctx)
@@ -1305,7 +1334,7 @@ static int h_user(struct loader *l, config_setting_t *s, const char *key, void *
         }
         if (config_setting_type(s) != CONFIG_TYPE_STRING)
                 return err_at(l, s, key, "expected a string like \"1000:1000\" or an integer uid, got %s",
-                              type_name(s));
+                              GOT(s));
         const char *v = str(s);
         if (!dc_valid_user_spec(v))
                 return err_at(l, s, key, "%s is not \"uid:gid\", \"uid\", \"name\" or \"name:group\"", SHOW(v));
@@ -1367,7 +1396,7 @@ static int h_stop_signal(struct loader *l, config_setting_t *s, const char *key,
                                       "signal)", SHOW(v));
         } else {
                 return err_at(l, s, key, "expected a signal name like \"SIGQUIT\" or a number, got %s",
-                              type_name(s));
+                              GOT(s));
         }
         l->c->process.stop_signal = sig;
         return 0;
@@ -1393,7 +1422,7 @@ static int h_log_max_size(struct loader *l, config_setting_t *s, const char *key
                         return err_at(l, s, key, "%s is not a size, like \"10M\" (or 0: never rotate)", SHOW(str(s)));
         } else {
                 return err_at(l, s, key, "expected a size like \"10M\" or an integer byte count, got %s",
-                              type_name(s));
+                              GOT(s));
         }
         if (v != 0 && v < DC_LOG_MAX_SIZE_MIN)
                 return err_at(l, s, key, DC_LOG_MAX_SIZE_SMALL, v);
@@ -1417,7 +1446,7 @@ static int get_size(struct loader *l, const config_setting_t *s, const char *key
         }
         if (config_setting_type(s) != CONFIG_TYPE_STRING)
                 return err_at(l, s, key, "expected a size like \"64M\" or an integer byte count, got %s",
-                              type_name(s));
+                              GOT(s));
         unsigned long long v;
         if (dc_parse_size(str(s), &v) < 0)
                 return err_at(l, s, key, "%s is not a size, like \"64M\" or \"1G\"", SHOW(str(s)));
@@ -1450,7 +1479,7 @@ static int h_rlimit(struct loader *l, config_setting_t *s, const char *key, void
                                       SHOW(str(s)));
         } else {
                 return err_at(l, s, key, "expected an integer or a string like \"1024:4096\", got %s",
-                              type_name(s));
+                              GOT(s));
         }
         if (r.rlim_cur > r.rlim_max) {
                 char b[64];
@@ -1541,7 +1570,7 @@ static int h_vol_mode(struct loader *l, config_setting_t *s, const char *key, vo
         size_t n = d ? strlen(d) : 0;
         if (!v || n < 3 || n > 4 || strspn(d, "01234567") != n)
                 return err_at(l, s, key, "expected an octal mode as a string, like \"1777\" or \"0700\", got %s",
-                              v ? SHOW(v) : type_name(s));
+                              GOT(s));
         vc->v->mode = (unsigned)strtoul(d, NULL, 8);
         if (!vc->v->mode)
                 vc->v->mode = 010000; /* "0000": kept apart from "not set" (the plan masks it) */
@@ -1655,7 +1684,7 @@ static int h_ipv6(struct loader *l, config_setting_t *s, const char *key, void *
                 return err_at(l, s, key,
                               "expected a boolean or a group { address = \"fd88::2/64\"; gateway = \"fd88::1\"; }, "
                               "got %s",
-                              type_name(s));
+                              GOT(s));
         int r = walk_group(l, s, key, key, NULL);
         if (r < 0)
                 return r;
@@ -1767,13 +1796,13 @@ static int h_dns(struct loader *l, config_setting_t *s, const char *key, void *c
         int type = config_setting_type(s);
         if (type == CONFIG_TYPE_STRING) {
                 if (strcmp(str(s), "host") != 0)
-                        return err_at(l, s, key, "expected \"host\" or an array of addresses, got %s", SHOW(str(s)));
+                        return err_at(l, s, key, "expected \"host\" or an array of addresses, got %s", GOT(s));
                 c->network.dns_host = true;
                 dc_strv_free(&c->network.dns);
                 return 0;
         }
         if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-                return err_at(l, s, key, "expected \"host\" or an array of addresses, got %s", type_name(s));
+                return err_at(l, s, key, "expected \"host\" or an array of addresses, got %s", GOT(s));
         int r = check_type(l, s, key, DC_KT_STRINGS);
         if (r < 0)
                 return r;
@@ -1795,14 +1824,14 @@ static int h_boottime(struct loader *l, config_setting_t *s, const char *key, vo
         if (config_setting_type(s) == CONFIG_TYPE_STRING) {
                 if (strcmp(str(s), "reset") != 0)
                         return err_at(l, s, key, "expected \"reset\" or an integer number of seconds, got %s",
-                                      SHOW(str(s)));
+                                      GOT(s));
                 l->c->time.boottime_reset = true;
                 l->c->time.boottime = 0;
                 return 0;
         }
         if (!is_int(s))
                 return err_at(l, s, key, "expected \"reset\" or an integer number of seconds, got %s",
-                              type_name(s));
+                              GOT(s));
         l->c->time.boottime_reset = false;
         return get_int(l, s, key, &l->c->time.boottime);
 }
@@ -1859,12 +1888,12 @@ static int h_map(struct loader *l, config_setting_t *s, const char *key, void *c
                 else
                         return err_at(l, s, key,
                                       "expected \"root\", \"auto\" or a list of { inside; outside; count; }, got %s",
-                                      SHOW(str(s)));
+                                      GOT(s));
                 return 0;
         }
         if (config_setting_type(s) != CONFIG_TYPE_LIST && config_setting_type(s) != CONFIG_TYPE_ARRAY)
                 return err_at(l, s, key, "expected \"root\", \"auto\" or a list of { inside; outside; count; }, got %s",
-                              type_name(s));
+                              GOT(s));
         int r = check_type(l, s, key, DC_KT_LIST);
         if (r < 0)
                 return r;

@@ -376,9 +376,9 @@ def test_directory_rootfs_idmap_errors_and_fallback(t):
         ('rootfs = { path = "%s"; idmap = true; };\n' % r,
          "rootfs.idmap: true needs \"user\" in namespaces"),
         ('rootfs = { path = "%s"; idmap = "yes"; };\n' % r,
-         'rootfs.idmap: expected "auto" or a boolean, got yes'),
+         'rootfs.idmap: expected "auto" or a boolean, got "yes" (a string)'),
         ('rootfs = { path = "%s"; idmap = 1; };\n' % r,
-         'rootfs.idmap: expected "auto" or a boolean, got an integer'),
+         'rootfs.idmap: expected "auto" or a boolean, got 1 (an integer)'),
         ('rootfs = { tarball = "%s/x.tar"; idmap = false; };\n' % t.tmp,
          "rootfs.idmap: only for rootfs.path"),
     )
