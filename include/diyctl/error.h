@@ -21,13 +21,16 @@ int dc_err(struct dc_error *err, int code, const char *fmt, ...)
 /* A config error: "FILE:LINE: KEY: message" (":LINE" left out when 0). Returns -EINVAL. */
 int dc_err_at(struct dc_error *err, const struct dc_origin *o, const char *key,
               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* Errors one a line: dc_errs_add each (the first one's code is kept),
- * dc_errs_end copies them into ERR (with "... and N more" when they did not
- * all fit) and returns -code, or 0 when none was added. */
+/* Errors one a line: dc_errs_add each (the first one's code is kept);
+ * dc_errs_end copies them into ERR in the order of their files' lines, as a
+ * compiler lists them ("FILE:LINE: ..."; files in the order they first came,
+ * errors without a line first in theirs), as many as fit with the rest
+ * counted ("... and N more"), frees them, and returns -code, or 0 when none
+ * was added. Every dc_errs that was added to must be ended. */
 struct dc_errs {
-        char text[sizeof(((struct dc_error *)0)->msg)];
+        char **v;
         int code;
-        unsigned n, dropped;
+        unsigned n;
 };
 void dc_errs_add(struct dc_errs *e, const struct dc_error *one);
 int dc_errs_end(struct dc_errs *e, struct dc_error *err);

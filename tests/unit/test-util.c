@@ -665,6 +665,61 @@ static void test_in_root_while_renaming(void)
               first ? strerror(-first) : "-");
 }
 
+static void errs_add(struct dc_errs *e, const char *msg)
+{
+        struct dc_error one = { .code = EINVAL };
+        snprintf(one.msg, sizeof(one.msg), "%s", msg);
+        dc_errs_add(e, &one);
+}
+
+/* Errors come out in line order whatever order the checks found them in;
+ * files keep the order they first came in, errors without a line lead
+ * theirs, and a message of several lines stays whole. */
+static void test_errs_order(void)
+{
+        struct dc_errs e = { 0 };
+        struct dc_error err = { 0 };
+        CHECK(dc_errs_end(&e, &err) == 0, "no errors: 0");
+        errs_add(&e, "web.conf:12: b: x");
+        errs_add(&e, "web.conf:3: a: y\n  hint: two lines");
+        errs_add(&e, "net.conf:7: c: z");
+        errs_add(&e, "web.conf:12: b2: same line, later");
+        errs_add(&e, "net.conf:2: d: w");
+        errs_add(&e, "--set: e: v");
+        errs_add(&e, "web.conf:120: f: u");
+        CHECK(dc_errs_end(&e, &err) == -EINVAL && err.code == EINVAL, "errors: -EINVAL");
+        CHECK_STREQ(err.msg,
+                    "web.conf:3: a: y\n  hint: two lines\nweb.conf:12: b: x\nweb.conf:12: b2: same line, later\n"
+                    "web.conf:120: f: u\nnet.conf:2: d: w\nnet.conf:7: c: z\n--set: e: v",
+                    "sorted by line within a file, files in first-seen order");
+
+        /* more than fit: the first lines of the file are the ones shown,
+         * whatever order they were found in, and the rest are counted */
+        struct dc_errs m = { 0 };
+        char line[64];
+        for (int i = 300; i > 0; i--) {
+                snprintf(line, sizeof(line), "big.conf:%d: key%d: bad value here", i, i);
+                errs_add(&m, line);
+        }
+        dc_errs_end(&m, &err);
+        const char *p = err.msg;
+        long prev = 0, n = 0;
+        bool sorted = true;
+        while (p && strncmp(p, "big.conf:", 9) == 0) {
+                long l = strtol(p + 9, NULL, 10);
+                sorted = sorted && l == prev + 1;
+                prev = l;
+                n++;
+                p = strchr(p, '\n');
+                p = p ? p + 1 : NULL;
+        }
+        CHECK(sorted && n > 20, "lines 1 to %ld shown in order", prev);
+        unsigned rest = 0;
+        CHECK(p && sscanf(p, "... and %u more errors", &rest) == 1 && n + rest == 300,
+              "then how many more: %ld shown + %u = 300", n, rest);
+        CHECK(strlen(err.msg) < sizeof(err.msg) - 1, "fits in the message");
+}
+
 int main(void)
 {
         setvbuf(stdout, NULL, _IOLBF, 0); /* keep TAP lines if a sanitizer aborts */
@@ -675,6 +730,7 @@ int main(void)
                 return 1;
         }
         test_parse_size();
+        test_errs_order();
         test_pct();
         test_strv();
         test_kvs();
