@@ -457,6 +457,11 @@ int dc_cmd_status(int argc, char **argv)
                        dc_kvs_get(&st.kv, "config") ? dc_kvs_get(&st.kv, "config") : "-",
                        dc_kvs_get(&st.kv, "namespaces") ? dc_kvs_get(&st.kv, "namespaces") : "-", st.dir,
                        addrs[0] ? addrs : "-");
+                /* what the host steps resolved at start (status --json: vars) */
+                for (size_t k = 0, n = 0; k < st.kv.n; k++)
+                        if (dc_startswith(st.kv.v[k].key, "var."))
+                                printf("%s%s = %s\n", n++ ? "            " : "resolved:   ", st.kv.v[k].key + 4,
+                                       st.kv.v[k].val);
                 if (st.running && !st.stopping) {
                         /* what its cgroup holds now: "-" without one */
                         long long mem, pids;

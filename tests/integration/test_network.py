@@ -6,6 +6,7 @@ runs a small HTTP server answering with the client's address."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -391,7 +392,11 @@ def test_lease_skips_what_the_host_uses(t):
     t.eq([(c["name"], c["addresses"]) for c in lst], [("l1", ["10.88.2.2/30", "fd88:0:0:1::2/64"])],
          "list --json shows the container's addresses")
     t.contains(t.diyctl("list", check=True).stdout, "10.88.2.2/30,fd88:0:0:1::2/64", "and so does list")
-    t.contains(t.diyctl("status", "l1", check=True).stdout, "addresses:  10.88.2.2/30,fd88:0:0:1::2/64", "and status")
+    plain = t.diyctl("status", "l1", check=True).stdout
+    t.contains(plain, "addresses:  10.88.2.2/30,fd88:0:0:1::2/64", "and status")
+    t.ok(re.search(r"^resolved:   net\.ipv4\.\w+ = ", plain, re.M) and
+         re.search(r"^ {12}net\.ipv4\.gateway = 10\.88\.2\.1$", plain, re.M),
+         "plain status lists what the lease resolved, as --json's vars: %r" % plain)
     links = json.loads(t.run(["ip", "-j", "addr", "show", "dev", "dc-l1"]).stdout)
     addrs = sorted("%s/%s" % (a["local"], a["prefixlen"]) for a in links[0]["addr_info"] if a["scope"] == "global")
     t.eq(addrs, ["10.88.2.1/30", "fd88:0:0:1::1/64"], "the host end holds the gateways")
