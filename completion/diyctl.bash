@@ -118,7 +118,7 @@ _diyctl()
 
 	local opts=
 	case $cmd in
-	check) opts=$'--json\n--host\n--set\n--help' ;;
+	check) opts=$'--json\n--host\n--separate\n--set\n--help' ;;
 	plan | config) opts=$'--json\n--set\n--help' ;;
 	start) opts=$'-d\n--detach\n-v\n--set\n--help' ;;
 	stop) opts=$'-t\n--timeout\n--help' ;;

@@ -12,8 +12,8 @@ bool dc_verbose;
 char **dc_main_argv;
 
 static const struct dc_cmd commands[] = {
-        { "check", dc_cmd_check, "check [--json] [--host] [--set KEY=VALUE]... FILE...",
-          "validate configs (--host: also /etc/diyctl/host.conf)" },
+        { "check", dc_cmd_check, "check [--json] [--host] [--separate] [--set KEY=VALUE]... FILE...",
+          "validate configs, and what several cannot share on one host (--separate: each alone; --host: also /etc/diyctl/host.conf)" },
         { "plan", dc_cmd_plan, "plan [--json] [--set KEY=VALUE]... FILE", "print the steps start would run" },
         { "start", dc_cmd_start, "start [-d] [-v] [--set KEY=VALUE]... FILE",
           "run a container: in the foreground (exit code is the container's), or detached with -d" },

@@ -54,3 +54,10 @@ void dc_plan_print_json(const struct dc_plan *p, FILE *out);
 
 /* Valid container name: [a-z0-9][a-z0-9_.-]{0,62} */
 bool dc_name_valid(const char *name);
+
+/* The configs of one fleet (`diyctl check FILE...`): what C cannot share
+ * with any of the N configs before it on one host (its name, a host port,
+ * a NAT subnet or bridge address it pins, its upper layer directory), each
+ * named at C's key and the other's. 0 when nothing clashes. */
+int dc_fleet_check(const struct dc_config *const *others, size_t n, const struct dc_config *c,
+                   struct dc_error *err);

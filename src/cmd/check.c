@@ -81,6 +81,9 @@ int dc_cmd_check(int argc, char **argv)
         /* --host: also validate the host config (DIYCTL_HOST_CONF, else
          * /etc/diyctl/host.conf), reported like a config file. */
         bool host = false;
+        /* --separate: each file alone, as configs of different hosts (no
+         * comparison between them) */
+        bool separate = false;
         int n = 0;
         for (int i = 0; i < argc; i++) {
                 if (strcmp(argv[i], "--") == 0) {
@@ -90,6 +93,8 @@ int dc_cmd_check(int argc, char **argv)
                 }
                 if (i > 0 && strcmp(argv[i], "--host") == 0)
                         host = true;
+                else if (i > 0 && strcmp(argv[i], "--separate") == 0)
+                        separate = true;
                 else
                         argv[n++] = argv[i];
         }
@@ -129,12 +134,23 @@ int dc_cmd_check(int argc, char **argv)
                                path, dc_firewall_name(h->firewall), h->nat_pool4, h->nat_pool6);
                 }
         }
+        /* the valid configs so far: each file is also checked against them
+         * for what two containers cannot share on one host */
+        struct dc_config **fleet = NULL;
+        size_t n_fleet = 0;
         for (int i = first; i < argc; i++) {
                 struct dc_error err = { 0 };
                 _cleanup_config_ struct dc_config *c = NULL;
                 _cleanup_plan_ struct dc_plan *p = NULL;
                 int r = host_bad ? dc_err(&err, EINVAL, "%s: not checked: the host config has errors (above)", argv[i])
                                  : dc_load_plan(argv[i], (const char *const *)sets.v, sets.n, DC_LOAD_CONTENTS, &c, &p, &err);
+                if (r == 0) {
+                        if (!separate)
+                                r = dc_fleet_check((const struct dc_config *const *)fleet, n_fleet, c, &err);
+                        fleet = dc_xrealloc(fleet, (n_fleet + 1) * sizeof(*fleet));
+                        fleet[n_fleet++] = c;
+                        c = NULL;
+                }
                 if (r < 0)
                         bad++;
                 if (json) {
@@ -143,9 +159,12 @@ int dc_cmd_check(int argc, char **argv)
                 } else if (r < 0) {
                         dc_print_error(&err);
                 } else {
-                        printf("%s: ok (%s)\n", argv[i], c->name);
+                        printf("%s: ok (%s)\n", argv[i], fleet[n_fleet - 1]->name);
                 }
         }
+        for (size_t k = 0; k < n_fleet; k++)
+                dc_config_free(fleet[k]);
+        free(fleet);
         if (json)
                 fputs("]\n", stdout);
         dc_strv_free(&sets);

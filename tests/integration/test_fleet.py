@@ -216,3 +216,60 @@ def test_fleet_runs_with_overrides(t):
     t.eq(st["args"], ["/bin/sleep", "600"], "the override reached the running container")
     t.diyctl("stop", "web", "web2", "db", check=True)
     t.eq(json.loads(t.diyctl("list", "--json", check=True).stdout), [], "all stopped and torn down")
+
+
+def test_check_finds_what_a_fleet_cannot_share(t):
+    """Configs each valid alone, copied from one template with the name and
+    host port left unchanged: check of the fleet names each clash at the
+    copy's line and the original's, and the clash is real: the copy's start
+    fails while the original runs."""
+    d = fleet(t)
+    body = ('name = "%s";\nrootfs = { path = "rootfs"; writable = "%s"; };\n'
+            'network = { mode = "nat"; ports = ( { host = 8080; container = 80; } ); };\n'
+            'process = { args = [ "/usr/sbin/httpd", "-f", "-p", "80" ]; };\n')
+    a, b = os.path.join(d, "shop.conf"), os.path.join(d, "shop-eu.conf")
+    with open(a, "w") as f:
+        f.write(body % ("shop", "tmpfs"))
+    with open(b, "w") as f:
+        f.write(body % ("shop", "tmpfs"))
+    p = t.diyctl("check", a, b)
+    t.eq(p.returncode, 1, "check of the fleet exits 1")
+    t.eq(p.stdout, "%s: ok (shop)\n" % a, "the first file is fine")
+    t.eq(p.stderr.splitlines(), [
+        'diyctl: %s:1: name: "shop" is also the name in %s:1: each container needs its own (its state, cgroup '
+        'and links are named after it)' % (b, a),
+        "diyctl: %s:3: network.ports[0].host: 8080/tcp is also forwarded by %s:3: a host port goes to one "
+        "container" % (b, a)], "each clash at the copy's line, naming the original's")
+    res = json.loads(t.diyctl("check", "--json", a, b).stdout)
+    t.eq([(r["ok"], len(r["errors"])) for r in res], [(True, 0), (False, 2)], "check --json says the same")
+    t.eq(t.diyctl("check", b).returncode, 0, "each file alone is valid")
+    p = t.diyctl("check", "--separate", a, b)
+    t.eq((p.returncode, p.stdout), (0, "%s: ok (shop)\n%s: ok (shop)\n" % (a, b)),
+         "--separate: each alone, as configs of two hosts")
+    t.eq(t.diyctl("check", a, os.path.join(d, "web.conf"), os.path.join(d, "db.conf")).returncode, 0,
+         "a fleet that shares nothing passes")
+
+    # the name fixed, the port not: the start of the copy fails on the port
+    with open(b, "w") as f:
+        f.write(body % ("shop-eu", "tmpfs"))
+    p = t.diyctl("check", a, b)
+    t.eq(p.returncode, 1, "the port still clashes")
+    t.contains(p.stderr, "%s:3: network.ports[0].host: 8080/tcp is also forwarded by %s:3 (container shop)" % (b, a),
+               "naming the other container")
+    t.diyctl("start", "-d", a, check=True)
+    t.defer(t.diyctl, "stop", "-t", "0", "shop", check=False)
+    s = t.diyctl("start", "-d", b)
+    t.defer(t.diyctl, "stop", "-t", "0", "shop-eu", check=False)
+    t.ok(s.returncode != 0 and "8080" in s.stderr, "and its start fails on that port: %r" % s.stderr)
+
+    # two persistent upper layers, one inside the other
+    up = os.path.join(t.tmp, "upper")
+    os.makedirs(up + "/eu")
+    with open(b, "w") as f:
+        f.write((body % ("shop-eu", up + "/eu")).replace("8080", "8081"))
+    with open(a, "w") as f:
+        f.write(body % ("shop", up))
+    p = t.diyctl("check", a, b)
+    t.eq(p.returncode, 1, "nested upper layers clash")
+    t.contains(p.stderr, "%s:2: rootfs.writable: %s/eu is below the upper layer %s of %s:2 (container shop): "
+               "two overlays writing one upper layer corrupt each other's view of it" % (b, up, up, a), "named")

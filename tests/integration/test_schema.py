@@ -452,7 +452,7 @@ def test_generated_configs_c_and_schema_agree(t):
     # bridge mode checks that the bridge exists: one for the cases that name it
     t.run(["ip", "link", "add", "dcbr0", "type", "bridge"])
     t.defer(t.run, ["ip", "link", "del", "dcbr0"], check=False)
-    r = subprocess.run([t.diyctl_bin, "check", "--json"] + paths, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    r = subprocess.run([t.diyctl_bin, "check", "--json", "--separate"] + paths, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True, timeout=120)
     checked = json.loads(r.stdout)
     t.eq(len(checked), len(cases), "check --json reports every file")

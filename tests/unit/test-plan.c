@@ -684,8 +684,91 @@ static void test_rootfs_idmap(void)
         rmdir(dir);
 }
 
+/* diyctl check over a fleet: what two configs cannot share on one host. */
+static struct dc_config *conf_at(const char *file, const char *text)
+{
+        struct dc_config *c = NULL;
+        struct dc_error err;
+        if (dc_config_load_string(text, file, NULL, &c, &err) < 0)
+                printf("# %s: %s\n", file, err.msg);
+        return c;
+}
+
+static void test_fleet(void)
+{
+        struct dc_config *a = conf_at("/srv/fleet/a.conf",
+                                      "name = \"web\";\nrootfs = { path = \"/r\"; writable = \"/srv/up/web\"; };\n"
+                                      "network = { mode = \"nat\"; address = \"10.88.0.6/30\";\n"
+                                      "  ipv6 = { address = \"fd88:0:0:7::2/64\"; gateway = \"fd88:0:0:7::1\"; };\n"
+                                      "  ports = ( { host = 8080; container = 80; }, { host = 53; container = 53; protocol = \"udp\"; } ); };\n");
+        /* clashes with a on every count, in an order unlike its lines */
+        struct dc_config *b = conf_at("/srv/fleet/b.conf",
+                                      "rootfs = { path = \"/r\"; writable = \"/srv/up/web/x\"; };\n"
+                                      "network = { mode = \"nat\";\n"
+                                      "  ports = ( { host = 53; container = 5353; protocol = \"udp\"; }, { host = 8080; container = 8080; } );\n"
+                                      "  ipv6 = { address = \"fd88:0:0:7::9/64\"; gateway = \"fd88:0:0:7::1\"; };\n"
+                                      "  address = \"10.88.0.5/30\"; };\nname = \"web\";\n");
+        /* shares nothing that matters: other subnet, port 8080/udp, 53/tcp, a sibling upper */
+        struct dc_config *c = conf_at("/srv/fleet/c.conf",
+                                      "rootfs = { path = \"/r\"; writable = \"/srv/up/web2\"; };\n"
+                                      "network = { mode = \"nat\"; address = \"10.88.0.10/30\";\n"
+                                      "  ports = ( { host = 8080; container = 80; protocol = \"udp\"; }, { host = 53; container = 53; } ); };\n");
+        /* bridge: the same address on two bridges is fine, on one it is not */
+        struct dc_config *d = conf_at("/srv/fleet/d.conf", "rootfs = { path = \"/r\"; };\n"
+                                                            "network = { mode = \"bridge\"; bridge = \"br0\"; address = \"10.2.3.4/24\"; };\n");
+        struct dc_config *e = conf_at("/srv/fleet/e.conf", "rootfs = { path = \"/r\"; };\n"
+                                                            "network = { mode = \"bridge\"; bridge = \"br1\"; address = \"10.2.3.4/24\"; };\n");
+        struct dc_config *f = conf_at("/srv/fleet/f.conf", "rootfs = { path = \"/r\"; };\n"
+                                                            "network = { mode = \"bridge\"; bridge = \"br0\"; address = \"10.2.3.4/16\"; };\n");
+        CHECK(a && b && c && d && e && f, "the fleet's configs load");
+        if (!(a && b && c && d && e && f))
+                return;
+        struct dc_error err = { 0 };
+        const struct dc_config *before[] = { a, c, d, e };
+        CHECK(dc_fleet_check(before, 0, a, &err) == 0, "a first config clashes with nothing");
+        CHECK(dc_fleet_check(before, 1, c, &err) == 0, "c shares nothing with a");
+        CHECK(dc_fleet_check(before, 3, e, &err) == 0, "one address on two bridges is fine");
+        CHECK(dc_fleet_check(before, 1, b, &err) == -EINVAL, "b clashes with a");
+        CHECK_STREQ(err.msg,
+                    "/srv/fleet/b.conf:1: rootfs.writable: /srv/up/web/x is below the upper layer /srv/up/web of "
+                    "/srv/fleet/a.conf:2: two overlays writing one upper layer corrupt each other's view of it\n"
+                    "/srv/fleet/b.conf:3: network.ports[0].host: 53/udp is also forwarded by /srv/fleet/a.conf:5: a "
+                    "host port goes to one container\n"
+                    "/srv/fleet/b.conf:3: network.ports[1].host: 8080/tcp is also forwarded by /srv/fleet/a.conf:5: "
+                    "a host port goes to one container\n"
+                    "/srv/fleet/b.conf:4: network.ipv6.address: subnet fd88:0:0:7::/64 overlaps fd88:0:0:7::/64 of "
+                    "/srv/fleet/a.conf:4: each NAT container's subnet is routed to its own link; give each its own\n"
+                    "/srv/fleet/b.conf:5: network.address: subnet 10.88.0.4/30 overlaps 10.88.0.4/30 of "
+                    "/srv/fleet/a.conf:3: each NAT container's subnet is routed to its own link; give each its own\n"
+                    "/srv/fleet/b.conf:6: name: \"web\" is also the name in /srv/fleet/a.conf:1: each container needs "
+                    "its own (its state, cgroup and links are named after it)",
+                    "every clash, in b's line order, each naming a's line");
+        const struct dc_config *two[] = { c, a };
+        dc_fleet_check(two, 2, b, &err);
+        CHECK(strstr(err.msg, "(container") == NULL && strstr(err.msg, "c.conf") == NULL,
+              "only the config it clashes with is named");
+        CHECK(dc_fleet_check(before, 3, f, &err) == -EINVAL &&
+                      strstr(err.msg, "/srv/fleet/f.conf:2: network.address: 10.2.3.4 on bridge br0 is also the "
+                                      "address in /srv/fleet/d.conf:2 (container d): "),
+              "the same address on one bridge, whatever its prefix: %s", err.msg);
+        /* a name taken from the file name has no line */
+        struct dc_config *g = conf_at("/srv/other/d.conf", "rootfs = { path = \"/r\"; };\n");
+        const struct dc_config *dd[] = { d };
+        CHECK(g && dc_fleet_check(dd, 1, g, &err) == -EINVAL &&
+                      strncmp(err.msg, "/srv/other/d.conf: name: \"d\" is also the name in /srv/fleet/d.conf: ", 68) == 0,
+              "two files of one name in two directories: %s", err.msg);
+        dc_config_free(g);
+        dc_config_free(a);
+        dc_config_free(b);
+        dc_config_free(c);
+        dc_config_free(d);
+        dc_config_free(e);
+        dc_config_free(f);
+}
+
 int main(void)
 {
+        test_fleet();
         test_rootfs_idmap();
         test_volume_order();
         test_user_maps();
