@@ -134,6 +134,14 @@ int dc_image_inspect(const char *archive, const char *tag, struct dc_image *out,
 int dc_image_inspect_memory(const void *buf, size_t len, const char *tag, struct dc_image *out,
                             struct dc_error *err);
 void dc_image_free(struct dc_image *img);
+/* Does the tar archive PATH look like an image archive (`docker image save`,
+ * classic or OCI) by its first members? Reads a few headers only; false when
+ * it cannot be read. */
+bool dc_image_archive_sniff(const char *path);
+/* What is said of one given as rootfs.tarball (printf format, its path). */
+#define DC_DOCKER_SAVE_AS_TARBALL                                                                            \
+        "%s is a `docker image save` archive (its manifest and the image's layers), not a root file system: " \
+        "use rootfs.image for it (rootfs.tarball takes a `docker export` or a distribution's rootfs tarball)"
 
 /* ---- extraction (extract.c) ------------------------------------------ */
 

@@ -602,9 +602,7 @@ int dc_cache_unpack(struct dc_cache_unpack *u, struct dc_error *err)
         /* `docker image save` where `docker export` was meant: the image's
          * manifest and layers, which no process could run from */
         if (r == 0 && u->kind == DC_CACHE_TARBALL && is_docker_save(tfd))
-                r = dc_err(err, EINVAL, "%s is a `docker image save` archive (its manifest.json and the image's layers), "
-                           "not a root file system: use rootfs.image for it (rootfs.tarball takes a `docker export` "
-                           "or a distribution's rootfs tarball)", u->src.archive);
+                r = dc_err(err, EINVAL, DC_DOCKER_SAVE_AS_TARBALL, u->src.archive);
         struct dc_kvs info = { 0 };
         if (r == 0) {
                 dc_kvs_add(&info, "kind", dc_cache_kind_name(u->kind));

@@ -677,6 +677,50 @@ int dc_image_inspect_memory(const void *buf, size_t len, const char *tag, struct
         return inspect(&src, tag, out, err);
 }
 
+static bool hex64(const char *s, size_t n)
+{
+        return n == 64 && strspn(s, "0123456789abcdef") >= 64;
+}
+
+/* A member only an image archive has: a classic `docker image save` layer
+ * ("HEX/layer.tar"), one as skopeo and podman write them ("HEX.tar", and the
+ * config "HEX.json"), an OCI blob ("blobs/sha256/HEX"), or "oci-layout". */
+static bool image_member(const char *name)
+{
+        const char *slash = strchr(name, '/');
+        if (slash && hex64(name, (size_t)(slash - name)) && strcmp(slash, "/layer.tar") == 0)
+                return true;
+        if (!slash && strlen(name) > 64 && hex64(name, 64) &&
+            (strcmp(name + 64, ".tar") == 0 || strcmp(name + 64, ".json") == 0))
+                return true;
+        if (dc_startswith(name, "blobs/sha256/") && hex64(name + 13, strlen(name + 13)))
+                return true;
+        return strcmp(name, "oci-layout") == 0;
+}
+
+bool dc_image_archive_sniff(const char *path)
+{
+        struct source src = { .path = path };
+        struct dc_error ignored;
+        _cleanup_archive_ struct archive *a = NULL;
+        if (open_source(&src, &a, &ignored) < 0)
+                return false; /* the unpack says what is wrong with it */
+        /* Both layouts name such a member among their first few: a classic
+         * save begins with its first layer's directory (HEX/, HEX/VERSION,
+         * HEX/json, HEX/layer.tar), an OCI one with its blobs. */
+        for (int i = 0; i < 16; i++) {
+                struct archive_entry *e;
+                int h = archive_read_next_header(a, &e);
+                if (h == ARCHIVE_EOF || h < ARCHIVE_WARN)
+                        return false;
+                const char *raw = entry_name(e);
+                _cleanup_free_ char *name = raw ? dc_member_clean(raw) : NULL;
+                if (name && image_member(name))
+                        return true;
+        }
+        return false;
+}
+
 void dc_image_free(struct dc_image *img)
 {
         for (size_t i = 0; i < img->n_layers; i++) {

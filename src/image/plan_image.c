@@ -75,7 +75,13 @@ static int plan_tarball(const struct dc_config *c, const char *root, const char 
         if (stat(path, &st) == 0)
                 dc_kvs_addf(kv, "size", "%lld", (long long)st.st_size);
         _cleanup_free_ char *entry = dc_cache_entry_path(root, DC_CACHE_TARBALL, hex);
-        dc_strv_push_take(&pi->lowers, dc_xasprintf("%s/tree", entry));
+        _cleanup_free_ char *tree = dc_xasprintf("%s/tree", entry);
+        /* `docker image save` where `docker export` was meant, told before
+         * anything is unpacked; a cached tarball was looked at when it was
+         * unpacked (and the unpack looks once more: a layout this misses) */
+        if (stat(tree, &st) < 0 && dc_image_archive_sniff(path))
+                return dc_err_at(err, o, "rootfs.tarball", DC_DOCKER_SAVE_AS_TARBALL, path);
+        dc_strv_push_take(&pi->lowers, DC_TAKE(tree));
         return 0;
 }
 

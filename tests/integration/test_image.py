@@ -636,23 +636,45 @@ def test_tarball_like_docker_export(t):
 
 def test_docker_save_archive_as_a_tarball_is_named(t):
     """A `docker image save` archive given as rootfs.tarball (where a
-    `docker export` belongs): start says which key it needs, both layouts,
-    and caches nothing."""
+    `docker export` belongs): check and start say which key it needs, from
+    the archive's first members, before anything is unpacked (both layouts,
+    also gzipped); one whose image members come later is still named, after
+    the unpack; nothing is cached."""
     prune_after(t)
     r = t.rootfs("img")
-    for layout in ("classic", "oci"):
-        img = os.path.join(t.tmp, "saved-%s.tar" % layout)
-        docker_save(img, [{"tags": ["busybox:latest"], "layers": [dir_tar(r)], "cmd": ["/bin/true"]}], layout=layout)
+    for layout, outer in (("classic", None), ("oci", None), ("classic", "gzip")):
+        what = "%s%s" % (layout, "+" + outer if outer else "")
+        img = os.path.join(t.tmp, "saved-%s.tar" % what)
+        docker_save(img, [{"tags": ["busybox:latest"], "layers": [dir_tar(r)], "cmd": ["/bin/true"]}], layout=layout,
+                    outer=outer)
         conf = t.conf("ds", 'rootfs = { tarball = "%s"; };\n' % img)
+        said = ("ds.conf:1: rootfs.tarball: %s is a `docker image save` archive (its manifest and the image's "
+                "layers), not a root file system: use rootfs.image for it" % img)
+        c = t.diyctl("check", conf)
+        t.eq(c.returncode, 1, "%s: check refuses it" % what)
+        t.contains(c.stderr, said, "%s: naming the key and rootfs.image" % what)
         p = t.diyctl("start", conf)
-        t.eq(p.returncode, 125, "%s: the start fails" % layout)
-        t.contains(p.stderr, "ds.conf:1: rootfs.tarball: ", "%s: naming the key" % layout)
-        t.contains(p.stderr, "%s is a `docker image save` archive (its manifest.json and the image's layers), not a "
-                   "root file system: use rootfs.image for it" % img, "%s: and says to use rootfs.image" % layout)
-        t.eq(entries(t), [], "%s: nothing is cached" % layout)
+        t.eq(p.returncode, 125, "%s: the start fails" % what)
+        t.contains(p.stderr, said, "%s: saying the same" % what)
+        t.eq(entries(t), [], "%s: nothing is cached" % what)
         conf = t.conf("ds", 'rootfs = { image = "%s"; };\nprocess = { args = [ "/bin/echo", "ok" ]; };\n' % img)
-        t.eq(t.diyctl("start", conf, check=True).stdout, "ok\n", "%s: as rootfs.image it runs" % layout)
+        t.eq(t.diyctl("start", conf, check=True).stdout, "ok\n", "%s: as rootfs.image it runs" % what)
         t.diyctl("image", "prune", check=True)
+
+    # check looks at the first members only: a manifest after 20 other files
+    # passes it, and the unpack names it
+    late = os.path.join(t.tmp, "late.tar")
+    with tarfile.open(late, "w") as tf:
+        for i in range(20):
+            tf.addfile(_info("notes/%02d" % i, size=1), io.BytesIO(b"x"))
+        man = json.dumps([{"Config": "c.json", "RepoTags": ["x:1"], "Layers": ["l/layer.tar"]}]).encode()
+        tf.addfile(_info("manifest.json", size=len(man)), io.BytesIO(man))
+    conf = t.conf("ds", 'rootfs = { tarball = "%s"; };\n' % late)
+    t.eq(t.diyctl("check", conf).returncode, 0, "late: check does not read that far")
+    p = t.diyctl("start", conf)
+    t.eq(p.returncode, 125, "late: the start fails")
+    t.contains(p.stderr, "ds.conf:1: rootfs.tarball: %s is a `docker image save` archive" % late, "late: named")
+    t.eq(entries(t), [], "late: nothing is cached")
 
 
 # ---------------------------------------------------------------- hostile archives

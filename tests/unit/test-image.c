@@ -1012,6 +1012,69 @@ static void test_sha256(void)
         free(a);
 }
 
+/* Told by its first members: image archives of each layout, plain or
+ * gzipped, are; a rootfs tarball, one with its image members late, a file
+ * that is no archive, and no file are not. */
+static void test_sniff(void)
+{
+        static const char hex[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        char d[80], layer[96], blob[96], skopeo[80], cfg[80];
+        snprintf(d, sizeof(d), "%s", hex);
+        snprintf(layer, sizeof(layer), "./%s/layer.tar", hex);
+        snprintf(blob, sizeof(blob), "blobs/sha256/%s", hex);
+        snprintf(skopeo, sizeof(skopeo), "%s.tar", hex);
+        snprintf(cfg, sizeof(cfg), "%s.json", hex);
+        const struct ent classic[] = { { d, 'd', NULL, 0 }, { layer, 'f', "x", 0 }, { "manifest.json", 'f', "[]", 0 } };
+        const struct ent oci[] = { { "blobs", 'd', NULL, 0 }, { "blobs/sha256", 'd', NULL, 0 }, { blob, 'f', "x", 0 } };
+        const struct ent sk[] = { { skopeo, 'f', "x", 0 } };
+        const struct ent sk_cfg[] = { { cfg, 'f', "{}", 0 } };
+        const struct ent layout[] = { { "oci-layout", 'f', "{}", 0 } };
+        const struct ent rootfs[] = { { "./", 'd', NULL, 0 }, { "./bin", 'd', NULL, 0 }, { "./bin/sh", 'f', "x", 0 },
+                                      { "./etc", 'd', NULL, 0 }, { "./manifest.json", 'f', "[]", 0 } };
+        /* not quite: a 63-digit name, a layer.tar one level down, upper-case hex */
+        char short_hex[80], deep[120], upper[80];
+        snprintf(short_hex, sizeof(short_hex), "%.63s/layer.tar", hex);
+        snprintf(deep, sizeof(deep), "x/%s/layer.tar", hex);
+        snprintf(upper, sizeof(upper), "%s.tar", "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef");
+        const struct ent near[] = { { short_hex, 'f', "x", 0 }, { deep, 'f', "x", 0 }, { upper, 'f', "x", 0 } };
+        struct ent late[18];
+        char names[17][16];
+        for (int i = 0; i < 17; i++) {
+                snprintf(names[i], sizeof(names[i]), "notes/%02d", i);
+                late[i] = (struct ent){ names[i], 'f', "x", 0 };
+        }
+        late[17] = (struct ent){ layer, 'f', "x", 0 };
+        const struct {
+                const char *what;
+                const struct ent *e;
+                size_t n;
+                const char *filter;
+                bool is;
+        } cases[] = {
+                { "classic", classic, DC_ARRAY_SIZE(classic), NULL, true },
+                { "classic, gzipped", classic, DC_ARRAY_SIZE(classic), "gzip", true },
+                { "OCI blobs", oci, DC_ARRAY_SIZE(oci), NULL, true },
+                { "skopeo's HEX.tar", sk, DC_ARRAY_SIZE(sk), NULL, true },
+                { "skopeo's HEX.json", sk_cfg, DC_ARRAY_SIZE(sk_cfg), NULL, true },
+                { "oci-layout", layout, DC_ARRAY_SIZE(layout), NULL, true },
+                { "a rootfs (with a manifest.json of its own)", rootfs, DC_ARRAY_SIZE(rootfs), NULL, false },
+                { "names that only look alike", near, DC_ARRAY_SIZE(near), NULL, false },
+                { "a layer after 17 other members", late, DC_ARRAY_SIZE(late), NULL, false },
+        };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(cases); i++) {
+                struct buf b = make_tar(cases[i].e, cases[i].n, cases[i].filter);
+                char *path = write_file("sniff.tar", b.p, b.n);
+                CHECK(dc_image_archive_sniff(path) == cases[i].is, "sniff: %s: %s", cases[i].what,
+                      cases[i].is ? "an image archive" : "not one");
+                free(path);
+                free(b.p);
+        }
+        char *junk = write_file("junk.tar", "not an archive at all\n", 22);
+        CHECK(!dc_image_archive_sniff(junk), "sniff: a file that is no archive: not one");
+        free(junk);
+        CHECK(!dc_image_archive_sniff("/nonexistent/x.tar"), "sniff: no file: not one");
+}
+
 int main(void)
 {
         snprintf(tmpdir, sizeof(tmpdir), "/tmp/dc-test-image.XXXXXX");
@@ -1025,6 +1088,7 @@ int main(void)
         test_config();
         test_refs_and_names();
         test_inspect();
+        test_sniff();
         test_extract();
         test_cache_and_plan();
         dc_rm_rf_at(AT_FDCWD, tmpdir);
