@@ -2,46 +2,77 @@
  * config is fine alone: `diyctl check a.conf b.conf ...` compares each file
  * with the ones before it, so a templated fleet fails in CI, not at its
  * second start on a host. Only what the configs say is compared: an address
- * or a port a NAT pool hands out at start cannot clash here. */
+ * or a port a NAT pool hands out at start cannot clash here, and a value
+ * both files got from one --set (which applies to every file) is left
+ * alone. */
 #include <errno.h>
-#include <sys/socket.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "diyctl/net.h"
 #include "diyctl/plan.h"
 #include "diyctl/util.h"
 
-/* "FILE:LINE" of KEY in C, or the file alone when the value is a default. */
-static void where(const struct dc_config *c, const char *key, char *buf, size_t n)
+static bool from_set(const struct dc_origin *o)
 {
-        const struct dc_origin *o = dc_config_origin(c, key);
-        if (o && o->file && o->line > 0)
-                snprintf(buf, n, "%s:%d", o->file, o->line);
-        else
-                snprintf(buf, n, "%s", o && o->file ? o->file : c->file);
+        return o && dc_streq(o->file, "--set");
 }
 
-/* "KEY: WHAT OTHER_AT (container NAME): WHY", at KEY's place in C (or at O);
- * the other's name only when it is not C's too. */
-static void conflict(struct dc_errs *all, const struct dc_config *c, const char *key, const struct dc_origin *o,
-                     const struct dc_config *other, const char *other_at, const char *what, const char *why)
+/* Where a value of C came from, for the other side of a message:
+ * "FILE:LINE", and in parentheses the top file when the value came from a
+ * file it includes, and the container when SAY_NAME. */
+static char *place(const struct dc_config *c, const struct dc_origin *o, bool say_name)
 {
+        const char *file = o && o->file ? o->file : c->file;
+        _cleanup_free_ char *at = o && o->line > 0 ? dc_xasprintf("%s:%d", file, o->line) : dc_xstrdup(file);
+        bool included = !dc_streq(file, c->file) && !from_set(o);
+        if (!included && !say_name)
+                return DC_TAKE(at);
+        return dc_xasprintf("%s (%s%s%s%s)", at, included ? c->file : "", included && say_name ? ", " : "",
+                            say_name ? "container " : "", say_name ? c->name : "");
+}
+
+/* "KEY: WHAT[ (in C's top file)] RELATION OTHER'S PLACE: WHY", at KEY's
+ * place in C, O_C (C's origin of it) and O_O (the other's). */
+static void conflict(struct dc_errs *all, const struct dc_config *c, const char *key, const struct dc_origin *o_c,
+                     const struct dc_config *other, const struct dc_origin *o_o, const char *what,
+                     const char *relation, const char *why)
+{
+        const char *cfile = o_c && o_c->file ? o_c->file : c->file;
+        bool c_included = !dc_streq(cfile, c->file) && !from_set(o_c);
+        _cleanup_free_ char *there = place(other, o_o, !dc_streq(c->name, other->name));
         struct dc_error one;
-        bool same_name = dc_streq(c->name, other->name); /* said already */
-        dc_err_at(&one, o ? o : dc_config_origin(c, key), key, "%s %s%s%s%s: %s", what, other_at,
-                  same_name ? "" : " (container ", same_name ? "" : other->name, same_name ? "" : ")", why);
+        dc_err_at(&one, o_c, key, "%s%s%s%s %s %s: %s", what, c_included ? " (in " : "", c_included ? c->file : "",
+                  c_included ? ")" : "", relation, there, why);
         dc_errs_add(all, &one);
 }
 
-/* A is B or below it, by their absolute, normalized paths. */
+/* Both values came from one --set, which every file gets: not a clash of
+ * the files. */
+static bool both_set(const struct dc_origin *a, const struct dc_origin *b)
+{
+        return from_set(a) && from_set(b);
+}
+
+/* A is B or below it (absolute, normalized paths). */
 static bool same_or_below(const char *a, const char *b)
 {
         size_t n = strlen(b);
-        return strncmp(a, b, n) == 0 && (a[n] == 0 || a[n] == '/' || (n == 1 && b[0] == '/'));
+        if (n == 1)
+                return true;
+        return strncmp(a, b, n) == 0 && (a[n] == 0 || a[n] == '/');
 }
 
-/* C's pinned network.address (or network.ipv6.address): false when none. */
+/* A path as the kernel will see it: links resolved where it exists. */
+static char *real(const char *p)
+{
+        char *r = realpath(p, NULL);
+        return r ? r : dc_xstrdup(p);
+}
+
 static bool address_of(const struct dc_config *c, bool v6, struct dc_prefix *out)
 {
         const char *a = v6 ? c->network.ipv6_address : c->network.address;
@@ -52,28 +83,36 @@ static void check_addresses(struct dc_errs *all, const struct dc_config *c, cons
 {
         for (int v6 = 0; v6 < 2; v6++) {
                 const char *key = v6 ? "network.ipv6.address" : "network.address";
+                const struct dc_origin *oc = dc_config_origin(c, key), *oo = dc_config_origin(o, key);
                 struct dc_prefix a, b;
-                if (!address_of(c, v6, &a) || !address_of(o, v6, &b))
+                if (!address_of(c, v6, &a) || !address_of(o, v6, &b) || both_set(oc, oo))
                         continue;
-                char what[200], at[600];
-                where(o, key, at, sizeof(at));
-                if (c->network.mode == DC_NET_NAT && o->network.mode == DC_NET_NAT) {
-                        /* each NAT container routes its own subnet to its own veth */
-                        struct dc_prefix na = dc_prefix_network(&a), nb = dc_prefix_network(&b);
-                        if (!dc_prefix_overlaps(&na, &nb))
+                enum dc_netmode mc = c->network.mode, mo = o->network.mode;
+                struct dc_prefix na = dc_prefix_network(&a), nb = dc_prefix_network(&b);
+                _cleanup_free_ char *sa = dc_prefix_str(&na), *sb = dc_prefix_str(&nb);
+                _cleanup_free_ char *what = NULL, *rel = NULL;
+                if (mc == DC_NET_BRIDGE && mo == DC_NET_BRIDGE) {
+                        if (!dc_streq(c->network.bridge, o->network.bridge) || !dc_prefix_same_addr(&a, &b))
                                 continue;
-                        _cleanup_free_ char *sa = dc_prefix_str(&na), *sb = dc_prefix_str(&nb);
-                        snprintf(what, sizeof(what), "subnet %s overlaps %s of", sa, sb);
-                        conflict(all, c, key, NULL, o, at, what,
-                                 "each NAT container's subnet is routed to its own link; give each its own");
-                } else if (c->network.mode == DC_NET_BRIDGE && o->network.mode == DC_NET_BRIDGE &&
-                           dc_streq(c->network.bridge, o->network.bridge)) {
-                        if (!dc_prefix_same_addr(&a, &b))
-                                continue;
-                        _cleanup_free_ char *sa = dc_prefix_addr_str(&a);
-                        snprintf(what, sizeof(what), "%s on bridge %s is also the address in", sa, c->network.bridge);
-                        conflict(all, c, key, NULL, o, at, what, "two hosts on one link need two addresses");
+                        _cleanup_free_ char *ip = dc_prefix_addr_str(&a);
+                        what = dc_xasprintf("%s on bridge %s", ip, c->network.bridge);
+                        conflict(all, c, key, oc, o, oo, what, "is also the address in",
+                                 "two hosts on one link need two addresses");
+                        continue;
                 }
+                if ((mc != DC_NET_NAT && mc != DC_NET_BRIDGE) || (mo != DC_NET_NAT && mo != DC_NET_BRIDGE) ||
+                    !dc_prefix_overlaps(&na, &nb))
+                        continue;
+                /* a NAT container's subnet is routed to its own veth: a
+                 * second NAT subnet, or a bridge's network, over it would
+                 * send the other's traffic down that link */
+                bool same = dc_prefix_equal(&na, &nb);
+                what = dc_xasprintf("%ssubnet %s", mc == DC_NET_NAT ? "NAT " : "bridge ", sa);
+                rel = same ? dc_xasprintf("is also the %s subnet of", mo == DC_NET_NAT ? "NAT" : "bridge")
+                           : dc_xasprintf("overlaps %s subnet %s of", mo == DC_NET_NAT ? "NAT" : "bridge", sb);
+                conflict(all, c, key, oc, o, oo, what, rel,
+                         "a NAT container's subnet is routed to its own link, and no other network may overlap it; "
+                         "give each its own");
         }
 }
 
@@ -85,21 +124,104 @@ static void check_ports(struct dc_errs *all, const struct dc_config *c, const st
                 const struct dc_port *p = &c->network.ports[i];
                 for (size_t j = 0; j < o->network.n_ports; j++) {
                         const struct dc_port *q = &o->network.ports[j];
-                        if (p->host != q->host || p->proto != q->proto)
+                        if (p->host != q->host || p->proto != q->proto || both_set(&p->origin, &q->origin))
                                 continue;
-                        char key[64], what[96], at[600];
-                        snprintf(key, sizeof(key), "network.ports[%zu].host", i);
-                        snprintf(what, sizeof(what), "%u/%s is also forwarded by", p->host,
-                                 p->proto == DC_PROTO_UDP ? "udp" : "tcp");
-                        if (q->origin.line > 0)
-                                snprintf(at, sizeof(at), "%s:%d", q->origin.file ? q->origin.file : o->file,
-                                         q->origin.line);
-                        else
-                                snprintf(at, sizeof(at), "%s", q->origin.file ? q->origin.file : o->file);
-                        conflict(all, c, key, &p->origin, o, at, what, "a host port goes to one container");
+                        _cleanup_free_ char *key = dc_xasprintf("network.ports[%zu].host", i);
+                        _cleanup_free_ char *what = dc_xasprintf("%u/%s", p->host,
+                                                                 p->proto == DC_PROTO_UDP ? "udp" : "tcp");
+                        conflict(all, c, key, &p->origin, o, &q->origin, what, "is also forwarded by",
+                                 "a host port goes to one container");
                         break;
                 }
         }
+}
+
+static bool has_veth(const struct dc_config *c)
+{
+        return c->network.mode == DC_NET_NAT || c->network.mode == DC_NET_BRIDGE;
+}
+
+static void check_names(struct dc_errs *all, const struct dc_config *c, const struct dc_config *o)
+{
+        const struct dc_origin *oc = dc_config_origin(c, "name"), *oo = dc_config_origin(o, "name");
+        if (both_set(oc, oo))
+                return;
+        _cleanup_free_ char *what = dc_xasprintf("\"%s\"", c->name);
+        if (dc_streq(c->name, o->name)) {
+                conflict(all, c, "name", oc, o, oo, what, "is also the name in",
+                         "each container needs its own (its state, cgroup and links are named after it)");
+                return;
+        }
+        if (!has_veth(c) || !has_veth(o))
+                return;
+        /* long names are cut and hashed to fit a link name */
+        _cleanup_free_ char *ic = dc_net_host_ifname(c->name), *io = dc_net_host_ifname(o->name);
+        if (strcmp(ic, io) != 0)
+                return;
+        _cleanup_free_ char *rel = dc_xasprintf("gives the host link the name %s, as \"%s\" in", ic, o->name);
+        conflict(all, c, "name", oc, o, oo, what, rel, "two links cannot share a name; change one of the names");
+}
+
+/* The writable layers: persistent upper directories, and roots written
+ * directly. */
+static void check_writable(struct dc_errs *all, const struct dc_config *c, const struct dc_config *o)
+{
+        const char *key = "rootfs.writable";
+        const struct dc_origin *oc = dc_config_origin(c, key), *oo = dc_config_origin(o, key);
+        if (both_set(oc, oo))
+                return;
+        enum dc_writable wc = c->rootfs.writable, wo = o->rootfs.writable;
+        if (wc == DC_WRITABLE_DIR && wo == DC_WRITABLE_DIR) {
+                /* DIR/upper and DIR/work are the overlay's: another's DIR
+                 * there, or the same DIR, shares them */
+                _cleanup_free_ char *u = real(c->rootfs.writable_dir), *ou = real(o->rootfs.writable_dir);
+                _cleanup_free_ char *up = dc_xasprintf("%s/upper", u), *wk = dc_xasprintf("%s/work", u);
+                _cleanup_free_ char *oup = dc_xasprintf("%s/upper", ou), *owk = dc_xasprintf("%s/work", ou);
+                _cleanup_free_ char *what = dc_xasprintf("upper layer %s", c->rootfs.writable_dir);
+                const char *rel = strcmp(u, ou) == 0                                  ? "is also the upper layer of"
+                                  : same_or_below(u, oup) || same_or_below(u, owk) ? "is inside the upper layer of"
+                                  : same_or_below(ou, up) || same_or_below(ou, wk) ? "holds the upper layer of"
+                                                                                     : NULL;
+                if (rel)
+                        conflict(all, c, key, oc, o, oo, what, rel,
+                                 "two overlays writing one upper layer corrupt each other's view of it");
+        }
+        _cleanup_free_ char *r = c->rootfs.path ? real(c->rootfs.path) : NULL;
+        _cleanup_free_ char *orr = o->rootfs.path ? real(o->rootfs.path) : NULL;
+        if (wc == DC_WRITABLE_DIRECT && wo == DC_WRITABLE_DIRECT && r && orr && strcmp(r, orr) == 0) {
+                _cleanup_free_ char *what = dc_xasprintf("root directory %s, written directly,", c->rootfs.path);
+                const struct dc_origin *pc = dc_config_origin(c, "rootfs.path"), *po = dc_config_origin(o, "rootfs.path");
+                if (!both_set(pc, po))
+                        conflict(all, c, "rootfs.path", pc, o, po, what, "is also written directly by",
+                                 "two containers writing one root directory change each other's files; give them "
+                                 "rootfs.writable = \"tmpfs\" or an upper layer directory each");
+        }
+        /* an upper layer in another's root directory: that root, or the
+         * upper layer, changes under an overlay */
+        for (int side = 0; side < 2; side++) {
+                const struct dc_config *w = side ? o : c;
+                const char *lroot = side ? r : orr;
+                if (w->rootfs.writable != DC_WRITABLE_DIR || !lroot)
+                        continue;
+                _cleanup_free_ char *u = real(w->rootfs.writable_dir);
+                if (!same_or_below(u, lroot))
+                        continue;
+                _cleanup_free_ char *what =
+                        side ? dc_xasprintf("root directory %s", c->rootfs.path)
+                             : dc_xasprintf("upper layer %s", c->rootfs.writable_dir);
+                const struct dc_origin *oc2 = side ? dc_config_origin(c, "rootfs.path") : oc;
+                const struct dc_origin *oo2 = side ? oo : dc_config_origin(o, "rootfs.path");
+                conflict(all, c, side ? "rootfs.path" : key, oc2, o, oo2, what,
+                         side ? "holds the upper layer of" : "is inside the root directory of",
+                         "what one container writes there changes the other's files under its overlay; keep "
+                         "upper layers outside every root directory");
+        }
+}
+
+static bool same_file(const struct dc_config *a, const struct dc_config *b)
+{
+        struct stat sa, sb;
+        return stat(a->file, &sa) == 0 && stat(b->file, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 int dc_fleet_check(const struct dc_config *const *others, size_t n, const struct dc_config *c, struct dc_error *err)
@@ -107,27 +229,12 @@ int dc_fleet_check(const struct dc_config *const *others, size_t n, const struct
         struct dc_errs all = { 0 };
         for (size_t i = 0; i < n; i++) {
                 const struct dc_config *o = others[i];
-                char at[600], what[300];
-                if (dc_streq(c->name, o->name)) {
-                        where(o, "name", at, sizeof(at));
-                        snprintf(what, sizeof(what), "\"%s\" is also the name in", c->name);
-                        conflict(&all, c, "name", NULL, o, at, what,
-                                 "each container needs its own (its state, cgroup and links are named after it)");
-                }
+                if (same_file(c, o))
+                        continue; /* one file given twice, as a glob may */
+                check_names(&all, c, o);
                 check_ports(&all, c, o);
                 check_addresses(&all, c, o);
-                const char *u = c->rootfs.writable_dir, *ou = o->rootfs.writable_dir;
-                if (c->rootfs.writable == DC_WRITABLE_DIR && o->rootfs.writable == DC_WRITABLE_DIR &&
-                    (same_or_below(u, ou) || same_or_below(ou, u))) {
-                        where(o, "rootfs.writable", at, sizeof(at));
-                        if (strcmp(u, ou) == 0)
-                                snprintf(what, sizeof(what), "%s is also the upper layer of", u);
-                        else
-                                snprintf(what, sizeof(what), "%s is %s the upper layer %s of", u,
-                                         same_or_below(u, ou) ? "below" : "above", ou);
-                        conflict(&all, c, "rootfs.writable", NULL, o, at, what,
-                                 "two overlays writing one upper layer corrupt each other's view of it");
-                }
+                check_writable(&all, c, o);
         }
         return dc_errs_end(&all, err);
 }

@@ -49,29 +49,32 @@ void dc_errs_add(struct dc_errs *e, const struct dc_error *one)
         if (!e->n)
                 e->code = one->code ? one->code : EINVAL;
         e->v = dc_xrealloc(e->v, (e->n + 1) * sizeof(*e->v));
-        e->v[e->n++] = dc_xstrdup(one->msg);
+        char *m = dc_xstrdup(one->msg);
+        for (char *p = m; (p = strchr(p, '\n'));)
+                *p = ' '; /* one error a line: the list is split at newlines */
+        e->v[e->n++] = m;
 }
 
-/* An error's place: the length of its file's name and its line, from a
- * leading "FILE:LINE: " (line 0 when it has none, as "--set: ..."). */
+/* An error's place, from its leading "FILE:LINE: " or "FILE: ": the length
+ * of FILE, and LINE (0 when it has none, as "--set: KEY: ..."). Only the
+ * text before the first ": " is looked at: a message may hold "x.conf:3: "
+ * of another file further on. */
 static void place_of(const char *msg, size_t *file_len, long *line)
 {
-        for (const char *p = msg; *p && *p != '\n'; p++) {
-                if (*p != ':' || p[1] < '0' || p[1] > '9')
-                        continue;
-                const char *q = p + 1;
-                long v = 0;
-                while (*q >= '0' && *q <= '9' && v < 100000000)
-                        v = v * 10 + (*q++ - '0');
-                if (q[0] == ':' && q[1] == ' ') {
-                        *file_len = (size_t)(p - msg);
-                        *line = v;
-                        return;
-                }
-        }
-        const char *colon = strstr(msg, ": ");
-        *file_len = colon ? (size_t)(colon - msg) : 0;
+        const char *end = strstr(msg, ": ");
+        size_t n = end ? (size_t)(end - msg) : 0;
+        size_t d = n;
+        while (d > 0 && msg[d - 1] >= '0' && msg[d - 1] <= '9')
+                d--;
         *line = 0;
+        *file_len = n;
+        if (d < n && d > 1 && msg[d - 1] == ':' && n - d <= 9) {
+                long v = 0;
+                for (size_t k = d; k < n; k++)
+                        v = v * 10 + (msg[k] - '0');
+                *file_len = d - 1;
+                *line = v;
+        }
 }
 
 struct ranked {
@@ -101,13 +104,15 @@ int dc_errs_end(struct dc_errs *e, struct dc_error *err)
                 v[i].msg = e->v[i];
                 v[i].order = i;
                 place_of(v[i].msg, &flen[i], &v[i].line);
-                v[i].file = files;
-                for (unsigned j = 0; j < i; j++)
+                /* --set overrides apply to every file: theirs come first */
+                bool set = flen[i] == 5 && strncmp(v[i].msg, "--set", 5) == 0;
+                v[i].file = set ? 0 : files + 1;
+                for (unsigned j = 0; j < i && !set; j++)
                         if (flen[j] == flen[i] && memcmp(v[j].msg, v[i].msg, flen[i]) == 0) {
                                 v[i].file = v[j].file;
                                 break;
                         }
-                if (v[i].file == files)
+                if (v[i].file == files + 1)
                         files++;
         }
         qsort(v, e->n, sizeof(*v), ranked_cmp);
@@ -127,7 +132,7 @@ int dc_errs_end(struct dc_errs *e, struct dc_error *err)
         }
         err->msg[o] = 0;
         if (shown < e->n)
-                snprintf(err->msg + o, sizeof(err->msg) - o, "\n... and %u more error%s", e->n - shown,
+                snprintf(err->msg + o, sizeof(err->msg) - o, "\nand %u more error%s", e->n - shown,
                          e->n - shown > 1 ? "s" : "");
         err->code = e->code;
         for (unsigned i = 0; i < e->n; i++)

@@ -262,14 +262,31 @@ def test_check_finds_what_a_fleet_cannot_share(t):
     t.defer(t.diyctl, "stop", "-t", "0", "shop-eu", check=False)
     t.ok(s.returncode != 0 and "8080" in s.stderr, "and its start fails on that port: %r" % s.stderr)
 
-    # two persistent upper layers, one inside the other
+    # one persistent upper layer for two
     up = os.path.join(t.tmp, "upper")
-    os.makedirs(up + "/eu")
+    os.makedirs(up)
     with open(b, "w") as f:
-        f.write((body % ("shop-eu", up + "/eu")).replace("8080", "8081"))
+        f.write((body % ("shop-eu", up)).replace("8080", "8081"))
     with open(a, "w") as f:
         f.write(body % ("shop", up))
     p = t.diyctl("check", a, b)
-    t.eq(p.returncode, 1, "nested upper layers clash")
-    t.contains(p.stderr, "%s:2: rootfs.writable: %s/eu is below the upper layer %s of %s:2 (container shop): "
-               "two overlays writing one upper layer corrupt each other's view of it" % (b, up, up, a), "named")
+    t.eq(p.returncode, 1, "one upper layer for two clashes")
+    t.contains(p.stderr, "%s:2: rootfs.writable: upper layer %s is also the upper layer of %s:2 (container shop): "
+               "two overlays writing one upper layer corrupt each other's view of it" % (b, up, a), "named")
+
+    # a clash from a fragment both include names the files that include it
+    with open(os.path.join(d, "common", "pinned.conf"), "w") as f:
+        f.write('network = { mode = "nat"; address = "10.88.7.2/30"; };\n')
+    for n in ("p1", "p2"):
+        with open(os.path.join(d, n + ".conf"), "w") as f:
+            f.write('@include "common/pinned.conf"\nrootfs = { path = "rootfs"; };\n')
+    p = t.diyctl("check", os.path.join(d, "p1.conf"), os.path.join(d, "p2.conf"))
+    t.eq(p.returncode, 1, "a pinned subnet in a shared fragment clashes")
+    pinned = os.path.join(d, "common", "pinned.conf")
+    t.contains(p.stderr, "%s:1: network.address: NAT subnet 10.88.7.0/30 (in %s) is also the NAT subnet of %s:1 "
+               "(%s, container p1): " % (pinned, os.path.join(d, "p2.conf"), pinned, os.path.join(d, "p1.conf")),
+               "naming both including files")
+    # the same value from one --set is every file's: not a clash of theirs
+    web, db = os.path.join(d, "web.conf"), os.path.join(d, "db.conf")
+    t.eq(t.diyctl("check", "--set", "name=same", web, db).returncode, 0, "--set name= over two files")
+    t.eq(t.diyctl("check", web, "%s/./web.conf" % d).returncode, 0, "one file given twice")

@@ -1,11 +1,13 @@
 /* Validation and plan building: pure, no root. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "diyctl/config.h"
+#include "diyctl/net.h"
 #include "diyctl/plan.h"
 #include "tap.h"
 
@@ -157,7 +159,7 @@ static void test_many_errors(void)
         free(text);
         CHECK(!p, "a plan with errors fails");
         const char *last = strrchr(err.msg, '\n');
-        CHECK(last && strcmp(last, "\n... and 1 more error") == 0, "it ends saying how many more: %.80s",
+        CHECK(last && strcmp(last, "\nand 1 more error") == 0, "it ends saying how many more: %.80s",
               last ? last : err.msg);
         CHECK(strstr(err.msg, "namespaces: \"mount\" is required") && strstr(err.msg, "process.cwd: aaaa"),
               "the errors before it are whole");
@@ -685,13 +687,39 @@ static void test_rootfs_idmap(void)
 }
 
 /* diyctl check over a fleet: what two configs cannot share on one host. */
-static struct dc_config *conf_at(const char *file, const char *text)
+static struct dc_config *conf_set(const char *file, const char *text, const char *set)
 {
         struct dc_config *c = NULL;
         struct dc_error err;
-        if (dc_config_load_string(text, file, NULL, &c, &err) < 0)
+        const char *sets[] = { set };
+        struct dc_config_opts o = { .sets = sets, .n_sets = set ? 1 : 0 };
+        if (dc_config_load_string(text, file, &o, &c, &err) < 0)
                 printf("# %s: %s\n", file, err.msg);
         return c;
+}
+
+static struct dc_config *conf_at(const char *file, const char *text)
+{
+        return conf_set(file, text, NULL);
+}
+
+/* The clashes of C with the configs before it, "" when none. */
+static const char *clashes(struct dc_error *err, const struct dc_config *c, size_t n, ...)
+{
+        const struct dc_config *before[8];
+        va_list ap;
+        va_start(ap, n);
+        for (size_t i = 0; i < n; i++)
+                before[i] = va_arg(ap, const struct dc_config *);
+        va_end(ap);
+        if (dc_fleet_check(before, n, c, err) == 0)
+                snprintf(err->msg, sizeof(err->msg), "%s", "");
+        return err->msg;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static void test_fleet(void)
@@ -703,67 +731,147 @@ static void test_fleet(void)
                                       "  ports = ( { host = 8080; container = 80; }, { host = 53; container = 53; protocol = \"udp\"; } ); };\n");
         /* clashes with a on every count, in an order unlike its lines */
         struct dc_config *b = conf_at("/srv/fleet/b.conf",
-                                      "rootfs = { path = \"/r\"; writable = \"/srv/up/web/x\"; };\n"
+                                      "rootfs = { path = \"/r\"; writable = \"/srv/up/web\"; };\n"
                                       "network = { mode = \"nat\";\n"
                                       "  ports = ( { host = 53; container = 5353; protocol = \"udp\"; }, { host = 8080; container = 8080; } );\n"
                                       "  ipv6 = { address = \"fd88:0:0:7::9/64\"; gateway = \"fd88:0:0:7::1\"; };\n"
-                                      "  address = \"10.88.0.5/30\"; };\nname = \"web\";\n");
-        /* shares nothing that matters: other subnet, port 8080/udp, 53/tcp, a sibling upper */
+                                      "  address = \"10.88.0.0/29\"; };\nname = \"web\";\n");
+        /* shares nothing that matters: other subnet, 8080/udp, 53/tcp, an
+         * upper layer beside a's (below /srv/up/web, but not in its upper/ or work/) */
         struct dc_config *c = conf_at("/srv/fleet/c.conf",
-                                      "rootfs = { path = \"/r\"; writable = \"/srv/up/web2\"; };\n"
+                                      "rootfs = { path = \"/r\"; writable = \"/srv/up/web/c\"; };\n"
                                       "network = { mode = \"nat\"; address = \"10.88.0.10/30\";\n"
                                       "  ports = ( { host = 8080; container = 80; protocol = \"udp\"; }, { host = 53; container = 53; } ); };\n");
-        /* bridge: the same address on two bridges is fine, on one it is not */
+        /* bridges: one address on two bridges is fine, on one it is not */
         struct dc_config *d = conf_at("/srv/fleet/d.conf", "rootfs = { path = \"/r\"; };\n"
                                                             "network = { mode = \"bridge\"; bridge = \"br0\"; address = \"10.2.3.4/24\"; };\n");
         struct dc_config *e = conf_at("/srv/fleet/e.conf", "rootfs = { path = \"/r\"; };\n"
                                                             "network = { mode = \"bridge\"; bridge = \"br1\"; address = \"10.2.3.4/24\"; };\n");
         struct dc_config *f = conf_at("/srv/fleet/f.conf", "rootfs = { path = \"/r\"; };\n"
                                                             "network = { mode = \"bridge\"; bridge = \"br0\"; address = \"10.2.3.4/16\"; };\n");
-        CHECK(a && b && c && d && e && f, "the fleet's configs load");
-        if (!(a && b && c && d && e && f))
+        /* a NAT subnet inside a bridge's network */
+        struct dc_config *g = conf_at("/srv/fleet/g.conf", "rootfs = { path = \"/r\"; };\n"
+                                                            "network = { mode = \"nat\"; address = \"10.2.3.6/30\"; };\n");
+        CHECK(a && b && c && d && e && f && g, "the fleet's configs load");
+        if (!(a && b && c && d && e && f && g))
                 return;
         struct dc_error err = { 0 };
-        const struct dc_config *before[] = { a, c, d, e };
-        CHECK(dc_fleet_check(before, 0, a, &err) == 0, "a first config clashes with nothing");
-        CHECK(dc_fleet_check(before, 1, c, &err) == 0, "c shares nothing with a");
-        CHECK(dc_fleet_check(before, 3, e, &err) == 0, "one address on two bridges is fine");
-        CHECK(dc_fleet_check(before, 1, b, &err) == -EINVAL, "b clashes with a");
+        CHECK_STREQ(clashes(&err, a, 0), "", "a first config clashes with nothing");
+        CHECK_STREQ(clashes(&err, c, 1, a), "", "c shares nothing with a (an upper layer below a's, beside its upper/)");
+        CHECK_STREQ(clashes(&err, e, 2, a, d), "", "one address on two bridges is fine");
+        CHECK(dc_fleet_check((const struct dc_config *const[]){ a }, 1, b, &err) == -EINVAL, "b clashes with a");
         CHECK_STREQ(err.msg,
-                    "/srv/fleet/b.conf:1: rootfs.writable: /srv/up/web/x is below the upper layer /srv/up/web of "
+                    "/srv/fleet/b.conf:1: rootfs.writable: upper layer /srv/up/web is also the upper layer of "
                     "/srv/fleet/a.conf:2: two overlays writing one upper layer corrupt each other's view of it\n"
                     "/srv/fleet/b.conf:3: network.ports[0].host: 53/udp is also forwarded by /srv/fleet/a.conf:5: a "
                     "host port goes to one container\n"
                     "/srv/fleet/b.conf:3: network.ports[1].host: 8080/tcp is also forwarded by /srv/fleet/a.conf:5: "
                     "a host port goes to one container\n"
-                    "/srv/fleet/b.conf:4: network.ipv6.address: subnet fd88:0:0:7::/64 overlaps fd88:0:0:7::/64 of "
-                    "/srv/fleet/a.conf:4: each NAT container's subnet is routed to its own link; give each its own\n"
-                    "/srv/fleet/b.conf:5: network.address: subnet 10.88.0.4/30 overlaps 10.88.0.4/30 of "
-                    "/srv/fleet/a.conf:3: each NAT container's subnet is routed to its own link; give each its own\n"
+                    "/srv/fleet/b.conf:4: network.ipv6.address: NAT subnet fd88:0:0:7::/64 is also the NAT subnet of "
+                    "/srv/fleet/a.conf:4: a NAT container's subnet is routed to its own link, and no other network "
+                    "may overlap it; give each its own\n"
+                    "/srv/fleet/b.conf:5: network.address: NAT subnet 10.88.0.0/29 overlaps NAT subnet 10.88.0.4/30 "
+                    "of /srv/fleet/a.conf:3: a NAT container's subnet is routed to its own link, and no other "
+                    "network may overlap it; give each its own\n"
                     "/srv/fleet/b.conf:6: name: \"web\" is also the name in /srv/fleet/a.conf:1: each container needs "
                     "its own (its state, cgroup and links are named after it)",
                     "every clash, in b's line order, each naming a's line");
-        const struct dc_config *two[] = { c, a };
-        dc_fleet_check(two, 2, b, &err);
+        dc_fleet_check((const struct dc_config *const[]){ c, a }, 2, b, &err);
         CHECK(strstr(err.msg, "(container") == NULL && strstr(err.msg, "c.conf") == NULL,
               "only the config it clashes with is named");
-        CHECK(dc_fleet_check(before, 3, f, &err) == -EINVAL &&
-                      strstr(err.msg, "/srv/fleet/f.conf:2: network.address: 10.2.3.4 on bridge br0 is also the "
-                                      "address in /srv/fleet/d.conf:2 (container d): "),
+        CHECK(strstr(clashes(&err, f, 3, a, c, d),
+                     "/srv/fleet/f.conf:2: network.address: 10.2.3.4 on bridge br0 is also the address in "
+                     "/srv/fleet/d.conf:2 (container d): ") == err.msg,
               "the same address on one bridge, whatever its prefix: %s", err.msg);
+        CHECK(strstr(clashes(&err, g, 1, d), "/srv/fleet/g.conf:2: network.address: NAT subnet 10.2.3.4/30 overlaps "
+                                             "bridge subnet 10.2.3.0/24 of /srv/fleet/d.conf:2 (container d): ") == err.msg,
+              "a NAT subnet in a bridge's network: %s", err.msg);
+
         /* a name taken from the file name has no line */
-        struct dc_config *g = conf_at("/srv/other/d.conf", "rootfs = { path = \"/r\"; };\n");
-        const struct dc_config *dd[] = { d };
-        CHECK(g && dc_fleet_check(dd, 1, g, &err) == -EINVAL &&
-                      strncmp(err.msg, "/srv/other/d.conf: name: \"d\" is also the name in /srv/fleet/d.conf: ", 68) == 0,
+        struct dc_config *h = conf_at("/srv/other/d.conf", "rootfs = { path = \"/r\"; };\n");
+        CHECK(h && strncmp(clashes(&err, h, 1, d),
+                           "/srv/other/d.conf: name: \"d\" is also the name in /srv/fleet/d.conf: ", 68) == 0,
               "two files of one name in two directories: %s", err.msg);
-        dc_config_free(g);
+        dc_config_free(h);
+
+        /* long names cut and hashed alike for the host's link: a pair found
+         * among 40000 names by sorting their link names */
+        char n1[64] = "", n2[64] = "";
+        enum { N = 40000 };
+        char **seen = dc_xmalloc(N * sizeof(*seen));
+        for (int i = 0; i < N; i++) {
+                char x[64];
+                snprintf(x, sizeof(x), "frontend-%d", i);
+                _cleanup_free_ char *ifn = dc_net_host_ifname(x);
+                seen[i] = dc_xasprintf("%s %s", ifn, x);
+        }
+        qsort(seen, N, sizeof(*seen), cmp_str);
+        for (int i = 1; i < N && !n2[0]; i++)
+                if (strncmp(seen[i], seen[i - 1], 15) == 0) {
+                        snprintf(n1, sizeof(n1), "%s", seen[i - 1] + 16);
+                        snprintf(n2, sizeof(n2), "%s", seen[i] + 16);
+                }
+        for (int i = 0; i < N; i++)
+                free(seen[i]);
+        free(seen);
+        CHECK(n2[0] != 0, "a pair of names with one link name: %s %s", n1, n2);
+        if (n2[0]) {
+                char *t1 = dc_xasprintf("name = \"%s\";\nrootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; };\n", n1);
+                char *t2 = dc_xasprintf("name = \"%s\";\nrootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; };\n", n2);
+                struct dc_config *x1 = conf_at("/srv/fleet/x1.conf", t1), *x2 = conf_at("/srv/fleet/x2.conf", t2);
+                _cleanup_free_ char *ifn = dc_net_host_ifname(n1);
+                _cleanup_free_ char *want = dc_xasprintf("/srv/fleet/x2.conf:1: name: \"%s\" gives the host link the "
+                                                         "name %s, as \"%s\" in /srv/fleet/x1.conf:1 (container %s): "
+                                                         "two links cannot share a name",
+                                                         n2, ifn, n1, n1);
+                CHECK(x1 && x2 && strncmp(clashes(&err, x2, 1, x1), want, strlen(want)) == 0, "%s", err.msg);
+                dc_config_free(x1);
+                dc_config_free(x2);
+                free(t1);
+                free(t2);
+        }
+
+        /* the same value from one --set, which every file gets: no clash */
+        struct dc_config *s1 = conf_set("/srv/fleet/s1.conf", "rootfs = { path = \"/r\"; };\n", "name=x");
+        struct dc_config *s2 = conf_set("/srv/fleet/s2.conf", "rootfs = { path = \"/r\"; };\n", "name=x");
+        CHECK(s1 && s2 && strcmp(clashes(&err, s2, 1, s1), "") == 0, "--set name=x over two files: %s", err.msg);
+        dc_config_free(s1);
+        dc_config_free(s2);
+
+        /* writable layers */
+        struct {
+                const char *what, *a, *b, *want;
+        } w[] = {
+                { "an upper layer inside the other's upper/", "writable = \"/u/a\";", "writable = \"/u/a/upper/b\";",
+                  "rootfs.writable: upper layer /u/a/upper/b is inside the upper layer of " },
+                { "an upper layer holding the other's work/", "writable = \"/u/b/work\";", "writable = \"/u/b\";",
+                  "rootfs.writable: upper layer /u/b holds the upper layer of " },
+                { "two roots written directly", "writable = \"direct\";", "writable = \"direct\";",
+                  "rootfs.path: root directory /r, written directly, is also written directly by " },
+                { "a root written directly and one with a tmpfs", "writable = \"direct\";", "writable = \"tmpfs\";", "" },
+                { "an upper layer inside the other's root", "writable = \"tmpfs\";", "writable = \"/r/var/up\";",
+                  "rootfs.writable: upper layer /r/var/up is inside the root directory of " },
+                { "a root holding the other's upper layer", "writable = \"/r/var/up\";", "writable = \"none\";",
+                  "rootfs.path: root directory /r holds the upper layer of " },
+        };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(w); i++) {
+                char *ta = dc_xasprintf("rootfs = { path = \"%s\"; %s };\n", strstr(w[i].a, "/r/") ? "/q" : "/r", w[i].a);
+                char *tb = dc_xasprintf("rootfs = { path = \"%s\"; %s };\n", strstr(w[i].b, "/r/") ? "/q" : "/r", w[i].b);
+                struct dc_config *wa = conf_at("/srv/fleet/wa.conf", ta), *wb = conf_at("/srv/fleet/wb.conf", tb);
+                const char *got = wa && wb ? clashes(&err, wb, 1, wa) : "(not loaded)";
+                CHECK(w[i].want[0] ? strstr(got, w[i].want) != NULL : got[0] == 0, "%s: %s", w[i].what, got);
+                dc_config_free(wa);
+                dc_config_free(wb);
+                free(ta);
+                free(tb);
+        }
         dc_config_free(a);
         dc_config_free(b);
         dc_config_free(c);
         dc_config_free(d);
         dc_config_free(e);
         dc_config_free(f);
+        dc_config_free(g);
 }
 
 int main(void)
