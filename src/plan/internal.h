@@ -7,10 +7,11 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
                      struct dc_error *err);
 
 /* A directory rootfs's contents against the config (rootfs_check.c): each
- * kind of check adds its first problem to ALL. */
+ * kind of check adds its first problem to ALL. TREE: look there instead (a
+ * cached tarball's files); NULL: rootfs.path. */
 struct dc_errs;
 void dc_plan_validate_rootfs_contents(const struct dc_config *c, const struct dc_plan_opts *opts,
-                                      struct dc_errs *all);
+                                      const char *tree, struct dc_errs *all);
 
 /* The namespaces a container gets: the configured ones, except that
  * network.mode = "host" drops "net" from the default list. */

@@ -195,6 +195,15 @@ int dc_plan_build(const struct dc_config *c, const struct dc_plan_opts *opts, st
                 return r;
         for (size_t i = 0; i < img.n_steps; i++)
                 dc_kvs_copy(&add_step(p, "image-unpack")->args, &img.steps[i]);
+        /* check and plan look into a tarball already in the cache as into a
+         * directory rootfs (an image's layers are only whole when stacked) */
+        struct stat tst;
+        if (opts->check_contents && c->rootfs.tarball && img.lowers.n == 1 && stat(img.lowers.v[0], &tst) == 0) {
+                struct dc_errs all = { 0 };
+                dc_plan_validate_rootfs_contents(c, opts, img.lowers.v[0], &all);
+                if ((r = dc_errs_end(&all, err)) < 0)
+                        return r;
+        }
 
         /* Its resolv.conf, written into the state dir now, so the first
          * process binds it without waiting for the network steps (net.c). */

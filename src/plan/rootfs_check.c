@@ -30,7 +30,7 @@
 
 struct rootfs {
         const struct dc_config *c;
-        int root;     /* O_PATH of rootfs.path */
+        int root;     /* O_PATH of rootfs.path, or of a cached tarball's tree */
         char **vols;  /* each volume's target, resolved as start mounts it */
         size_t n;
 };
@@ -448,12 +448,13 @@ static int check_mount_points(const struct rootfs *r, struct dc_error *err)
 }
 
 void dc_plan_validate_rootfs_contents(const struct dc_config *c, const struct dc_plan_opts *opts,
-                                      struct dc_errs *all)
+                                      const char *tree, struct dc_errs *all)
 {
-        if (!opts->check_contents || opts->skip_fs_checks || !c->rootfs.path || c->rootfs.tarball ||
-            c->rootfs.image || c->rootfs.writable == DC_WRITABLE_DIR)
+        const char *dir = tree ? tree : c->rootfs.path;
+        if (!opts->check_contents || opts->skip_fs_checks || !dir || (!tree && (c->rootfs.tarball || c->rootfs.image)) ||
+            c->rootfs.writable == DC_WRITABLE_DIR)
                 return;
-        _cleanup_close_ int root = open(c->rootfs.path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int root = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root < 0 || !populated(root))
                 return; /* validate_rootfs says why; or nothing to look into */
         /* each volume where start mounts it: its target resolved in the

@@ -419,6 +419,6 @@ int dc_plan_validate(const struct dc_config *c, const struct dc_plan_opts *opts,
                 if (r < 0)
                         dc_errs_add(&all, &one);
         }
-        dc_plan_validate_rootfs_contents(c, opts, &all);
+        dc_plan_validate_rootfs_contents(c, opts, NULL, &all);
         return dc_errs_end(&all, err);
 }

@@ -613,6 +613,37 @@ def test_tarball_formats_and_cache(t):
     t.eq(len(entries(t)), 6, "a changed tarball is unpacked again, under its new digest")
 
 
+def test_check_looks_into_a_cached_tarball(t):
+    """check and plan look into a tarball already in the cache as into a
+    directory rootfs: a program it lacks, or a mount point it lacks under
+    writable = "none", is named before the start. Before the first unpack
+    there is nothing to look into, and check says nothing of it."""
+    prune_after(t)
+    tb = os.path.join(t.tmp, "rootfs.tar")
+    with open(tb, "wb") as f:
+        f.write(dir_tar(t.rootfs("tb")))
+    bad = t.conf("tbbad", 'rootfs = { tarball = "%s"; };\nprocess = { args = [ "/bin/nope" ]; };\n' % tb)
+    good = t.conf("tbok", 'rootfs = { tarball = "%s"; };\nprocess = { args = [ "/bin/true" ]; };\n' % tb)
+    none = t.conf("tbnone", 'rootfs = { tarball = "%s"; writable = "none"; };\n'
+                            'volumes = ( { type = "tmpfs"; target = "/nothere"; } );\n'
+                            'process = { args = [ "/bin/true" ]; };\n' % tb)
+    t.eq(t.diyctl("check", bad, none).returncode, 0, "not unpacked yet: nothing to look into")
+    t.diyctl("start", good, check=True)
+    t.eq(len(entries(t)), 1, "the start unpacked it into the cache")
+    p = t.diyctl("check", bad)
+    t.eq(p.returncode, 1, "cached: check finds the missing program")
+    t.contains(p.stderr, "tbbad.conf:2: process.args: /bin/nope: no such executable file in the rootfs",
+               "naming the key")
+    p = t.diyctl("plan", bad)
+    t.eq(p.returncode, 1, "plan too")
+    p = t.diyctl("check", none)
+    t.eq(p.returncode, 1, "cached: check finds the missing mount point under writable = \"none\"")
+    t.contains(p.stderr, "/nothere is not in the rootfs", "naming it")
+    t.eq(t.diyctl("check", good).returncode, 0, "a config the tarball has all of passes")
+    s = t.diyctl("start", bad)
+    t.eq(s.returncode, 127, "and start, which does not look, fails at the exec as before: %r" % s.stderr)
+
+
 def test_tarball_like_docker_export(t):
     """A `docker export`: ./-prefixed names, a root entry, /dev/console and
     .dockerenv. The device node is skipped with a warning, the rest runs."""
