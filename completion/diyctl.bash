@@ -49,7 +49,7 @@ _diyctl()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	local prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="check plan start stop kill list status exec logs cleanup journal config keys image help"
+	local commands="check plan start stop kill list status top exec logs cleanup journal config keys image help"
 	local IFS=$'\n'
 	COMPREPLY=()
 
@@ -123,7 +123,7 @@ _diyctl()
 	start) opts=$'-d\n--detach\n-v\n--set\n--help' ;;
 	stop) opts=$'-t\n--timeout\n--help' ;;
 	kill) opts=$'-s\n--signal\n--help' ;;
-	list | keys | status | journal) opts=$'--json\n--help' ;;
+	list | keys | status | top | journal) opts=$'--json\n--help' ;;
 	logs) opts=$'-f\n--follow\n-n\n--tail\n--help' ;;
 	cleanup) opts=$'--all\n--help' ;;
 	exec) opts=$'-i\n--interactive\n-u\n--user\n-e\n--env\n-w\n--workdir\n-t\n--tty\n-T\n--no-tty\n--help' ;;
@@ -149,7 +149,7 @@ _diyctl()
 	stop | kill | cleanup)
 		COMPREPLY=($(compgen -W "$(_diyctl_names)" -- "$cur"))
 		;;
-	status | logs | journal | exec)
+	status | top | logs | journal | exec)
 		if ((nops == 0)); then
 			COMPREPLY=($(compgen -W "$(_diyctl_names)" -- "$cur"))
 		elif [[ $cmd == exec ]]; then

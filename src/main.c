@@ -22,6 +22,7 @@ static const struct dc_cmd commands[] = {
           "send a signal to a container's process (default SIGKILL)" },
         { "list", dc_cmd_list, "list [--json]", "containers with state, pid, uptime" },
         { "status", dc_cmd_status, "status [--json] NAME", "one container's state" },
+        { "top", dc_cmd_top, "top [--json] NAME", "the processes of a running container, as the host sees them" },
         { "exec", dc_cmd_exec, "exec [-u USER] [-e KEY=VAL]... [-w DIR] [-t|-T] NAME CMD...",
           "run a command inside a running container" },
         { "logs", dc_cmd_logs, "logs [-f] [-n LINES] NAME", "output of a detached container (-n: its last lines)" },

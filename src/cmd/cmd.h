@@ -22,6 +22,7 @@ int dc_cmd_stop(int argc, char **argv);
 int dc_cmd_kill(int argc, char **argv);
 int dc_cmd_list(int argc, char **argv);
 int dc_cmd_status(int argc, char **argv);
+int dc_cmd_top(int argc, char **argv);
 int dc_cmd_exec(int argc, char **argv);
 int dc_cmd_logs(int argc, char **argv);
 int dc_cmd_image(int argc, char **argv);

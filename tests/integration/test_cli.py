@@ -170,6 +170,7 @@ def test_json_outputs_match_the_documentation(t):
         "plan": t.diyctl("plan", "--json", conf, check=True).stdout,
         "list": t.diyctl("list", "--json", check=True).stdout,
         "status": t.diyctl("status", "--json", "web", check=True).stdout,
+        "top": t.diyctl("top", "--json", "web", check=True).stdout,
         "journal": t.diyctl("journal", "--json", "web", check=True).stdout,
         "keys": t.diyctl("keys", "--json", check=True).stdout,
     }

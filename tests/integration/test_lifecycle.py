@@ -433,6 +433,58 @@ def test_kill(t):
     t.host_unchanged(before, "nothing left")
 
 
+def test_top(t):
+    """diyctl top: the container's processes as the host sees them, with
+    their pids inside, from its cgroup; the init and a process the command
+    forks show, the host's processes do not; not running: exit 3."""
+    script = 'sleep 600 & sleep 601 & echo started; wait'
+    conf = conf_for(t, name="tp", script=script)
+    t.diyctl("start", "-d", conf, check=True)
+    t.defer(t.diyctl, "stop", "-t", "0", "tp", check=False)
+    t.wait_for(lambda: "started" in t.diyctl("logs", "tp").stdout, msg="the children are forked")
+    first = status(t, "tp")["pid"]
+    top = json.loads(t.diyctl("top", "--json", "tp", check=True).stdout)
+    t.eq(top["name"], "tp", "top --json: the container")
+    procs = top["processes"]
+    t.eq([p["args"] for p in procs], [["/bin/sh", "-c", script], ["sleep", "600"], ["sleep", "601"]],
+         "the command and the two processes it forked, by host pid")
+    t.eq(procs[0]["pid"], first, "the first is the container's process")
+    t.eq([p["pid_inside"] for p in procs], [1, 2, 3], "with their pids in its pid namespace")
+    for p in procs:
+        with open("/proc/%d/status" % p["pid"]) as f:
+            ns = [l.split()[1:] for l in f if l.startswith("NSpid:")][0]
+        t.eq(ns, [str(p["pid"]), str(p["pid_inside"])], "pid %d: as /proc says" % p["pid"])
+    t.ok(all(p["uid"] == 0 and p["state"] in "RSD" and p["rss_bytes"] > 0 for p in procs),
+         "uid 0, alive, with memory: %r" % procs)
+    t.ok(os.getpid() not in [p["pid"] for p in procs], "no process of the host")
+    text = t.diyctl("top", "tp", check=True).stdout.splitlines()
+    t.ok(text[0].split()[:4] == ["PID", "PID", "INSIDE", "UID"] and len(text) == 4, "a header and a line each: %r" % text)
+    t.ok(text[2].split()[:2] == [str(procs[1]["pid"]), "2"] and text[2].endswith("  sleep 600"),
+         "each line: pid, pid inside, ..., command: %r" % text[2])
+    t.diyctl("stop", "-t", "0", "tp", check=True)
+    # with the init as PID 1, which is a process of the container too
+    conf = t.conf("tp", 'rootfs = { path = "%s"; };\nprocess = { args = [ "/bin/sleep", "600" ]; init = true; };\n'
+                  % t.rootfs())
+    t.diyctl("start", "-d", conf, check=True)
+    t.wait_for(lambda: len(json.loads(t.diyctl("top", "--json", "tp", check=True).stdout)["processes"]) == 2,
+               msg="the init and its command")
+    procs = json.loads(t.diyctl("top", "--json", "tp", check=True).stdout)["processes"]
+    t.eq([(p["pid_inside"], p["args"]) for p in procs], [(1, ["diyctl-init"]), (2, ["/bin/sleep", "600"])],
+         "the init is PID 1, its command PID 2")
+    t.diyctl("stop", "-t", "0", "tp", check=True)
+    p = t.diyctl("top", "tp")
+    t.eq((p.returncode, p.stdout), (1, ""), "a stopped container is gone: exit 1")
+    p = t.diyctl("top")
+    t.eq(p.returncode, 2, "no name: a usage error")
+    # an exited record: not running
+    t.diyctl("start", "-d", conf, "--set", 'process.args=["/bin/true"]', "--set", "process.init=false", check=True)
+    t.wait_for(lambda: '"state":"exited"' in t.diyctl("status", "--json", "tp").stdout, msg="tp exited")
+    p = t.diyctl("top", "tp")
+    t.eq(p.returncode, 3, "an exited container: exit 3")
+    t.contains(p.stderr, "tp is not running", "and says so")
+    t.diyctl("cleanup", "tp", check=True)
+
+
 def test_logs_tail(t):
     """logs -n N: the last N lines (a last line without its newline counts),
     also across the reader's 64 KiB chunks; with -f it then follows."""

@@ -135,6 +135,19 @@ def test_rootless_detached_lifecycle(t):
     as_user(t, pw, xdg, "start", "-d", conf, check=True)
     lst = json.loads(as_user(t, pw, xdg, "list", "--json", check=True).stdout)
     t.eq([(c["name"], c["state"]) for c in lst], [("rld", "running")], "rootless list")
+    # top without a cgroup of its own: the processes of its pid namespace
+    st = json.loads(as_user(t, pw, xdg, "status", "--json", "rld", check=True).stdout)
+    t.eq(st["cgroups"], [], "(no cgroup of its own here)")
+    procs = json.loads(as_user(t, pw, xdg, "top", "--json", "rld", check=True).stdout)["processes"]
+    t.eq((procs[0]["pid"], procs[0]["pid_inside"], procs[0]["args"][:2]), (st["pid"], 1, ["/bin/sh", "-c"]),
+         "rootless top: its first process, PID 1 inside")
+    t.ok(all(p["uid"] == pw.pw_uid and p["pid_inside"] >= 1 for p in procs),
+         "each one the user's uid on the host (root inside): %r" % procs)
+
+    def with_child():
+        ps = json.loads(as_user(t, pw, xdg, "top", "--json", "rld", check=True).stdout)["processes"]
+        return any(p["args"] == ["sleep", "0.1"] and p["pid_inside"] > 1 for p in ps)
+    t.wait_for(with_child, msg="rootless top: the loop's sleep, a child in its pid namespace, shows too")
     out = as_user(t, pw, xdg, "exec", "rld", "/bin/sh", "-c", "id -u; cat /proc/self/uid_map", check=True).stdout
     t.eq(out.split()[:4], ["0", "0", str(pw.pw_uid), "1"], "rootless exec joins the user namespace")
     p = as_user(t, pw, xdg, "exec", "-u", "65534", "rld", "id")
