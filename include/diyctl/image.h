@@ -140,8 +140,9 @@ void dc_image_free(struct dc_image *img);
 bool dc_image_archive_sniff(const char *path);
 /* What is said of one given as rootfs.tarball (printf format, its path). */
 #define DC_DOCKER_SAVE_AS_TARBALL                                                                            \
-        "%s is a `docker image save` archive (its manifest and the image's layers), not a root file system: " \
-        "use rootfs.image for it (rootfs.tarball takes a `docker export` or a distribution's rootfs tarball)"
+        "%s is an image archive (as `docker image save`, podman and skopeo write them: a manifest and the "   \
+        "image's layers), not a root file system: use rootfs.image for it (rootfs.tarball takes a "           \
+        "`docker export` or a distribution's rootfs tarball)"
 
 /* ---- extraction (extract.c) ------------------------------------------ */
 

@@ -259,9 +259,12 @@ static const char *got(char *buf, size_t size, const config_setting_t *s)
         case CONFIG_TYPE_INT64:
                 snprintf(buf, size, "%lld (an integer)", config_setting_get_int64(s));
                 return buf;
-        case CONFIG_TYPE_FLOAT:
-                snprintf(buf, size, "%g (a floating-point number)", config_setting_get_float(s));
+        case CONFIG_TYPE_FLOAT: {
+                char num[64];
+                snprintf(num, sizeof(num), "%g", config_setting_get_float(s));
+                snprintf(buf, size, "%s%s (a floating-point number)", num, strpbrk(num, ".eEn") ? "" : ".0");
                 return buf;
+        }
         case CONFIG_TYPE_BOOL:
                 snprintf(buf, size, "%s (a boolean)", config_setting_get_bool(s) ? "true" : "false");
                 return buf;
@@ -901,6 +904,14 @@ static int record(struct loader *l, int r)
 static int report(struct loader *l)
 {
         int code = l->first_code;
+        /* the --set overrides' errors first (they apply to every file), each
+         * kind in the order found */
+        for (size_t i = 0, at = 0; i < l->errs.n; i++)
+                if (dc_startswith(l->errs.v[i], "--set: ")) {
+                        char *m = l->errs.v[i];
+                        memmove(&l->errs.v[at + 1], &l->errs.v[at], (i - at) * sizeof(char *));
+                        l->errs.v[at++] = m;
+                }
         char *p = l->err->msg, *end = l->err->msg + sizeof(l->err->msg);
         size_t shown = 0;
         for (size_t i = 0; i < l->errs.n; i++) {

@@ -150,9 +150,20 @@ int dc_nl_veth_add(struct nl_sock *sk, const char *host, const char *peer, pid_t
         rtnl_link_put(p);
         int r = rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL);
         if (r < 0) {
-                if (nle_errno(r) == EEXIST)
+                if (nle_errno(r) == EEXIST) {
+                        /* whose it is, when it is the host end of another container's */
+                        struct dc_nl_link have;
+                        struct dc_error ignored;
+                        bool ours = dc_nl_link_get(sk, host, &have, &ignored) == 0 &&
+                                    strncmp(have.alias, "diyctl:", 7) == 0;
+                        if (ours)
+                                return dc_err(err, EEXIST, "cannot create veth %s: the host end of container %s's "
+                                              "veth has that name (a long name is cut and hashed to fit a link "
+                                              "name: rename one of the two)",
+                                              host, have.alias + 7);
                         return dc_err(err, EEXIST, "cannot create veth %s: a link of that name already exists "
                                       "(on the host, or %s in the container)", host, peer);
+                }
                 return nl_fail(err, r, "cannot create the veth pair ", host, peer);
         }
         if (alias && *alias) {

@@ -35,19 +35,63 @@ static char *place(const struct dc_config *c, const struct dc_origin *o, bool sa
                             say_name ? "container " : "", say_name ? c->name : "");
 }
 
+/* The clashes of one config, one per key and kind: with many configs
+ * before it (a fleet of 200 sharing a port), the first is named and the
+ * others counted. */
+struct clash {
+        char *id; /* KEY and RELATION: what makes two the same */
+        struct dc_origin origin;
+        char *key, *head, *why;
+        unsigned more;
+};
+
+struct clashes {
+        struct clash *v;
+        size_t n;
+};
+
 /* "KEY: WHAT[ (in C's top file)] RELATION OTHER'S PLACE: WHY", at KEY's
  * place in C, O_C (C's origin of it) and O_O (the other's). */
-static void conflict(struct dc_errs *all, const struct dc_config *c, const char *key, const struct dc_origin *o_c,
+static void conflict(struct clashes *all, const struct dc_config *c, const char *key, const struct dc_origin *o_c,
                      const struct dc_config *other, const struct dc_origin *o_o, const char *what,
                      const char *relation, const char *why)
 {
+        _cleanup_free_ char *id = dc_xasprintf("%s\n%s\n%s", key, what, relation);
+        for (size_t i = 0; i < all->n; i++)
+                if (strcmp(all->v[i].id, id) == 0) {
+                        all->v[i].more++;
+                        return;
+                }
         const char *cfile = o_c && o_c->file ? o_c->file : c->file;
         bool c_included = !dc_streq(cfile, c->file) && !from_set(o_c);
         _cleanup_free_ char *there = place(other, o_o, !dc_streq(c->name, other->name));
-        struct dc_error one;
-        dc_err_at(&one, o_c, key, "%s%s%s%s %s %s: %s", what, c_included ? " (in " : "", c_included ? c->file : "",
-                  c_included ? ")" : "", relation, there, why);
-        dc_errs_add(all, &one);
+        all->v = dc_xrealloc(all->v, (all->n + 1) * sizeof(*all->v));
+        struct clash *x = &all->v[all->n++];
+        *x = (struct clash){ .id = DC_TAKE(id), .origin = *o_c, .key = dc_xstrdup(key), .why = dc_xstrdup(why) };
+        x->head = dc_xasprintf("%s%s%s%s %s %s", what, c_included ? " (in " : "", c_included ? c->file : "",
+                               c_included ? ")" : "", relation, there);
+}
+
+static int clashes_end(struct clashes *all, struct dc_error *err)
+{
+        struct dc_errs errs = { 0 };
+        for (size_t i = 0; i < all->n; i++) {
+                struct clash *x = &all->v[i];
+                struct dc_error one;
+                char more[64] = "";
+                if (x->more)
+                        snprintf(more, sizeof(more), " and %u other config%s before it", x->more,
+                                 x->more == 1 ? "" : "s");
+                dc_err_at(&one, &x->origin, x->key, "%s%s: %s", x->head, more, x->why);
+                dc_errs_add(&errs, &one);
+                free(x->id);
+                free(x->key);
+                free(x->head);
+                free(x->why);
+        }
+        free(all->v);
+        *all = (struct clashes){ 0 };
+        return dc_errs_end(&errs, err);
 }
 
 /* Both values came from one --set, which every file gets: not a clash of
@@ -79,7 +123,7 @@ static bool address_of(const struct dc_config *c, bool v6, struct dc_prefix *out
         return a && dc_prefix_parse(a, v6 ? AF_INET6 : AF_INET, out) == 0;
 }
 
-static void check_addresses(struct dc_errs *all, const struct dc_config *c, const struct dc_config *o)
+static void check_addresses(struct clashes *all, const struct dc_config *c, const struct dc_config *o)
 {
         for (int v6 = 0; v6 < 2; v6++) {
                 const char *key = v6 ? "network.ipv6.address" : "network.address";
@@ -116,7 +160,7 @@ static void check_addresses(struct dc_errs *all, const struct dc_config *c, cons
         }
 }
 
-static void check_ports(struct dc_errs *all, const struct dc_config *c, const struct dc_config *o)
+static void check_ports(struct clashes *all, const struct dc_config *c, const struct dc_config *o)
 {
         if (c->network.mode != DC_NET_NAT || o->network.mode != DC_NET_NAT)
                 return;
@@ -141,15 +185,18 @@ static bool has_veth(const struct dc_config *c)
         return c->network.mode == DC_NET_NAT || c->network.mode == DC_NET_BRIDGE;
 }
 
-static void check_names(struct dc_errs *all, const struct dc_config *c, const struct dc_config *o)
+static void check_names(struct clashes *all, const struct dc_config *c, const struct dc_config *o)
 {
         const struct dc_origin *oc = dc_config_origin(c, "name"), *oo = dc_config_origin(o, "name");
         if (both_set(oc, oo))
                 return;
-        _cleanup_free_ char *what = dc_xasprintf("\"%s\"", c->name);
+        bool cdef = oc && oc->line == 0 && !from_set(oc), odef = oo && oo->line == 0 && !from_set(oo);
+        _cleanup_free_ char *what = dc_xasprintf("\"%s\"%s", c->name, cdef ? " (this file's name)" : "");
         if (dc_streq(c->name, o->name)) {
                 conflict(all, c, "name", oc, o, oo, what, "is also the name in",
-                         "each container needs its own (its state, cgroup and links are named after it)");
+                         cdef || odef ? "each container needs its own (its state, cgroup and links are named after "
+                                        "it); a config without name = takes its file's name: set one"
+                                      : "each container needs its own (its state, cgroup and links are named after it)");
                 return;
         }
         if (!has_veth(c) || !has_veth(o))
@@ -162,19 +209,40 @@ static void check_names(struct dc_errs *all, const struct dc_config *c, const st
         conflict(all, c, "name", oc, o, oo, what, rel, "two links cannot share a name; change one of the names");
 }
 
-/* The writable layers: persistent upper directories, and roots written
- * directly. */
-static void check_writable(struct dc_errs *all, const struct dc_config *c, const struct dc_config *o)
+/* Could A (a path that may not exist yet) be on the file system of the
+ * existing directory B? An overlay's lower layer and a bind of a root do
+ * not reach into other file systems mounted below it. True when unknown. */
+static bool same_fs(const char *a, const char *b)
 {
-        const char *key = "rootfs.writable";
-        const struct dc_origin *oc = dc_config_origin(c, key), *oo = dc_config_origin(o, key);
-        if (both_set(oc, oo))
-                return;
+        struct stat sb, sa;
+        if (stat(b, &sb) < 0)
+                return true;
+        _cleanup_free_ char *p = dc_xstrdup(a);
+        while (stat(p, &sa) < 0) {
+                char *slash = strrchr(p, '/');
+                if (!slash || slash == p)
+                        return true;
+                *slash = 0;
+        }
+        return sa.st_dev == sb.st_dev;
+}
+
+/* The writable layers: persistent upper directories, and roots written
+ * directly. Each comparison is skipped only when both of its values came
+ * from one --set. */
+static void check_writable(struct clashes *all, const struct dc_config *c, const struct dc_config *o)
+{
+        const char *wkey = "rootfs.writable", *pkey = "rootfs.path";
+        const struct dc_origin *wc_o = dc_config_origin(c, wkey), *wo_o = dc_config_origin(o, wkey);
+        const struct dc_origin *pc_o = dc_config_origin(c, pkey), *po_o = dc_config_origin(o, pkey);
         enum dc_writable wc = c->rootfs.writable, wo = o->rootfs.writable;
-        if (wc == DC_WRITABLE_DIR && wo == DC_WRITABLE_DIR) {
+        _cleanup_free_ char *u = wc == DC_WRITABLE_DIR ? real(c->rootfs.writable_dir) : NULL;
+        _cleanup_free_ char *ou = wo == DC_WRITABLE_DIR ? real(o->rootfs.writable_dir) : NULL;
+        _cleanup_free_ char *r = c->rootfs.path ? real(c->rootfs.path) : NULL;
+        _cleanup_free_ char *orr = o->rootfs.path ? real(o->rootfs.path) : NULL;
+        if (u && ou && !both_set(wc_o, wo_o)) {
                 /* DIR/upper and DIR/work are the overlay's: another's DIR
                  * there, or the same DIR, shares them */
-                _cleanup_free_ char *u = real(c->rootfs.writable_dir), *ou = real(o->rootfs.writable_dir);
                 _cleanup_free_ char *up = dc_xasprintf("%s/upper", u), *wk = dc_xasprintf("%s/work", u);
                 _cleanup_free_ char *oup = dc_xasprintf("%s/upper", ou), *owk = dc_xasprintf("%s/work", ou);
                 _cleanup_free_ char *what = dc_xasprintf("upper layer %s", c->rootfs.writable_dir);
@@ -183,38 +251,43 @@ static void check_writable(struct dc_errs *all, const struct dc_config *c, const
                                   : same_or_below(ou, up) || same_or_below(ou, wk) ? "holds the upper layer of"
                                                                                      : NULL;
                 if (rel)
-                        conflict(all, c, key, oc, o, oo, what, rel,
+                        conflict(all, c, wkey, wc_o, o, wo_o, what, rel,
                                  "two overlays writing one upper layer corrupt each other's view of it");
         }
-        _cleanup_free_ char *r = c->rootfs.path ? real(c->rootfs.path) : NULL;
-        _cleanup_free_ char *orr = o->rootfs.path ? real(o->rootfs.path) : NULL;
-        if (wc == DC_WRITABLE_DIRECT && wo == DC_WRITABLE_DIRECT && r && orr && strcmp(r, orr) == 0) {
-                _cleanup_free_ char *what = dc_xasprintf("root directory %s, written directly,", c->rootfs.path);
-                const struct dc_origin *pc = dc_config_origin(c, "rootfs.path"), *po = dc_config_origin(o, "rootfs.path");
-                if (!both_set(pc, po))
-                        conflict(all, c, "rootfs.path", pc, o, po, what, "is also written directly by",
-                                 "two containers writing one root directory change each other's files; give them "
-                                 "rootfs.writable = \"tmpfs\" or an upper layer directory each");
+        /* a root written directly, and another container using it at all
+         * (as its own root written directly too, or as an overlay's lower
+         * layer, which must not change while mounted) */
+        if (r && orr && strcmp(r, orr) == 0 && (wc == DC_WRITABLE_DIRECT || wo == DC_WRITABLE_DIRECT) &&
+            !both_set(pc_o, po_o)) {
+                _cleanup_free_ char *what = dc_xasprintf("root directory %s%s", c->rootfs.path,
+                                                         wc == DC_WRITABLE_DIRECT ? ", written directly," : "");
+                conflict(all, c, pkey, pc_o, o, po_o, what,
+                         wo == DC_WRITABLE_DIRECT ? "is also the root, written directly, of" : "is also the root of",
+                         "a container that writes into its root directory changes the other's files under it (an "
+                         "overlay's lower layer must not change while mounted); give the one that writes "
+                         "rootfs.writable = \"tmpfs\" or an upper layer directory");
         }
-        /* an upper layer in another's root directory: that root, or the
-         * upper layer, changes under an overlay */
+        /* an upper layer in another's root directory, or a root directory in
+         * another's upper layer: one container's writes change the other's
+         * files under its overlay */
         for (int side = 0; side < 2; side++) {
-                const struct dc_config *w = side ? o : c;
-                const char *lroot = side ? r : orr;
-                if (w->rootfs.writable != DC_WRITABLE_DIR || !lroot)
+                const char *upper = side ? ou : u, *root = side ? r : orr;
+                const struct dc_origin *uo = side ? wo_o : wc_o, *ro = side ? pc_o : po_o;
+                if (!upper || !root || both_set(uo, ro))
                         continue;
-                _cleanup_free_ char *u = real(w->rootfs.writable_dir);
-                if (!same_or_below(u, lroot))
+                _cleanup_free_ char *uu = dc_xasprintf("%s/upper", upper), *uw = dc_xasprintf("%s/work", upper);
+                const char *rel = NULL;
+                if (same_or_below(upper, root) && same_fs(upper, root))
+                        rel = side ? "holds the upper layer of" : "is inside the root directory of";
+                else if (same_or_below(root, uu) || same_or_below(root, uw))
+                        rel = side ? "is inside the upper layer of" : "holds the root directory of";
+                if (!rel)
                         continue;
-                _cleanup_free_ char *what =
-                        side ? dc_xasprintf("root directory %s", c->rootfs.path)
-                             : dc_xasprintf("upper layer %s", c->rootfs.writable_dir);
-                const struct dc_origin *oc2 = side ? dc_config_origin(c, "rootfs.path") : oc;
-                const struct dc_origin *oo2 = side ? oo : dc_config_origin(o, "rootfs.path");
-                conflict(all, c, side ? "rootfs.path" : key, oc2, o, oo2, what,
-                         side ? "holds the upper layer of" : "is inside the root directory of",
+                _cleanup_free_ char *what = side ? dc_xasprintf("root directory %s", c->rootfs.path)
+                                                 : dc_xasprintf("upper layer %s", c->rootfs.writable_dir);
+                conflict(all, c, side ? pkey : wkey, side ? pc_o : wc_o, o, side ? wo_o : po_o, what, rel,
                          "what one container writes there changes the other's files under its overlay; keep "
-                         "upper layers outside every root directory");
+                         "upper layers and root directories apart");
         }
 }
 
@@ -226,7 +299,7 @@ static bool same_file(const struct dc_config *a, const struct dc_config *b)
 
 int dc_fleet_check(const struct dc_config *const *others, size_t n, const struct dc_config *c, struct dc_error *err)
 {
-        struct dc_errs all = { 0 };
+        struct clashes all = { 0 };
         for (size_t i = 0; i < n; i++) {
                 const struct dc_config *o = others[i];
                 if (same_file(c, o))
@@ -236,5 +309,5 @@ int dc_fleet_check(const struct dc_config *const *others, size_t n, const struct
                 check_addresses(&all, c, o);
                 check_writable(&all, c, o);
         }
-        return dc_errs_end(&all, err);
+        return clashes_end(&all, err);
 }

@@ -290,3 +290,29 @@ def test_check_finds_what_a_fleet_cannot_share(t):
     web, db = os.path.join(d, "web.conf"), os.path.join(d, "db.conf")
     t.eq(t.diyctl("check", "--set", "name=same", web, db).returncode, 0, "--set name= over two files")
     t.eq(t.diyctl("check", web, "%s/./web.conf" % d).returncode, 0, "one file given twice")
+
+
+def test_link_names_of_long_names(t):
+    """A short name that is a long name's host link name: check of the two
+    names the pair, and the second start says whose link has the name."""
+    d = fleet(t)
+    names = ("webserver-frontend-01", "webs-a6a5a19")
+    confs = []
+    for n in names:
+        c = os.path.join(d, n + ".conf")
+        with open(c, "w") as f:
+            f.write('rootfs = { path = "rootfs"; };\nnetwork = { mode = "nat"; };\n'
+                    'process = { args = [ "/bin/sleep", "600" ]; };\n')
+        confs.append(c)
+    p = t.diyctl("check", *confs)
+    t.eq(p.returncode, 1, "check finds the pair")
+    t.contains(p.stderr, '%s: name: "webs-a6a5a19" (this file\'s name) gives the host link the name dc-webs-a6a5a19, '
+               'as "webserver-frontend-01" in %s (container webserver-frontend-01): two links cannot share a name'
+               % (confs[1], confs[0]), "naming both")
+    t.diyctl("start", "-d", confs[0], check=True)
+    t.defer(t.diyctl, "stop", "-t", "0", names[0], check=False)
+    s = t.diyctl("start", "-d", confs[1])
+    t.defer(t.diyctl, "stop", "-t", "0", names[1], check=False)
+    t.eq(s.returncode, 125, "the second start fails")
+    t.contains(s.stderr, "cannot create veth dc-webs-a6a5a19: the host end of container webserver-frontend-01's veth "
+               "has that name", "saying whose link it is")

@@ -679,8 +679,9 @@ def test_docker_save_archive_as_a_tarball_is_named(t):
         docker_save(img, [{"tags": ["busybox:latest"], "layers": [dir_tar(r)], "cmd": ["/bin/true"]}], layout=layout,
                     outer=outer)
         conf = t.conf("ds", 'rootfs = { tarball = "%s"; };\n' % img)
-        said = ("ds.conf:1: rootfs.tarball: %s is a `docker image save` archive (its manifest and the image's "
-                "layers), not a root file system: use rootfs.image for it" % img)
+        said = ("ds.conf:1: rootfs.tarball: %s is an image archive (as `docker image save`, podman and skopeo "
+                "write them: a manifest and the image's layers), not a root file system: use rootfs.image for it"
+                % img)
         c = t.diyctl("check", conf)
         t.eq(c.returncode, 1, "%s: check refuses it" % what)
         t.contains(c.stderr, said, "%s: naming the key and rootfs.image" % what)
@@ -704,7 +705,7 @@ def test_docker_save_archive_as_a_tarball_is_named(t):
     t.eq(t.diyctl("check", conf).returncode, 0, "late: check does not read that far")
     p = t.diyctl("start", conf)
     t.eq(p.returncode, 125, "late: the start fails")
-    t.contains(p.stderr, "ds.conf:1: rootfs.tarball: %s is a `docker image save` archive" % late, "late: named")
+    t.contains(p.stderr, "ds.conf:1: rootfs.tarball: %s is an image archive" % late, "late: named")
     t.eq(entries(t), [], "late: nothing is cached")
 
 

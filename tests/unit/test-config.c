@@ -1065,6 +1065,19 @@ static void test_bad_configs(void)
         put("bad.conf", R "process = { init = \"yes\"; };\n");
         load("bad.conf", NULL, 0, &c, &err);
         CHECK_STREQ(err.msg, "bad.conf:2: process.init: expected a boolean, got \"yes\" (a string)", "exact type error");
+        /* a float that is a whole number still reads as one */
+        put("bad.conf", R "limits = { pids = 64.0; };\n");
+        load("bad.conf", NULL, 0, &c, &err);
+        CHECK_STREQ(err.msg, "bad.conf:2: limits.pids: expected an integer, got 64.0 (a floating-point number)",
+                    "a whole float shown as a float");
+        /* the overrides' errors first: they apply to every file */
+        put("bad.conf", R "hostname = 5;\n");
+        const char *ov[] = { "process.init=yes" };
+        load("bad.conf", ov, 1, &c, &err);
+        CHECK_STREQ(err.msg,
+                    "--set: process.init: expected a boolean, got \"yes\" (a string)\n"
+                    "bad.conf:2: hostname: expected a string, got 5 (an integer)",
+                    "--set errors before the file's");
         /* a group set in a fragment and again in the file, on a line that sets several things */
         mkdir("dupinc", 0755);
         put("dupinc/net.conf", "network = { mode = \"nat\"; dns = \"host\"; };\n");

@@ -789,9 +789,11 @@ static void test_fleet(void)
 
         /* a name taken from the file name has no line */
         struct dc_config *h = conf_at("/srv/other/d.conf", "rootfs = { path = \"/r\"; };\n");
-        CHECK(h && strncmp(clashes(&err, h, 1, d),
-                           "/srv/other/d.conf: name: \"d\" is also the name in /srv/fleet/d.conf: ", 68) == 0,
-              "two files of one name in two directories: %s", err.msg);
+        const char *want_h = "/srv/other/d.conf: name: \"d\" (this file's name) is also the name in "
+                             "/srv/fleet/d.conf: each container needs its own (its state, cgroup and links are named "
+                             "after it); a config without name = takes its file's name: set one";
+        CHECK(h && strcmp(clashes(&err, h, 1, d), want_h) == 0, "two files of one name in two directories: %s",
+              err.msg);
         dc_config_free(h);
 
         /* long names cut and hashed alike for the host's link: a pair found
@@ -847,13 +849,58 @@ static void test_fleet(void)
                 { "an upper layer holding the other's work/", "writable = \"/u/b/work\";", "writable = \"/u/b\";",
                   "rootfs.writable: upper layer /u/b holds the upper layer of " },
                 { "two roots written directly", "writable = \"direct\";", "writable = \"direct\";",
-                  "rootfs.path: root directory /r, written directly, is also written directly by " },
-                { "a root written directly and one with a tmpfs", "writable = \"direct\";", "writable = \"tmpfs\";", "" },
+                  "rootfs.path: root directory /r, written directly, is also the root, written directly, of " },
+                { "a root written directly and an overlay on it", "writable = \"direct\";", "writable = \"tmpfs\";",
+                  "rootfs.path: root directory /r is also the root, written directly, of " },
+                { "an overlay on a root another writes directly", "writable = \"none\";", "writable = \"direct\";",
+                  "rootfs.path: root directory /r, written directly, is also the root of " },
+                { "two overlays on one root", "writable = \"tmpfs\";", "writable = \"none\";", "" },
                 { "an upper layer inside the other's root", "writable = \"tmpfs\";", "writable = \"/r/var/up\";",
                   "rootfs.writable: upper layer /r/var/up is inside the root directory of " },
                 { "a root holding the other's upper layer", "writable = \"/r/var/up\";", "writable = \"none\";",
                   "rootfs.path: root directory /r holds the upper layer of " },
         };
+        /* roots inside upper layers (paths given whole here) */
+        struct {
+                const char *what, *a, *b, *want;
+        } w2[] = {
+                { "a root inside the other's upper/", "path = \"/q\"; writable = \"/u/x\";", "path = \"/u/x/upper/r\";",
+                  "rootfs.path: root directory /u/x/upper/r is inside the upper layer of " },
+                { "an upper layer holding the other's root", "path = \"/u/x/work/r\";", "path = \"/q\"; writable = \"/u/x\";",
+                  "rootfs.writable: upper layer /u/x holds the root directory of " },
+                { "a root merely below the other's upper layer directory", "path = \"/q\"; writable = \"/u/x\";",
+                  "path = \"/u/x/r\";", "" },
+        };
+        for (size_t i = 0; i < DC_ARRAY_SIZE(w2); i++) {
+                char *ta = dc_xasprintf("rootfs = { %s };\n", w2[i].a), *tb = dc_xasprintf("rootfs = { %s };\n", w2[i].b);
+                struct dc_config *wa = conf_at("/srv/fleet/wa.conf", ta), *wb = conf_at("/srv/fleet/wb.conf", tb);
+                const char *got = wa && wb ? clashes(&err, wb, 1, wa) : "(not loaded)";
+                CHECK(w2[i].want[0] ? strstr(got, w2[i].want) != NULL : got[0] == 0, "%s: %s", w2[i].what, got);
+                dc_config_free(wa);
+                dc_config_free(wb);
+                free(ta);
+                free(tb);
+        }
+        /* a --set of rootfs.writable, paths from the files: still compared */
+        struct dc_config *v1 = conf_set("/srv/fleet/v1.conf", "rootfs = { path = \"/r\"; };\n", "rootfs.writable=direct");
+        struct dc_config *v2 = conf_set("/srv/fleet/v2.conf", "rootfs = { path = \"/r\"; };\n", "rootfs.writable=direct");
+        CHECK(v1 && v2 && strstr(clashes(&err, v2, 1, v1), "rootfs.path: root directory /r, written directly, is also"),
+              "--set rootfs.writable=direct over two files of one root: %s", err.msg);
+        dc_config_free(v1);
+        dc_config_free(v2);
+        /* many before it: the first named, the others counted */
+        struct dc_config *p1 = conf_at("/srv/fleet/p1.conf", "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; ports = ( { host = 80; container = 80; } ); };\n");
+        struct dc_config *p2 = conf_at("/srv/fleet/p2.conf", "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; ports = ( { host = 80; container = 80; } ); };\n");
+        struct dc_config *p3 = conf_at("/srv/fleet/p3.conf", "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; ports = ( { host = 80; container = 80; } ); };\n");
+        struct dc_config *p4 = conf_at("/srv/fleet/p4.conf", "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; ports = ( { host = 80; container = 80; } ); };\n");
+        CHECK_STREQ(p1 && p2 && p3 && p4 ? clashes(&err, p4, 3, p1, p2, p3) : "",
+                    "/srv/fleet/p4.conf:2: network.ports[0].host: 80/tcp is also forwarded by /srv/fleet/p1.conf:2 "
+                    "(container p1) and 2 other configs before it: a host port goes to one container",
+                    "one message for a port three before it forward");
+        dc_config_free(p1);
+        dc_config_free(p2);
+        dc_config_free(p3);
+        dc_config_free(p4);
         for (size_t i = 0; i < DC_ARRAY_SIZE(w); i++) {
                 char *ta = dc_xasprintf("rootfs = { path = \"%s\"; %s };\n", strstr(w[i].a, "/r/") ? "/q" : "/r", w[i].a);
                 char *tb = dc_xasprintf("rootfs = { path = \"%s\"; %s };\n", strstr(w[i].b, "/r/") ? "/q" : "/r", w[i].b);
