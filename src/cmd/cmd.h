@@ -56,6 +56,11 @@ bool dc_take_flag(int *argc, char **argv, const char *flag);
 int dc_options_first(int argc, char **argv, const char *const *valued);
 /* dc_state_root_of for our uid, or NULL after printing why. */
 char *dc_cmd_state_root(void);
+/* The one container a command names (argv[1], its options taken out): 0
+ * with *ST, else the exit code (2: a usage error, 1: none of that name)
+ * after saying why. */
+struct dc_state;
+int dc_cmd_state_of(const char *cmd, int argc, char **argv, struct dc_state *st);
 /* Print a subcommand's usage and summary on stdout. */
 void dc_cmd_help(const char *name);
 /* --help for a subcommand: prints usage, returns true when argv asks for it. */

@@ -59,3 +59,20 @@ int dc_load_plan(const char *file, const char *const *sets, size_t n_sets, unsig
         }
         return r;
 }
+
+int dc_cmd_state_of(const char *cmd, int argc, char **argv, struct dc_state *st)
+{
+        if (argc != 2) {
+                dc_usage_error(cmd, "name one container");
+                return 2;
+        }
+        _cleanup_free_ char *root = dc_cmd_state_root();
+        if (!root)
+                return 1;
+        struct dc_error err = { 0 };
+        if (dc_state_read(root, argv[1], st, &err) < 0) {
+                dc_print_error(&err);
+                return 1;
+        }
+        return 0;
+}

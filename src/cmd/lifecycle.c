@@ -427,20 +427,10 @@ int dc_cmd_list(int argc, char **argv)
 int dc_cmd_status(int argc, char **argv)
 {
         bool json = dc_take_flag(&argc, argv, "--json");
-        int i = 1;
-        if (i != argc - 1) {
-                dc_usage_error("status", "name one container");
-                return 2;
-        }
-        _cleanup_free_ char *root = dc_cmd_state_root();
-        if (!root)
-                return 1;
         struct dc_state st;
-        struct dc_error err = { 0 };
-        if (dc_state_read(root, argv[i], &st, &err) < 0) {
-                dc_print_error(&err);
-                return 1;
-        }
+        int rc = dc_cmd_state_of("status", argc, argv, &st);
+        if (rc)
+                return rc;
         if (json) {
                 print_state_json(&st, true);
                 fputc('\n', stdout);
@@ -486,7 +476,7 @@ int dc_cmd_status(int argc, char **argv)
                                when);
                 }
         }
-        int rc = st.running && !st.stopping ? 0 : 3;
+        rc = st.running && !st.stopping ? 0 : 3;
         dc_state_free(&st);
         return rc;
 }

@@ -232,19 +232,10 @@ static void print_table(const struct proc *v, size_t n)
 int dc_cmd_top(int argc, char **argv)
 {
         bool json = dc_take_flag(&argc, argv, "--json");
-        if (argc != 2) {
-                dc_usage_error("top", "name one container");
-                return 2;
-        }
-        _cleanup_free_ char *root = dc_cmd_state_root();
-        if (!root)
-                return 1;
         struct dc_state st;
-        struct dc_error err = { 0 };
-        if (dc_state_read(root, argv[1], &st, &err) < 0) {
-                dc_print_error(&err);
-                return 1;
-        }
+        int rc = dc_cmd_state_of("top", argc, argv, &st);
+        if (rc)
+                return rc;
         if (!st.running || st.stopping || st.exited || st.pid <= 0) {
                 fprintf(stderr, "diyctl: %s is not running\n", st.name);
                 dc_state_free(&st);

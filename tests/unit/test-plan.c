@@ -722,6 +722,20 @@ static int cmp_str(const void *a, const void *b)
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Two rootfs groups, b checked after a: its clash contains WANT ("": none). */
+static void rootfs_pair(const char *what, const char *ra, const char *rb, const char *want)
+{
+        char *ta = dc_xasprintf("rootfs = { %s };\n", ra), *tb = dc_xasprintf("rootfs = { %s };\n", rb);
+        struct dc_config *wa = conf_at("/srv/fleet/wa.conf", ta), *wb = conf_at("/srv/fleet/wb.conf", tb);
+        struct dc_error err = { 0 };
+        const char *got = wa && wb ? clashes(&err, wb, 1, wa) : "(not loaded)";
+        CHECK(want[0] ? strstr(got, want) != NULL : got[0] == 0, "%s: %s", what, got);
+        dc_config_free(wa);
+        dc_config_free(wb);
+        free(ta);
+        free(tb);
+}
+
 static void test_fleet(void)
 {
         struct dc_config *a = conf_at("/srv/fleet/a.conf",
@@ -871,16 +885,8 @@ static void test_fleet(void)
                 { "a root merely below the other's upper layer directory", "path = \"/q\"; writable = \"/u/x\";",
                   "path = \"/u/x/r\";", "" },
         };
-        for (size_t i = 0; i < DC_ARRAY_SIZE(w2); i++) {
-                char *ta = dc_xasprintf("rootfs = { %s };\n", w2[i].a), *tb = dc_xasprintf("rootfs = { %s };\n", w2[i].b);
-                struct dc_config *wa = conf_at("/srv/fleet/wa.conf", ta), *wb = conf_at("/srv/fleet/wb.conf", tb);
-                const char *got = wa && wb ? clashes(&err, wb, 1, wa) : "(not loaded)";
-                CHECK(w2[i].want[0] ? strstr(got, w2[i].want) != NULL : got[0] == 0, "%s: %s", w2[i].what, got);
-                dc_config_free(wa);
-                dc_config_free(wb);
-                free(ta);
-                free(tb);
-        }
+        for (size_t i = 0; i < DC_ARRAY_SIZE(w2); i++)
+                rootfs_pair(w2[i].what, w2[i].a, w2[i].b, w2[i].want);
         /* a --set of rootfs.writable, paths from the files: still compared */
         struct dc_config *v1 = conf_set("/srv/fleet/v1.conf", "rootfs = { path = \"/r\"; };\n", "rootfs.writable=direct");
         struct dc_config *v2 = conf_set("/srv/fleet/v2.conf", "rootfs = { path = \"/r\"; };\n", "rootfs.writable=direct");
@@ -902,15 +908,10 @@ static void test_fleet(void)
         dc_config_free(p3);
         dc_config_free(p4);
         for (size_t i = 0; i < DC_ARRAY_SIZE(w); i++) {
-                char *ta = dc_xasprintf("rootfs = { path = \"%s\"; %s };\n", strstr(w[i].a, "/r/") ? "/q" : "/r", w[i].a);
-                char *tb = dc_xasprintf("rootfs = { path = \"%s\"; %s };\n", strstr(w[i].b, "/r/") ? "/q" : "/r", w[i].b);
-                struct dc_config *wa = conf_at("/srv/fleet/wa.conf", ta), *wb = conf_at("/srv/fleet/wb.conf", tb);
-                const char *got = wa && wb ? clashes(&err, wb, 1, wa) : "(not loaded)";
-                CHECK(w[i].want[0] ? strstr(got, w[i].want) != NULL : got[0] == 0, "%s: %s", w[i].what, got);
-                dc_config_free(wa);
-                dc_config_free(wb);
-                free(ta);
-                free(tb);
+                /* the root is /r, or /q where the upper layer is in /r */
+                _cleanup_free_ char *ra = dc_xasprintf("path = \"%s\"; %s", strstr(w[i].a, "/r/") ? "/q" : "/r", w[i].a);
+                _cleanup_free_ char *rb = dc_xasprintf("path = \"%s\"; %s", strstr(w[i].b, "/r/") ? "/q" : "/r", w[i].b);
+                rootfs_pair(w[i].what, ra, rb, w[i].want);
         }
         dc_config_free(a);
         dc_config_free(b);
