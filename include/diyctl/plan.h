@@ -61,3 +61,5 @@ bool dc_name_valid(const char *name);
  * named at C's key and the other's. 0 when nothing clashes. */
 int dc_fleet_check(const struct dc_config *const *others, size_t n, const struct dc_config *c,
                    struct dc_error *err);
+/* Are paths A and B one file (given twice, through a link or "./")? */
+bool dc_same_file(const char *a, const char *b);

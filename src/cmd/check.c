@@ -147,9 +147,14 @@ int dc_cmd_check(int argc, char **argv)
                 if (r == 0) {
                         if (!separate)
                                 r = dc_fleet_check((const struct dc_config *const *)fleet, n_fleet, c, &err);
-                        fleet = dc_xrealloc(fleet, (n_fleet + 1) * sizeof(*fleet));
-                        fleet[n_fleet++] = c;
-                        c = NULL;
+                        /* a file given twice (a glob may) is one config of the fleet */
+                        bool again = false;
+                        for (size_t k = 0; k < n_fleet && !again; k++)
+                                again = dc_same_file(fleet[k]->file, c->file);
+                        if (!again) {
+                                fleet = dc_xrealloc(fleet, (n_fleet + 1) * sizeof(*fleet));
+                                fleet[n_fleet++] = DC_TAKE(c);
+                        }
                 }
                 if (r < 0)
                         bad++;
@@ -159,7 +164,7 @@ int dc_cmd_check(int argc, char **argv)
                 } else if (r < 0) {
                         dc_print_error(&err);
                 } else {
-                        printf("%s: ok (%s)\n", argv[i], fleet[n_fleet - 1]->name);
+                        printf("%s: ok (%s)\n", argv[i], c ? c->name : fleet[n_fleet - 1]->name);
                 }
         }
         for (size_t k = 0; k < n_fleet; k++)

@@ -5,6 +5,7 @@
  * nothing runs in the container, so it works for a root without ps too. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +23,6 @@ struct pids {
 
 static void pids_add(struct pids *p, pid_t pid)
 {
-        for (size_t i = 0; i < p->n; i++)
-                if (p->v[i] == pid)
-                        return;
         p->v = dc_xrealloc(p->v, (p->n + 1) * sizeof(*p->v));
         p->v[p->n++] = pid;
 }
@@ -33,6 +31,24 @@ static int pid_cmp(const void *a, const void *b)
 {
         pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
         return (x > y) - (x < y);
+}
+
+/* Sorted, each once: a container being fork-bombed is when top is asked. */
+static void pids_sort(struct pids *p)
+{
+        if (!p->n)
+                return;
+        qsort(p->v, p->n, sizeof(*p->v), pid_cmp);
+        size_t k = 1;
+        for (size_t i = 1; i < p->n; i++)
+                if (p->v[i] != p->v[k - 1])
+                        p->v[k++] = p->v[i];
+        p->n = k;
+}
+
+static bool pids_has(const struct pids *p, pid_t pid)
+{
+        return p->n && bsearch(&pid, p->v, p->n, sizeof(*p->v), pid_cmp) != NULL;
 }
 
 /* The members of the cgroup DIR and of the cgroups below it (a container
@@ -86,43 +102,71 @@ static bool same_ns(pid_t a, pid_t b)
 }
 
 /* Without a cgroup: the processes of the container's own pid namespace, or
- * (in the host's) the first process and its descendants. */
+ * (in the host's) the first process and its descendants. /proc is read
+ * once: each process's parent, then the descendants found level by level. */
 static void proc_members(pid_t first, struct pids *out)
 {
         bool own_ns = !same_ns(first, getpid());
-        struct pids all = { 0 };
+        struct pids all = { 0 }, parent = { 0 };
         DIR *d = opendir("/proc");
         struct dirent *de;
         while (d && (de = readdir(d))) {
                 char *end;
                 long v = strtol(de->d_name, &end, 10);
-                if (*end == 0 && v > 0)
-                        pids_add(&all, (pid_t)v);
+                if (*end || v <= 0)
+                        continue;
+                if (own_ns) {
+                        if (same_ns((pid_t)v, first))
+                                pids_add(out, (pid_t)v);
+                        continue;
+                }
+                pids_add(&all, (pid_t)v);
+                pids_add(&parent, parent_of((pid_t)v));
         }
         if (d)
                 closedir(d);
-        pids_add(out, first);
-        for (bool grew = true; grew;) {
-                grew = false;
-                for (size_t i = 0; i < all.n; i++) {
-                        pid_t p = all.v[i];
-                        size_t before = out->n;
-                        if (own_ns ? same_ns(p, first) : false)
-                                pids_add(out, p);
-                        else if (!own_ns) {
-                                pid_t pp = parent_of(p);
-                                for (size_t k = 0; pp > 0 && k < out->n; k++)
-                                        if (pp == out->v[k]) {
-                                                pids_add(out, p);
-                                                break;
-                                        }
-                        }
-                        grew = grew || out->n != before;
+        if (!own_ns) {
+                pids_add(out, first);
+                for (;;) {
+                        pids_sort(out);
+                        size_t n = out->n;
+                        struct pids found = { 0 };
+                        for (size_t i = 0; i < all.n; i++)
+                                if (parent.v[i] > 0 && pids_has(out, parent.v[i]) && !pids_has(out, all.v[i]))
+                                        pids_add(&found, all.v[i]);
+                        for (size_t i = 0; i < found.n; i++)
+                                pids_add(out, found.v[i]);
+                        free(found.v);
+                        if (out->n == n)
+                                break;
                 }
-                if (own_ns)
-                        break; /* one pass finds them all */
         }
         free(all.v);
+        free(parent.v);
+}
+
+/* The first MAX bytes of PATH (a command line may be longer), NUL-ended;
+ * its length, or -errno. */
+static int read_head(const char *path, size_t max, char **out)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        _cleanup_free_ char *buf = dc_xmalloc(max + 1);
+        size_t len = 0;
+        while (len < max) {
+                ssize_t r = read(fd, buf + len, max - len);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0)
+                        break;
+                len += (size_t)r;
+        }
+        buf[len] = 0;
+        *out = DC_TAKE(buf);
+        return (int)len;
 }
 
 struct proc {
@@ -175,7 +219,7 @@ static bool proc_read(pid_t pid, struct proc *p)
         if (dc_read_file(path, 4096, &statm) >= 0 && sscanf(statm, "%llu %llu", &size, &res) == 2)
                 p->rss = res * (unsigned long long)sysconf(_SC_PAGESIZE);
         snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-        int n = dc_read_file(path, 1 << 20, &cmd);
+        int n = read_head(path, 1 << 16, &cmd);
         /* trailing NULs are padding (the init's, which overwrote a longer
          * command line), not empty arguments: ps drops them too */
         while (n > 0 && cmd[n - 1] == 0)
@@ -236,7 +280,8 @@ int dc_cmd_top(int argc, char **argv)
         int rc = dc_cmd_state_of("top", argc, argv, &st);
         if (rc)
                 return rc;
-        if (!st.running || st.stopping || st.exited || st.pid <= 0) {
+        /* while it stops too: what hangs in its stop is worth seeing */
+        if (!st.running || st.exited || st.pid <= 0) {
                 fprintf(stderr, "diyctl: %s is not running\n", st.name);
                 dc_state_free(&st);
                 return 3;
@@ -248,7 +293,7 @@ int dc_cmd_top(int argc, char **argv)
                         from_cgroup = true;
         if (!from_cgroup)
                 proc_members(st.pid, &pids);
-        qsort(pids.v, pids.n, sizeof(*pids.v), pid_cmp);
+        pids_sort(&pids);
         struct proc *v = dc_xcalloc(pids.n + 1, sizeof(*v));
         size_t n = 0;
         for (size_t i = 0; i < pids.n; i++)

@@ -890,7 +890,8 @@ static int record(struct loader *l, int r)
                 return r;
         if (l->n_errs++ == 0)
                 l->first_code = l->err->code ? l->err->code : EINVAL;
-        if (l->n_errs <= MAX_ERRORS) {
+        /* past the cap only an override's: those are listed first */
+        if (l->n_errs <= MAX_ERRORS || dc_startswith(l->err->msg, "--set: ")) {
                 /* one error, one line (a file name may hold a newline) */
                 char *m = dc_xstrdup(l->err->msg);
                 for (char *nl = m; (nl = strchr(nl, '\n'));)

@@ -156,6 +156,11 @@ int dc_nl_veth_add(struct nl_sock *sk, const char *host, const char *peer, pid_t
                         struct dc_error ignored;
                         bool ours = dc_nl_link_get(sk, host, &have, &ignored) == 0 &&
                                     strncmp(have.alias, "diyctl:", 7) == 0;
+                        if (ours && alias && strcmp(have.alias, alias) == 0)
+                                return dc_err(err, EEXIST, "cannot create veth %s: a veth of an earlier run of "
+                                              "this container is still there (diyctl cleanup %s removes what a "
+                                              "launcher that died left)",
+                                              host, have.alias + 7);
                         if (ours)
                                 return dc_err(err, EEXIST, "cannot create veth %s: the host end of container %s's "
                                               "veth has that name (a long name is cut and hashed to fit a link "

@@ -6,6 +6,8 @@
  * both files got from one --set (which applies to every file) is left
  * alone. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +64,9 @@ static void conflict(struct clashes *all, const struct dc_config *c, const char 
                         all->v[i].more++;
                         return;
                 }
-        const char *cfile = o_c && o_c->file ? o_c->file : c->file;
+        /* dc_config_origin never returns NULL: a key not set has the top
+         * file with line 0 */
+        const char *cfile = o_c->file ? o_c->file : c->file;
         bool c_included = !dc_streq(cfile, c->file) && !from_set(o_c);
         _cleanup_free_ char *there = place(other, o_o, !dc_streq(c->name, other->name));
         all->v = dc_xrealloc(all->v, (all->n + 1) * sizeof(*all->v));
@@ -209,33 +213,63 @@ static void check_names(struct clashes *all, const struct dc_config *c, const st
         conflict(all, c, "name", oc, o, oo, what, rel, "two links cannot share a name; change one of the names");
 }
 
-/* Could A (a path that may not exist yet) be on the file system of the
- * existing directory B? An overlay's lower layer and a bind of a root do
- * not reach into other file systems mounted below it. True when unknown. */
-static bool same_fs(const char *a, const char *b)
+/* The mount A (a path that may not exist yet: its nearest existing
+ * parent) is on, as a mount id (st_dev where statx cannot say); 0 when
+ * nothing of it exists. */
+static uint64_t mount_of(const char *a)
 {
-        struct stat sb, sa;
-        if (stat(b, &sb) < 0)
-                return true;
         _cleanup_free_ char *p = dc_xstrdup(a);
-        while (stat(p, &sa) < 0) {
+        for (;;) {
+                struct statx sx;
+                if (statx(AT_FDCWD, p, 0, STATX_MNT_ID, &sx) == 0)
+                        return sx.stx_mask & STATX_MNT_ID ? sx.stx_mnt_id
+                                                          : ((uint64_t)sx.stx_dev_major << 32 | sx.stx_dev_minor) + 1;
                 char *slash = strrchr(p, '/');
-                if (!slash || slash == p)
-                        return true;
-                *slash = 0;
+                if (!slash)
+                        return 0;
+                if (slash == p) {
+                        if (!p[1])
+                                return 0;
+                        p[1] = 0;
+                } else {
+                        *slash = 0;
+                }
         }
-        return sa.st_dev == sb.st_dev;
+}
+
+/* How C's root is mounted, "direct" and "none" as a recursive bind (the
+ * mounts below it come along), "tmpfs" and an upper layer as an overlay's
+ * lower layer (which does not reach into mounts below it). */
+static enum dc_writable mode_of(const struct dc_config *c)
+{
+        return c->rootfs.writable != DC_WRITABLE_DEFAULT ? c->rootfs.writable
+               : c->rootfs.path                         ? DC_WRITABLE_DIRECT
+                                                        : DC_WRITABLE_TMPFS;
+}
+
+/* Does the container of C, whose root is ROOT, see PATH below it? Through a
+ * recursive bind, always; as an overlay's lower layer, only on ROOT's own
+ * mount (as far as the host shows now: unknown paths count as seen). */
+static bool sees(const struct dc_config *c, const char *root, const char *path)
+{
+        if (!same_or_below(path, root))
+                return false;
+        enum dc_writable m = mode_of(c);
+        if (m == DC_WRITABLE_DIRECT || m == DC_WRITABLE_NONE)
+                return true;
+        uint64_t a = mount_of(path), b = mount_of(root);
+        return !a || !b || a == b;
 }
 
 /* The writable layers: persistent upper directories, and roots written
- * directly. Each comparison is skipped only when both of its values came
- * from one --set. */
+ * directly. A comparison is skipped only when all of its values came from
+ * one --set. */
 static void check_writable(struct clashes *all, const struct dc_config *c, const struct dc_config *o)
 {
         const char *wkey = "rootfs.writable", *pkey = "rootfs.path";
         const struct dc_origin *wc_o = dc_config_origin(c, wkey), *wo_o = dc_config_origin(o, wkey);
         const struct dc_origin *pc_o = dc_config_origin(c, pkey), *po_o = dc_config_origin(o, pkey);
-        enum dc_writable wc = c->rootfs.writable, wo = o->rootfs.writable;
+        enum dc_writable wc = mode_of(c), wo = mode_of(o);
         _cleanup_free_ char *u = wc == DC_WRITABLE_DIR ? real(c->rootfs.writable_dir) : NULL;
         _cleanup_free_ char *ou = wo == DC_WRITABLE_DIR ? real(o->rootfs.writable_dir) : NULL;
         _cleanup_free_ char *r = c->rootfs.path ? real(c->rootfs.path) : NULL;
@@ -254,30 +288,40 @@ static void check_writable(struct clashes *all, const struct dc_config *c, const
                         conflict(all, c, wkey, wc_o, o, wo_o, what, rel,
                                  "two overlays writing one upper layer corrupt each other's view of it");
         }
-        /* a root written directly, and another container using it at all
-         * (as its own root written directly too, or as an overlay's lower
-         * layer, which must not change while mounted) */
-        if (r && orr && strcmp(r, orr) == 0 && (wc == DC_WRITABLE_DIRECT || wo == DC_WRITABLE_DIRECT) &&
-            !both_set(pc_o, po_o)) {
-                _cleanup_free_ char *what = dc_xasprintf("root directory %s%s", c->rootfs.path,
-                                                         wc == DC_WRITABLE_DIRECT ? ", written directly," : "");
-                conflict(all, c, pkey, pc_o, o, po_o, what,
-                         wo == DC_WRITABLE_DIRECT ? "is also the root, written directly, of" : "is also the root of",
-                         "a container that writes into its root directory changes the other's files under it (an "
-                         "overlay's lower layer must not change while mounted); give the one that writes "
-                         "rootfs.writable = \"tmpfs\" or an upper layer directory");
+        /* a root one writes directly, and the other's root there or around
+         * it: one changes files the other has, an overlay's lower layer
+         * among them (which must not change while mounted) */
+        bool cw = wc == DC_WRITABLE_DIRECT, ow = wo == DC_WRITABLE_DIRECT;
+        if (r && orr && (cw || ow) &&
+            !(both_set(pc_o, po_o) && (!cw || from_set(wc_o)) && (!ow || from_set(wo_o)))) {
+                bool clash = (cw && sees(c, r, orr)) || (ow && sees(o, orr, r)) || (cw && sees(o, orr, r)) ||
+                             (ow && sees(c, r, orr));
+                if (clash) {
+                        _cleanup_free_ char *what =
+                                dc_xasprintf("root directory %s%s", c->rootfs.path, cw ? ", written directly," : "");
+                        _cleanup_free_ char *rel =
+                                dc_xasprintf("%s the root%s of", strcmp(r, orr) == 0       ? "is also"
+                                                                 : same_or_below(r, orr) ? "is inside"
+                                                                                         : "holds",
+                                             ow ? ", written directly," : "");
+                        conflict(all, c, pkey, pc_o, o, po_o, what, rel,
+                                 "a container that writes into its root directory changes the other's files (an "
+                                 "overlay's lower layer must not change while mounted); give the one that writes "
+                                 "rootfs.writable = \"tmpfs\" or an upper layer directory");
+                }
         }
         /* an upper layer in another's root directory, or a root directory in
          * another's upper layer: one container's writes change the other's
          * files under its overlay */
         for (int side = 0; side < 2; side++) {
                 const char *upper = side ? ou : u, *root = side ? r : orr;
+                const struct dc_config *rc = side ? c : o;
                 const struct dc_origin *uo = side ? wo_o : wc_o, *ro = side ? pc_o : po_o;
                 if (!upper || !root || both_set(uo, ro))
                         continue;
                 _cleanup_free_ char *uu = dc_xasprintf("%s/upper", upper), *uw = dc_xasprintf("%s/work", upper);
                 const char *rel = NULL;
-                if (same_or_below(upper, root) && same_fs(upper, root))
+                if (sees(rc, root, upper))
                         rel = side ? "holds the upper layer of" : "is inside the root directory of";
                 else if (same_or_below(root, uu) || same_or_below(root, uw))
                         rel = side ? "is inside the upper layer of" : "holds the root directory of";
@@ -291,10 +335,10 @@ static void check_writable(struct clashes *all, const struct dc_config *c, const
         }
 }
 
-static bool same_file(const struct dc_config *a, const struct dc_config *b)
+bool dc_same_file(const char *a, const char *b)
 {
         struct stat sa, sb;
-        return stat(a->file, &sa) == 0 && stat(b->file, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+        return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 int dc_fleet_check(const struct dc_config *const *others, size_t n, const struct dc_config *c, struct dc_error *err)
@@ -302,7 +346,7 @@ int dc_fleet_check(const struct dc_config *const *others, size_t n, const struct
         struct clashes all = { 0 };
         for (size_t i = 0; i < n; i++) {
                 const struct dc_config *o = others[i];
-                if (same_file(c, o))
+                if (dc_same_file(c->file, o->file))
                         continue; /* one file given twice, as a glob may */
                 check_names(&all, c, o);
                 check_ports(&all, c, o);

@@ -18,12 +18,12 @@ network = {
     "web.conf": """@include "common/net.conf"
 @include "common/hardening.conf"
 name = "web";
-rootfs = { path = "rootfs"; };
+rootfs = { path = "rootfs"; writable = "tmpfs"; };
 process = { args = [ "/usr/sbin/httpd", "-f", "-p", "80" ]; };
 """,
     "db.conf": """@include "common/net.conf"
 name = "db";
-rootfs = { path = "rootfs"; };
+rootfs = { path = "rootfs"; writable = "tmpfs"; };
 process = { args = [ "/bin/sleep", "600" ]; init = true; };
 limits = { pids = 32; };
 """,
@@ -240,6 +240,9 @@ def test_check_finds_what_a_fleet_cannot_share(t):
         'and links are named after it)' % (b, a),
         "diyctl: %s:3: network.ports[0].host: 8080/tcp is also forwarded by %s:3: a host port goes to one "
         "container" % (b, a)], "each clash at the copy's line, naming the original's")
+    p = t.diyctl("check", a, "%s/./%s" % (d, os.path.basename(a)), b)
+    t.ok(p.returncode == 1 and "other config" not in p.stderr and p.stderr.count("\n") == 2,
+         "the first file given twice is one config, not two: %r" % p.stderr)
     res = json.loads(t.diyctl("check", "--json", a, b).stdout)
     t.eq([(r["ok"], len(r["errors"])) for r in res], [(True, 0), (False, 2)], "check --json says the same")
     t.eq(t.diyctl("check", b).returncode, 0, "each file alone is valid")
@@ -279,13 +282,33 @@ def test_check_finds_what_a_fleet_cannot_share(t):
         f.write('network = { mode = "nat"; address = "10.88.7.2/30"; };\n')
     for n in ("p1", "p2"):
         with open(os.path.join(d, n + ".conf"), "w") as f:
-            f.write('@include "common/pinned.conf"\nrootfs = { path = "rootfs"; };\n')
+            f.write('@include "common/pinned.conf"\nrootfs = { path = "rootfs"; writable = "tmpfs"; };\n')
     p = t.diyctl("check", os.path.join(d, "p1.conf"), os.path.join(d, "p2.conf"))
     t.eq(p.returncode, 1, "a pinned subnet in a shared fragment clashes")
     pinned = os.path.join(d, "common", "pinned.conf")
     t.contains(p.stderr, "%s:1: network.address: NAT subnet 10.88.7.0/30 (in %s) is also the NAT subnet of %s:1 "
                "(%s, container p1): " % (pinned, os.path.join(d, "p2.conf"), pinned, os.path.join(d, "p1.conf")),
                "naming both including files")
+    # an overlay's lower layer does not reach into a file system mounted
+    # below the root; a root bound as it is (written directly) does
+    other = t.rootfs("other")
+    mnt = os.path.join(d, "rootfs", "srv-mnt")
+    os.makedirs(mnt)
+    t.run(["mount", "-t", "tmpfs", "tmpfs", mnt])
+    t.defer(t.run, ["umount", mnt])
+    os.makedirs(os.path.join(mnt, "up"))
+    m1, m2 = os.path.join(d, "m1.conf"), os.path.join(d, "m2.conf")
+    with open(m2, "w") as f:
+        f.write('rootfs = { path = "%s"; writable = "%s/up"; };\n' % (other, mnt))
+    for mode, clash in (("tmpfs", False), ("none", True), ("direct", True)):
+        with open(m1, "w") as f:
+            f.write('rootfs = { path = "rootfs"; writable = "%s"; };\n' % mode)
+        p = t.diyctl("check", m1, m2)
+        t.eq(p.returncode, 1 if clash else 0, "an upper layer on a mount below a root that is %s: %s" %
+             (mode, "a clash" if clash else "none"))
+        if clash:
+            t.contains(p.stderr, "%s:1: rootfs.writable: upper layer %s/up is inside the root directory of %s:1"
+                       % (m2, mnt, m1), "named")
     # the same value from one --set is every file's: not a clash of theirs
     web, db = os.path.join(d, "web.conf"), os.path.join(d, "db.conf")
     t.eq(t.diyctl("check", "--set", "name=same", web, db).returncode, 0, "--set name= over two files")
@@ -301,7 +324,7 @@ def test_link_names_of_long_names(t):
     for n in names:
         c = os.path.join(d, n + ".conf")
         with open(c, "w") as f:
-            f.write('rootfs = { path = "rootfs"; };\nnetwork = { mode = "nat"; };\n'
+            f.write('rootfs = { path = "rootfs"; writable = "tmpfs"; };\nnetwork = { mode = "nat"; };\n'
                     'process = { args = [ "/bin/sleep", "600" ]; };\n')
         confs.append(c)
     p = t.diyctl("check", *confs)
@@ -316,3 +339,14 @@ def test_link_names_of_long_names(t):
     t.eq(s.returncode, 125, "the second start fails")
     t.contains(s.stderr, "cannot create veth dc-webs-a6a5a19: the host end of container webserver-frontend-01's veth "
                "has that name", "saying whose link it is")
+    # a veth an earlier run of this very container left (its launcher died)
+    t.run(["ip", "link", "add", "dc-lefty", "type", "veth", "peer", "name", "lefty-peer"])
+    t.defer(t.run, ["ip", "link", "del", "dc-lefty"], check=False)
+    t.run(["ip", "link", "set", "dc-lefty", "alias", "diyctl:lefty"])
+    c = os.path.join(d, "lefty.conf")
+    with open(c, "w") as f:
+        f.write('rootfs = { path = "rootfs"; writable = "tmpfs"; };\nnetwork = { mode = "nat"; };\n')
+    s = t.diyctl("start", c)
+    t.eq(s.returncode, 125, "a start over its own leftover veth fails")
+    t.contains(s.stderr, "cannot create veth dc-lefty: a veth of an earlier run of this container is still there "
+               "(diyctl cleanup lefty removes", "and says what removes it")

@@ -1078,6 +1078,14 @@ static void test_bad_configs(void)
                     "--set: process.init: expected a boolean, got \"yes\" (a string)\n"
                     "bad.conf:2: hostname: expected a string, got 5 (an integer)",
                     "--set errors before the file's");
+        /* ... also past the cap of 20 */
+        char many[2048] = R;
+        for (int k = 0; k < 25; k++)
+                snprintf(many + strlen(many), sizeof(many) - strlen(many), "zz%d = 1;\n", k);
+        put("bad.conf", many);
+        load("bad.conf", ov, 1, &c, &err);
+        CHECK(dc_startswith(err.msg, "--set: process.init: expected a boolean,"),
+              "an override's error first after 25 of the file's: %.60s", err.msg);
         /* a group set in a fragment and again in the file, on a line that sets several things */
         mkdir("dupinc", 0755);
         put("dupinc/net.conf", "network = { mode = \"nat\"; dns = \"host\"; };\n");

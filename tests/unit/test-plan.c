@@ -757,14 +757,14 @@ static void test_fleet(void)
                                       "network = { mode = \"nat\"; address = \"10.88.0.10/30\";\n"
                                       "  ports = ( { host = 8080; container = 80; protocol = \"udp\"; }, { host = 53; container = 53; } ); };\n");
         /* bridges: one address on two bridges is fine, on one it is not */
-        struct dc_config *d = conf_at("/srv/fleet/d.conf", "rootfs = { path = \"/r\"; };\n"
+        struct dc_config *d = conf_at("/srv/fleet/d.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\n"
                                                             "network = { mode = \"bridge\"; bridge = \"br0\"; address = \"10.2.3.4/24\"; };\n");
-        struct dc_config *e = conf_at("/srv/fleet/e.conf", "rootfs = { path = \"/r\"; };\n"
+        struct dc_config *e = conf_at("/srv/fleet/e.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\n"
                                                             "network = { mode = \"bridge\"; bridge = \"br1\"; address = \"10.2.3.4/24\"; };\n");
-        struct dc_config *f = conf_at("/srv/fleet/f.conf", "rootfs = { path = \"/r\"; };\n"
+        struct dc_config *f = conf_at("/srv/fleet/f.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\n"
                                                             "network = { mode = \"bridge\"; bridge = \"br0\"; address = \"10.2.3.4/16\"; };\n");
         /* a NAT subnet inside a bridge's network */
-        struct dc_config *g = conf_at("/srv/fleet/g.conf", "rootfs = { path = \"/r\"; };\n"
+        struct dc_config *g = conf_at("/srv/fleet/g.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\n"
                                                             "network = { mode = \"nat\"; address = \"10.2.3.6/30\"; };\n");
         CHECK(a && b && c && d && e && f && g, "the fleet's configs load");
         if (!(a && b && c && d && e && f && g))
@@ -802,7 +802,7 @@ static void test_fleet(void)
               "a NAT subnet in a bridge's network: %s", err.msg);
 
         /* a name taken from the file name has no line */
-        struct dc_config *h = conf_at("/srv/other/d.conf", "rootfs = { path = \"/r\"; };\n");
+        struct dc_config *h = conf_at("/srv/other/d.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\n");
         const char *want_h = "/srv/other/d.conf: name: \"d\" (this file's name) is also the name in "
                              "/srv/fleet/d.conf: each container needs its own (its state, cgroup and links are named "
                              "after it); a config without name = takes its file's name: set one";
@@ -832,8 +832,8 @@ static void test_fleet(void)
         free(seen);
         CHECK(n2[0] != 0, "a pair of names with one link name: %s %s", n1, n2);
         if (n2[0]) {
-                char *t1 = dc_xasprintf("name = \"%s\";\nrootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; };\n", n1);
-                char *t2 = dc_xasprintf("name = \"%s\";\nrootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; };\n", n2);
+                char *t1 = dc_xasprintf("name = \"%s\";\nrootfs = { path = \"/r\"; writable = \"tmpfs\"; };\nnetwork = { mode = \"nat\"; };\n", n1);
+                char *t2 = dc_xasprintf("name = \"%s\";\nrootfs = { path = \"/r\"; writable = \"tmpfs\"; };\nnetwork = { mode = \"nat\"; };\n", n2);
                 struct dc_config *x1 = conf_at("/srv/fleet/x1.conf", t1), *x2 = conf_at("/srv/fleet/x2.conf", t2);
                 _cleanup_free_ char *ifn = dc_net_host_ifname(n1);
                 _cleanup_free_ char *want = dc_xasprintf("/srv/fleet/x2.conf:1: name: \"%s\" gives the host link the "
@@ -848,8 +848,8 @@ static void test_fleet(void)
         }
 
         /* the same value from one --set, which every file gets: no clash */
-        struct dc_config *s1 = conf_set("/srv/fleet/s1.conf", "rootfs = { path = \"/r\"; };\n", "name=x");
-        struct dc_config *s2 = conf_set("/srv/fleet/s2.conf", "rootfs = { path = \"/r\"; };\n", "name=x");
+        struct dc_config *s1 = conf_set("/srv/fleet/s1.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\n", "name=x");
+        struct dc_config *s2 = conf_set("/srv/fleet/s2.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\n", "name=x");
         CHECK(s1 && s2 && strcmp(clashes(&err, s2, 1, s1), "") == 0, "--set name=x over two files: %s", err.msg);
         dc_config_free(s1);
         dc_config_free(s2);
@@ -869,6 +869,8 @@ static void test_fleet(void)
                 { "an overlay on a root another writes directly", "writable = \"none\";", "writable = \"direct\";",
                   "rootfs.path: root directory /r, written directly, is also the root of " },
                 { "two overlays on one root", "writable = \"tmpfs\";", "writable = \"none\";", "" },
+                { "two roots written directly as by default", "", "",
+                  "rootfs.path: root directory /r, written directly, is also the root, written directly, of " },
                 { "an upper layer inside the other's root", "writable = \"tmpfs\";", "writable = \"/r/var/up\";",
                   "rootfs.writable: upper layer /r/var/up is inside the root directory of " },
                 { "a root holding the other's upper layer", "writable = \"/r/var/up\";", "writable = \"none\";",
@@ -884,21 +886,35 @@ static void test_fleet(void)
                   "rootfs.writable: upper layer /u/x holds the root directory of " },
                 { "a root merely below the other's upper layer directory", "path = \"/q\"; writable = \"/u/x\";",
                   "path = \"/u/x/r\";", "" },
+                { "a root written directly inside an overlay's lower layer", "path = \"/n\"; writable = \"tmpfs\";",
+                  "path = \"/n/opt/inner\"; writable = \"direct\";",
+                  "rootfs.path: root directory /n/opt/inner, written directly, is inside the root of " },
+                { "a root written directly holding another's", "path = \"/n/opt/inner\"; writable = \"none\";",
+                  "path = \"/n\";", "rootfs.path: root directory /n, written directly, holds the root of " },
+                { "two overlays, one root inside the other's", "path = \"/n/opt/inner\"; writable = \"none\";",
+                  "path = \"/n\"; writable = \"tmpfs\";", "" },
         };
         for (size_t i = 0; i < DC_ARRAY_SIZE(w2); i++)
                 rootfs_pair(w2[i].what, w2[i].a, w2[i].b, w2[i].want);
         /* a --set of rootfs.writable, paths from the files: still compared */
-        struct dc_config *v1 = conf_set("/srv/fleet/v1.conf", "rootfs = { path = \"/r\"; };\n", "rootfs.writable=direct");
-        struct dc_config *v2 = conf_set("/srv/fleet/v2.conf", "rootfs = { path = \"/r\"; };\n", "rootfs.writable=direct");
+        struct dc_config *v1 = conf_set("/srv/fleet/v1.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\n", "rootfs.writable=direct");
+        struct dc_config *v2 = conf_set("/srv/fleet/v2.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\n", "rootfs.writable=direct");
         CHECK(v1 && v2 && strstr(clashes(&err, v2, 1, v1), "rootfs.path: root directory /r, written directly, is also"),
               "--set rootfs.writable=direct over two files of one root: %s", err.msg);
         dc_config_free(v1);
         dc_config_free(v2);
+        /* a --set of rootfs.path, one file writing it directly: compared */
+        v1 = conf_set("/srv/fleet/v1.conf", "rootfs = { path = \"/a\"; writable = \"direct\"; };\n", "rootfs.path=\"/x\"");
+        v2 = conf_set("/srv/fleet/v2.conf", "rootfs = { path = \"/b\"; writable = \"tmpfs\"; };\n", "rootfs.path=\"/x\"");
+        CHECK(v1 && v2 && strstr(clashes(&err, v2, 1, v1), "rootfs.path: root directory /x is also the root, written"),
+              "--set rootfs.path over two files, one writing it directly: %s", err.msg);
+        dc_config_free(v1);
+        dc_config_free(v2);
         /* many before it: the first named, the others counted */
-        struct dc_config *p1 = conf_at("/srv/fleet/p1.conf", "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; ports = ( { host = 80; container = 80; } ); };\n");
-        struct dc_config *p2 = conf_at("/srv/fleet/p2.conf", "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; ports = ( { host = 80; container = 80; } ); };\n");
-        struct dc_config *p3 = conf_at("/srv/fleet/p3.conf", "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; ports = ( { host = 80; container = 80; } ); };\n");
-        struct dc_config *p4 = conf_at("/srv/fleet/p4.conf", "rootfs = { path = \"/r\"; };\nnetwork = { mode = \"nat\"; ports = ( { host = 80; container = 80; } ); };\n");
+        struct dc_config *p1 = conf_at("/srv/fleet/p1.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\nnetwork = { mode = \"nat\"; ports = ( { host = 80; container = 80; } ); };\n");
+        struct dc_config *p2 = conf_at("/srv/fleet/p2.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\nnetwork = { mode = \"nat\"; ports = ( { host = 80; container = 80; } ); };\n");
+        struct dc_config *p3 = conf_at("/srv/fleet/p3.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\nnetwork = { mode = \"nat\"; ports = ( { host = 80; container = 80; } ); };\n");
+        struct dc_config *p4 = conf_at("/srv/fleet/p4.conf", "rootfs = { path = \"/r\"; writable = \"tmpfs\"; };\nnetwork = { mode = \"nat\"; ports = ( { host = 80; container = 80; } ); };\n");
         CHECK_STREQ(p1 && p2 && p3 && p4 ? clashes(&err, p4, 3, p1, p2, p3) : "",
                     "/srv/fleet/p4.conf:2: network.ports[0].host: 80/tcp is also forwarded by /srv/fleet/p1.conf:2 "
                     "(container p1) and 2 other configs before it: a host port goes to one container",
