@@ -1,9 +1,8 @@
 #include "diyctl/error.h"
 
-#include <stdlib.h>
-
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "diyctl/util.h"
