@@ -397,6 +397,20 @@ static void plan_nat(struct dc_plan *p, const struct dc_config *c, const struct 
                         _cleanup_free_ char *o = origin_of(c, &c->network.ports[i].origin, key);
                         dc_kvs_add(&s->args, "origin", o);
                 }
+                /* what the plan can tell now: a port another container
+                 * forwards (the registry the ports step keeps), which the
+                 * start will refuse */
+                for (size_t i = 0; i < c->network.n_ports; i++) {
+                        const struct dc_port *pt = &c->network.ports[i];
+                        const char *proto = pt->proto == DC_PROTO_UDP ? "udp" : "tcp";
+                        _cleanup_free_ char *reg = dc_xasprintf("%s/.ports/%s-%u", root, proto, pt->host);
+                        _cleanup_free_ char *text = NULL;
+                        if (dc_read_file(reg, 4096, &text) < 0 || !dc_startswith(text, "holder="))
+                                continue;
+                        text[7 + strcspn(text + 7, "\n")] = 0;
+                        if (strcmp(text + 7, c->name) != 0 && dc_name_valid(text + 7))
+                                dc_kvs_addf(&s->args, "taken", "%u/%s %s", pt->host, proto, text + 7);
+                }
         }
 
         s = dc_plan_add_step(p, "veth");

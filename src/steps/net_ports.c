@@ -4,7 +4,8 @@
  * than two DNAT rules where the first silently wins.
  *
  * args: root, holder; per port "port" = PROTO:HOST:CONTAINER and "origin"
- * ("FILE:LINE: network.ports[i]") in the same order. */
+ * ("FILE:LINE: network.ports[i]") in the same order; "taken" = "PORT/PROTO
+ * NAME" for each another container forwarded when the plan was made. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -120,6 +121,13 @@ static void ports_describe(const struct dc_step *s, FILE *out)
         }
         fprintf(out, " for %s (host lock; a port another container forwards is an error)",
                 dc_kvs_get(&s->args, "holder"));
+        /* what the plan saw: "PORT/PROTO NAME" */
+        for (size_t i = 0; i < s->args.n; i++) {
+                const char *v = s->args.v[i].val;
+                if (strcmp(s->args.v[i].key, "taken") == 0 && strchr(v, ' '))
+                        fprintf(out, "; %.*s is now forwarded to container %s: start refuses it until that one stops",
+                                (int)strcspn(v, " "), v, strchr(v, ' ') + 1);
+        }
 }
 
 const struct dc_step_ops dc_ports_ops = {

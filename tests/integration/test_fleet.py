@@ -261,6 +261,14 @@ def test_check_finds_what_a_fleet_cannot_share(t):
                "naming the other container")
     t.diyctl("start", "-d", a, check=True)
     t.defer(t.diyctl, "stop", "-t", "0", "shop", check=False)
+    # the plan of the copy says so before its start
+    plan = t.diyctl("plan", b, check=True).stdout
+    t.contains(plan, "8080/tcp is now forwarded to container shop: start refuses it until that one stops",
+               "plan marks the port a running container forwards")
+    steps = json.loads(t.diyctl("plan", "--json", b, check=True).stdout)["steps"]
+    t.eq([v for st in steps if st["kind"] == "ports" for k, v in st["args"] if k == "taken"], ["8080/tcp shop"],
+         "plan --json: the ports step's \"taken\"")
+    t.ok("now forwarded" not in t.diyctl("plan", a, check=True).stdout, "not its own port")
     s = t.diyctl("start", "-d", b)
     t.defer(t.diyctl, "stop", "-t", "0", "shop-eu", check=False)
     t.ok(s.returncode != 0 and "8080" in s.stderr, "and its start fails on that port: %r" % s.stderr)
