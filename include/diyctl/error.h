@@ -31,6 +31,7 @@ struct dc_errs {
         char **v;
         int code;
         unsigned n;
+        unsigned more; /* errors a caller counted without adding (its own cap) */
 };
 void dc_errs_add(struct dc_errs *e, const struct dc_error *one);
 int dc_errs_end(struct dc_errs *e, struct dc_error *err);

@@ -17,7 +17,8 @@ struct dc_plan_opts {
         uid_t uid;              /* the caller */
         gid_t gid;
         bool skip_fs_checks;    /* unit tests: do not stat volume sources or rootfs */
-        bool check_contents;    /* check, plan: look into a directory rootfs for what start would miss */
+        bool check_contents;    /* check, plan: look into a directory rootfs (and the host's port
+                                 * registry) for what start would miss */
         bool cgroups;           /* give the container its own cgroup (root; not rootless) */
         const char *cgroup_parent; /* NULL: HIERARCHY/diyctl/NAME; "self": inside the launcher's
                                     * delegated cgroup (systemd Delegate=yes); or a cgroup path */

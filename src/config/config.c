@@ -891,47 +891,23 @@ static int record(struct loader *l, int r)
         if (l->n_errs++ == 0)
                 l->first_code = l->err->code ? l->err->code : EINVAL;
         /* past the cap only an override's: those are listed first */
-        if (l->n_errs <= MAX_ERRORS || dc_startswith(l->err->msg, "--set: ")) {
-                /* one error, one line (a file name may hold a newline) */
-                char *m = dc_xstrdup(l->err->msg);
-                for (char *nl = m; (nl = strchr(nl, '\n'));)
-                        *nl = ' ';
-                dc_strv_push_take(&l->errs, m);
-        }
+        if (l->n_errs <= MAX_ERRORS || dc_startswith(l->err->msg, "--set: "))
+                dc_strv_push(&l->errs, l->err->msg);
         return REPORTED;
 }
 
-/* Every recorded error in l->err, one a line, the first one's code kept. */
+/* Every recorded error in l->err, as every error list: in line order,
+ * --set first, one a line, the rest counted (dc_errs_end). */
 static int report(struct loader *l)
 {
-        int code = l->first_code;
-        /* the --set overrides' errors first (they apply to every file), each
-         * kind in the order found */
-        for (size_t i = 0, at = 0; i < l->errs.n; i++)
-                if (dc_startswith(l->errs.v[i], "--set: ")) {
-                        char *m = l->errs.v[i];
-                        memmove(&l->errs.v[at + 1], &l->errs.v[at], (i - at) * sizeof(char *));
-                        l->errs.v[at++] = m;
-                }
-        char *p = l->err->msg, *end = l->err->msg + sizeof(l->err->msg);
-        size_t shown = 0;
+        struct dc_errs all = { 0 };
+        struct dc_error one = { .code = l->first_code };
         for (size_t i = 0; i < l->errs.n; i++) {
-                size_t need = strlen(l->errs.v[i]) + (i ? 1 : 0);
-                if ((size_t)(end - p) <= need + 48) { /* room for the line saying how many more */
-                        if (i == 0) { /* the first one always, cut if it must be */
-                                p += snprintf(p, (size_t)(end - p - 48), "%s", l->errs.v[0]);
-                                shown++;
-                        }
-                        break;
-                }
-                p += sprintf(p, "%s%s", i ? "\n" : "", l->errs.v[i]);
-                shown++;
+                snprintf(one.msg, sizeof(one.msg), "%s", l->errs.v[i]);
+                dc_errs_add(&all, &one);
         }
-        if (shown < l->n_errs)
-                snprintf(p, (size_t)(end - p), "\nand %zu more error%s", l->n_errs - shown,
-                         l->n_errs - shown == 1 ? "" : "s");
-        l->err->code = code;
-        return -code;
+        all.more = (unsigned)(l->n_errs - l->errs.n);
+        return dc_errs_end(&all, l->err);
 }
 
 /* Walk the members of group G. TPREFIX names it in the key table

@@ -348,7 +348,7 @@ static char *origin_of(const struct dc_config *c, const struct dc_origin *o, con
 }
 
 static void plan_nat(struct dc_plan *p, const struct dc_config *c, const struct dc_host_conf *h, const char *root,
-                     const char *hostif)
+                     const char *hostif, bool look)
 {
         const char *ifc = c->network.interface;
         bool v6 = c->network.ipv6;
@@ -397,10 +397,10 @@ static void plan_nat(struct dc_plan *p, const struct dc_config *c, const struct 
                         _cleanup_free_ char *o = origin_of(c, &c->network.ports[i].origin, key);
                         dc_kvs_add(&s->args, "origin", o);
                 }
-                /* what the plan can tell now: a port another container
-                 * forwards (the registry the ports step keeps), which the
-                 * start will refuse */
-                for (size_t i = 0; i < c->network.n_ports; i++) {
+                /* what check and plan can tell now: a port another
+                 * container forwards (the registry the ports step keeps),
+                 * which the start will refuse (its ports step looks itself) */
+                for (size_t i = 0; look && i < c->network.n_ports; i++) {
                         const struct dc_port *pt = &c->network.ports[i];
                         const char *proto = pt->proto == DC_PROTO_UDP ? "udp" : "tcp";
                         _cleanup_free_ char *reg = dc_xasprintf("%s/.ports/%s-%u", root, proto, pt->host);
@@ -538,7 +538,7 @@ int dc_plan_net(struct dc_plan *p, const struct dc_config *c, const struct dc_pl
         _cleanup_host_conf_ struct dc_host_conf *defaults = opts->host ? NULL : dc_host_conf_new();
         const struct dc_host_conf *h = opts->host ? opts->host : defaults;
         if (mode == DC_NET_NAT)
-                plan_nat(p, c, h, root, hostif);
+                plan_nat(p, c, h, root, hostif, opts->check_contents);
         else if (mode == DC_NET_BRIDGE)
                 plan_bridge(p, c, root, hostif);
         return 0;

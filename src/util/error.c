@@ -130,9 +130,9 @@ int dc_errs_end(struct dc_errs *e, struct dc_error *err)
                 o += sep + len;
         }
         err->msg[o] = 0;
-        if (shown < e->n)
-                snprintf(err->msg + o, sizeof(err->msg) - o, "\nand %u more error%s", e->n - shown,
-                         e->n - shown > 1 ? "s" : "");
+        unsigned rest = e->n - shown + e->more;
+        if (rest)
+                snprintf(err->msg + o, sizeof(err->msg) - o, "\nand %u more error%s", rest, rest > 1 ? "s" : "");
         err->code = e->code;
         for (unsigned i = 0; i < e->n; i++)
                 free(e->v[i]);
